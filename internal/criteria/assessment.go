@@ -1,0 +1,134 @@
+package criteria
+
+import "time"
+
+// CodeSystem is the canonical URL of the project's outcome code system
+// (public API: see README "Outcome codes").
+const CodeSystem = "https://lumbar-mri-cds.github.io/fhir/CodeSystem/lumbar-mri-outcome"
+
+// Assessment codes.
+const (
+	CriteriaMet           = "criteria-met"
+	CriteriaNotMet        = "criteria-not-met"
+	CriteriaIndeterminate = "criteria-indeterminate"
+)
+
+// Finding codes.
+const (
+	RedFlagCaudaEquina              = "red-flag-cauda-equina"
+	RedFlagNeurologicDeficit        = "red-flag-neurologic-deficit"
+	RedFlagMalignancy               = "red-flag-malignancy"
+	RedFlagInfection                = "red-flag-infection"
+	RedFlagFracture                 = "red-flag-fracture"
+	RedFlagPriorSurgery             = "red-flag-prior-surgery"
+	ConservativeTherapyMet          = "conservative-therapy-met"
+	ConservativeTherapyInsufficient = "conservative-therapy-insufficient"
+	ConservativeTherapyMissing      = "conservative-therapy-missing"
+	PriorLumbarMRI                  = "prior-lumbar-mri"
+	XrayMissing                     = "xray-missing"
+	ContrastReview                  = "contrast-review"
+	IndicationMissing               = "indication-missing"
+)
+
+// Contrast is the contrast class of a lumbar MRI order.
+type Contrast string
+
+// Contrast classes (reference/clinical-criteria.md 1.4).
+const (
+	ContrastWithout        Contrast = "without"          // 72148, 30679-5, 394451000119106
+	ContrastWith           Contrast = "with"             // 72149, 30678-7, 41333006
+	ContrastWithoutAndWith Contrast = "without-and-with" // 72158, 24967-2
+	ContrastUnspecified    Contrast = "unspecified"
+)
+
+// Code is a coded concept (system, code, display).
+type Code struct {
+	System  string
+	Code    string
+	Display string
+}
+
+// Order is a recognised lumbar spine MRI order.
+type Order struct {
+	// ID is the ServiceRequest id; empty when the client sent none.
+	ID string
+	// Code is the coding that made it a lumbar MRI.
+	Code Code
+	// Display is how cards name the order (its code's display or text).
+	Display  string
+	Contrast Contrast
+	// BillingCode is the CPT code for the order, mapped from LOINC or SNOMED
+	// where a variant maps; empty otherwise.
+	BillingCode string
+	// AuthoredOn is the order date (D) when present.
+	AuthoredOn *time.Time
+	// ReasonCodes are the order's reasonCode codings (an indication source).
+	ReasonCodes []Code
+}
+
+// Evidence is one dated item from the chart behind a finding.
+type Evidence struct {
+	// Source is a FHIR reference like "Condition/c1", or the resource type when
+	// the resource has no id.
+	Source string
+	// Date is the clinically relevant date (onset, performed, authored...).
+	Date *time.Time
+	// Display names the coded concept in plain words (no free text from the chart).
+	Display string
+	Code    Code
+}
+
+// Finding is one finding code with its evidence and a plain-language text.
+type Finding struct {
+	Code     string
+	Text     string
+	Evidence []Evidence
+}
+
+// Assessment is the result of assessing one order.
+type Assessment struct {
+	Order Order
+	// Date is D, the assessment date.
+	Date time.Time
+	// Outcome is one of the assessment codes.
+	Outcome string
+	// Findings in a stable order: red flags, indication, therapy, imaging, contrast.
+	Findings []Finding
+	// TherapyDays is the longest merged conservative-therapy course in days.
+	TherapyDays int
+	// TherapyRequiredDays is the policy minimum.
+	TherapyRequiredDays int
+	// TherapyMetOn is the date the trial will reach the minimum if it began
+	// within the window and is still short; nil otherwise.
+	TherapyMetOn *time.Time
+	// RecommendedContrast is the guideline contrast variant for this patient.
+	RecommendedContrast Contrast
+	// SuggestedCode is the order code for RecommendedContrast in the order's code
+	// system, set only when contrast-review fired.
+	SuggestedCode *Code
+	// PriorMRI is the latest prior lumbar MRI within the window, if any.
+	PriorMRI *Evidence
+	// Unchecked lists what could not be checked because data was missing
+	// (search names); non-empty only when the record was incomplete.
+	Unchecked []string
+}
+
+// Has reports whether the assessment carries the finding code.
+func (a *Assessment) Has(code string) bool {
+	for _, f := range a.Findings {
+		if f.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Finding returns the finding with the code, or nil.
+func (a *Assessment) Finding(code string) *Finding {
+	for i := range a.Findings {
+		if a.Findings[i].Code == code {
+			return &a.Findings[i]
+		}
+	}
+	return nil
+}
