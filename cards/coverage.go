@@ -1,0 +1,184 @@
+package cards
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+)
+
+// CoverageInformationURL is the Da Vinci CRD STU 2.1 coverage-information extension.
+const CoverageInformationURL = "http://hl7.org/fhir/us/davinci-crd/StructureDefinition/ext-coverage-information"
+
+// CPTSystem is the AMA CPT code system URI.
+const CPTSystem = "http://www.ama-assn.org/go/cpt"
+
+// Coverage is the Coverage the assertion is about.
+type Coverage struct {
+	// Reference is a relative reference such as "Coverage/cov-1".
+	Reference string
+	// Note says how it was chosen when the patient has several (shown on cards).
+	Note string
+}
+
+// ext is one FHIR extension with the value types this package writes.
+type ext struct {
+	URL                  string            `json:"url"`
+	Extension            []ext             `json:"extension,omitempty"`
+	ValueCode            string            `json:"valueCode,omitempty"`
+	ValueString          string            `json:"valueString,omitempty"`
+	ValueDate            string            `json:"valueDate,omitempty"`
+	ValueCanonical       string            `json:"valueCanonical,omitempty"`
+	ValueReference       *reference        `json:"valueReference,omitempty"`
+	ValueCoding          *coding           `json:"valueCoding,omitempty"`
+	ValueCodeableConcept *codeableConcept  `json:"valueCodeableConcept,omitempty"`
+}
+
+type reference struct {
+	Reference string `json:"reference"`
+}
+
+type coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
+}
+
+type codeableConcept struct {
+	Coding []coding `json:"coding"`
+	Text   string   `json:"text,omitempty"`
+}
+
+// coverageInformation builds the CRD ext-coverage-information for one
+// assessment, following DECISIONS.md "Coverage information" and the CRD 2.1
+// invariants q1-q7 (reference/crd.md 1.4):
+//   - q1: questionnaire only together with doc-needed;
+//   - q3, q6: conditional carries info-needed OTH, and OTH carries a reason;
+//   - q7: reason codings come from this project's system, so each has text.
+//
+// order-select is a secondary hook: it never asks for documentation
+// (CRD hook-19), so doc-needed, doc-purpose and questionnaire are left out.
+func coverageInformation(a *criteria.Assessment, cov Coverage, paNeeded, questionnaire, assertionID string, today time.Time, secondary bool) ext {
+	parts := []ext{{URL: "coverage", ValueReference: &reference{Reference: cov.Reference}}}
+	switch a.Outcome {
+	case criteria.CriteriaIndeterminate:
+		parts = append(parts, ext{URL: "covered", ValueCode: "conditional"})
+		if paNeeded != "" {
+			parts = append(parts, ext{URL: "pa-needed", ValueCode: paNeeded})
+		}
+		parts = append(parts, ext{URL: "info-needed", ValueCode: "OTH"})
+	default:
+		parts = append(parts, ext{URL: "covered", ValueCode: "covered"})
+		if paNeeded != "" {
+			parts = append(parts, ext{URL: "pa-needed", ValueCode: paNeeded})
+		}
+		// q4: a satisfied authorization is never asked for documentation withpa.
+		if !secondary && paNeeded != "satisfied" && paNeeded != "no-auth" {
+			parts = append(parts,
+				ext{URL: "doc-needed", ValueCode: "clinical"},
+				ext{URL: "doc-purpose", ValueCode: "withpa"})
+			if questionnaire != "" {
+				parts = append(parts, ext{URL: "questionnaire", ValueCanonical: questionnaire})
+			}
+		}
+	}
+	if a.Order.BillingCode != "" {
+		parts = append(parts, ext{URL: "billingCode", ValueCoding: &coding{System: CPTSystem, Code: a.Order.BillingCode}})
+	}
+	parts = append(parts, ext{URL: "reason", ValueCodeableConcept: reasonConcept(a.Outcome, outcomeText(a))})
+	for _, f := range a.Findings {
+		parts = append(parts, ext{URL: "reason", ValueCodeableConcept: reasonConcept(f.Code, f.Text)})
+	}
+	parts = append(parts,
+		ext{URL: "date", ValueDate: today.UTC().Format(time.DateOnly)},
+		ext{URL: "coverage-assertion-id", ValueString: assertionID})
+	return ext{URL: CoverageInformationURL, Extension: parts}
+}
+
+func reasonConcept(code, text string) *codeableConcept {
+	return &codeableConcept{
+		Coding: []coding{{System: criteria.CodeSystem, Code: code, Display: Display(code)}},
+		Text:   text,
+	}
+}
+
+// withCoverageInformation returns the client's order JSON with this
+// service's coverage information added, replacing an earlier one from this
+// service, and nothing else changed (CRD resp-37). Only the top-level object
+// is re-encoded; every other member keeps the client's bytes.
+func withCoverageInformation(raw json.RawMessage, info ext) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("order is not a JSON object: %w", err)
+	}
+	var exts []json.RawMessage
+	if old, ok := obj["extension"]; ok {
+		if err := json.Unmarshal(old, &exts); err != nil {
+			return nil, fmt.Errorf("order extension is not an array: %w", err)
+		}
+	}
+	kept := exts[:0:0]
+	for _, e := range exts {
+		if !ours(e) {
+			kept = append(kept, e)
+		}
+	}
+	b, err := marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	kept = append(kept, b)
+	if obj["extension"], err = marshal(kept); err != nil {
+		return nil, err
+	}
+	return marshal(obj)
+}
+
+// marshal encodes without HTML escaping, so the client's narrative keeps its
+// characters as sent.
+func marshal(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}
+
+// ours reports whether an extension is a coverage-information extension
+// written by this service: its reasons use this project's code system.
+func ours(raw json.RawMessage) bool {
+	var e ext
+	if json.Unmarshal(raw, &e) != nil || e.URL != CoverageInformationURL {
+		return false
+	}
+	for _, p := range e.Extension {
+		if p.URL == "reason" && p.ValueCodeableConcept != nil {
+			for _, c := range p.ValueCodeableConcept.Coding {
+				if c.System == criteria.CodeSystem {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// withCode returns the client's order JSON with its code replaced (the
+// contrast suggestion); nothing else changes.
+func withCode(raw json.RawMessage, c criteria.Code) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, fmt.Errorf("order is not a JSON object: %w", err)
+	}
+	cc := codeableConcept{Coding: []coding{{System: c.System, Code: c.Code, Display: c.Display}}, Text: c.Display}
+	b, err := json.Marshal(cc)
+	if err != nil {
+		return nil, err
+	}
+	obj["code"] = b
+	return marshal(obj)
+}
