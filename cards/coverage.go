@@ -25,15 +25,15 @@ type Coverage struct {
 
 // ext is one FHIR extension with the value types this package writes.
 type ext struct {
-	URL                  string            `json:"url"`
-	Extension            []ext             `json:"extension,omitempty"`
-	ValueCode            string            `json:"valueCode,omitempty"`
-	ValueString          string            `json:"valueString,omitempty"`
-	ValueDate            string            `json:"valueDate,omitempty"`
-	ValueCanonical       string            `json:"valueCanonical,omitempty"`
-	ValueReference       *reference        `json:"valueReference,omitempty"`
-	ValueCoding          *coding           `json:"valueCoding,omitempty"`
-	ValueCodeableConcept *codeableConcept  `json:"valueCodeableConcept,omitempty"`
+	URL                  string           `json:"url"`
+	Extension            []ext            `json:"extension,omitempty"`
+	ValueCode            string           `json:"valueCode,omitempty"`
+	ValueString          string           `json:"valueString,omitempty"`
+	ValueDate            string           `json:"valueDate,omitempty"`
+	ValueCanonical       string           `json:"valueCanonical,omitempty"`
+	ValueReference       *reference       `json:"valueReference,omitempty"`
+	ValueCoding          *coding          `json:"valueCoding,omitempty"`
+	ValueCodeableConcept *codeableConcept `json:"valueCodeableConcept,omitempty"`
 }
 
 type reference struct {
