@@ -1,0 +1,301 @@
+package cards
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+func seqIDs() func() string {
+	n := 0
+	return func() string { n++; return fmt.Sprintf("id-%d", n) }
+}
+
+var testPolicy = &policy.Policy{
+	ID: "test", Name: "Example Health Plan", PANeeded: "auth-needed",
+	Questionnaire: "https://example.org/Questionnaire/q",
+	Links:         []policy.Link{{Label: "Policy", URL: "https://example.org/policy"}},
+}
+
+const rawOrder = `{"resourceType":"ServiceRequest","id":"mri-1","status":"draft","intent":"order","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">MRI &amp; more</div>"},"code":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"72148"}]},"subject":{"reference":"Patient/p1"},"extension":[{"url":"http://example.org/other","valueString":"keep me"}]}`
+
+func date(s string) *time.Time {
+	t, _ := time.Parse(time.DateOnly, s)
+	return &t
+}
+
+func assessment(outcome string, findings ...string) criteria.Assessment {
+	a := criteria.Assessment{
+		Order:               criteria.Order{ID: "mri-1", Code: criteria.Code{System: CPTSystem, Code: "72148"}, Display: "MRI lumbar spine without contrast", Contrast: criteria.ContrastWithout, BillingCode: "72148"},
+		Date:                *date("2026-06-15"),
+		Outcome:             outcome,
+		TherapyRequiredDays: 42,
+		RecommendedContrast: criteria.ContrastWithout,
+	}
+	for _, f := range findings {
+		a.Findings = append(a.Findings, criteria.Finding{Code: f, Text: Display(f) + ".", Evidence: []criteria.Evidence{{Source: "Condition/c1", Date: date("2026-06-01"), Display: "Low back pain"}}})
+	}
+	if outcome == criteria.CriteriaIndeterminate {
+		a.Unchecked = []string{"procedures"}
+	}
+	return a
+}
+
+func build(t *testing.T, hook string, cov *Coverage, cfg Config, as ...criteria.Assessment) Result {
+	t.Helper()
+	var orders []Order
+	for _, a := range as {
+		orders = append(orders, Order{Assessment: a, Raw: json.RawMessage(rawOrder)})
+	}
+	res, err := Build(Input{Hook: hook, PatientID: "p1", UserID: "Practitioner/u1", Orders: orders, Policy: testPolicy, Coverage: cov, Config: cfg, Today: *date("2026-11-27")}, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(res.Response)
+	for _, e := range Check(body) {
+		if hook == hooks.HookOrderSign && cov != nil || !strings.Contains(e.Error(), "coverage-information") {
+			t.Errorf("response breaks a rule: %v", e)
+		}
+	}
+	return res
+}
+
+var cov = &Coverage{Reference: "Coverage/cov-1"}
+
+// codesOf returns url -> value codes of the coverage information.
+func codesOf(t *testing.T, resource json.RawMessage) map[string][]string {
+	t.Helper()
+	var r struct{ Extension []ext }
+	if err := json.Unmarshal(resource, &r); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, e := range r.Extension {
+		if e.URL != CoverageInformationURL {
+			continue
+		}
+		for _, p := range e.Extension {
+			switch {
+			case p.ValueCode != "":
+				out[p.URL] = append(out[p.URL], p.ValueCode)
+			case p.ValueCodeableConcept != nil:
+				out[p.URL] = append(out[p.URL], p.ValueCodeableConcept.Coding[0].Code)
+			case p.ValueCoding != nil:
+				out[p.URL] = append(out[p.URL], p.ValueCoding.Code)
+			case p.ValueCanonical != "":
+				out[p.URL] = append(out[p.URL], p.ValueCanonical)
+			case p.ValueReference != nil:
+				out[p.URL] = append(out[p.URL], p.ValueReference.Reference)
+			default:
+				out[p.URL] = append(out[p.URL], "set")
+			}
+		}
+	}
+	return out
+}
+
+func TestCoverageInformationValues(t *testing.T) {
+	tests := []struct {
+		name string
+		a    criteria.Assessment
+		want map[string][]string
+	}{
+		{"met", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina, criteria.ConservativeTherapyMissing), map[string][]string{
+			"coverage": {"Coverage/cov-1"}, "covered": {"covered"}, "pa-needed": {"auth-needed"}, "doc-needed": {"clinical"}, "doc-purpose": {"withpa"},
+			"questionnaire": {"https://example.org/Questionnaire/q"}, "billingCode": {"72148"},
+			"reason": {"criteria-met", "red-flag-cauda-equina", "conservative-therapy-missing"}, "date": {"set"}, "coverage-assertion-id": {"set"},
+		}},
+		{"not met", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient), map[string][]string{
+			"coverage": {"Coverage/cov-1"}, "covered": {"covered"}, "pa-needed": {"auth-needed"}, "doc-needed": {"clinical"}, "doc-purpose": {"withpa"},
+			"questionnaire": {"https://example.org/Questionnaire/q"}, "billingCode": {"72148"},
+			"reason": {"criteria-not-met", "conservative-therapy-insufficient"}, "date": {"set"}, "coverage-assertion-id": {"set"},
+		}},
+		{"indeterminate", assessment(criteria.CriteriaIndeterminate), map[string][]string{
+			"coverage": {"Coverage/cov-1"}, "covered": {"conditional"}, "pa-needed": {"auth-needed"}, "info-needed": {"OTH"}, "billingCode": {"72148"},
+			"reason": {"criteria-indeterminate"}, "date": {"set"}, "coverage-assertion-id": {"set"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := build(t, hooks.HookOrderSign, cov, Config{}, tt.a)
+			if len(res.Response.SystemActions) != 1 {
+				t.Fatalf("got %d systemActions, want 1", len(res.Response.SystemActions))
+			}
+			got := codesOf(t, res.Response.SystemActions[0].Resource)
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("coverage information (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestUpdateChangesNothingElse(t *testing.T) {
+	res := build(t, hooks.HookOrderSign, cov, Config{}, assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing))
+	patched := res.Response.SystemActions[0].Resource
+	if !strings.Contains(string(patched), `<div xmlns=`) {
+		t.Errorf("narrative was re-escaped: %s", patched)
+	}
+	got, err := Unpatched(patched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotV, wantV any
+	_ = json.Unmarshal(got, &gotV)
+	_ = json.Unmarshal([]byte(rawOrder), &wantV)
+	if diff := cmp.Diff(gotV, wantV); diff != "" {
+		t.Errorf("update changed more than the coverage information (-got +want):\n%s", diff)
+	}
+	// Re-sending the updated order replaces our extension, never adds a second.
+	again, err := withCoverageInformation(patched, coverageInformation(&criteria.Assessment{Outcome: criteria.CriteriaMet}, *cov, "auth-needed", "", "id-x", time.Now(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(again), CoverageInformationURL); n != 1 {
+		t.Errorf("coverage information appears %d times after re-patching, want 1", n)
+	}
+	if !strings.Contains(string(again), "keep me") {
+		t.Errorf("the client's other extension was dropped")
+	}
+}
+
+func TestOrderSelectNeverAsksForDocumentation(t *testing.T) {
+	res := build(t, hooks.HookOrderSelect, cov, Config{}, assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing))
+	if len(res.Response.SystemActions) != 0 {
+		t.Errorf("order-select returned %d systemActions, want none", len(res.Response.SystemActions))
+	}
+	if len(res.Response.Cards) == 0 {
+		t.Errorf("order-select returned no cards")
+	}
+}
+
+func topicsOf(res Result) []string {
+	var out []string
+	for _, c := range res.Response.Cards {
+		out = append(out, c.Indicator+"/"+c.Source.Topic.Code)
+	}
+	return out
+}
+
+func TestCardsPerFinding(t *testing.T) {
+	contrast := assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy, criteria.ContrastReview)
+	contrast.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72158", Display: "MRI lumbar spine without and with contrast"}
+	contrast.RecommendedContrast = criteria.ContrastWithoutAndWith
+	tests := []struct {
+		name string
+		a    criteria.Assessment
+		cfg  Config
+		cov  *Coverage
+		want []string
+	}{
+		{"cauda equina is critical and first", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina, criteria.ConservativeTherapyMissing), Config{}, cov,
+			[]string{"critical/clinical-reminder", "info/coverage-info", "info/guideline"}},
+		{"no therapy: warning plus referral", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{}, cov,
+			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/guideline"}},
+		{"repeat MRI", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMet, criteria.PriorLumbarMRI), Config{}, cov,
+			[]string{"warning/coverage-info", "warning/duplicate-therapy", "info/guideline"}},
+		{"contrast review", contrast, Config{}, cov,
+			[]string{"info/coverage-info", "info/appropriate-use", "info/guideline"}},
+		{"indeterminate", assessment(criteria.CriteriaIndeterminate), Config{}, cov,
+			[]string{"warning/coverage-info", "info/guideline"}},
+		{"no coverage", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{}, nil,
+			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/coverage-info", "info/guideline"}},
+		{"types switched off", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{Disabled: map[string]bool{TopicTherapyAlt: true, TopicGuideline: true}}, cov,
+			[]string{"warning/coverage-info"}},
+		{"max-cards", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(1)}, cov,
+			[]string{"critical/clinical-reminder"}},
+		{"max-cards zero", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(0)}, cov,
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := build(t, hooks.HookOrderSign, tt.cov, tt.cfg, tt.a)
+			if diff := cmp.Diff(topicsOf(res), tt.want); diff != "" {
+				t.Errorf("cards (-got +want):\n%s", diff)
+			}
+			if len(res.Cards) != len(res.Response.Cards) {
+				t.Errorf("issued %d cards for the audit, response has %d", len(res.Cards), len(res.Response.Cards))
+			}
+		})
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+func TestContrastSuggestionUpdatesOnlyTheCode(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy, criteria.ContrastReview)
+	a.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72158", Display: "MRI lumbar spine without and with contrast"}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	var s *hooks.Suggestion
+	for _, c := range res.Response.Cards {
+		if c.Source.Topic.Code == TopicAppropriateUse {
+			s = &c.Suggestions[0]
+		}
+	}
+	if s == nil {
+		t.Fatal("no contrast card")
+	}
+	var sr struct {
+		ID   string `json:"id"`
+		Code struct {
+			Coding []coding `json:"coding"`
+		} `json:"code"`
+		Text json.RawMessage `json:"text"`
+	}
+	if err := json.Unmarshal(s.Actions[0].Resource, &sr); err != nil {
+		t.Fatal(err)
+	}
+	if sr.ID != "mri-1" || sr.Code.Coding[0].Code != "72158" || len(sr.Text) == 0 {
+		t.Errorf("suggested update = %s", s.Actions[0].Resource)
+	}
+}
+
+func TestSummariesStayShort(t *testing.T) {
+	long := strings.Repeat("é", 200)
+	if n := len([]rune(summary(long))); n >= 140 {
+		t.Errorf("summary kept %d runes", n)
+	}
+	p := *testPolicy
+	p.Name = strings.Repeat("Very Long Payer Name ", 10)
+	orders := []Order{{Assessment: assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient), Raw: json.RawMessage(rawOrder)}}
+	res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", Orders: orders, Policy: &p, Coverage: cov, Today: time.Now()}, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Response.Cards {
+		if n := len([]rune(c.Summary)); n >= 140 {
+			t.Errorf("summary %q has %d characters", c.Summary, n)
+		}
+	}
+}
+
+func TestCheckFindsBrokenResponses(t *testing.T) {
+	tests := []struct {
+		name, body, want string
+	}{
+		{"null value", `{"cards":[],"systemActions":null}`, "null"},
+		{"empty detail", `{"cards":[{"uuid":"u","summary":"s","detail":"","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}}}]}`, "empty string"},
+		{"bad indicator", `{"cards":[{"uuid":"u","summary":"s","indicator":"hard-stop","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}}}]}`, "indicator"},
+		{"suggestion without behaviour", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}},"suggestions":[{"label":"x","uuid":"v"}]}]}`, "selectionBehavior"},
+		{"q3", `{"cards":[],"systemActions":[{"type":"update","description":"d","resource":{"resourceType":"ServiceRequest","extension":[{"url":"` + CoverageInformationURL + `","extension":[{"url":"coverage","valueReference":{"reference":"Coverage/1"}},{"url":"covered","valueCode":"conditional"},{"url":"date","valueDate":"2026-01-01"},{"url":"coverage-assertion-id","valueString":"a"}]}]}}]}`, "q3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs := Check([]byte(tt.body))
+			var all []string
+			for _, e := range errs {
+				all = append(all, e.Error())
+			}
+			if !strings.Contains(strings.Join(all, "\n"), tt.want) {
+				t.Errorf("Check = %v, want a problem mentioning %q", all, tt.want)
+			}
+		})
+	}
+}
