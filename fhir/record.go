@@ -70,6 +70,8 @@ type Record struct {
 	Queries int
 	// Skipped counts entries that failed to decode and were ignored.
 	Skipped int
+	// Dropped counts resources about another patient that were removed.
+	Dropped int
 }
 
 // Complete reports whether every non-optional search was supplied.

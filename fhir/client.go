@@ -1,0 +1,377 @@
+package fhir
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+)
+
+// maxRedirects bounds same-origin redirects; FHIR servers rarely redirect at all.
+const maxRedirects = 5
+
+// Client is a FHIR R4 REST client bound to one server base URL and, optionally,
+// one bearer token. It sends the token only to the base URL's origin (scheme,
+// host and port): cross-origin redirects and `next` links are refused, because
+// the token is the EHR user's and CDS Hooks scopes it to fhirServer alone.
+//
+// A Client is cheap; make one per CDS Hooks call with Loader.Client. It shares
+// the Loader's connection pool and concurrency cap. Safe for concurrent use.
+type Client struct {
+	base   *url.URL
+	token  string
+	hc     http.Client
+	lim    limits
+	sem    chan struct{}
+	logger *slog.Logger
+
+	queries atomic.Int64
+}
+
+// limits are the per-search caps a Client enforces.
+type limits struct {
+	maxPages     int
+	maxResources int
+	maxBodyBytes int64
+}
+
+// newClient checks base and wires the redirect policy. transport is shared.
+func newClient(base, token string, proto *http.Client, lim limits, allowed []string, sem chan struct{}, logger *slog.Logger) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(base))
+	if err != nil {
+		return nil, fmt.Errorf("fhirServer is not a URL: %w", ErrNotAllowed)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("fhirServer scheme %q: %w", u.Scheme, ErrNotAllowed)
+	}
+	if u.Host == "" || u.User != nil {
+		return nil, fmt.Errorf("fhirServer without host or with userinfo: %w", ErrNotAllowed)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("fhirServer with query or fragment: %w", ErrNotAllowed)
+	}
+	if !hostAllowed(u, allowed) {
+		return nil, fmt.Errorf("fhirServer host %q not in the allow-list: %w", u.Hostname(), ErrNotAllowed)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c := &Client{base: u, token: token, lim: lim, sem: sem, logger: logger}
+	if proto != nil {
+		c.hc = *proto
+	}
+	c.hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("%d redirects: %w", len(via), ErrUnavailable)
+		}
+		// Go re-sends a hand-set Authorization header to another port of the
+		// same host, so the origin check has to be ours.
+		if !sameOrigin(req.URL, c.base) {
+			return fmt.Errorf("redirect: %w", ErrForeignOrigin)
+		}
+		return nil
+	}
+	return c, nil
+}
+
+// hostAllowed reports whether u's host is in the allow-list (empty = any).
+// An entry matches the host name alone or host:port.
+func hostAllowed(u *url.URL, allowed []string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	for _, a := range allowed {
+		if strings.EqualFold(a, u.Hostname()) || strings.EqualFold(a, u.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameOrigin compares scheme, host and effective port (RFC 6454).
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		effectivePort(a) == effectivePort(b)
+}
+
+func effectivePort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// Base returns the server base URL (no trailing slash).
+func (c *Client) Base() string { return c.base.String() }
+
+// Queries returns how many HTTP requests this Client has sent.
+func (c *Client) Queries() int { return int(c.queries.Load()) }
+
+// Fetch GETs rel, a read ("Patient/123") or a search ("Condition?patient=123"),
+// relative to the base URL. It returns the resource read, or every entry
+// resource of the searchset across its pages. A search that cannot be read to
+// its end (limits, loops, foreign links, errors) fails as a whole.
+func (c *Client) Fetch(ctx context.Context, rel string) ([]json.RawMessage, error) {
+	u, err := url.Parse(c.base.String() + "/" + strings.TrimLeft(rel, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad query: %w", typeOf(rel), ErrMalformed)
+	}
+	return c.collect(ctx, u, true)
+}
+
+// FetchURL continues a search from an absolute `next` link, for example one
+// found in a prefetch searchset, and returns the entry resources of that page
+// and the pages after it. The link must be on the base URL's origin.
+func (c *Client) FetchURL(ctx context.Context, next string) ([]json.RawMessage, error) {
+	u, err := c.base.Parse(next)
+	if err != nil {
+		return nil, fmt.Errorf("next link: %w", ErrMalformed)
+	}
+	return c.collect(ctx, u, false)
+}
+
+// collect fetches u and follows `next` links. readOK allows the first answer to
+// be a single resource (a read) instead of a Bundle.
+func (c *Client) collect(ctx context.Context, u *url.URL, readOK bool) ([]json.RawMessage, error) {
+	what := c.typeOfURL(u)
+	seen := map[string]bool{}
+	var out []json.RawMessage
+	for page := 1; ; page++ {
+		if page > c.lim.maxPages {
+			return nil, fmt.Errorf("%s: more than %d pages: %w", what, c.lim.maxPages, ErrTooLarge)
+		}
+		if !sameOrigin(u, c.base) {
+			return nil, fmt.Errorf("%s: page %d: %w", what, page, ErrForeignOrigin)
+		}
+		key := u.String()
+		if seen[key] {
+			return nil, fmt.Errorf("%s: page %d repeats an earlier page: %w", what, page, ErrPagingLoop)
+		}
+		seen[key] = true
+		body, env, err := c.get(ctx, u, what)
+		if err != nil {
+			return nil, err
+		}
+		if env.ResourceType != "Bundle" {
+			if page == 1 && readOK {
+				return []json.RawMessage{body}, nil
+			}
+			return nil, fmt.Errorf("%s: page %d is a %s, not a Bundle: %w", what, page, clipType(env.ResourceType), ErrBadResponse)
+		}
+		if env.Type != "searchset" && env.Type != "collection" {
+			return nil, fmt.Errorf("%s: Bundle of type %s: %w", what, clipType(env.Type), ErrBadResponse)
+		}
+		for _, e := range env.Entry {
+			if len(e.Resource) > 0 {
+				out = append(out, e.Resource)
+			}
+		}
+		if len(out) > c.lim.maxResources {
+			return nil, fmt.Errorf("%s: more than %d resources: %w", what, c.lim.maxResources, ErrTooLarge)
+		}
+		next := env.next()
+		if next == "" {
+			return out, nil
+		}
+		nu, err := u.Parse(next)
+		if err != nil {
+			return nil, fmt.Errorf("%s: unparsable next link: %w", what, ErrBadResponse)
+		}
+		u = nu
+	}
+}
+
+// get sends one GET and returns the body and its Bundle envelope. Every
+// failure mode of a FHIR server maps to one of this package's sentinels, and
+// no message carries the URL (its query names the patient) or the token.
+func (c *Client) get(ctx context.Context, u *url.URL, what string) ([]byte, *envelope, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, ErrMalformed)
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	body, status, err := c.do(req, what)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := parseEnvelope(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: status %d: %v: %w", what, status, err, ErrBadResponse)
+	}
+	if env.ResourceType == "OperationOutcome" {
+		return nil, nil, fmt.Errorf("%s: status %d: OperationOutcome: %w", what, status, ErrBadResponse)
+	}
+	return body, env, nil
+}
+
+// do sends req under the concurrency cap, checks status and content type and
+// reads at most maxBodyBytes of the body.
+func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
+	ctx := req.Context()
+	if c.sem != nil {
+		select {
+		case c.sem <- struct{}{}:
+			defer func() { <-c.sem }()
+		case <-ctx.Done():
+			return nil, 0, fmt.Errorf("%s: waiting for a connection slot: %v: %w", what, ctx.Err(), ErrUnavailable)
+		}
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	c.queries.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		// *url.Error repeats the full URL, patient id included: keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, ErrForeignOrigin) || errors.Is(err, ErrUnavailable) {
+			return nil, 0, fmt.Errorf("%s: %w", what, err)
+		}
+		return nil, 0, fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
+	}
+	defer resp.Body.Close()
+	if err := statusError(resp.StatusCode, what); err != nil {
+		// Drain a little so a short error body does not cost the connection.
+		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+		return nil, resp.StatusCode, err
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
+		return nil, resp.StatusCode, fmt.Errorf("%s: status %d: content type %s: %w", what, resp.StatusCode, clipType(mediaType(ct)), ErrBadResponse)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.lim.maxBodyBytes+1))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("%s: reading body: %v: %w", what, err, ErrUnavailable)
+	}
+	if int64(len(body)) > c.lim.maxBodyBytes {
+		return nil, resp.StatusCode, fmt.Errorf("%s: body over %d bytes: %w", what, c.lim.maxBodyBytes, ErrTooLarge)
+	}
+	return body, resp.StatusCode, nil
+}
+
+// statusError maps a non-2xx status to a sentinel.
+func statusError(code int, what string) error {
+	switch {
+	case code >= 200 && code < 300:
+		return nil
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return fmt.Errorf("%s: status %d: %w", what, code, ErrUnauthorized)
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return fmt.Errorf("%s: status %d: %w", what, code, ErrNotFound)
+	case code == http.StatusTooManyRequests || code >= 500:
+		return fmt.Errorf("%s: status %d: %w", what, code, ErrUnavailable)
+	default:
+		return fmt.Errorf("%s: status %d: %w", what, code, ErrBadResponse)
+	}
+}
+
+// isJSONType accepts application/fhir+json, application/json and the DSTU2
+// era application/json+fhir that some servers still send.
+func isJSONType(ct string) bool {
+	mt := mediaType(ct)
+	return mt == "application/fhir+json" || mt == "application/json" || mt == "application/json+fhir"
+}
+
+func mediaType(ct string) string {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "invalid"
+	}
+	return mt
+}
+
+// envelope is the part of a FHIR response the client needs. It is decoded
+// with encoding/json, not samply, so that an unknown code in one entry cannot
+// fail the page; entries are decoded one by one later.
+type envelope struct {
+	ResourceType string `json:"resourceType"`
+	ID           string `json:"id"`
+	Type         string `json:"type"`
+	Link         []struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	} `json:"link"`
+	Entry []struct {
+		FullURL  string          `json:"fullUrl"`
+		Resource json.RawMessage `json:"resource"`
+	} `json:"entry"`
+}
+
+// next returns the `next` link, or "".
+func (e *envelope) next() string {
+	for _, l := range e.Link {
+		if l.Relation == "next" {
+			return l.URL
+		}
+	}
+	return ""
+}
+
+// parseEnvelope decodes a FHIR JSON object. It fails on anything that is not
+// one object with a resourceType (arrays, null, HTML, truncated JSON).
+func parseEnvelope(body []byte) (*envelope, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	var env envelope
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return nil, errors.New("invalid JSON")
+	}
+	if env.ResourceType == "" {
+		return nil, errors.New("no resourceType")
+	}
+	return &env, nil
+}
+
+// typeOfURL names the resource type a URL is about, for logs and errors.
+func (c *Client) typeOfURL(u *url.URL) string {
+	p := strings.TrimPrefix(u.Path, c.base.Path)
+	return typeOf(p)
+}
+
+// typeOf returns the first path segment of rel ("Condition?patient=1" ->
+// "Condition"): the only part of a query that is safe to log.
+func typeOf(rel string) string {
+	rel = strings.TrimLeft(rel, "/")
+	if i := strings.IndexAny(rel, "/?"); i >= 0 {
+		rel = rel[:i]
+	}
+	return clipType(rel)
+}
+
+// clipType keeps a server-chosen string short and printable before it goes
+// into an error or a log line.
+func clipType(s string) string {
+	const max = 40
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() >= max {
+			break
+		}
+		if r < 0x20 || r == 0x7f {
+			r = '?'
+		}
+		b.WriteRune(r)
+	}
+	if b.Len() == 0 {
+		return "(none)"
+	}
+	return b.String()
+}

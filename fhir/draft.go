@@ -1,0 +1,69 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+// DraftOrder is one entry of context.draftOrders.
+type DraftOrder struct {
+	// Index is the entry's position in the Bundle.
+	Index int
+	// ResourceType and ID as the client sent them (ID may be empty).
+	ResourceType string
+	ID           string
+	// Raw is the client's exact JSON for the resource: coverage information
+	// is added by patching it, never by re-serialising samply's struct
+	// (go-stack.md section 1, gotcha 5).
+	Raw json.RawMessage
+	// ServiceRequest is the decoded order, nil when the entry is another
+	// type or does not decode (an unknown enum code, for example).
+	ServiceRequest *r4.ServiceRequest
+}
+
+// DraftOrders reads context.draftOrders, a Bundle of orders of any type.
+// Entries without a resource are left out; Index still counts them. It fails
+// with ErrMalformed only when raw is not a Bundle.
+func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || t[0] != '{' {
+		return nil, fmt.Errorf("draftOrders is not a JSON object: %w", ErrMalformed)
+	}
+	var b struct {
+		ResourceType string `json:"resourceType"`
+		Entry        []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.Unmarshal(t, &b); err != nil {
+		return nil, fmt.Errorf("draftOrders: invalid Bundle JSON: %w", ErrMalformed)
+	}
+	if b.ResourceType != "Bundle" {
+		return nil, fmt.Errorf("draftOrders is a %s, not a Bundle: %w", clipType(b.ResourceType), ErrMalformed)
+	}
+	out := make([]DraftOrder, 0, len(b.Entry))
+	for i, e := range b.Entry {
+		rt := bytes.TrimSpace(e.Resource)
+		if len(rt) == 0 || rt[0] != '{' {
+			continue
+		}
+		var p struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+		}
+		if json.Unmarshal(rt, &p) != nil {
+			continue
+		}
+		d := DraftOrder{Index: i, ResourceType: p.ResourceType, ID: p.ID, Raw: e.Resource}
+		if p.ResourceType == "ServiceRequest" {
+			if sr, err := r4.UnmarshalServiceRequest(rt); err == nil {
+				d.ServiceRequest = &sr
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}

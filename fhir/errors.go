@@ -1,0 +1,39 @@
+package fhir
+
+import "errors"
+
+// Sentinel errors. Callers test them with errors.Is; the messages wrapped
+// around them carry the search key and resource type, never a patient id, a
+// URL query or a token.
+var (
+	// ErrNothingSupplied means none of the needed clinical data arrived: not
+	// in the prefetch and not from fhirServer (absent, refused or failing).
+	// CDS Hooks 2.0 answers this with 412 Precondition Failed.
+	ErrNothingSupplied = errors.New("fhir: no needed data supplied by prefetch or fhirServer")
+	// ErrUnavailable means the FHIR server did not answer a request usefully:
+	// network error, deadline, 5xx, or 404 on a search.
+	ErrUnavailable = errors.New("fhir: server unavailable")
+	// ErrNotFound means 404 or 410: for a read, the resource does not exist
+	// (the same as a prefetch null); for a search, the type is not served.
+	ErrNotFound = errors.New("fhir: not found")
+	// ErrUnauthorized means the FHIR server answered 401 or 403.
+	ErrUnauthorized = errors.New("fhir: access refused by server")
+	// ErrBadResponse means a body that is not usable FHIR JSON: HTML, plain
+	// text, truncated JSON, an OperationOutcome, or an unexpected resource type.
+	ErrBadResponse = errors.New("fhir: unusable response")
+	// ErrTooLarge means a response body over MaxBodyBytes, or a search over
+	// MaxPages or MaxResources. Partial results are not used: an incomplete
+	// search would read as "not documented".
+	ErrTooLarge = errors.New("fhir: response over limit")
+	// ErrPagingLoop means a `next` link pointed at a page already fetched.
+	ErrPagingLoop = errors.New("fhir: paging loop")
+	// ErrForeignOrigin means a `next` link or redirect left the fhirServer
+	// origin. It is not followed, so the bearer token never leaves that origin.
+	ErrForeignOrigin = errors.New("fhir: link to another origin refused")
+	// ErrNotAllowed means a fhirServer URL that is not http(s) or whose host
+	// is not in the configured allow-list.
+	ErrNotAllowed = errors.New("fhir: server not allowed")
+	// ErrMalformed means JSON that is not the FHIR structure expected, such
+	// as draftOrders that is not a Bundle.
+	ErrMalformed = errors.New("fhir: malformed FHIR JSON")
+)

@@ -1,0 +1,298 @@
+package fhir
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for LoaderConfig fields left zero.
+const (
+	DefaultTimeout       = 3 * time.Second
+	DefaultMaxPages      = 10
+	DefaultMaxResources  = 2000
+	DefaultMaxBodyBytes  = 8 << 20
+	DefaultMaxConcurrent = 64
+)
+
+// LoaderConfig bounds what one Load may cost. Zero fields take the defaults.
+type LoaderConfig struct {
+	// Timeout is the one deadline for all FHIR queries of a Load (CDS Hooks
+	// clients wait for the answer while the clinician signs).
+	Timeout time.Duration
+	// MaxPages is the most pages read for one search.
+	MaxPages int
+	// MaxResources is the most entries accepted for one search.
+	MaxResources int
+	// MaxBodyBytes caps each response body; a larger one fails its search.
+	MaxBodyBytes int64
+	// AllowedHosts, when not empty, lists the only fhirServer hosts queried
+	// ("fhir.example.org" or "fhir.example.org:8443").
+	AllowedHosts []string
+	// MaxConcurrent caps outbound FHIR requests in flight across all Loads.
+	MaxConcurrent int
+	// HTTPClient, when set, replaces the shared transport (tests). Its
+	// CheckRedirect is replaced by the origin check.
+	HTTPClient *http.Client
+}
+
+// Loader builds Records from prefetch and the EHR's FHIR server. It holds the
+// process-wide connection pool and concurrency cap; make one and share it.
+type Loader struct {
+	cfg    LoaderConfig
+	proto  *http.Client
+	sem    chan struct{}
+	logger *slog.Logger
+}
+
+// NewLoader returns a Loader. A nil logger discards logs.
+func NewLoader(cfg LoaderConfig, logger *slog.Logger) *Loader {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxPages <= 0 {
+		cfg.MaxPages = DefaultMaxPages
+	}
+	if cfg.MaxResources <= 0 {
+		cfg.MaxResources = DefaultMaxResources
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxConcurrent <= 0 {
+		cfg.MaxConcurrent = DefaultMaxConcurrent
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	proto := cfg.HTTPClient
+	if proto == nil {
+		proto = &http.Client{Transport: newTransport()}
+	}
+	return &Loader{
+		cfg:    cfg,
+		proto:  proto,
+		sem:    make(chan struct{}, cfg.MaxConcurrent),
+		logger: logger,
+	}
+}
+
+// newTransport is the one pool of connections to FHIR servers. A hook call
+// fans out to about nine searches on one host, so keep that many idle.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   5 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          128,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// Client returns a FHIR client for base that sends token (when not empty)
+// only to base's origin. It fails with ErrNotAllowed for a base that is not
+// http(s) or not in AllowedHosts.
+func (l *Loader) Client(base, token string) (*Client, error) {
+	lim := limits{maxPages: l.cfg.MaxPages, maxResources: l.cfg.MaxResources, maxBodyBytes: l.cfg.MaxBodyBytes}
+	return newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.sem, l.logger)
+}
+
+// LoadInput is what a CDS Hooks call gives the Loader.
+type LoadInput struct {
+	// PatientID is context.patientId.
+	PatientID string
+	// Prefetch is the request's prefetch, keyed by Search.
+	Prefetch map[string]json.RawMessage
+	// FHIRServer is the request's fhirServer base URL ("" when absent).
+	FHIRServer string
+	// AccessToken is fhirAuthorization.access_token ("" when absent).
+	AccessToken string
+}
+
+// idPattern is the FHIR id syntax. A patient id outside it is never put into
+// a URL, so a crafted context.patientId cannot change the query.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// Load returns the patient's Record. Each search in Searches comes from the
+// prefetch when supplied there (DECISIONS.md, "Where the data comes from"),
+// otherwise from fhirServer; the queries run in parallel under one deadline
+// (LoaderConfig.Timeout). Searches neither source supplied are listed in
+// Record.Unavailable; that is not an error. When none of the needed data was
+// supplied at all, Load returns the (empty) Record and an error wrapping
+// ErrNothingSupplied.
+func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
+	rec := &Record{PatientID: in.PatientID}
+	var client *Client
+	if in.FHIRServer != "" {
+		switch c, err := l.Client(in.FHIRServer, in.AccessToken); {
+		case err != nil:
+			l.logger.Warn("fhirServer not used", "reason", err.Error())
+		case !idPattern.MatchString(in.PatientID):
+			l.logger.Warn("fhirServer not used", "reason", "patientId is not a FHIR id")
+		default:
+			client = c
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+	defer cancel()
+	results := make([]result, len(Searches))
+	var wg sync.WaitGroup
+	for i, s := range Searches {
+		wg.Go(func() { results[i] = l.resolve(ctx, s, in, client) })
+	}
+	wg.Wait()
+
+	d := decoder{rec: rec, logger: l.logger, seen: map[string]bool{}}
+	got := 0
+	for i, s := range Searches {
+		r := results[i]
+		for _, raw := range r.raws {
+			d.add(s, raw)
+		}
+		if !r.supplied && !s.Optional {
+			rec.Unavailable = append(rec.Unavailable, s.Key)
+		}
+		if !s.Optional && (r.supplied || len(r.raws) > 0) {
+			got++
+		}
+	}
+	if client != nil {
+		rec.Queries = client.Queries()
+	}
+	if got == 0 {
+		return rec, fmt.Errorf("load: %d searches, none supplied (fhirServer given: %t): %w",
+			len(Searches), client != nil, ErrNothingSupplied)
+	}
+	return rec, nil
+}
+
+// result is what one search produced. supplied means complete: an empty
+// result from a null prefetch is supplied, a first page whose `next` could
+// not be followed is not (raws then hold that partial page).
+type result struct {
+	raws     []json.RawMessage
+	supplied bool
+}
+
+// resolve gets one search from the prefetch or, failing that, the server.
+func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client *Client) result {
+	var partial []json.RawMessage
+	if v, ok := in.Prefetch[string(s.Key)]; ok {
+		pv := classify(v, s.ResourceType)
+		switch pv.kind {
+		case prefetchNull:
+			return result{supplied: true}
+		case prefetchResource:
+			return result{raws: []json.RawMessage{v}, supplied: true}
+		case prefetchBundle:
+			if pv.next == "" {
+				return result{raws: pv.raws, supplied: true}
+			}
+			if client == nil {
+				l.logger.Info("prefetch page not followed", "search", s.Key, "reason", "no fhirServer")
+				return result{raws: pv.raws}
+			}
+			more, err := client.FetchURL(ctx, pv.next)
+			if err == nil {
+				return result{raws: append(pv.raws, more...), supplied: true}
+			}
+			if !errors.Is(err, ErrForeignOrigin) {
+				l.logger.Warn("prefetch next page failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
+				return result{raws: pv.raws}
+			}
+			// A `next` link off the fhirServer origin is never sent the
+			// token; run the whole search on fhirServer instead.
+			l.logger.Info("prefetch next link on another origin, querying fhirServer", "search", s.Key)
+			partial = pv.raws
+		default:
+			l.logger.Info("prefetch not usable, querying fhirServer", "search", s.Key, "reason", pv.reason)
+		}
+	}
+	if client == nil {
+		return result{raws: partial}
+	}
+	rel := strings.ReplaceAll(s.Template, "{{context.patientId}}", in.PatientID)
+	raws, err := client.Fetch(ctx, rel)
+	if err != nil {
+		isRead := !strings.Contains(s.Template, "?")
+		if isRead && errors.Is(err, ErrNotFound) {
+			// A read of a missing resource is what a client's null says.
+			return result{supplied: true}
+		}
+		l.logger.Warn("fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
+		return result{raws: partial}
+	}
+	return result{raws: raws, supplied: true}
+}
+
+// prefetchKind classifies one prefetch value.
+type prefetchKind int
+
+const (
+	prefetchUnusable prefetchKind = iota // missing, OperationOutcome, wrong type, not an object
+	prefetchNull                         // JSON null: the client has no such data
+	prefetchResource                     // one resource of the expected type
+	prefetchBundle                       // a searchset or collection Bundle
+)
+
+type prefetchValue struct {
+	kind   prefetchKind
+	raws   []json.RawMessage
+	next   string
+	reason string
+}
+
+// classify reads a prefetch value per CDS Hooks 2.0 section 1.4 and
+// DECISIONS.md: only a resource of the expected type or a searchset or
+// collection Bundle counts; null means "none"; anything else is not supplied.
+func classify(v json.RawMessage, resourceType string) prefetchValue {
+	t := bytes.TrimSpace(v)
+	if bytes.Equal(t, []byte("null")) {
+		return prefetchValue{kind: prefetchNull}
+	}
+	if len(t) == 0 || t[0] != '{' {
+		return prefetchValue{reason: "not a JSON object"}
+	}
+	env, err := parseEnvelope(t)
+	if err != nil {
+		return prefetchValue{reason: err.Error()}
+	}
+	switch env.ResourceType {
+	case resourceType:
+		return prefetchValue{kind: prefetchResource}
+	case "OperationOutcome":
+		return prefetchValue{reason: "OperationOutcome"}
+	case "Bundle":
+		if env.Type != "searchset" && env.Type != "collection" {
+			return prefetchValue{reason: "Bundle of type " + clipType(env.Type)}
+		}
+		pv := prefetchValue{kind: prefetchBundle}
+		for _, e := range env.Entry {
+			if len(e.Resource) > 0 {
+				pv.raws = append(pv.raws, e.Resource)
+			}
+		}
+		if env.Type == "searchset" {
+			pv.next = env.next()
+		}
+		return pv
+	default:
+		return prefetchValue{reason: "resource of type " + clipType(env.ResourceType)}
+	}
+}
