@@ -1,0 +1,102 @@
+package report
+
+import "time"
+
+// Report summarises the audit trail for the calls made in [From, To).
+// Feedback is attributed to the period of the call that issued the card,
+// whenever it arrived.
+type Report struct {
+	// From and To bound the period (From inclusive, To exclusive), UTC.
+	From, To time.Time
+	// Calls is the number of service calls in the period, every status.
+	Calls int
+	// Orders is the number of lumbar MRI orders assessed in those calls.
+	Orders int
+	// Outcomes counts calls by outcome, most frequent first. A call answered
+	// 200 is counted under its orders' assessment code (criteria-met,
+	// criteria-not-met, criteria-indeterminate), under "mixed" when its orders
+	// were assessed differently, or under "no-lumbar-mri" when it had none to
+	// assess; any other status is counted as "HTTP nnn".
+	Outcomes []Count
+	// Findings counts assessed orders by finding code, most frequent first.
+	Findings []Count
+	// CardTypes gives, per card topic code, how cards fared. A card's outcome
+	// is its latest feedback (by outcomeTimestamp); cards without feedback
+	// were ignored, which CDS Hooks clients do not report.
+	CardTypes []CardType
+	// Cards is the total over CardTypes.
+	Cards CardType
+	// OverrideReasons counts overridden cards by the reason chosen (the
+	// latest override of each card), most frequent first; Label is
+	// "(none given)" for overrides without a coded reason.
+	OverrideReasons []Count
+	// Suggestions counts suggestions offered and accepted.
+	Suggestions Suggestions
+	// Latency is the distribution of call latency over all calls.
+	Latency Latency
+}
+
+// Count is one labelled number.
+type Count struct {
+	// Label is a code (an outcome, finding or reason code) or a short text.
+	Label string
+	// Detail is a human-readable name for Label, when one is known.
+	Detail string
+	N      int
+}
+
+// CardType is what became of the cards of one topic.
+type CardType struct {
+	// Topic is the CRD card type code (for example coverage-info).
+	Topic      string
+	Issued     int
+	Accepted   int
+	Overridden int
+}
+
+// AcceptanceRate is Accepted/Issued in percent; 0 when nothing was issued.
+func (c CardType) AcceptanceRate() float64 { return percent(c.Accepted, c.Issued) }
+
+// OverrideRate is Overridden/Issued in percent; 0 when nothing was issued.
+func (c CardType) OverrideRate() float64 { return percent(c.Overridden, c.Issued) }
+
+// Suggestions counts suggestions offered on cards and accepted in feedback.
+type Suggestions struct {
+	Offered  int
+	Accepted int
+}
+
+// Rate is Accepted/Offered in percent; 0 when nothing was offered.
+func (s Suggestions) Rate() float64 { return percent(s.Accepted, s.Offered) }
+
+// Latency holds nearest-rank percentiles of call latency in milliseconds.
+type Latency struct {
+	N             int
+	P50, P90, P99 float64
+	Max           float64
+}
+
+func percent(n, of int) float64 {
+	if of == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(of)
+}
+
+// Percentiles computes nearest-rank p50, p90, p99 and the maximum of
+// sorted, which must be in ascending order.
+func Percentiles(sorted []float64) Latency {
+	l := Latency{N: len(sorted)}
+	if len(sorted) == 0 {
+		return l
+	}
+	rank := func(p int) float64 {
+		// Nearest rank, in integers to avoid 0.9*10 = 9.000000000000002:
+		// the smallest value with at least p% of the values at or below it.
+		i := (p*len(sorted)+99)/100 - 1
+		return sorted[min(max(i, 0), len(sorted)-1)]
+	}
+	l.P50, l.P90, l.P99 = rank(50), rank(90), rank(99)
+	l.Max = sorted[len(sorted)-1]
+	return l
+}

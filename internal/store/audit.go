@@ -1,0 +1,280 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+)
+
+// Call is the audit record of one service call, whatever its status. Fields
+// that were not known when the call failed (a 400 has no orders, a 401 may
+// have no patient) are left zero.
+type Call struct {
+	// Time is when the call arrived.
+	Time time.Time
+	// ServiceID is the {id} of POST /cds-services/{id}, as called.
+	ServiceID string
+	// Hook and HookInstance are from the request; HookInstance is not unique.
+	Hook         string
+	HookInstance string
+	// ClientISS is the verified `iss` of the calling CDS client ("" without
+	// authentication).
+	ClientISS string
+	// PatientID is context.patientId. It is never stored: RecordCall keeps
+	// only PatientKey(PatientID).
+	PatientID string
+	// PolicyID names the payer policy applied.
+	PolicyID string
+	// Orders are the lumbar MRI orders assessed.
+	Orders []Order
+	// Cards are the cards returned, with what feedback checks need.
+	Cards []Card
+	// AssertionIDs are the coverage-assertion-ids of the coverage information.
+	AssertionIDs []string
+	// Status is the HTTP status of the response.
+	Status int
+	// Latency is the time from arrival to the response being ready.
+	Latency time.Duration
+	// FHIRQueries is the number of FHIR requests made for the call.
+	FHIRQueries int
+	// RequestSHA256 and ResponseSHA256 are sha256.Sum256 of the bodies as
+	// received and sent; all zero when there was no body. The bodies
+	// themselves are PHI and are not kept.
+	RequestSHA256, ResponseSHA256 [sha256.Size]byte
+}
+
+// Order is one assessed lumbar MRI order.
+type Order struct {
+	// ID is the ServiceRequest id ("" when the client sent none).
+	ID string
+	// Codes are the order's codes (CPT, LOINC or SNOMED codes).
+	Codes []string
+	// Assessment is the assessment code (criteria-met, criteria-not-met,
+	// criteria-indeterminate).
+	Assessment string
+	// Findings are the finding codes of the assessment.
+	Findings []string
+}
+
+// Card is one issued card as the audit trail and feedback checks need it.
+// Its fields match cards.Issued, so a conversion store.Card(issued) works.
+type Card struct {
+	UUID      string
+	OrderID   string
+	Topic     string // the CRD card type code (source.topic.code)
+	Indicator string
+	// SuggestionUUIDs are the uuids of the card's suggestions.
+	SuggestionUUIDs []string
+	// OverrideReasons are the reasons the card offered for an override.
+	OverrideReasons []hooks.Coding
+}
+
+// maxField bounds each client-supplied string kept in the audit trail, so
+// that a hostile client cannot inflate rows (values are ids and codes).
+const maxField = 256
+
+// clip shortens s to at most maxField bytes on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxField {
+		return s
+	}
+	s = s[:maxField]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// PatientKey returns the pseudonym stored for a patient id: hex
+// HMAC-SHA256 under the data directory's secret key. The same id always gives
+// the same key, so calls for one patient can be found (PatientKey(id)) without
+// the database revealing the id; without the key file the pseudonyms cannot
+// be reversed by hashing candidate ids. "" gives "".
+func (db *DB) PatientKey(patientID string) string {
+	if patientID == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, db.key)
+	m.Write([]byte(patientID))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func hashOrNull(h [sha256.Size]byte) any {
+	if h == ([sha256.Size]byte{}) {
+		return nil
+	}
+	return h[:]
+}
+
+// RecordCall commits the audit record of one call in one transaction. The
+// caller calls it before writing the response and answers 503 when it fails,
+// so that no answer goes out without its audit record.
+func (db *DB) RecordCall(ctx context.Context, c Call) (err error) {
+	at := c.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: record call: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	st := db.stmts.in(ctx, tx)
+	res, err := st.insertCall.ExecContext(ctx,
+		at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
+		db.PatientKey(c.PatientID), clip(c.PolicyID), c.Status,
+		float64(c.Latency)/float64(time.Millisecond), c.FHIRQueries,
+		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256))
+	if err != nil {
+		return fmt.Errorf("store: record call: %w", err)
+	}
+	callID, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store: record call: %w", err)
+	}
+	for i, o := range c.Orders {
+		codes := make([]string, len(o.Codes))
+		for j, code := range o.Codes {
+			codes[j] = clip(code)
+		}
+		if _, err := st.insertOrder.ExecContext(ctx, callID, i, clip(o.ID), strings.Join(codes, " "), o.Assessment); err != nil {
+			return fmt.Errorf("store: record call: order: %w", err)
+		}
+		for _, f := range o.Findings {
+			if _, err := st.insertFinding.ExecContext(ctx, callID, i, f); err != nil {
+				return fmt.Errorf("store: record call: finding: %w", err)
+			}
+		}
+	}
+	for _, a := range c.AssertionIDs {
+		if _, err := st.insertAssertion.ExecContext(ctx, callID, clip(a)); err != nil {
+			return fmt.Errorf("store: record call: assertion: %w", err)
+		}
+	}
+	for _, card := range c.Cards {
+		res, err := st.insertCard.ExecContext(ctx, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator)
+		if err != nil {
+			return fmt.Errorf("store: record call: card: %w", err)
+		}
+		cardID, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("store: record call: card: %w", err)
+		}
+		for _, s := range card.SuggestionUUIDs {
+			if _, err := st.insertSuggestion.ExecContext(ctx, cardID, s); err != nil {
+				return fmt.Errorf("store: record call: suggestion: %w", err)
+			}
+		}
+		for _, r := range card.OverrideReasons {
+			if _, err := st.insertReason.ExecContext(ctx, cardID, r.System, r.Code, r.Display); err != nil {
+				return fmt.Errorf("store: record call: override reason: %w", err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record call: commit: %w", err)
+	}
+	return nil
+}
+
+// pruneBatch bounds the calls deleted per transaction, so that retention
+// never holds the write lock long enough to delay a service call's audit.
+const pruneBatch = 500
+
+// Prune deletes the calls that arrived before olderThan, with their orders,
+// cards and the feedback on those cards, and returns the number of calls
+// deleted (retention: --audit-retention days). Feedback arriving later for a
+// pruned card is then an unknown card.
+func (db *DB) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
+	var total int64
+	for {
+		res, err := db.write.ExecContext(ctx,
+			`DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`,
+			olderThan.UnixMilli(), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("store: prune: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("store: prune: %w", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
+}
+
+// statements are prepared once, on the single write connection.
+type statements struct {
+	insertCall, insertOrder, insertFinding, insertAssertion *sql.Stmt
+	insertCard, insertSuggestion, insertReason              *sql.Stmt
+	findCard, cardSuggestions, cardReason                   *sql.Stmt
+	insertFeedback, insertFeedbackSuggestion                *sql.Stmt
+}
+
+var statementSQL = []struct {
+	dst func(*statements) **sql.Stmt
+	sql string
+}{
+	{func(s *statements) **sql.Stmt { return &s.insertCall }, `INSERT INTO calls
+		(at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertOrder }, `INSERT INTO call_orders (call_id, seq, order_id, codes, assessment) VALUES (?, ?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertFinding }, `INSERT OR IGNORE INTO order_findings (call_id, seq, finding) VALUES (?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertAssertion }, `INSERT OR IGNORE INTO coverage_assertions (call_id, assertion_id) VALUES (?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards (call_id, uuid, service_id, order_id, topic, indicator) VALUES (?, ?, ?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertSuggestion }, `INSERT OR IGNORE INTO card_suggestions (card_id, uuid) VALUES (?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertReason }, `INSERT OR IGNORE INTO card_override_reasons (card_id, system, code, display) VALUES (?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id FROM cards WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`},
+	{func(s *statements) **sql.Stmt { return &s.cardSuggestions }, `SELECT uuid FROM card_suggestions WHERE card_id = ?`},
+	{func(s *statements) **sql.Stmt { return &s.cardReason }, `SELECT count(*) FROM card_override_reasons WHERE card_id = ? AND system = ? AND code = ?`},
+	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
+		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`},
+	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT OR IGNORE INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?)`},
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	for _, s := range statementSQL {
+		st, err := db.write.PrepareContext(ctx, s.sql)
+		if err != nil {
+			return fmt.Errorf("store: prepare: %w", err)
+		}
+		*s.dst(&db.stmts) = st
+	}
+	return nil
+}
+
+// in returns the statements bound to tx. The write pool has one connection,
+// on which they are already prepared, so binding costs no new prepare.
+func (s *statements) in(ctx context.Context, tx *sql.Tx) statements {
+	var out statements
+	for _, d := range statementSQL {
+		*d.dst(&out) = tx.StmtContext(ctx, *d.dst(s))
+	}
+	return out
+}
+
+func (s *statements) close() error {
+	var errs []error
+	for _, d := range statementSQL {
+		if st := *d.dst(s); st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,229 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+)
+
+// Feedback outcomes (CDS Hooks 2.0 §Feedback).
+const (
+	OutcomeAccepted   = "accepted"
+	OutcomeOverridden = "overridden"
+)
+
+// RecordFeedback validates and stores the items of one feedback POST to the
+// service serviceID, all or nothing, in one transaction. Errors wrap
+// ErrUnknownCard (404) or ErrInvalidFeedback (400), with a message that names
+// the item and is safe to show the client; other errors are the store's.
+//
+// Each item must name a card this service issued; outcome is accepted or
+// overridden; acceptedSuggestions must be suggestions of that card (and at
+// least one when the card offered any and the outcome is accepted, none when
+// overridden); an overrideReason.reason must be one the card offered (same
+// system and code); outcomeTimestamp is required, RFC 3339.
+//
+// Items are idempotent: one that repeats an item already stored (same card,
+// outcome, outcomeTimestamp instant, accepted suggestion ids and override
+// reason) is stored once. A userComment is free text and possibly PHI: only
+// whether one was given is stored.
+func (db *DB) RecordFeedback(ctx context.Context, serviceID string, items []hooks.FeedbackItem) (err error) {
+	if len(items) == 0 {
+		return fmt.Errorf("%w: feedback is empty", ErrInvalidFeedback)
+	}
+	checked := make([]item, len(items))
+	for i, it := range items {
+		c, err := check(it)
+		if err != nil {
+			return fmt.Errorf("%w: feedback[%d]: %s", ErrInvalidFeedback, i, err)
+		}
+		checked[i] = c
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	st := db.stmts.in(ctx, tx)
+	now := time.Now().UnixMilli()
+	for i, it := range checked {
+		if err := db.recordItem(ctx, &st, serviceID, i, it, now); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record feedback: commit: %w", err)
+	}
+	return nil
+}
+
+// item is a feedback item whose form has been checked.
+type item struct {
+	card        string
+	outcome     string
+	at          time.Time
+	suggestions []string // sorted, unique
+	reason      *hooks.Coding
+	comment     bool
+}
+
+// check validates what can be checked without the database.
+func check(it hooks.FeedbackItem) (item, error) {
+	out := item{card: it.Card, outcome: it.Outcome}
+	if it.Card == "" {
+		return out, errors.New("card is required")
+	}
+	if it.Outcome != OutcomeAccepted && it.Outcome != OutcomeOverridden {
+		return out, fmt.Errorf("outcome %q: want accepted or overridden", shorten(it.Outcome))
+	}
+	if it.OutcomeTimestamp == "" {
+		return out, errors.New("outcomeTimestamp is required")
+	}
+	at, err := time.Parse(time.RFC3339Nano, it.OutcomeTimestamp)
+	if err != nil {
+		return out, fmt.Errorf("outcomeTimestamp %q is not an RFC 3339 date-time", shorten(it.OutcomeTimestamp))
+	}
+	out.at = at.UTC()
+	for _, s := range it.AcceptedSuggestions {
+		if s.ID == "" {
+			return out, errors.New("acceptedSuggestions: id is required")
+		}
+		out.suggestions = append(out.suggestions, s.ID)
+	}
+	slices.Sort(out.suggestions)
+	out.suggestions = slices.Compact(out.suggestions)
+	if it.Outcome == OutcomeOverridden && len(out.suggestions) > 0 {
+		return out, errors.New("acceptedSuggestions given with outcome overridden")
+	}
+	if r := it.OverrideReason; r != nil {
+		if r.Reason != nil {
+			if it.Outcome != OutcomeOverridden {
+				return out, errors.New("overrideReason given with outcome accepted")
+			}
+			if r.Reason.System == "" || r.Reason.Code == "" {
+				return out, errors.New("overrideReason.reason needs system and code")
+			}
+			out.reason = r.Reason
+		}
+		out.comment = strings.TrimSpace(r.UserComment) != ""
+	}
+	return out, nil
+}
+
+// recordItem checks the item against the card it names and stores it.
+func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, i int, it item, now int64) error {
+	var cardID int64
+	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service", ErrUnknownCard, i, shorten(it.card))
+	}
+	if err != nil {
+		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	offered, err := suggestionsOf(ctx, st, cardID)
+	if err != nil {
+		return err
+	}
+	for _, s := range it.suggestions {
+		if !slices.Contains(offered, s) {
+			return fmt.Errorf("%w: feedback[%d]: suggestion %q is not a suggestion of card %q", ErrInvalidFeedback, i, shorten(s), shorten(it.card))
+		}
+	}
+	// CDS Hooks 2.0 makes acceptedSuggestions required for accepted outcomes;
+	// a card without suggestions can still be accepted (read and followed).
+	if it.outcome == OutcomeAccepted && len(offered) > 0 && len(it.suggestions) == 0 {
+		return fmt.Errorf("%w: feedback[%d]: outcome accepted needs acceptedSuggestions for card %q", ErrInvalidFeedback, i, shorten(it.card))
+	}
+	var system, code string
+	if it.reason != nil {
+		system, code = it.reason.System, it.reason.Code
+		var n int
+		if err := st.cardReason.QueryRowContext(ctx, cardID, system, code).Scan(&n); err != nil {
+			return fmt.Errorf("store: record feedback: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: feedback[%d]: override reason %s|%s was not offered by card %q", ErrInvalidFeedback, i, shorten(system), shorten(code), shorten(it.card))
+		}
+	}
+	res, err := st.insertFeedback.ExecContext(ctx, cardID, it.outcome, it.at.UnixMilli(), system, code, it.comment, now, dedupKey(it))
+	if err != nil {
+		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	if n == 0 {
+		return nil // a repeat of an item already stored
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	for _, s := range it.suggestions {
+		if _, err := st.insertFeedbackSuggestion.ExecContext(ctx, id, s); err != nil {
+			return fmt.Errorf("store: record feedback: %w", err)
+		}
+	}
+	return nil
+}
+
+func suggestionsOf(ctx context.Context, st *statements, cardID int64) ([]string, error) {
+	rows, err := st.cardSuggestions.QueryContext(ctx, cardID)
+	if err != nil {
+		return nil, fmt.Errorf("store: record feedback: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("store: record feedback: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: record feedback: %w", err)
+	}
+	return out, nil
+}
+
+// dedupKey is the canonical form of an item for idempotency: the instant of
+// outcomeTimestamp in UTC (so 10:05:31Z and 11:05:31+01:00 are one item),
+// suggestion ids sorted and unique. Fields are separated by the control byte
+// 0x1f, and every client-supplied value is quoted with %q, which escapes that
+// byte, so two different items cannot give one key.
+func dedupKey(it item) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%q\x1f%s\x1f%s\x1f", it.card, it.outcome, it.at.Format(time.RFC3339Nano))
+	for _, s := range it.suggestions {
+		fmt.Fprintf(&b, "%q,", s)
+	}
+	b.WriteString("\x1f")
+	if it.reason != nil {
+		fmt.Fprintf(&b, "%q|%q", it.reason.System, it.reason.Code)
+	}
+	return b.String()
+}
+
+// shorten bounds a client-supplied value echoed in an error message.
+func shorten(s string) string {
+	if len(s) <= 80 {
+		return s
+	}
+	r := []rune(s)
+	if len(r) <= 80 {
+		return s
+	}
+	return string(r[:80]) + "…"
+}

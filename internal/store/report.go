@@ -1,0 +1,127 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
+)
+
+// period selects the calls of the report period; every report query starts
+// with it, so all of them count the same calls.
+const period = `WITH p AS (SELECT id, status, latency_ms FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
+k AS (SELECT cards.id, cards.topic FROM cards JOIN p ON p.id = cards.call_id),
+latest AS (
+	SELECT f.card_id, f.outcome, f.override_system, f.override_code,
+		row_number() OVER (PARTITION BY f.card_id ORDER BY f.outcome_at_ms DESC, f.id DESC) AS rn
+	FROM feedback f JOIN k ON k.id = f.card_id
+)
+`
+
+// Report summarises the calls that arrived in [from, to) (see report.Report
+// for what each figure counts). It reads one consistent snapshot, and never
+// waits for writers.
+func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: report: %w", err)
+	}
+	defer tx.Rollback()
+	r := &report.Report{From: from.UTC(), To: to.UTC()}
+	args := []any{from.UnixMilli(), to.UnixMilli()}
+	q := func(what, query string, scan func(*sql.Rows) error) error {
+		rows, err := tx.QueryContext(ctx, period+query, args...)
+		if err != nil {
+			return fmt.Errorf("store: report: %s: %w", what, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return fmt.Errorf("store: report: %s: %w", what, err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: report: %s: %w", what, err)
+		}
+		return nil
+	}
+	counts := func(dst *[]report.Count) func(*sql.Rows) error {
+		return func(rows *sql.Rows) error {
+			var c report.Count
+			if err := rows.Scan(&c.Label, &c.Detail, &c.N); err != nil {
+				return err
+			}
+			*dst = append(*dst, c)
+			return nil
+		}
+	}
+	var latencies []float64
+	steps := []struct {
+		what, query string
+		scan        func(*sql.Rows) error
+	}{
+		{"outcomes", `, o AS (
+			SELECT o.call_id, count(DISTINCT o.assessment) AS kinds, min(o.assessment) AS one
+			FROM call_orders o JOIN p ON p.id = o.call_id GROUP BY o.call_id
+		)
+		SELECT CASE WHEN p.status <> 200 THEN 'HTTP ' || p.status
+			WHEN o.call_id IS NULL THEN 'no-lumbar-mri'
+			WHEN o.kinds > 1 THEN 'mixed'
+			ELSE o.one END AS outcome, '', count(*) AS n
+		FROM p LEFT JOIN o ON o.call_id = p.id
+		GROUP BY outcome ORDER BY n DESC, outcome`, counts(&r.Outcomes)},
+		{"orders", `SELECT count(*) FROM call_orders o JOIN p ON p.id = o.call_id`,
+			func(rows *sql.Rows) error { return rows.Scan(&r.Orders) }},
+		{"findings", `SELECT f.finding, '', count(*) AS n FROM order_findings f JOIN p ON p.id = f.call_id
+			GROUP BY f.finding ORDER BY n DESC, f.finding`, counts(&r.Findings)},
+		{"card types", `SELECT k.topic, count(*) AS n,
+				count(CASE WHEN l.outcome = 'accepted' THEN 1 END),
+				count(CASE WHEN l.outcome = 'overridden' THEN 1 END)
+			FROM k LEFT JOIN latest l ON l.card_id = k.id AND l.rn = 1
+			GROUP BY k.topic ORDER BY n DESC, k.topic`,
+			func(rows *sql.Rows) error {
+				var c report.CardType
+				if err := rows.Scan(&c.Topic, &c.Issued, &c.Accepted, &c.Overridden); err != nil {
+					return err
+				}
+				r.CardTypes = append(r.CardTypes, c)
+				r.Cards.Issued += c.Issued
+				r.Cards.Accepted += c.Accepted
+				r.Cards.Overridden += c.Overridden
+				return nil
+			}},
+		{"override reasons", `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
+				coalesce(max(r.display), ''), count(*) AS n
+			FROM latest l LEFT JOIN card_override_reasons r
+				ON r.card_id = l.card_id AND r.system = l.override_system AND r.code = l.override_code
+			WHERE l.rn = 1 AND l.outcome = 'overridden'
+			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`, counts(&r.OverrideReasons)},
+		{"suggestions offered", `SELECT count(*) FROM card_suggestions s JOIN k ON k.id = s.card_id`,
+			func(rows *sql.Rows) error { return rows.Scan(&r.Suggestions.Offered) }},
+		// A suggestion counts as accepted when any feedback on its card
+		// accepted it, even if a later feedback overrode the card.
+		{"suggestions accepted", `SELECT count(*) FROM (
+				SELECT DISTINCT f.card_id, fs.suggestion_uuid
+				FROM feedback_suggestions fs JOIN feedback f ON f.id = fs.feedback_id JOIN k ON k.id = f.card_id)`,
+			func(rows *sql.Rows) error { return rows.Scan(&r.Suggestions.Accepted) }},
+		{"latency", `SELECT latency_ms FROM p ORDER BY latency_ms`,
+			func(rows *sql.Rows) error {
+				var v float64
+				if err := rows.Scan(&v); err != nil {
+					return err
+				}
+				latencies = append(latencies, v)
+				return nil
+			}},
+	}
+	for _, s := range steps {
+		if err := q(s.what, s.query, s.scan); err != nil {
+			return nil, err
+		}
+	}
+	r.Calls = len(latencies)
+	r.Latency = report.Percentiles(latencies)
+	return r, nil
+}

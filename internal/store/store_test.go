@@ -1,0 +1,331 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+)
+
+// Audit is the kind of interface a consumer such as internal/server declares;
+// the assertion keeps *DB able to satisfy it.
+type Audit interface {
+	RecordCall(ctx context.Context, c Call) error
+	RecordFeedback(ctx context.Context, serviceID string, items []hooks.FeedbackItem) error
+	Writable(ctx context.Context) error
+}
+
+var _ Audit = (*DB)(nil)
+
+const service = "lumbar-mri-order-sign"
+
+func open(t testing.TB, dir string) *DB {
+	t.Helper()
+	db, err := Open(t.Context(), dir)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var reasonNotApplicable = hooks.Coding{System: "http://example.org/override", Code: "not-applicable", Display: "Not applicable to this patient"}
+var reasonDocumented = hooks.Coding{System: "http://example.org/override", Code: "documented-elsewhere", Display: "Documented elsewhere"}
+
+// sampleCall is a 200 order-sign call with one order and two cards.
+func sampleCall(at time.Time, patient string, n int) Call {
+	id := func(s string) string { return s + "-" + string(rune('a'+n%26)) + time.Duration(n).String() }
+	return Call{
+		Time: at, ServiceID: service, Hook: "order-sign", HookInstance: "hi-1", ClientISS: "https://ehr.example",
+		PatientID: patient, PolicyID: "default", Status: 200, Latency: 12 * time.Millisecond, FHIRQueries: 3,
+		Orders: []Order{{ID: "sr-1", Codes: []string{"72148"}, Assessment: "criteria-not-met",
+			Findings: []string{"conservative-therapy-missing", "indication-missing"}}},
+		Cards: []Card{
+			{UUID: id("card-cov"), OrderID: "sr-1", Topic: "coverage-info", Indicator: "warning",
+				OverrideReasons: []hooks.Coding{reasonNotApplicable, reasonDocumented}},
+			{UUID: id("card-pt"), OrderID: "sr-1", Topic: "therapy-alternatives-opt", Indicator: "info",
+				SuggestionUUIDs: []string{id("sug-pt")}, OverrideReasons: []hooks.Coding{reasonNotApplicable}},
+		},
+		AssertionIDs:   []string{id("assert")},
+		RequestSHA256:  sha256.Sum256([]byte("request")),
+		ResponseSHA256: sha256.Sum256([]byte("response")),
+	}
+}
+
+func TestOpenMigratesOnceAndKeepsKey(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	k1 := db.PatientKey("p1")
+	db.Close()
+
+	db = open(t, dir)
+	if k2 := db.PatientKey("p1"); k2 != k1 {
+		t.Errorf("PatientKey after reopen = %s, want %s (key must persist)", k2, k1)
+	}
+	var versions []int
+	rows, err := db.read.QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		rows.Scan(&v)
+		versions = append(versions, v)
+	}
+	rows.Close()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for _, m := range ms {
+		want = append(want, m.version)
+	}
+	if diff := cmp.Diff(versions, want); diff != "" {
+		t.Errorf("schema_migrations (-got +want):\n%s", diff)
+	}
+	fi, err := os.Stat(filepath.Join(dir, KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("%s mode = %v, want 0600", KeyFile, fi.Mode().Perm())
+	}
+	var mode, sync string
+	if err := db.write.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.write.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || sync != "2" {
+		t.Errorf("journal_mode=%s synchronous=%s, want wal and 2 (FULL)", mode, sync)
+	}
+	if err := db.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	if err := db.Writable(t.Context()); err != nil {
+		t.Errorf("Writable: %v", err)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir)
+	if _, err := db.write.ExecContext(t.Context(), "INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(t.Context(), dir); !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("Open = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+func TestOpenRefusesReadableKey(t *testing.T) {
+	dir := t.TempDir()
+	open(t, dir).Close()
+	if err := os.Chmod(filepath.Join(dir, KeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(t.Context(), dir); err == nil {
+		t.Error("Open with a world-readable key file succeeded, want an error")
+	}
+}
+
+func TestPatientKey(t *testing.T) {
+	a, b := open(t, t.TempDir()), open(t, t.TempDir())
+	if a.PatientKey("p1") == a.PatientKey("p2") {
+		t.Error("two patients share a key")
+	}
+	if a.PatientKey("p1") == b.PatientKey("p1") {
+		t.Error("two data directories give one patient the same key; the key must be secret per installation")
+	}
+	if a.PatientKey("p1") == "p1" || len(a.PatientKey("p1")) != 64 {
+		t.Errorf("PatientKey = %q, want 64 hex digits", a.PatientKey("p1"))
+	}
+	if a.PatientKey("") != "" {
+		t.Error(`PatientKey("") != ""`)
+	}
+}
+
+func TestRecordCallStoresWhatFeedbackNeeds(t *testing.T) {
+	db := open(t, t.TempDir())
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	c := sampleCall(at, "pat-1", 1)
+	if err := db.RecordCall(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	// hookInstance is not unique: the same call again is a second row.
+	c2 := sampleCall(at, "pat-1", 2)
+	if err := db.RecordCall(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	// A 400 with almost nothing known is recorded too.
+	if err := db.RecordCall(ctx, Call{Time: at, ServiceID: service, Status: 400}); err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Hook, Instance, Patient string
+		Status                  int
+		Latency                 float64
+		Req                     []byte
+	}
+	var got []row
+	rows, err := db.read.QueryContext(ctx, "SELECT hook, hook_instance, patient_key, status, latency_ms, request_sha256 FROM calls ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.Hook, &r.Instance, &r.Patient, &r.Status, &r.Latency, &r.Req); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, r)
+	}
+	rows.Close()
+	req := sha256.Sum256([]byte("request"))
+	pk := db.PatientKey("pat-1")
+	want := []row{
+		{"order-sign", "hi-1", pk, 200, 12, req[:]},
+		{"order-sign", "hi-1", pk, 200, 12, req[:]},
+		{"", "", "", 400, 0, nil},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("calls (-got +want):\n%s", diff)
+	}
+	var n int
+	db.read.QueryRowContext(ctx, "SELECT count(*) FROM card_override_reasons").Scan(&n)
+	if n != 6 {
+		t.Errorf("override reasons stored = %d, want 6", n)
+	}
+}
+
+func TestRecordFeedback(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	c := sampleCall(at, "pat-1", 1)
+	cov, pt := c.Cards[0].UUID, c.Cards[1].UUID
+	sug := c.Cards[1].SuggestionUUIDs[0]
+	ts := "2026-03-01T10:05:31Z"
+	accepted := hooks.FeedbackItem{Card: pt, Outcome: "accepted", AcceptedSuggestions: []hooks.AcceptedSuggestion{{ID: sug}}, OutcomeTimestamp: ts}
+	overridden := hooks.FeedbackItem{Card: cov, Outcome: "overridden", OutcomeTimestamp: ts,
+		OverrideReason: &hooks.OverrideReason{Reason: &hooks.Coding{System: reasonDocumented.System, Code: reasonDocumented.Code}, UserComment: "seen by Dr Smith"}}
+	with := func(it hooks.FeedbackItem, f func(*hooks.FeedbackItem)) hooks.FeedbackItem {
+		f(&it)
+		return it
+	}
+	tests := []struct {
+		name    string
+		service string
+		items   []hooks.FeedbackItem
+		want    error
+		stored  int // feedback rows after the POST
+	}{
+		{"accepted and overridden", service, []hooks.FeedbackItem{accepted, overridden}, nil, 2},
+		{"override without reason, comment only", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+			i.OverrideReason = &hooks.OverrideReason{UserComment: "no"}
+		})}, nil, 1},
+		{"accepted card without suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+			i.Card, i.AcceptedSuggestions = cov, nil
+		})}, nil, 1},
+		{"duplicate within a POST stored once", service, []hooks.FeedbackItem{accepted, accepted}, nil, 1},
+		{"same instant in another offset is a duplicate", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
+			i.OutcomeTimestamp = "2026-03-01T11:05:31+01:00"
+		})}, nil, 1},
+		{"another timestamp is another item", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
+			i.OutcomeTimestamp = "2026-03-01T10:05:32Z"
+		})}, nil, 2},
+		{"unknown card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
+		{"card of another service", "other-service", []hooks.FeedbackItem{accepted}, ErrUnknownCard, 0},
+		{"all or nothing", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
+		{"empty", service, nil, ErrInvalidFeedback, 0},
+		{"bad outcome", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "ignored" })}, ErrInvalidFeedback, 0},
+		{"missing timestamp", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "" })}, ErrInvalidFeedback, 0},
+		{"timestamp not RFC 3339", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "2026-03-01 10:05" })}, ErrInvalidFeedback, 0},
+		{"suggestion of another card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+			i.Card = cov
+		})}, ErrInvalidFeedback, 0},
+		{"accepted without suggestions on a card that has some", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+			i.AcceptedSuggestions = nil
+		})}, ErrInvalidFeedback, 0},
+		{"reason not offered by the card", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) { i.Card = pt })}, ErrInvalidFeedback, 0},
+		{"reason code in another system", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+			i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code}}
+		})}, ErrInvalidFeedback, 0},
+		{"overridden with accepted suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "overridden" })}, ErrInvalidFeedback, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := open(t, t.TempDir())
+			if err := db.RecordCall(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			err := db.RecordFeedback(t.Context(), tt.service, tt.items)
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("RecordFeedback = %v, want %v", err, tt.want)
+			}
+			// Posting the same body again changes nothing (idempotent).
+			if err == nil {
+				if err := db.RecordFeedback(t.Context(), tt.service, tt.items); err != nil {
+					t.Fatalf("repeat: %v", err)
+				}
+			}
+			var n int
+			db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM feedback").Scan(&n)
+			if n != tt.stored {
+				t.Errorf("feedback rows = %d, want %d", n, tt.stored)
+			}
+		})
+	}
+}
+
+func TestRecordFeedbackMessageNamesCard(t *testing.T) {
+	db := open(t, t.TempDir())
+	err := db.RecordFeedback(t.Context(), service, []hooks.FeedbackItem{{Card: "9b2c-unknown", Outcome: "accepted", OutcomeTimestamp: "2026-03-01T10:05:31Z"}})
+	if err == nil || !errors.Is(err, ErrUnknownCard) || !strings.Contains(err.Error(), "9b2c-unknown") {
+		t.Errorf("error = %v, want ErrUnknownCard naming the card", err)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	db := open(t, t.TempDir())
+	ctx := t.Context()
+	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	recent := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := db.RecordCall(ctx, sampleCall(old.Add(time.Duration(i)*time.Hour), "p", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep := sampleCall(recent, "p", 10)
+	if err := db.RecordCall(ctx, keep); err != nil {
+		t.Fatal(err)
+	}
+	oldCard := sampleCall(old, "p", 0).Cards[0].UUID
+	if err := db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:01:00Z"}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.Prune(ctx, recent.Add(-24*time.Hour))
+	if err != nil || n != 3 {
+		t.Fatalf("Prune = %d, %v; want 3, nil", n, err)
+	}
+	for table, want := range map[string]int{"calls": 1, "call_orders": 1, "order_findings": 2, "cards": 2, "card_suggestions": 1,
+		"card_override_reasons": 3, "coverage_assertions": 1, "feedback": 0} {
+		var got int
+		db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got)
+		if got != want {
+			t.Errorf("%s after prune: %d rows, want %d", table, got, want)
+		}
+	}
+	err = db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:02:00Z"}})
+	if !errors.Is(err, ErrUnknownCard) {
+		t.Errorf("feedback on a pruned card = %v, want ErrUnknownCard", err)
+	}
+}
