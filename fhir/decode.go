@@ -49,6 +49,20 @@ type decoder struct {
 // (an _include, an outcome entry): ignored, not counted as skipped.
 var errOtherType = errors.New("not the searched type")
 
+// knownType reports the types an entry may have without being an error: the
+// searched types and a searchset's outcome entry.
+func knownType(t string) bool {
+	if t == "OperationOutcome" {
+		return true
+	}
+	for _, s := range Searches {
+		if s.ResourceType == t {
+			return true
+		}
+	}
+	return false
+}
+
 // add decodes raw into the Record slot for s. It logs the resource type and
 // the reason only, never content: entries are PHI.
 func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
@@ -62,7 +76,11 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 			d.skip(s, "", "entry without resourceType")
 			return
 		}
-		d.logger.Debug("fhir entry ignored", "search", s.Key, "type", clipType(p.ResourceType), "reason", errOtherType.Error())
+		if !knownType(p.ResourceType) {
+			d.skip(s, clipType(p.ResourceType), "resource type not read by the assessment")
+			return
+		}
+		d.logger.Debug("fhir entry ignored", "search", s.Key, "type", p.ResourceType, "reason", errOtherType.Error())
 		return
 	}
 	if !d.samePatient(&p) {
