@@ -1,34 +1,334 @@
 package policy
 
-// CONTRACT SKELETON: the fields below are used by cards and server. The
-// clinical fields (code sets, thresholds) are filled in by the criteria work.
+// The YAML model. Every field below is one key of a policy file; the README's
+// schema section is written from these comments. Code lists are data taken
+// from reference/clinical-criteria.md; every entry that decides a clinical
+// question carries a `source:` citation.
+
+// DefaultID is the id of the default policy (the embedded default.yaml).
+const DefaultID = "default"
+
+// DefaultQuestionnaire is the canonical URL of the project's prior-authorization
+// documentation Questionnaire for lumbar MRI.
+const DefaultQuestionnaire = "https://lumbar-mri-cds.github.io/fhir/Questionnaire/lumbar-mri-pa"
 
 // Policy is one payer's rules for lumbar spine MRI.
+//
+// A payer policy file is overlaid on the default policy: mappings merge key by
+// key, and every scalar or list the payer file sets replaces the default's
+// value; anything it leaves out is inherited. A payer file must set id, name
+// and match itself.
 type Policy struct {
-	// ID is a stable identifier, e.g. "default" or "acme-health".
+	// ID is a stable identifier, e.g. "default" or "acme-health"
+	// (lower-case letters, digits and hyphens). Required; unique in a set.
 	ID string `yaml:"id"`
 	// Name is the payer's name, shown as the card source label (CRD resp-1..12:
-	// the insurer on the member's card).
+	// the insurer on the member's card). Required.
 	Name string `yaml:"name"`
-	// Match selects this policy from the patient's Coverage.
+	// SourceLabel, when set, replaces Name as the card source label.
+	SourceLabel string `yaml:"source_label"`
+	// Match selects this policy from the patient's Coverage. Required (at
+	// least one entry) in payer files; the default policy has none.
 	Match Match `yaml:"match"`
-	// PANeeded is the CRD pa-needed code for lumbar MRI: auth-needed, no-auth...
+	// PANeeded is the CRD pa-needed code for lumbar MRI: auth-needed, no-auth,
+	// satisfied, performpa or conditional (CRD STU 2.1 temporary codes).
 	PANeeded string `yaml:"pa_needed"`
-	// Links are the policy and guideline links shown on the External Reference card.
+	// Links are the policy and guideline links shown on the External Reference
+	// card: absolute http(s) URLs.
 	Links []Link `yaml:"links"`
-	// Questionnaire is the canonical URL of the documentation Questionnaire.
+	// Questionnaire is the canonical URL of the documentation Questionnaire
+	// (absolute URL, optionally with |version).
 	Questionnaire string `yaml:"questionnaire"`
+
+	// ConservativeTherapy is the conservative-therapy trial rule.
+	ConservativeTherapy Therapy `yaml:"conservative_therapy"`
+	// RepeatMRIWindowDays is how far back (days before the assessment date D)
+	// a prior lumbar MRI makes the order a repeat study. 0 turns the check off.
+	RepeatMRIWindowDays int `yaml:"repeat_mri_window_days"`
+	// XrayFirst requires lumbar radiographs before MRI when no red flag is
+	// documented (finding xray-missing when none is found).
+	XrayFirst bool `yaml:"xray_first"`
+	// XrayLookbackDays is how far back radiographs count for XrayFirst.
+	XrayLookbackDays int `yaml:"xray_lookback_days"`
+	// Fever is the body-temperature threshold a red flag entry can refer to
+	// (`fever: true`).
+	Fever Fever `yaml:"fever"`
+	// RedFlags are the findings that support MRI without a therapy trial.
+	RedFlags RedFlags `yaml:"red_flags"`
+	// Indication lists the back-pain and radiculopathy diagnoses that make an
+	// order eligible for the therapy-trial pathway (Conditions or the order's
+	// reasonCode).
+	Indication Codes `yaml:"indication"`
+	// Imaging holds the code sets that recognise prior imaging.
+	Imaging Imaging `yaml:"imaging"`
+
+	// compiled lookups, built once by compile.
+	idx *index
 }
 
-// Match lists how a Coverage selects a policy.
+// Label is the card source label: SourceLabel, or Name when it is empty.
+func (p *Policy) Label() string {
+	if p.SourceLabel != "" {
+		return p.SourceLabel
+	}
+	return p.Name
+}
+
+// Match lists how a Coverage selects a policy. Any one entry matching any of
+// the Coverage's payor references selects the policy.
 type Match struct {
+	// PayorIdentifiers are matched against Coverage.payor[].identifier.value
+	// (exact after trimming spaces).
 	PayorIdentifiers []string `yaml:"payor_identifiers"`
-	PayorDisplays    []string `yaml:"payor_displays"`
-	OrganizationIDs  []string `yaml:"organization_ids"`
+	// PayorDisplays are matched against Coverage.payor[].display
+	// (case-insensitive, trimmed).
+	PayorDisplays []string `yaml:"payor_displays"`
+	// OrganizationIDs are matched against Coverage.payor[].reference of the
+	// form "Organization/{id}" (also as the tail of an absolute URL).
+	OrganizationIDs []string `yaml:"organization_ids"`
 }
 
 // Link is an absolute URL with a label.
 type Link struct {
+	// Label is the link text. Required.
 	Label string `yaml:"label"`
-	URL   string `yaml:"url"`
+	// URL is an absolute http or https URL. Required.
+	URL string `yaml:"url"`
+}
+
+// Therapy is the conservative-therapy trial rule. Therapy intervals are
+// clipped to [D - lookback_days, D], merged across all counted classes when
+// they overlap or are at most max_gap_days apart, and the longest merged
+// course (last day minus first day) must reach min_days.
+type Therapy struct {
+	// MinDays is the trial length that meets the rule (default 42: six weeks).
+	MinDays int `yaml:"min_days"`
+	// LookbackDays is how far back therapy counts (default 180).
+	LookbackDays int `yaml:"lookback_days"`
+	// MaxGapDays is the largest gap between two treatments that still joins
+	// them into one course (default 21).
+	MaxGapDays int `yaml:"max_gap_days"`
+	// RequireFollowup, when true, needs a follow-up examination (a Procedure
+	// with one of FollowupCodes) after the course began. Off by default.
+	RequireFollowup bool `yaml:"require_followup"`
+	// FollowupCodes are the codes of a follow-up examination.
+	FollowupCodes Codes `yaml:"followup_codes"`
+	// MinVisits, when above 0, needs that many distinct days of procedure
+	// therapy (physical therapy, chiropractic...) in the course. Off (0) by default.
+	MinVisits int `yaml:"min_visits"`
+	// Classes are the kinds of therapy and which of them count.
+	Classes TherapyClasses `yaml:"classes"`
+}
+
+// TherapyClasses are the kinds of conservative therapy, each with its codes.
+type TherapyClasses struct {
+	PhysicalTherapy      TherapyClass `yaml:"physical_therapy"`
+	Chiropractic         TherapyClass `yaml:"chiropractic"`
+	NSAID                TherapyClass `yaml:"nsaid"`
+	OralSteroid          TherapyClass `yaml:"oral_steroid"`
+	Opioid               TherapyClass `yaml:"opioid"`
+	MuscleRelaxant       TherapyClass `yaml:"muscle_relaxant"`
+	Gabapentinoid        TherapyClass `yaml:"gabapentinoid"`
+	ActivityModification TherapyClass `yaml:"activity_modification"`
+}
+
+// TherapyKind names a therapy class (its YAML key).
+type TherapyKind string
+
+// The therapy classes, in the order they are reported.
+const (
+	PhysicalTherapy      TherapyKind = "physical_therapy"
+	Chiropractic         TherapyKind = "chiropractic"
+	NSAID                TherapyKind = "nsaid"
+	OralSteroid          TherapyKind = "oral_steroid"
+	Opioid               TherapyKind = "opioid"
+	MuscleRelaxant       TherapyKind = "muscle_relaxant"
+	Gabapentinoid        TherapyKind = "gabapentinoid"
+	ActivityModification TherapyKind = "activity_modification"
+)
+
+// ClassRef is one therapy class with its kind.
+type ClassRef struct {
+	Kind  TherapyKind
+	Class *TherapyClass
+}
+
+// All lists the classes in a stable order.
+func (c *TherapyClasses) All() []ClassRef {
+	return []ClassRef{
+		{PhysicalTherapy, &c.PhysicalTherapy},
+		{Chiropractic, &c.Chiropractic},
+		{NSAID, &c.NSAID},
+		{OralSteroid, &c.OralSteroid},
+		{Opioid, &c.Opioid},
+		{MuscleRelaxant, &c.MuscleRelaxant},
+		{Gabapentinoid, &c.Gabapentinoid},
+		{ActivityModification, &c.ActivityModification},
+	}
+}
+
+// TherapyClass is one kind of conservative therapy.
+type TherapyClass struct {
+	// Label names the class in plain words ("physical therapy"). Required.
+	Label string `yaml:"label"`
+	// Counts says whether the class counts toward the trial at all.
+	Counts bool `yaml:"counts"`
+	// Alone says whether a course made only of this class meets the rule
+	// (activity modification alone does not, by default).
+	Alone bool `yaml:"alone"`
+	// Source cites why the class counts.
+	Source string `yaml:"source"`
+	// Procedures are the CPT/SNOMED codes of Procedures of this class.
+	Procedures Codes `yaml:"procedures"`
+	// Ingredients are the RxNorm ingredients of medications of this class.
+	Ingredients []Ingredient `yaml:"ingredients"`
+}
+
+// Ingredient is an RxNorm ingredient (IN) with its name. A medication counts
+// when one of its RxNorm codings is the ingredient code; failing that (no
+// terminology server maps SCD/SBD codes here), when the medication's text or
+// coding display names the ingredient as a word, case-insensitively: that
+// fallback match is marked in the evidence.
+type Ingredient struct {
+	// RxNorm is the ingredient's RxCUI. Required.
+	RxNorm string `yaml:"rxnorm"`
+	// Name is the ingredient name used for the text fallback. Required.
+	Name string `yaml:"name"`
+	// Verified is false for codes the reference marks [K] (from knowledge,
+	// unverified). Defaults to true.
+	Verified *bool `yaml:"verified"`
+}
+
+// Fever is a body-temperature threshold: an Observation with one of the codes
+// whose value reaches a threshold in the same unit, dated within WithinDays of D.
+type Fever struct {
+	// Codes are the body-temperature Observation codes (LOINC 8310-5).
+	Codes `yaml:",inline"`
+	// Thresholds are the minimum values per UCUM unit (Cel, [degF]); the
+	// Observation's valueQuantity.code (or unit) must equal the unit.
+	Thresholds []Threshold `yaml:"thresholds"`
+	// WithinDays is the window before D (default 14).
+	WithinDays int `yaml:"within_days"`
+}
+
+// Threshold is a minimum value in a UCUM unit.
+type Threshold struct {
+	Value float64 `yaml:"value"`
+	// Unit is the UCUM code: Cel or [degF].
+	Unit string `yaml:"unit"`
+}
+
+// RedFlagKind names a red flag (its YAML key).
+type RedFlagKind string
+
+// The red flags, in the order they are reported.
+const (
+	CaudaEquina       RedFlagKind = "cauda_equina"
+	NeurologicDeficit RedFlagKind = "neurologic_deficit"
+	Malignancy        RedFlagKind = "malignancy"
+	Infection         RedFlagKind = "infection"
+	Fracture          RedFlagKind = "fracture"
+	PriorSurgery      RedFlagKind = "prior_surgery"
+)
+
+// RedFlags are the red flags by kind.
+type RedFlags struct {
+	CaudaEquina       RedFlag `yaml:"cauda_equina"`
+	NeurologicDeficit RedFlag `yaml:"neurologic_deficit"`
+	Malignancy        RedFlag `yaml:"malignancy"`
+	Infection         RedFlag `yaml:"infection"`
+	Fracture          RedFlag `yaml:"fracture"`
+	PriorSurgery      RedFlag `yaml:"prior_surgery"`
+}
+
+// RedFlagRef is one red flag with its kind.
+type RedFlagRef struct {
+	Kind RedFlagKind
+	Flag *RedFlag
+}
+
+// All lists the red flags in a stable order.
+func (r *RedFlags) All() []RedFlagRef {
+	return []RedFlagRef{
+		{CaudaEquina, &r.CaudaEquina},
+		{NeurologicDeficit, &r.NeurologicDeficit},
+		{Malignancy, &r.Malignancy},
+		{Infection, &r.Infection},
+		{Fracture, &r.Fracture},
+		{PriorSurgery, &r.PriorSurgery},
+	}
+}
+
+// Contrast values of a red flag (the guideline's MRI variants).
+const (
+	// ContrastWithout: MRI without contrast is the guideline variant.
+	ContrastWithout = "without"
+	// ContrastWithoutAndWith: MRI without and with contrast is the guideline
+	// variant (malignancy, infection, prior surgery).
+	ContrastWithoutAndWith = "without-and-with"
+	// ContrastEither: both variants are rated usually appropriate; the
+	// recommendation stays without, but a without-and-with order is not
+	// questioned (cauda equina).
+	ContrastEither = "either"
+)
+
+// RedFlag is one red flag: entries that suffice alone and combinations whose
+// parts must all be present.
+type RedFlag struct {
+	// Label names the red flag in plain words ("suspected cauda equina
+	// syndrome"). Required.
+	Label string `yaml:"label"`
+	// Contrast is the guideline MRI variant when this red flag is present:
+	// without, without-and-with or either.
+	Contrast string `yaml:"contrast"`
+	// Source cites the guideline behind the red flag as a whole.
+	Source string `yaml:"source"`
+	// Alone entries each suffice on their own.
+	Alone []Criterion `yaml:"alone"`
+	// Combinations count only when every part is present.
+	Combinations []Combination `yaml:"combinations"`
+}
+
+// Combination is a set of criteria that together make a red flag.
+type Combination struct {
+	// Source cites the guideline that states the combination. Required.
+	Source string `yaml:"source"`
+	// All are the parts; each must match (at least two).
+	All []Criterion `yaml:"all"`
+}
+
+// Criterion is one red-flag entry or combination part. It matches coded
+// Conditions (and Procedures) with its codes, or a fever Observation
+// (fever: true), or an indication Condition (indication: true).
+type Criterion struct {
+	// Codes are matched against Condition.code and Procedure.code. Its
+	// `source:` key is required on alone entries.
+	Codes `yaml:",inline"`
+	// Fever matches a body temperature at or above the policy's fever
+	// threshold within its window.
+	Fever bool `yaml:"fever"`
+	// Indication matches any indication Condition (back pain, radiculopathy).
+	Indication bool `yaml:"indication"`
+	// History makes Conditions count whatever their clinicalStatus (history
+	// codes such as Z85.*, Z98.1); refuted and entered-in-error never count.
+	History bool `yaml:"history"`
+	// WithinDays, when above 0, needs the evidence (onset, else recorded or
+	// performed date) to fall within that many days before D. Unit: days.
+	WithinDays int `yaml:"within_days"`
+}
+
+// Imaging holds the code sets that recognise prior imaging.
+type Imaging struct {
+	// LumbarMRI are MRI codes that include the lumbar spine (lumbar, whole
+	// spine, thoracolumbar), matched on ImagingStudy.procedureCode,
+	// Procedure.code and DiagnosticReport.code.
+	LumbarMRI Codes `yaml:"lumbar_mri"`
+	// LumbarXray are lumbar radiograph codes (CPT, LOINC, SNOMED).
+	LumbarXray Codes `yaml:"lumbar_xray"`
+	// LumbarBodySites are ImagingStudy.series.bodySite codes of the lumbar spine.
+	LumbarBodySites Codes `yaml:"lumbar_body_sites"`
+	// MRModalities are the DICOM modality codes of MRI (MR).
+	MRModalities []string `yaml:"mr_modalities"`
+	// XrayModalities are the DICOM modality codes of radiographs (CR, DX).
+	XrayModalities []string `yaml:"xray_modalities"`
 }
