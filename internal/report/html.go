@@ -1,0 +1,201 @@
+package report
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+//go:embed templates/report.html
+var templates embed.FS
+
+// HTML writes r as a self-contained HTML page. Charts are inline SVG drawn on
+// the server: the page loads no script, font or stylesheet from anywhere.
+// Every bar is a <g class="bar"> carrying data-label and data-value (the
+// number it shows as text), so tests and scrapers can read the figures.
+func HTML(w io.Writer, r *Report) error {
+	t, err := template.ParseFS(templates, "templates/report.html")
+	if err != nil {
+		return fmt.Errorf("report: template: %w", err)
+	}
+	if err := t.Execute(w, page(r)); err != nil {
+		return fmt.Errorf("report: render: %w", err)
+	}
+	return nil
+}
+
+// Colours, each at least 4.5:1 against the white page and the value text
+// (#1a1a1a) readable beside them.
+const (
+	colourCount    = "#1f5f99" // blue, 6.9:1
+	colourAccepted = "#1b6e3a" // green, 6.6:1
+	colourOverride = "#a3341a" // red-brown, 6.6:1
+	colourLatency  = "#5b3f8c" // violet, 8.2:1
+)
+
+type view struct {
+	Title    string
+	From, To string
+	Report   *Report
+	Charts   []chart
+}
+
+// chart is a horizontal bar chart with its geometry computed here, because
+// templates cannot do arithmetic.
+type chart struct {
+	ID, Title, Axis, Note  string
+	Colour                 string
+	Width, Height          int
+	PlotX, PlotW, AxisY    int
+	AxisLabelX, AxisLabelY int
+	Bars                   []bar
+	Ticks                  []tick
+}
+
+type bar struct {
+	Label, FullLabel string
+	Value            string // data-value: the number shown, unformatted
+	Text             string // the visible text beside the bar
+	Y, W, H          int
+	LabelY, TextX    int
+}
+
+type tick struct {
+	X     int
+	Label string
+}
+
+// Layout in SVG user units (pixels at 100 %).
+const (
+	labelW  = 280 // label column
+	plotW   = 420
+	valueW  = 150 // room for the value text after the longest bar
+	rowH    = 28
+	barH    = 18
+	topPad  = 6
+	axisPad = 44 // axis line, tick labels and axis title
+	maxRune = 40 // longer labels are cut, the full text is in <title>
+)
+
+func page(r *Report) view {
+	v := view{
+		Title:  "Lumbar MRI CDS report",
+		From:   r.From.UTC().Format(time.RFC3339),
+		To:     r.To.UTC().Format(time.RFC3339),
+		Report: r,
+	}
+	countBars := func(cs []Count) []bar {
+		var bs []bar
+		for _, c := range cs {
+			label := c.Label
+			if c.Detail != "" {
+				label += " — " + c.Detail
+			}
+			bs = append(bs, bar{FullLabel: label, Value: strconv.Itoa(c.N), Text: strconv.Itoa(c.N)})
+		}
+		return bs
+	}
+	rateBars := func(rate func(CardType) (float64, int)) []bar {
+		var bs []bar
+		for _, c := range r.CardTypes {
+			p, n := rate(c)
+			val := strconv.FormatFloat(p, 'f', 1, 64)
+			bs = append(bs, bar{FullLabel: c.Topic, Value: val, Text: fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)})
+		}
+		return bs
+	}
+	ms := func(label string, x float64) bar {
+		val := strconv.FormatFloat(x, 'f', 1, 64)
+		return bar{FullLabel: label, Value: val, Text: val + " ms"}
+	}
+	var latency []bar
+	if r.Latency.N > 0 {
+		latency = []bar{ms("p50", r.Latency.P50), ms("p90", r.Latency.P90), ms("p99", r.Latency.P99), ms("max", r.Latency.Max)}
+	}
+	var suggestions []bar
+	if r.Suggestions.Offered > 0 {
+		suggestions = []bar{
+			{FullLabel: "offered", Value: strconv.Itoa(r.Suggestions.Offered), Text: strconv.Itoa(r.Suggestions.Offered)},
+			{FullLabel: "accepted", Value: strconv.Itoa(r.Suggestions.Accepted),
+				Text: fmt.Sprintf("%d (%.1f%%)", r.Suggestions.Accepted, r.Suggestions.Rate())},
+		}
+	}
+	v.Charts = []chart{
+		layout("outcomes", "Calls by outcome", "Number of calls", "", colourCount, countBars(r.Outcomes), false),
+		layout("findings", "Findings", "Number of orders assessed", "", colourCount, countBars(r.Findings), false),
+		layout("acceptance", "Card acceptance rate by card type", "Accepted cards, % of cards issued",
+			"A card's outcome is its latest feedback; cards without feedback were ignored.",
+			colourAccepted, rateBars(func(c CardType) (float64, int) { return c.AcceptanceRate(), c.Accepted }), true),
+		layout("override", "Card override rate by card type", "Overridden cards, % of cards issued", "",
+			colourOverride, rateBars(func(c CardType) (float64, int) { return c.OverrideRate(), c.Overridden }), true),
+		layout("reasons", "Override reasons", "Number of overridden cards", "", colourOverride, countBars(r.OverrideReasons), false),
+		layout("suggestions", "Suggestion acceptance", "Number of suggestions", "", colourAccepted, suggestions, false),
+		layout("latency", "Latency percentiles", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank.", r.Latency.N),
+			colourLatency, latency, false),
+	}
+	return v
+}
+
+// layout places the bars of one chart. Percentages use a fixed 0-100 scale
+// so that rates compare across charts; counts a rounded-up maximum.
+func layout(id, title, axis, note, colour string, bars []bar, percentScale bool) chart {
+	c := chart{ID: id, Title: title, Axis: axis, Note: note, Colour: colour, Bars: bars,
+		PlotX: labelW, PlotW: plotW, Width: labelW + plotW + valueW}
+	top := 100.0
+	if !percentScale {
+		m := 0.0
+		for _, b := range bars {
+			v, _ := strconv.ParseFloat(b.Value, 64)
+			m = math.Max(m, v)
+		}
+		top = niceMax(m)
+	}
+	for i := range c.Bars {
+		b := &c.Bars[i]
+		v, _ := strconv.ParseFloat(b.Value, 64)
+		b.Label = cut(b.FullLabel)
+		b.Y = topPad + i*rowH
+		b.H = barH
+		b.W = int(math.Round(v / top * plotW))
+		if v > 0 && b.W < 1 {
+			b.W = 1 // a non-zero value stays visible
+		}
+		b.LabelY = b.Y + barH/2
+		b.TextX = labelW + b.W + 6
+	}
+	c.AxisY = topPad + len(bars)*rowH
+	c.Height = c.AxisY + axisPad
+	c.AxisLabelX = labelW + plotW/2
+	c.AxisLabelY = c.AxisY + 38
+	for i := 0; i <= 4; i++ {
+		x := top * float64(i) / 4
+		c.Ticks = append(c.Ticks, tick{X: labelW + int(math.Round(float64(plotW)*float64(i)/4)), Label: strconv.FormatFloat(x, 'f', -1, 64)})
+	}
+	return c
+}
+
+// niceMax is the top of a count or millisecond scale: four times the
+// smallest whole tick step from 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power
+// of ten that reaches m, so that the tick labels are whole numbers.
+func niceMax(m float64) float64 {
+	for p := 1.0; ; p *= 10 {
+		for _, f := range []float64{1, 1.5, 2, 2.5, 3, 4, 5, 6, 8} {
+			step := f * p
+			if step == math.Trunc(step) && 4*step >= m {
+				return 4 * step
+			}
+		}
+	}
+}
+
+func cut(s string) string {
+	if utf8.RuneCountInString(s) <= maxRune {
+		return s
+	}
+	return string([]rune(s)[:maxRune-1]) + "…"
+}

@@ -1,0 +1,96 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Text writes r as aligned plain text (the `lumbar-mri-cds report`
+// subcommand): labels left-aligned, numbers right-aligned.
+func Text(w io.Writer, r *Report) error {
+	var b strings.Builder
+	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	line("Lumbar MRI CDS report, %s to %s (UTC)", r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
+	line("Calls: %d   Orders assessed: %d", r.Calls, r.Orders)
+
+	line("\nCalls by outcome")
+	table(&b, nil, countRows(r.Outcomes, r.Calls), "calls")
+	line("\nFindings (share of %d orders assessed)", r.Orders)
+	table(&b, nil, countRows(r.Findings, r.Orders), "orders")
+
+	line("\nCards by type (a card's outcome is its latest feedback; no feedback: ignored)")
+	var rows [][]string
+	for _, c := range r.CardTypes {
+		rows = append(rows, cardRow(c.Topic, c))
+	}
+	if len(rows) > 0 {
+		rows = append(rows, cardRow("all cards", r.Cards))
+	}
+	table(&b, []string{"type", "issued", "accepted", "%", "overridden", "%"}, rows, "cards")
+
+	line("\nOverride reasons (share of %d overridden cards)", r.Cards.Overridden)
+	table(&b, nil, countRows(r.OverrideReasons, r.Cards.Overridden), "overrides")
+
+	line("\nSuggestions: %d offered, %d accepted (%.1f%%)", r.Suggestions.Offered, r.Suggestions.Accepted, r.Suggestions.Rate())
+	if l := r.Latency; l.N == 0 {
+		line("Latency: no calls")
+	} else {
+		line("Latency over %d calls (ms): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func countRows(cs []Count, total int) [][]string {
+	var rows [][]string
+	for _, c := range cs {
+		label := c.Label
+		if c.Detail != "" {
+			label += " (" + c.Detail + ")"
+		}
+		rows = append(rows, []string{label, fmt.Sprint(c.N), fmt.Sprintf("%.1f%%", percent(c.N, total))})
+	}
+	return rows
+}
+
+func cardRow(name string, c CardType) []string {
+	return []string{name, fmt.Sprint(c.Issued), fmt.Sprint(c.Accepted), fmt.Sprintf("%.1f%%", c.AcceptanceRate()),
+		fmt.Sprint(c.Overridden), fmt.Sprintf("%.1f%%", c.OverrideRate())}
+}
+
+// table writes rows indented by two spaces, the first column left-aligned and
+// the others right-aligned, with an optional header.
+func table(b *strings.Builder, header []string, rows [][]string, unit string) {
+	if len(rows) == 0 {
+		fmt.Fprintf(b, "  (no %s)\n", unit)
+		return
+	}
+	all := rows
+	if header != nil {
+		all = append([][]string{header}, rows...)
+	}
+	var width []int
+	for _, r := range all {
+		for i, cell := range r {
+			if i >= len(width) {
+				width = append(width, 0)
+			}
+			width[i] = max(width[i], utf8.RuneCountInString(cell))
+		}
+	}
+	for _, r := range all {
+		b.WriteString(" ")
+		for i, cell := range r {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(cell))
+			if i == 0 {
+				b.WriteString(" " + cell + pad)
+			} else {
+				b.WriteString("  " + pad + cell)
+			}
+		}
+		b.WriteString("\n")
+	}
+}
