@@ -309,7 +309,7 @@ func loadKey(dir string) ([]byte, error) {
 func readKey(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: %s: %w", KeyFile, err)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("store: %s is readable by others (mode %v); make it 0600", KeyFile, fi.Mode().Perm())
