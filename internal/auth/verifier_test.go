@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,5 +399,33 @@ func TestErrorsMatch(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, []bool{true, true, true}); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// TestReplayConcurrent: the same token sent many times at once is accepted
+// exactly once.
+func TestReplayConcurrent(t *testing.T) {
+	h, _ := mainSetup(t)
+	tok := sign(t, ecKey, h.claims(ehrIssuer, servicePath), nil)
+	const n = 20
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req := httptest.NewRequest(http.MethodPost, servicePath, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			rec := httptest.NewRecorder()
+			h.handler.ServeHTTP(rec, req)
+			statuses <- rec.Code
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	got := map[int]int{}
+	for s := range statuses {
+		got[s]++
+	}
+	if diff := cmp.Diff(got, map[int]int{200: 1, 401: n - 1}); diff != "" {
+		t.Errorf("statuses (-got +want):\n%s", diff)
 	}
 }
