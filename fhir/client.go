@@ -375,3 +375,36 @@ func clipType(s string) string {
 	}
 	return b.String()
 }
+
+// Transaction POSTs a transaction Bundle to the base URL and fails unless the
+// server answers with a transaction-response whose entries all succeeded.
+func (c *Client) Transaction(ctx context.Context, bundle []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String(), bytes.NewReader(bundle))
+	if err != nil {
+		return fmt.Errorf("transaction: %w", ErrMalformed)
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	req.Header.Set("Content-Type", "application/fhir+json")
+	body, status, err := c.do(req, "transaction")
+	if err != nil {
+		return err
+	}
+	var resp struct {
+		ResourceType string `json:"resourceType"`
+		Type         string `json:"type"`
+		Entry        []struct {
+			Response struct {
+				Status string `json:"status"`
+			} `json:"response"`
+		} `json:"entry"`
+	}
+	if json.Unmarshal(body, &resp) != nil || resp.ResourceType != "Bundle" || resp.Type != "transaction-response" {
+		return fmt.Errorf("transaction: status %d: not a transaction-response: %w", status, ErrBadResponse)
+	}
+	for i, e := range resp.Entry {
+		if !strings.HasPrefix(strings.TrimSpace(e.Response.Status), "2") {
+			return fmt.Errorf("transaction: entry %d: status %s: %w", i, clipType(e.Response.Status), ErrBadResponse)
+		}
+	}
+	return nil
+}
