@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/MicahParks/jwkset"
@@ -180,13 +181,17 @@ func (k *DevKey) Mint(aud string, ttl time.Duration) (string, error) {
 // with the JWK Set at jwksPath (relative paths are read relative to the trust
 // file's folder), for the README and compose setups.
 func DevTrustEntry(jwksPath string) string {
-	out, err := yaml.Marshal(trustFile{Clients: []trustEntry{{
+	var b strings.Builder
+	b.WriteString("# Development only: trusts tokens from \"lumbar-mri-cds token\".\n")
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	err := enc.Encode(trustFile{Clients: []trustEntry{{
 		Issuer:     DevIssuer,
 		JWKSFile:   jwksPath,
 		Algorithms: []string{"ES384"},
 	}}})
-	if err != nil {
+	if err != nil || enc.Close() != nil {
 		return ""
 	}
-	return "# Development only: trusts tokens from \"lumbar-mri-cds token\".\n" + string(out)
+	return b.String()
 }

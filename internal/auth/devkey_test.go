@@ -64,8 +64,8 @@ func TestDevKeyRoundTrip(t *testing.T) {
 	}
 	type shape struct {
 		Alg, Typ, Kid, Iss string
-		Lifetime          time.Duration
-		HasJTI            bool
+		Lifetime           time.Duration
+		HasJTI             bool
 	}
 	gotShape := shape{
 		Alg: parsed.Header["alg"].(string), Typ: parsed.Header["typ"].(string), Kid: parsed.Header["kid"].(string),
