@@ -15,9 +15,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// DefaultAlgorithms are the algorithms a client may use when its trust entry
+// defaultAlgorithms are the algorithms a client may use when its trust entry
 // lists none: the two CDS Hooks recommends.
-var DefaultAlgorithms = []string{"ES384", "RS384"}
+var defaultAlgorithms = []string{"ES384", "RS384"}
 
 // supportedAlgorithms are the asymmetric JWS algorithms the verifier can
 // check. none and the HMAC family are never accepted (CDS Hooks 2.0 forbids
@@ -61,7 +61,7 @@ type Client struct {
 	// JKUAllowed lists jku header values that may be fetched when a token's
 	// kid is unknown. JWKSURL is always allowed.
 	JKUAllowed []string
-	// Algorithms the client may sign with; empty means [DefaultAlgorithms].
+	// Algorithms the client may sign with; empty means ES384 and RS384.
 	Algorithms []string
 }
 
@@ -222,7 +222,7 @@ func checkDuplicates(clients []Client) error {
 
 func (c Client) algorithms() []string {
 	if len(c.Algorithms) == 0 {
-		return DefaultAlgorithms
+		return defaultAlgorithms
 	}
 	return c.Algorithms
 }
