@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/auth"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+	reportpkg "github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/server"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
+)
+
+// evaluate runs the service pipeline on one hook request offline.
+func evaluate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f := newFlags("evaluate", getenv, stderr)
+	var policyPath, format, service, now string
+	var fhirTimeout time.Duration
+	f.str(&policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
+	f.StringVar(&format, "format", "json", "output: json (the response) or text (a summary per order)")
+	f.StringVar(&service, "service", "", "service id (default: from the request's hook)")
+	f.StringVar(&now, "now", "", "the answer date, RFC 3339 (default: now)")
+	f.duration(&fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for FHIR queries when the request names a fhirServer")
+	f.Usage = func() { fmt.Fprintln(stderr, "usage: lumbar-mri-cds evaluate [flags] FILE|-"); f.PrintDefaults() }
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if f.NArg() != 1 {
+		f.Usage()
+		return errors.New("evaluate needs one request file, or - for stdin")
+	}
+	var body []byte
+	var err error
+	if name := f.Arg(0); name == "-" {
+		body, err = io.ReadAll(io.LimitReader(stdin, server.DefaultMaxBodyBytes+1))
+	} else {
+		body, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return err
+	}
+	clock := time.Now
+	if now != "" {
+		t, err := time.Parse(time.RFC3339, now)
+		if err != nil {
+			return fmt.Errorf("--now: %w", err)
+		}
+		clock = func() time.Time { return t }
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	holder, err := policy.NewHolder(policyPath, log, nil)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if service == "" {
+		var h struct {
+			Hook string `json:"hook"`
+		}
+		_ = json.Unmarshal(body, &h)
+		service = server.ServiceOrderSign
+		if h.Hook == "order-select" {
+			service = server.ServiceOrderSelect
+		}
+	}
+	p := &server.Pipeline{Loader: fhir.NewLoader(fhir.LoaderConfig{Timeout: fhirTimeout}, log), Policies: holder, Now: clock, NewID: newUUID}
+	out, err := p.Run(ctx, service, body)
+	if err != nil {
+		return fmt.Errorf("the service would answer %s", server.Describe(err))
+	}
+	if format == "text" {
+		return writeSummary(stdout, out)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out.Response)
+}
+
+// writeSummary prints a readable summary per order: outcome, findings, cards.
+func writeSummary(w io.Writer, out *server.Outcome) error {
+	var b bytes.Buffer
+	if len(out.Assessments) == 0 {
+		b.WriteString("No lumbar spine MRI among the orders: no cards.\n")
+	}
+	for _, a := range out.Assessments {
+		id := a.Order.ID
+		if id == "" {
+			id = "(no id)"
+		}
+		fmt.Fprintf(&b, "Order %s: %s [%s %s], assessed for %s\n", id, a.Order.Display, a.Order.Code.Code, a.Order.Contrast, a.Date.Format(time.DateOnly))
+		fmt.Fprintf(&b, "  Outcome: %s (%s)\n", a.Outcome, cards.Display(a.Outcome))
+		for _, fd := range a.Findings {
+			fmt.Fprintf(&b, "  - %s: %s\n", fd.Code, fd.Text)
+			for _, e := range fd.Evidence {
+				d := "undated"
+				if e.Date != nil {
+					d = e.Date.Format(time.DateOnly)
+				}
+				fmt.Fprintf(&b, "      %s %s (%s)\n", d, e.Display, e.Source)
+			}
+		}
+	}
+	if len(out.Response.Cards) > 0 {
+		b.WriteString("Cards:\n")
+	}
+	for _, c := range out.Response.Cards {
+		fmt.Fprintf(&b, "  [%s/%s] %s\n", c.Indicator, c.Source.Topic.Code, c.Summary)
+		for _, s := range c.Suggestions {
+			fmt.Fprintf(&b, "      suggestion: %s\n", s.Label)
+		}
+		for _, l := range c.Links {
+			fmt.Fprintf(&b, "      link: %s <%s>\n", l.Label, l.URL)
+		}
+	}
+	fmt.Fprintf(&b, "System actions: %d coverage-information update(s)\n", len(out.Response.SystemActions))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// seed loads scenario patients into a FHIR R4 server.
+func seed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("seed", getenv, stderr)
+	var base, token string
+	var wait time.Duration
+	f.str(&base, "fhir", "", "FHIR R4 base URL, e.g. http://localhost:8080/fhir", false)
+	f.str(&token, "fhir-token", "", "bearer token for the FHIR server (optional)", true)
+	f.duration(&wait, "wait", 0, "wait up to this long for the server's /metadata before seeding")
+	f.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lumbar-mri-cds seed --fhir URL [FILE|DIR ...]  (default: testdata/scenarios)")
+		f.PrintDefaults()
+	}
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if base == "" {
+		f.Usage()
+		return errors.New("seed needs --fhir")
+	}
+	paths := f.Args()
+	if len(paths) == 0 {
+		paths = []string{filepath.Join("testdata", "scenarios")}
+	}
+	files, err := seedFiles(paths)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		if err := waitFor(ctx, strings.TrimRight(base, "/")+"/metadata", wait); err != nil {
+			return err
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	client, err := fhir.NewLoader(fhir.LoaderConfig{Timeout: 60 * time.Second}, log).Client(base, token)
+	if err != nil {
+		return err
+	}
+	sum, err := fhir.SeedFiles(ctx, client, files...)
+	if err != nil {
+		return err
+	}
+	types := make([]string, 0, len(sum.Resources))
+	for t := range sum.Resources {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", sum.Total, len(files), base, sum.Transactions)
+	for _, t := range types {
+		fmt.Fprintf(stdout, "  %-20s %d\n", t, sum.Resources[t])
+	}
+	return nil
+}
+
+// seedFiles expands folders to their JSON files that are hook requests,
+// Bundles or resources (other JSON, such as expected outcomes, is skipped).
+func seedFiles(paths []string) ([]string, error) {
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			out = append(out, p)
+			continue
+		}
+		matches, _ := filepath.Glob(filepath.Join(p, "*.json"))
+		for _, m := range matches {
+			b, err := os.ReadFile(m)
+			if err != nil {
+				return nil, err
+			}
+			var probe struct {
+				Hook         string `json:"hook"`
+				ResourceType string `json:"resourceType"`
+			}
+			if json.Unmarshal(b, &probe) == nil && (probe.Hook != "" || probe.ResourceType != "") {
+				out = append(out, m)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no request or Bundle files to seed")
+	}
+	return out, nil
+}
+
+func waitFor(ctx context.Context, url string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("FHIR server not ready after %s: %s", wait, url)
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// token mints a development JWT with the local key in the data dir.
+func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("token", getenv, stderr)
+	var dataDir, aud string
+	var ttl time.Duration
+	var jwks, initKey bool
+	f.str(&dataDir, "data-dir", "data", "folder holding the development signing key", false)
+	f.StringVar(&aud, "aud", "", "audience: the exact URL to call, e.g. http://127.0.0.1:8080/cds-services/lumbar-mri-order-sign")
+	f.DurationVar(&ttl, "ttl", 5*time.Minute, "token lifetime (at most 1h)")
+	f.BoolVar(&jwks, "jwks", false, "print the public JWKS of the development key instead of a token")
+	f.BoolVar(&initKey, "init", false, "create the key if needed, write dev-jwks.json next to it and print the trust-file entry")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	key, err := auth.LoadOrCreateDevKey(dataDir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case initKey:
+		path := filepath.Join(dataDir, "dev-jwks.json")
+		if err := os.WriteFile(path, key.JWKS(), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Development key %s; public JWKS written to %s. Trust-file entry:\n\n%s", key.KID(), path, auth.DevTrustEntry(path))
+		return nil
+	case jwks:
+		_, err := stdout.Write(append(key.JWKS(), '\n'))
+		return err
+	case aud == "":
+		return errors.New("token needs --aud (the URL you will call), or --jwks / --init")
+	}
+	tok, err := key.Mint(aud, ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// report prints the report for a period from the audit database.
+func report(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("report", getenv, stderr)
+	var dataDir, from, to string
+	f.str(&dataDir, "data-dir", "data", "folder of the audit database", false)
+	f.StringVar(&from, "from", "", "first day YYYY-MM-DD (default: 30 days ago)")
+	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	start, end, err := server.Period(from, to, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); err != nil {
+		return fmt.Errorf("no audit database in %s (set --data-dir)", dataDir)
+	}
+	db, err := store.Open(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	r, err := db.Report(ctx, start, end)
+	if err != nil {
+		return err
+	}
+	return reportpkg.Text(stdout, r)
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const envPrefix = "LUMBAR_MRI_CDS_"
+
+// flags is a FlagSet whose defaults come from LUMBAR_MRI_CDS_* variables.
+// Unknown variables are ignored; a variable that does not parse is an error
+// naming it.
+type flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+	// shown lists name -> whether it is secret, in definition order, for the
+	// effective configuration printed at start.
+	shown []shownFlag
+}
+
+type shownFlag struct {
+	name, env string
+	secret    bool
+}
+
+func newFlags(name string, getenv func(string) string, stderr io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &flags{FlagSet: fs, getenv: getenv}
+}
+
+func (f *flags) env(name string) (string, string, bool) {
+	key := envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	v := f.getenv(key)
+	return key, v, v != ""
+}
+
+func (f *flags) str(p *string, name, def, help string, secret bool) {
+	key, v, ok := f.env(name)
+	if ok {
+		def = v
+	}
+	f.StringVar(p, name, def, help+" (env "+key+")")
+	f.shown = append(f.shown, shownFlag{name, key, secret})
+}
+
+func (f *flags) boolean(p *bool, name string, def bool, help string) {
+	key, v, ok := f.env(name)
+	if ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s: %q is not a boolean", key, v))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, help+" (env "+key+")")
+	f.shown = append(f.shown, shownFlag{name, key, false})
+}
+
+func (f *flags) duration(p *time.Duration, name string, def time.Duration, help string) {
+	key, v, ok := f.env(name)
+	if ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s: %q is not a Go duration", key, v))
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, help+" (env "+key+")")
+	f.shown = append(f.shown, shownFlag{name, key, false})
+}
+
+func (f *flags) integer(p *int, name string, def int, help string) {
+	key, v, ok := f.env(name)
+	if ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("%s: %q is not an integer", key, v))
+		}
+		def = n
+	}
+	f.IntVar(p, name, def, help+" (env "+key+")")
+	f.shown = append(f.shown, shownFlag{name, key, false})
+}
+
+// parse parses args; environment errors come first.
+func (f *flags) parse(args []string) error {
+	if len(f.errs) > 0 {
+		return f.errs[0]
+	}
+	return f.Parse(args)
+}
+
+// effective returns the configuration as log attributes, secrets redacted.
+func (f *flags) effective() []any {
+	var attrs []any
+	for _, s := range f.shown {
+		v := f.Lookup(s.name).Value.String()
+		if s.secret && v != "" {
+			v = "[redacted]"
+		}
+		attrs = append(attrs, slog.String(s.name, v))
+	}
+	return attrs
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/auth"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/server"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
+)
+
+// serveConfig is the configuration of `serve` (README "Configuration").
+type serveConfig struct {
+	addr, baseURL, policyPath, dataDir, logFormat, logLevel string
+	fhirTimeout                                             time.Duration
+	fhirAllow                                               string
+	fhirMaxConcurrent                                       int
+	trustFile                                               string
+	trustSandbox, openDiscovery                             bool
+	corsOrigins                                             string
+	adminToken                                              string
+	auditRetention                                          int
+	tlsCert, tlsKey                                         string
+	maxBody                                                 int
+	rateLimit, rateBurst                                    int
+	shutdownTimeout                                         time.Duration
+}
+
+func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveConfig) {
+	c := &serveConfig{}
+	f := newFlags("serve", getenv, stderr)
+	f.str(&c.addr, "addr", "127.0.0.1:8080", "listen address host:port", false)
+	f.str(&c.baseURL, "base-url", "", "public URL of the service as EHRs call it (default: derived from --addr)", false)
+	f.str(&c.policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
+	f.str(&c.dataDir, "data-dir", "data", "folder for the audit database and keys", false)
+	f.str(&c.logFormat, "log-format", "text", "log format: text or json", false)
+	f.str(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", false)
+	f.duration(&c.fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for all FHIR queries of one call (CRD allows 5 s in all)")
+	f.str(&c.fhirAllow, "fhir-allow", "", "comma-separated FHIR hosts the service may query (default: any)", false)
+	f.integer(&c.fhirMaxConcurrent, "fhir-max-concurrent", 64, "cap on concurrent outbound FHIR requests")
+	f.str(&c.trustFile, "trust", "", "trust file of CDS clients (YAML); without it the service runs in development mode", false)
+	f.boolean(&c.trustSandbox, "trust-sandbox", false, "trust the public CDS Hooks sandbox issuer (development only: its private key is public)")
+	f.boolean(&c.openDiscovery, "open-discovery", false, "serve GET /cds-services without authentication")
+	f.str(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins, * for any (default: * in development, none otherwise)", false)
+	f.str(&c.adminToken, "admin-token", "", "bearer token for /admin/report (empty: the report page is off)", true)
+	f.integer(&c.auditRetention, "audit-retention", 2190, "days of audit rows to keep (0: keep forever)")
+	f.str(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS", false)
+	f.str(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)", false)
+	f.integer(&c.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body in bytes (413 above)")
+	f.integer(&c.rateLimit, "rate-limit", 100, "calls per second per client (0: no limit)")
+	f.integer(&c.rateBurst, "rate-burst", 200, "burst of calls per client above the rate")
+	f.duration(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long calls in flight may take at shutdown")
+	f.SetOutput(stderr)
+	return f, c
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f, c := serveFlags(getenv, stderr)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(c.logFormat, c.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	if c.baseURL == "" {
+		scheme := "http"
+		if c.tlsCert != "" {
+			scheme = "https"
+		}
+		c.baseURL = scheme + "://" + c.addr
+	}
+	c.baseURL = strings.TrimRight(c.baseURL, "/")
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version)}, f.effective()...)...)
+
+	dev := c.trustFile == ""
+	if dev {
+		if !auth.IsLoopback(c.addr) {
+			return fmt.Errorf("refusing to listen on %s without a trust file: set --trust (LUMBAR_MRI_CDS_TRUST_FILE), or listen on loopback for development", c.addr)
+		}
+		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
+	}
+	corsOrigins := splitList(c.corsOrigins)
+	if c.corsOrigins == "" && dev {
+		corsOrigins = []string{"*"}
+	}
+
+	metrics := server.NewMetrics()
+	holder, err := policy.NewHolder(c.policyPath, log, metrics.PolicyReload)
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(ctx, c.dataDir)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer db.Close()
+
+	var verifier *auth.Verifier
+	var clients []auth.Client
+	if !dev {
+		trust, err := auth.LoadTrust(c.trustFile)
+		if err != nil {
+			return fmt.Errorf("trust file: %w", err)
+		}
+		clients = trust.Clients
+	}
+	if c.trustSandbox {
+		log.Warn("trusting the public CDS Hooks sandbox issuer: development only, its private key is public")
+		clients = append(clients, auth.SandboxClient())
+	}
+	if len(clients) > 0 {
+		verifier, err = auth.NewVerifier(auth.VerifierConfig{Clients: clients, BaseURL: c.baseURL, Logger: log, OnFailure: metrics.AuthFailure})
+		if err != nil {
+			return fmt.Errorf("authentication: %w", err)
+		}
+		defer verifier.Close()
+	}
+
+	loader := fhir.NewLoader(fhir.LoaderConfig{
+		Timeout:       c.fhirTimeout,
+		AllowedHosts:  splitList(c.fhirAllow),
+		MaxConcurrent: c.fhirMaxConcurrent,
+	}, log)
+	srv := server.New(server.Config{
+		Pipeline:       &server.Pipeline{Loader: loader, Policies: holder, Now: time.Now, NewID: newUUID},
+		BaseURL:        c.baseURL,
+		Logger:         log,
+		MaxBodyBytes:   int64(c.maxBody),
+		Questionnaires: policy.Questionnaires(),
+		Store:          db,
+		OpenDiscovery:  c.openDiscovery,
+		CORSOrigins:    corsOrigins,
+		RatePerSecond:  float64(c.rateLimit),
+		RateBurst:      c.rateBurst,
+		AdminToken:     c.adminToken,
+		Metrics:        metrics,
+		Ready: map[string]func(context.Context) error{
+			"policy": func(context.Context) error {
+				if holder.Current() == nil {
+					return errors.New("no policy")
+				}
+				return nil
+			},
+			"store": db.Writable,
+			"trust": func(context.Context) error {
+				if verifier == nil {
+					return nil
+				}
+				return verifier.Ready()
+			},
+		},
+		Authenticate: authMiddleware(verifier),
+		CallerOf: func(r *http.Request) string {
+			if cl, ok := auth.CallerFrom(r.Context()); ok {
+				return cl.Issuer
+			}
+			return ""
+		},
+	})
+
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	if err := holder.Watch(bg); err != nil {
+		log.Warn("policy file watching is off", slog.String("error", err.Error()))
+	}
+	go reloadOnHUP(bg, holder)
+	go prune(bg, db, c.auditRetention, log)
+
+	errc := make(chan error, 1)
+	go func() {
+		log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("base_url", c.baseURL), slog.Bool("tls", c.tlsCert != ""))
+		fmt.Fprintf(stdout, "lumbar-mri-cds listening on %s (discovery: %s/cds-services)\n", ln.Addr(), c.baseURL)
+		if c.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, c.tlsCert, c.tlsKey)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Graceful shutdown: refuse new calls, let calls in flight complete.
+	log.Info("shutting down: refusing new calls, completing calls in flight")
+	srv.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func authMiddleware(v *auth.Verifier) func(http.Handler) http.Handler {
+	if v == nil {
+		return nil
+	}
+	return v.Middleware
+}
+
+func reloadOnHUP(ctx context.Context, h *policy.Holder) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			_ = h.Reload()
+		}
+	}
+}
+
+// prune deletes audit rows older than the retention, at start and daily.
+func prune(ctx context.Context, db *store.DB, days int, log *slog.Logger) {
+	if days <= 0 {
+		return
+	}
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		n, err := db.Prune(ctx, time.Now().AddDate(0, 0, -days))
+		if err != nil && ctx.Err() == nil {
+			log.Warn("audit pruning failed", slog.String("error", err.Error()))
+		} else if n > 0 {
+			log.Info("audit rows pruned", slog.Int64("rows", n), slog.Int("retention_days", days))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// newUUID returns a random (version 4) UUID for cards, suggestions and
+// coverage assertions.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+

@@ -1,0 +1,246 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
+)
+
+// callTimeout bounds one service call; the FHIR deadline is shorter.
+const callTimeout = 10 * time.Second
+
+func (s *Server) handleDiscovery(c *gin.Context) { c.JSON(http.StatusOK, s.discovery()) }
+
+// handleService answers POST /cds-services/{id}.
+func (s *Server) handleService(c *gin.Context) {
+	if s.draining.Load() {
+		c.Header("Retry-After", "1")
+		s.fail(c, ErrUnavailable)
+		return
+	}
+	body, err := s.readBody(c)
+	c.Set(ctxBody, body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), callTimeout)
+	defer cancel()
+	out, err := s.cfg.Pipeline.Run(ctx, c.Param("id"), body)
+	c.Set(ctxOutcome, out)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out.Response)
+}
+
+const (
+	ctxOutcome = "lumbar-mri-cds.outcome"
+	ctxBody    = "lumbar-mri-cds.body"
+)
+
+// audit runs around a service call: it buffers the response, writes the
+// audit row (every status, with what is known), and only then sends the
+// response, so an answered call is never missing from the audit trail
+// (DECISIONS.md, "Audit and feedback"). It also logs one line per call and
+// feeds the metrics.
+func (s *Server) audit(c *gin.Context) {
+	start := time.Now()
+	w := &bufferedWriter{ResponseWriter: c.Writer}
+	c.Writer = w
+	c.Next()
+	status := w.Status()
+	latency := time.Since(start)
+	call := store.Call{Time: start.UTC(), ServiceID: clip(c.Param("id")), Status: status, Latency: latency, ClientISS: caller(c)}
+	if b, ok := c.Get(ctxBody); ok && len(b.([]byte)) > 0 {
+		call.RequestSHA256 = sha256.Sum256(b.([]byte))
+	}
+	if w.buf.Len() > 0 {
+		call.ResponseSHA256 = sha256.Sum256(w.buf.Bytes())
+	}
+	var outcomes, findings []string
+	if v, ok := c.Get(ctxOutcome); ok && v.(*Outcome) != nil {
+		out := v.(*Outcome)
+		if out.Request != nil {
+			call.Hook, call.HookInstance, call.PatientID = out.Request.Hook, out.Request.HookInstance, out.Request.Context.PatientID
+		}
+		call.PolicyID, call.FHIRQueries, call.AssertionIDs = out.PolicyID, out.Queries, out.Assertions
+		for _, a := range out.Assessments {
+			o := store.Order{ID: a.Order.ID, Codes: []string{a.Order.Code.Code}, Assessment: a.Outcome}
+			for _, f := range a.Findings {
+				o.Findings = append(o.Findings, f.Code)
+			}
+			call.Orders = append(call.Orders, o)
+			outcomes = append(outcomes, a.Outcome)
+			findings = append(findings, o.Findings...)
+		}
+		for _, ic := range out.Cards {
+			call.Cards = append(call.Cards, store.Card(ic))
+		}
+	}
+	log := logger(c).With(slog.String("hook_instance", clip(call.HookInstance)))
+	if s.cfg.Store != nil {
+		// The response waits for the commit; a detached context lets the row
+		// land even when the client has gone.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+		err := s.cfg.Store.RecordCall(ctx, call)
+		cancel()
+		if err != nil {
+			// Never answer a call that is not in the audit trail.
+			log.Error("audit write failed; answering 503", slog.String("error", err.Error()))
+			w.buf.Reset()
+			status, code, msg := statusOf(ErrUnavailable)
+			w.status = status
+			b, _ := json.Marshal(outcome(code, msg))
+			w.buf.Write(b)
+			w.Header().Set("Content-Type", "application/json")
+		}
+	}
+	if m := s.cfg.Metrics; m != nil {
+		m.calls.WithLabelValues(call.ServiceID, call.Hook, strconv.Itoa(w.Status())).Inc()
+		m.latency.WithLabelValues(call.ServiceID, call.Hook).Observe(latency.Seconds())
+		for _, o := range outcomes {
+			m.outcomes.WithLabelValues(o).Inc()
+		}
+		for _, f := range findings {
+			m.findings.WithLabelValues(f).Inc()
+		}
+	}
+	log.Info("call",
+		slog.String("service", call.ServiceID), slog.String("hook", call.Hook), slog.Int("status", w.Status()),
+		slog.Duration("latency", latency), slog.String("outcomes", strings.Join(outcomes, ",")),
+		slog.String("findings", strings.Join(findings, ",")), slog.Int("fhir_queries", call.FHIRQueries),
+		slog.String("client", call.ClientISS))
+	w.ResponseWriter.WriteHeader(w.Status())
+	_, _ = w.ResponseWriter.Write(w.buf.Bytes())
+}
+
+// handleFeedback answers POST /cds-services/{id}/feedback (CDS Hooks 2.0
+// §Feedback): all-or-nothing, idempotent, 200 with no body.
+func (s *Server) handleFeedback(c *gin.Context) {
+	if _, ok := services[c.Param("id")]; !ok {
+		s.fail(c, ErrUnknownService)
+		return
+	}
+	body, err := s.readBody(c)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	var fb hooks.Feedback
+	var probe map[string]json.RawMessage
+	if json.Unmarshal(body, &probe) != nil || probe == nil {
+		s.fail(c, hooks.ErrMalformed)
+		return
+	}
+	if err := json.Unmarshal(body, &fb); err != nil || len(fb.Feedback) == 0 {
+		s.fail(c, fmt.Errorf("%w: the body must be {\"feedback\": [...]} with at least one item", ErrInvalidFeedback))
+		return
+	}
+	if s.cfg.Store == nil {
+		s.fail(c, ErrUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.RecordFeedback(ctx, c.Param("id"), fb.Feedback); err != nil {
+		if !errors.Is(err, store.ErrUnknownCard) && !errors.Is(err, store.ErrInvalidFeedback) {
+			logger(c).Error("feedback write failed", slog.String("error", err.Error()))
+			err = ErrUnavailable
+		}
+		s.fail(c, err)
+		return
+	}
+	logger(c).Info("feedback", slog.Int("items", len(fb.Feedback)))
+	c.Status(http.StatusOK)
+}
+
+func (s *Server) handleReady(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ok := true
+	for name, check := range s.cfg.Ready {
+		if err := check(ctx); err != nil {
+			checks[name] = "failing"
+			ok = false
+			logger(c).Warn("not ready", slog.String("check", name), slog.String("error", err.Error()))
+			continue
+		}
+		checks[name] = "ok"
+	}
+	if s.draining.Load() {
+		checks["shutdown"] = "draining"
+		ok = false
+	}
+	status := http.StatusOK
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
+	c.JSON(status, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks})
+}
+
+// handleReport serves the HTML report for ?from=YYYY-MM-DD&to=YYYY-MM-DD
+// (default: the last 30 days).
+func (s *Server) handleReport(c *gin.Context) {
+	if s.cfg.Store == nil {
+		s.fail(c, ErrUnavailable)
+		return
+	}
+	from, to, err := Period(c.Query("from"), c.Query("to"), time.Now())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	r, err := s.cfg.Store.Report(c.Request.Context(), from, to)
+	if err != nil {
+		logger(c).Error("report failed", slog.String("error", err.Error()))
+		s.fail(c, ErrUnavailable)
+		return
+	}
+	c.Header("Content-Type", "text/html; charset=utf-8")
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	c.Status(http.StatusOK)
+	if err := report.HTML(c.Writer, r); err != nil {
+		logger(c).Error("report render failed", slog.String("error", err.Error()))
+	}
+}
+
+// Period parses a report period: dates YYYY-MM-DD, "to" inclusive; the
+// default is the 30 days up to now.
+func Period(fromS, toS string, now time.Time) (time.Time, time.Time, error) {
+	to := now.UTC()
+	from := to.AddDate(0, 0, -30)
+	if toS != "" {
+		t, err := time.Parse(time.DateOnly, toS)
+		if err != nil {
+			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD", hooks.ErrInvalid)
+		}
+		to = t.AddDate(0, 0, 1)
+	}
+	if fromS != "" {
+		t, err := time.Parse(time.DateOnly, fromS)
+		if err != nil {
+			return from, to, fmt.Errorf("%w: from must be a date YYYY-MM-DD", hooks.ErrInvalid)
+		}
+		from = t
+	}
+	if !from.Before(to) {
+		return from, to, fmt.Errorf("%w: from must be before to", hooks.ErrInvalid)
+	}
+	return from, to, nil
+}

@@ -1,0 +1,216 @@
+package server
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+)
+
+
+const (
+	ctxRequestID = "lumbar-mri-cds.request-id"
+	ctxLogger    = "lumbar-mri-cds.logger"
+	ctxCaller    = "lumbar-mri-cds.caller"
+)
+
+// requestID gives every request an id (X-Request-ID, taken from the client
+// when it is a sane token) and a logger that carries it.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if len(id) == 0 || len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Header("X-Request-ID", id)
+	c.Set(ctxRequestID, id)
+	c.Set(ctxLogger, s.log.With(slog.String("request_id", id)))
+	c.Next()
+}
+
+// logger returns the request's logger.
+func logger(c *gin.Context) *slog.Logger {
+	if l, ok := c.Get(ctxLogger); ok {
+		return l.(*slog.Logger)
+	}
+	return slog.Default()
+}
+
+// cors answers preflights before authentication and rate limiting (204) and
+// puts CORS headers on every response, errors included (DECISIONS.md,
+// "CORS"). "*" allows any origin without credentials.
+func (s *Server) cors(c *gin.Context) {
+	origin := c.GetHeader("Origin")
+	if origin != "" && s.allowedOrigin(origin) {
+		if s.anyOrigin {
+			c.Header("Access-Control-Allow-Origin", "*")
+		} else {
+			c.Header("Access-Control-Allow-Origin", origin)
+			c.Header("Vary", "Origin")
+		}
+		c.Header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, WWW-Authenticate")
+	}
+	if c.Request.Method == http.MethodOptions {
+		if origin != "" && s.allowedOrigin(origin) {
+			c.Header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+			c.Header("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-ID")
+			c.Header("Access-Control-Max-Age", "600")
+		}
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) allowedOrigin(origin string) bool {
+	if s.anyOrigin {
+		return true
+	}
+	_, ok := s.origins[origin]
+	return ok
+}
+
+// authenticate wraps the net/http verifier middleware for gin. A nil
+// Authenticate means development mode: the Authorization header is ignored.
+func (s *Server) authenticate(c *gin.Context) {
+	if s.cfg.Authenticate == nil {
+		c.Next()
+		return
+	}
+	passed := false
+	s.cfg.Authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		passed = true
+		c.Request = r
+		if s.cfg.CallerOf != nil {
+			c.Set(ctxCaller, s.cfg.CallerOf(r))
+		}
+	})).ServeHTTP(c.Writer, c.Request)
+	if !passed {
+		c.Abort()
+		return
+	}
+	c.Next()
+}
+
+// caller returns the authenticated client's issuer, or "".
+func caller(c *gin.Context) string {
+	if v, ok := c.Get(ctxCaller); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+// limiter is a token bucket per client: the verified issuer, else the
+// remote address. Idle buckets are swept so memory stays bounded.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[string]*bucket
+	last    time.Time
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newLimiter(perSecond float64, burst int) *limiter {
+	return &limiter{rate: perSecond, burst: float64(burst), buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for key; when none is left it says how long to wait.
+func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) > time.Minute {
+		for k, b := range l.buckets {
+			if now.Sub(b.at) > time.Minute {
+				delete(l.buckets, k)
+			}
+		}
+		l.last = now
+	}
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: l.burst, at: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+func (s *Server) rateLimit(c *gin.Context) {
+	if s.limiter == nil {
+		c.Next()
+		return
+	}
+	key := caller(c)
+	if key == "" {
+		key, _, _ = net.SplitHostPort(c.Request.RemoteAddr)
+	}
+	ok, wait := s.limiter.allow(key, time.Now())
+	if !ok {
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		c.Header("Content-Type", "application/json")
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, outcome("throttled", "too many requests: retry later"))
+		return
+	}
+	c.Next()
+}
+
+// adminOnly checks the admin bearer token in constant time; without a
+// configured token the admin routes are off.
+func (s *Server) adminOnly(c *gin.Context) {
+	want := s.cfg.AdminToken
+	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if got == "" {
+		got = c.Query("token")
+	}
+	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		c.Header("WWW-Authenticate", "Bearer")
+		c.Header("Content-Type", "application/json")
+		c.AbortWithStatusJSON(http.StatusUnauthorized, outcome("login", "admin token required"))
+		return
+	}
+	c.Next()
+}
+
+// bufferedWriter holds the response until the audit row is committed, so a
+// call that was answered is never missing from the audit trail.
+type bufferedWriter struct {
+	gin.ResponseWriter
+	buf    bytes.Buffer
+	status int
+}
+
+func (w *bufferedWriter) Write(b []byte) (int, error)       { return w.buf.Write(b) }
+func (w *bufferedWriter) WriteString(s string) (int, error) { return w.buf.WriteString(s) }
+func (w *bufferedWriter) WriteHeader(code int)              { w.status = code }
+func (w *bufferedWriter) WriteHeaderNow()                   {}
+func (w *bufferedWriter) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+func (w *bufferedWriter) Size() int     { return w.buf.Len() }
+func (w *bufferedWriter) Written() bool { return w.status != 0 || w.buf.Len() > 0 }

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
+)
+
+// DefaultMaxBodyBytes is the documented request body limit (README): 5 MiB
+// holds a prefetch of several thousand resources.
+const DefaultMaxBodyBytes = 5 << 20
+
+// Store is what the server needs from the audit and feedback database
+// (internal/store satisfies it; a server database can replace it).
+type Store interface {
+	RecordCall(ctx context.Context, c store.Call) error
+	RecordFeedback(ctx context.Context, serviceID string, items []hooks.FeedbackItem) error
+	Report(ctx context.Context, from, to time.Time) (*report.Report, error)
+	Writable(ctx context.Context) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Pipeline *Pipeline
+	// BaseURL is the public URL of the service, without a trailing slash.
+	BaseURL      string
+	Logger       *slog.Logger
+	MaxBodyBytes int64
+	// Questionnaires maps an id to the Questionnaire JSON served at
+	// GET /fhir/Questionnaire/{id}.
+	Questionnaires map[string]json.RawMessage
+	// Store keeps the audit trail and feedback; nil keeps nothing (evaluate, tests).
+	Store Store
+	// Authenticate is the CDS client verification middleware; nil is
+	// development mode (the Authorization header is ignored).
+	Authenticate func(http.Handler) http.Handler
+	// CallerOf returns the verified issuer of an authenticated request.
+	CallerOf func(*http.Request) string
+	// OpenDiscovery serves discovery without authentication.
+	OpenDiscovery bool
+	// CORSOrigins are the allowed browser origins; "*" allows any.
+	CORSOrigins []string
+	// RatePerSecond and RateBurst limit calls per client (0: no limit).
+	RatePerSecond float64
+	RateBurst     int
+	// AdminToken protects /admin/report; empty turns the admin routes off.
+	AdminToken string
+	// Metrics, when set, is served at /metrics and fed by every call.
+	Metrics *Metrics
+	// Ready lists the readiness checks (policy loaded, store writable, trust
+	// keys loaded) by name.
+	Ready map[string]func(context.Context) error
+}
+
+// Server holds the routes and what the handlers need.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	engine    *gin.Engine
+	draining  atomic.Bool
+	anyOrigin bool
+	origins   map[string]struct{}
+	limiter   *limiter
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), origins: map[string]struct{}{}}
+	for _, o := range cfg.CORSOrigins {
+		if o == "*" {
+			s.anyOrigin = true
+		}
+		s.origins[o] = struct{}{}
+	}
+	if cfg.RatePerSecond > 0 {
+		burst := cfg.RateBurst
+		if burst <= 0 {
+			burst = int(cfg.RatePerSecond) + 1
+		}
+		s.limiter = newLimiter(cfg.RatePerSecond, burst)
+	}
+	s.routes()
+	return s
+}
+
+// Handler returns the http.Handler serving every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Drain makes the server refuse new service calls (503) while calls in
+// flight complete; used at graceful shutdown.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// discovery builds the discovery document (CDS Hooks 2.0 §Discovery).
+func (s *Server) discovery() hooks.Discovery {
+	prefetch := map[string]string{}
+	for _, q := range fhir.Searches {
+		prefetch[string(q.Key)] = q.Template
+	}
+	opts := configurationOptions()
+	return hooks.Discovery{Services: []hooks.Service{
+		{
+			Hook:        hooks.HookOrderSign,
+			ID:          ServiceOrderSign,
+			Title:       "Lumbar spine MRI prior-authorization documentation check",
+			Description: "When a lumbar spine MRI is signed, checks whether the chart documents what the payer requires for prior authorization (a red flag, or at least 6 weeks of conservative therapy, no recent repeat MRI), says what is missing and what to do, and adds Da Vinci CRD coverage information to the order.",
+			Prefetch:    prefetch,
+			Extension:   map[string]json.RawMessage{"davinci-crd.configuration-options": opts},
+		},
+		{
+			Hook:        hooks.HookOrderSelect,
+			ID:          ServiceOrderSelect,
+			Title:       "Lumbar spine MRI prior-authorization preview",
+			Description: "When a lumbar spine MRI is selected, previews whether the chart supports prior authorization, with the same advice as at signing, as cards only.",
+			Prefetch:    prefetch,
+			Extension:   map[string]json.RawMessage{"davinci-crd.configuration-options": opts},
+		},
+	}}
+}
+
+// configurationOptions advertises a boolean per card type and max-cards
+// (CRD deviations.md, "Configuration options").
+func configurationOptions() json.RawMessage {
+	type option struct {
+		Code        string `json:"code"`
+		Type        string `json:"type"`
+		Name        string `json:"name"`
+		Description string `json:"description"`
+		Default     any    `json:"default"`
+	}
+	var opts []option
+	for _, t := range cards.Topics {
+		opts = append(opts, option{Code: t.Code, Type: "boolean", Name: t.Name, Description: t.Description, Default: true})
+	}
+	opts = append(opts, option{Code: "max-cards", Type: "integer", Name: "Maximum cards", Description: "The most cards returned in one response.", Default: cards.MaxCardsDefault})
+	b, _ := json.Marshal(opts)
+	return b
+}
+
+// readBody reads the request body within the limit.
+func (s *Server) readBody(c *gin.Context) ([]byte, error) {
+	r := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
+	b, err := io.ReadAll(r)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, ErrTooLarge
+	}
+	if err != nil {
+		return nil, hooks.ErrMalformed
+	}
+	return b, nil
+}
+
+// fail writes err as an OperationOutcome with the status from the table.
+func (s *Server) fail(c *gin.Context, err error) {
+	status, code, msg := statusOf(err)
+	if status >= 500 {
+		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed", slog.String("error", err.Error()))
+	}
+	c.Header("Content-Type", "application/json")
+	c.AbortWithStatusJSON(status, outcome(code, msg))
+}
+
+
+func (s *Server) handleQuestionnaire(c *gin.Context) {
+	q, ok := s.cfg.Questionnaires[c.Param("id")]
+	if !ok {
+		s.fail(c, ErrNotFound)
+		return
+	}
+	c.Data(http.StatusOK, "application/fhir+json", q)
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// Service ids advertised in discovery.
+const (
+	ServiceOrderSign   = "lumbar-mri-order-sign"
+	ServiceOrderSelect = "lumbar-mri-order-select"
+)
+
+// ErrUnknownService means the path names no service of this server (404).
+var ErrUnknownService = errors.New("unknown service")
+
+// services maps a service id to its hook.
+var services = map[string]string{
+	ServiceOrderSign:   hooks.HookOrderSign,
+	ServiceOrderSelect: hooks.HookOrderSelect,
+}
+
+// RecordLoader turns a request's prefetch (and, when needed, FHIR queries)
+// into the patient's record.
+type RecordLoader interface {
+	Load(ctx context.Context, in fhir.LoadInput) (*fhir.Record, error)
+}
+
+// PolicySource gives the policy set in force; it may change between calls (reload).
+type PolicySource interface {
+	Current() *policy.Set
+}
+
+// Pipeline runs one service call from body to response. It is shared by the
+// HTTP handler and the offline `evaluate` command.
+type Pipeline struct {
+	Loader   RecordLoader
+	Policies PolicySource
+	// Now is the clock (UTC); NewID makes card, suggestion and assertion ids.
+	Now   func() time.Time
+	NewID func() string
+}
+
+// Outcome is everything one call produced, for the response and the audit trail.
+type Outcome struct {
+	Request     *hooks.Request
+	Response    hooks.Response
+	Assessments []criteria.Assessment
+	Cards       []cards.Issued
+	Assertions  []string
+	OrderCodes  []string
+	Queries     int
+	PolicyID    string
+}
+
+// Run decodes, validates and answers a call to the service id. Errors wrap
+// the sentinels of hooks, fhir and this package; errors.go maps them.
+func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Outcome, error) {
+	hook, ok := services[serviceID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownService, clip(serviceID))
+	}
+	req, err := hooks.Decode(body, hook)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{Request: req}
+	drafts, err := fhir.DraftOrders(req.Context.DraftOrders)
+	if err != nil {
+		return out, fmt.Errorf("%w: context.draftOrders: %v", hooks.ErrInvalid, err)
+	}
+	var orders []cards.Order
+	for _, d := range considered(req, drafts) {
+		if d.ServiceRequest == nil {
+			continue
+		}
+		o, ok := criteria.Recognize(*d.ServiceRequest)
+		if !ok {
+			continue
+		}
+		out.OrderCodes = append(out.OrderCodes, o.Code.Code)
+		orders = append(orders, cards.Order{Assessment: criteria.Assessment{Order: o}, Raw: d.Raw})
+	}
+	if len(orders) == 0 {
+		// EHRs call order-sign for every order signed: answer at once,
+		// without prefetch or FHIR access (DECISIONS.md, "Requests").
+		out.Response = hooks.Response{Cards: []hooks.Card{}}
+		return out, nil
+	}
+	rec, err := p.Loader.Load(ctx, fhir.LoadInput{
+		PatientID:   req.Context.PatientID,
+		Prefetch:    req.Prefetch,
+		FHIRServer:  req.FHIRServer,
+		AccessToken: req.AccessToken(),
+	})
+	if rec != nil {
+		out.Queries = rec.Queries
+	}
+	if err != nil {
+		return out, err
+	}
+	set := p.Policies.Current()
+	cov, note := chooseCoverage(rec.Coverages)
+	pol := set.ForCoverage(cov)
+	out.PolicyID = pol.ID
+	now := p.Now().UTC()
+	for i := range orders {
+		orders[i].Assessment = criteria.Assess(orders[i].Assessment.Order, rec, pol, now)
+		out.Assessments = append(out.Assessments, orders[i].Assessment)
+	}
+	in := cards.Input{
+		Hook:      hook,
+		PatientID: req.Context.PatientID,
+		UserID:    req.Context.UserID,
+		Orders:    orders,
+		Policy:    pol,
+		Config:    configuration(req.Extension),
+		Today:     now,
+	}
+	if cov != nil && cov.Id != nil {
+		in.Coverage = &cards.Coverage{Reference: "Coverage/" + *cov.Id, Note: note}
+	}
+	res, err := cards.Build(in, p.NewID)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", hooks.ErrInvalid, err)
+	}
+	out.Response, out.Cards, out.Assertions = res.Response, res.Cards, res.AssertionIDs
+	return out, nil
+}
+
+// considered returns the draft orders this call is about: for order-select
+// the ones named in selections (all when selections is absent or empty;
+// names not in draftOrders are ignored), for order-sign all of them.
+func considered(req *hooks.Request, drafts []fhir.DraftOrder) []fhir.DraftOrder {
+	if req.Hook != hooks.HookOrderSelect || len(req.Context.Selections) == 0 {
+		return drafts
+	}
+	want := map[string]bool{}
+	for _, s := range req.Context.Selections {
+		want[s] = true
+	}
+	var out []fhir.DraftOrder
+	for _, d := range drafts {
+		if want[d.ResourceType+"/"+d.ID] {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// chooseCoverage picks the Coverage the assertion is about: with several
+// active Coverages, the one with the lowest order, else the first
+// (DECISIONS.md, "No Coverage"; reference/crd.md 1.2 and 1.9).
+func chooseCoverage(covs []r4.Coverage) (*r4.Coverage, string) {
+	if len(covs) == 0 {
+		return nil, ""
+	}
+	idx := make([]int, len(covs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		oa, ob := covs[idx[a]].Order, covs[idx[b]].Order
+		switch {
+		case oa != nil && ob != nil:
+			return *oa < *ob
+		default:
+			return oa != nil && ob == nil
+		}
+	})
+	c := &covs[idx[0]]
+	if len(covs) == 1 {
+		return c, ""
+	}
+	name := "the first listed"
+	if c.Order != nil {
+		name = fmt.Sprintf("the one with coverage order %d", *c.Order)
+	}
+	return c, fmt.Sprintf("The patient has %d active coverages; this check used %s.", len(covs), name)
+}
+
+// configuration reads davinci-crd.configuration (CRD deviations.md):
+// booleans per card type and max-cards. Unknown or ill-typed options are ignored.
+func configuration(ext map[string]json.RawMessage) cards.Config {
+	var cfg cards.Config
+	raw, ok := ext["davinci-crd.configuration"]
+	if !ok {
+		return cfg
+	}
+	var opts map[string]json.RawMessage
+	if json.Unmarshal(raw, &opts) != nil {
+		return cfg
+	}
+	for _, t := range cards.Topics {
+		var on bool
+		if v, ok := opts[t.Code]; ok && json.Unmarshal(v, &on) == nil && !on {
+			if cfg.Disabled == nil {
+				cfg.Disabled = map[string]bool{}
+			}
+			cfg.Disabled[t.Code] = true
+		}
+	}
+	var max int
+	if v, ok := opts["max-cards"]; ok && json.Unmarshal(v, &max) == nil && max >= 0 {
+		cfg.MaxCards = &max
+	}
+	return cfg
+}
+
+func clip(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 32 {
+			return -1
+		}
+		return r
+	}, s)
+	if len([]rune(s)) > 64 {
+		return string([]rune(s)[:64]) + "…"
+	}
+	return s
+}
