@@ -17,7 +17,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-
 const (
 	ctxRequestID = "lumbar-mri-cds.request-id"
 	ctxLogger    = "lumbar-mri-cds.logger"

@@ -182,7 +182,6 @@ func (s *Server) fail(c *gin.Context, err error) {
 	c.AbortWithStatusJSON(status, outcome(code, msg))
 }
 
-
 func (s *Server) handleQuestionnaire(c *gin.Context) {
 	q, ok := s.cfg.Questionnaires[c.Param("id")]
 	if !ok {
