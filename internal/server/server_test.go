@@ -1,0 +1,269 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+)
+
+func TestServiceCallStatuses(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	noMRI := minimal(t, func(r map[string]any) {
+		ctx := r["context"].(map[string]any)
+		ctx["draftOrders"] = map[string]any{"resourceType": "Bundle", "entry": []any{map[string]any{"resource": map[string]any{
+			"resourceType": "ServiceRequest", "id": "lab-1", "status": "draft", "intent": "order",
+			"code": map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "58410-2"}}}}}}}
+		delete(r, "prefetch")
+	})
+	tests := []struct {
+		name    string
+		path    string
+		body    []byte
+		status  int
+		message string
+	}{
+		{"valid", "/cds-services/lumbar-mri-order-sign", minimal(t, nil), 200, ""},
+		{"malformed JSON", "/cds-services/lumbar-mri-order-sign", []byte(`{"hook":`), 400, "malformed JSON"},
+		{"missing hook", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "hook") }), 400, "hook is required"},
+		{"hook mismatch", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { r["hook"] = "order-select" }), 400, "does not match"},
+		{"missing hookInstance", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "hookInstance") }), 400, "hookInstance"},
+		{"missing patientId", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r["context"].(map[string]any), "patientId") }), 400, "patientId"},
+		{"missing draftOrders", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r["context"].(map[string]any), "draftOrders") }), 400, "draftOrders"},
+		{"unknown service", "/cds-services/knee-mri", minimal(t, nil), 404, "unknown service"},
+		{"too large", "/cds-services/lumbar-mri-order-sign", bytes.Repeat([]byte(" "), 70<<10), 413, "too large"},
+		{"no lumbar MRI needs no data", "/cds-services/lumbar-mri-order-sign", noMRI, 200, ""},
+		{"nothing supplied", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "prefetch") }), 412, "could not be retrieved"},
+		{"unknown fields ignored", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) {
+			r["somethingNew"] = map[string]any{"x": 1}
+			r["context"].(map[string]any)["selections"] = []any{"ServiceRequest/mri-1"}
+		}), 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := s.do(t, http.MethodPost, tt.path, tt.body, nil)
+			if rec.Code != tt.status {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.status, rec.Body)
+			}
+			if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q", ct)
+			}
+			if tt.status != 200 {
+				var oo OperationOutcome
+				if err := json.Unmarshal(rec.Body.Bytes(), &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 {
+					t.Fatalf("error body is not an OperationOutcome: %s", rec.Body)
+				}
+				if !strings.Contains(oo.Issue[0].Diagnostics, tt.message) {
+					t.Errorf("diagnostics %q, want it to mention %q", oo.Issue[0].Diagnostics, tt.message)
+				}
+				return
+			}
+			for _, e := range cards.Check(rec.Body.Bytes()) {
+				t.Errorf("response breaks a rule: %v", e)
+			}
+		})
+	}
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", noMRI, nil); rec.Body.String() != `{"cards":[]}` {
+		t.Errorf("a call without lumbar MRI answered %s, want {\"cards\":[]}", rec.Body)
+	}
+}
+
+func TestDiscovery(t *testing.T) {
+	s := newTestServer(t, nil)
+	rec := s.do(t, http.MethodGet, "/cds-services", nil, nil)
+	if rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	var d hooks.Discovery
+	if err := json.Unmarshal(rec.Body.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	hooksSeen := map[string]bool{}
+	for _, svc := range d.Services {
+		hooksSeen[svc.Hook] = true
+		if svc.ID == "" || svc.Description == "" || svc.Title == "" {
+			t.Errorf("service %+v lacks id, title or description", svc)
+		}
+		for key, tmpl := range svc.Prefetch {
+			for _, tok := range strings.Split(tmpl, "{{")[1:] {
+				tok = tok[:strings.Index(tok, "}}")]
+				if tok != "context.patientId" && tok != "userPractitionerId" {
+					t.Errorf("prefetch %s uses token %q, not a CDS Hooks 2.0 token this service needs", key, tok)
+				}
+			}
+		}
+		for _, want := range []string{"patient", "coverage", "conditions", "observations", "procedures", "medicationRequests", "medicationStatements", "imagingStudies"} {
+			if _, ok := svc.Prefetch[want]; !ok {
+				t.Errorf("service %s has no %s prefetch", svc.ID, want)
+			}
+		}
+		var opts []map[string]any
+		if err := json.Unmarshal(svc.Extension["davinci-crd.configuration-options"], &opts); err != nil {
+			t.Fatalf("configuration options: %v", err)
+		}
+		codes := map[string]bool{}
+		for _, o := range opts {
+			for _, f := range []string{"code", "type", "name", "description", "default"} {
+				if _, ok := o[f]; !ok {
+					t.Errorf("option %v lacks %s", o, f)
+				}
+			}
+			codes[o["code"].(string)] = true
+		}
+		for _, tp := range cards.Topics {
+			if !codes[tp.Code] {
+				t.Errorf("no configuration option for card type %s", tp.Code)
+			}
+		}
+		if !codes["max-cards"] {
+			t.Errorf("no max-cards option")
+		}
+	}
+	if !hooksSeen["order-sign"] || !hooksSeen["order-select"] {
+		t.Errorf("discovery hooks = %v, want order-sign and order-select", hooksSeen)
+	}
+}
+
+func TestOrderSelectConsidersSelections(t *testing.T) {
+	s := newTestServer(t, nil)
+	body := minimal(t, func(r map[string]any) {
+		r["hook"] = "order-select"
+		r["context"].(map[string]any)["selections"] = []any{"ServiceRequest/other"}
+	})
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-select", body, nil)
+	if rec.Code != 200 || rec.Body.String() != `{"cards":[]}` {
+		t.Errorf("selection of another order: %d %s, want no cards", rec.Code, rec.Body)
+	}
+	body = minimal(t, func(r map[string]any) { r["hook"] = "order-select" })
+	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-select", body, nil)
+	var resp hooks.Response
+	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
+	if rec.Code != 200 || len(resp.Cards) == 0 || len(resp.SystemActions) != 0 {
+		t.Errorf("order-select without selections: %d, %d cards, %d systemActions; want cards and no systemActions", rec.Code, len(resp.Cards), len(resp.SystemActions))
+	}
+	if strings.Contains(rec.Body.String(), "doc-needed") {
+		t.Errorf("order-select asked for documentation")
+	}
+}
+
+func TestCRDConfiguration(t *testing.T) {
+	s := newTestServer(t, nil)
+	count := func(ext map[string]any) (int, int) {
+		body := minimal(t, func(r map[string]any) {
+			if ext != nil {
+				r["extension"] = map[string]any{"davinci-crd.configuration": ext}
+			}
+		})
+		rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, nil)
+		var resp hooks.Response
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != 200 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		return len(resp.Cards), len(resp.SystemActions)
+	}
+	all, actions := count(nil)
+	if all < 2 || actions != 1 {
+		t.Fatalf("no configuration: %d cards, %d actions", all, actions)
+	}
+	if n, _ := count(map[string]any{"guideline": false, "unknown-option": true, "max-cards": "x"}); n != all-1 {
+		t.Errorf("guideline off: %d cards, want %d", n, all-1)
+	}
+	if n, a := count(map[string]any{"max-cards": 1}); n != 1 || a != 1 {
+		t.Errorf("max-cards 1: %d cards %d actions", n, a)
+	}
+}
+
+func TestQuestionnaireAndHealth(t *testing.T) {
+	s := newTestServer(t, nil)
+	rec := s.do(t, http.MethodGet, "/fhir/Questionnaire/lumbar-mri-pa", nil, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"resourceType": "Questionnaire"`) {
+		t.Errorf("questionnaire: %d %.100s", rec.Code, rec.Body)
+	}
+	if rec := s.do(t, http.MethodGet, "/fhir/Questionnaire/nope", nil, nil); rec.Code != 404 {
+		t.Errorf("unknown questionnaire: %d", rec.Code)
+	}
+	if rec := s.do(t, http.MethodGet, "/healthz", nil, nil); rec.Code != 200 {
+		t.Errorf("healthz %d", rec.Code)
+	}
+	if rec := s.do(t, http.MethodGet, "/readyz", nil, nil); rec.Code != 200 {
+		t.Errorf("readyz %d %s", rec.Code, rec.Body)
+	}
+	s.Drain()
+	if rec := s.do(t, http.MethodGet, "/readyz", nil, nil); rec.Code != 503 {
+		t.Errorf("readyz while draining = %d, want 503", rec.Code)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	s := newTestServer(t, nil)
+	rec := s.do(t, http.MethodOptions, "/cds-services/lumbar-mri-order-sign", nil, map[string]string{"Origin": "https://sandbox.example", "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"})
+	if rec.Code != 204 || rec.Header().Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(rec.Header().Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("preflight: %d %v", rec.Code, rec.Header())
+	}
+	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", []byte("{"), map[string]string{"Origin": "https://sandbox.example"})
+	if rec.Code != 400 || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("error response lacks CORS headers: %d %v", rec.Code, rec.Header())
+	}
+	closed := newTestServer(t, func(c *Config) { c.CORSOrigins = []string{"https://ehr.example"} })
+	rec = closed.do(t, http.MethodOptions, "/cds-services", nil, map[string]string{"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+	if rec.Header().Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("an origin not listed was allowed")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.RatePerSecond, c.RateBurst = 1, 2 })
+	var codes []int
+	for i := 0; i < 4; i++ {
+		rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), map[string]string{"Origin": "https://x.example"})
+		codes = append(codes, rec.Code)
+		if rec.Code == 429 && (rec.Header().Get("Retry-After") == "" || rec.Header().Get("Access-Control-Allow-Origin") == "") {
+			t.Errorf("429 without Retry-After or CORS: %v", rec.Header())
+		}
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[3] != 429 {
+		t.Errorf("statuses %v, want 200 200 ... 429", codes)
+	}
+}
+
+func TestNoPHIInLogs(t *testing.T) {
+	s := newTestServer(t, nil)
+	body := minimal(t, func(r map[string]any) {
+		r["fhirAuthorization"] = map[string]any{"access_token": "tok-SECRET-42", "token_type": "Bearer", "expires_in": 30, "scope": "user/*.read", "subject": "x"}
+		r["fhirServer"] = "http://127.0.0.1:1/fhir"
+	})
+	_ = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, map[string]string{"Authorization": "Bearer eyJhbGciOiJFUzM4NCJ9.secret.jwt"})
+	for _, secret := range []string{"tok-SECRET-42", "eyJhbGciOiJFUzM4NCJ9", "1975-03-02", `"p1"`, "patient=p1"} {
+		if strings.Contains(s.logs.String(), secret) {
+			t.Errorf("logs contain %q", secret)
+		}
+	}
+}
+
+func TestConcurrentCallsAreAudited(t *testing.T) {
+	s := newTestServer(t, nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), nil); rec.Code != 200 {
+				t.Errorf("status %d", rec.Code)
+			}
+		}()
+	}
+	wg.Wait()
+	r, err := s.db.Report(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Calls != 20 {
+		t.Errorf("audit has %d calls, want 20", r.Calls)
+	}
+}
