@@ -1,0 +1,138 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/auth"
+)
+
+// securedServer is the real router with a verifier trusting an ES384
+// development key and an RS384 key, both real.
+func securedServer(t *testing.T, openDiscovery bool) (*testServer, *auth.DevKey, *rsa.PrivateKey) {
+	t.Helper()
+	dev, err := auth.LoadOrCreateDevKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaJWKS, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{
+		"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS384",
+		"n": base64.RawURLEncoding.EncodeToString(rk.N.Bytes()),
+		"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(rk.E)).Bytes()),
+	}}})
+	v, err := auth.NewVerifier(auth.VerifierConfig{
+		Clients: []auth.Client{
+			{Issuer: auth.DevIssuer, JWKS: dev.JWKS()},
+			{Issuer: "https://ehr.example", JWKS: rsaJWKS},
+		},
+		BaseURL: "http://cds.test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	s := newTestServer(t, func(c *Config) {
+		c.Authenticate = v.Middleware
+		c.OpenDiscovery = openDiscovery
+		c.CallerOf = func(r *http.Request) string {
+			cl, _ := auth.CallerFrom(r.Context())
+			return cl.Issuer
+		}
+	})
+	return s, dev, rk
+}
+
+func rs384(t *testing.T, k *rsa.PrivateKey, aud string) string {
+	t.Helper()
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS384, jwt.MapClaims{
+		"iss": "https://ehr.example", "aud": aud, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": "jti-" + now.Format(time.RFC3339Nano),
+	})
+	tok.Header["kid"] = "rsa-1"
+	s, err := tok.SignedString(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAuthenticationThroughTheRouter(t *testing.T) {
+	s, dev, rk := securedServer(t, false)
+	const svc = "http://cds.test/cds-services/lumbar-mri-order-sign"
+	es, _ := dev.Mint(svc, time.Minute)
+	replayed, _ := dev.Mint(svc, time.Minute)
+	_ = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), map[string]string{"Authorization": "Bearer " + replayed})
+	discovery, _ := dev.Mint("http://cds.test/cds-services", time.Minute)
+	tests := []struct {
+		name, method, path, authz string
+		want                      int
+	}{
+		{"ES384 service call", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "Bearer " + es, 200},
+		{"RS384 service call", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "Bearer " + rs384(t, rk, svc), 200},
+		{"no header", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "", 401},
+		{"Authorization: null", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "null", 401},
+		{"replayed jti", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "Bearer " + replayed, 401},
+		{"discovery token on a service", http.MethodPost, "/cds-services/lumbar-mri-order-sign", "Bearer " + discovery, 401},
+		{"discovery needs a token", http.MethodGet, "/cds-services", "", 401},
+		{"discovery with its token", http.MethodGet, "/cds-services", "Bearer " + discovery, 200},
+		{"feedback needs a token", http.MethodPost, "/cds-services/lumbar-mri-order-sign/feedback", "", 401},
+		{"health is open", http.MethodGet, "/healthz", "", 200},
+		{"questionnaire is open", http.MethodGet, "/fhir/Questionnaire/lumbar-mri-pa", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := map[string]string{"Origin": "https://ehr.example"}
+			if tt.authz != "" {
+				h["Authorization"] = tt.authz
+			}
+			rec := s.do(t, tt.method, tt.path, minimal(t, nil), h)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if tt.want == 401 {
+				if rec.Header().Get("WWW-Authenticate") == "" || rec.Header().Get("Access-Control-Allow-Origin") == "" {
+					t.Errorf("401 lacks WWW-Authenticate or CORS headers: %v", rec.Header())
+				}
+				if strings.Contains(rec.Body.String(), "jti") || strings.Contains(rec.Body.String(), "aud") {
+					t.Errorf("401 body tells why: %s", rec.Body)
+				}
+			}
+		})
+	}
+	r, err := s.db.Report(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen401 := false
+	for _, o := range r.Outcomes {
+		if strings.Contains(o.Label, "401") {
+			seen401 = true
+		}
+	}
+	if !seen401 {
+		t.Errorf("401s are missing from the audit trail: %+v", r.Outcomes)
+	}
+}
+
+func TestOpenDiscovery(t *testing.T) {
+	s, _, _ := securedServer(t, true)
+	if rec := s.do(t, http.MethodGet, "/cds-services", nil, nil); rec.Code != 200 {
+		t.Errorf("open discovery: %d", rec.Code)
+	}
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), nil); rec.Code != 401 {
+		t.Errorf("service call without token under open discovery: %d", rec.Code)
+	}
+}
