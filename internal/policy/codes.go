@@ -9,6 +9,7 @@ import (
 )
 
 // Code systems (reference/clinical-criteria.md 3, "System URIs").
+// ICD-10-CM codes are matched only under SystemICD10.
 const (
 	SystemICD10  = "http://hl7.org/fhir/sid/icd-10-cm"
 	SystemSNOMED = "http://snomed.info/sct"
@@ -273,7 +274,9 @@ func isLOINC(s string) bool {
 
 // MedicationMatch is a medication recognised as a counted therapy class.
 type MedicationMatch struct {
-	Kind       TherapyKind
+	// Kind is the therapy class.
+	Kind TherapyKind
+	// Ingredient is the policy's ingredient that matched.
 	Ingredient Ingredient
 	// Coding is the matched RxNorm coding; nil when matched by name.
 	Coding *r4.Coding
@@ -284,7 +287,9 @@ type MedicationMatch struct {
 
 // ProcedureMatch is a Procedure recognised as a counted therapy class.
 type ProcedureMatch struct {
-	Kind   TherapyKind
+	// Kind is the therapy class.
+	Kind TherapyKind
+	// Coding is the Procedure's coding that matched.
 	Coding r4.Coding
 }
 

@@ -2,4 +2,38 @@
 // to, its thresholds and code sets, card labels and links. It loads and
 // validates policy YAML and embeds the default policy. It does no network or
 // database I/O.
+//
+// # Files
+//
+// A policy file is one YAML mapping (see Policy for every key). Load reads a
+// file or every *.yaml / *.yml file in a folder; Parse reads one file from
+// memory; Default returns the embedded default.yaml alone.
+//
+// A payer file is overlaid on the default policy: nested mappings merge key by
+// key, and each scalar or list the payer file sets replaces the default's
+// value (a payer that sets red_flags.malignancy.alone replaces that list and
+// keeps every other red flag). A payer file must set id, name and match
+// itself. A file in the folder with id "default" replaces the embedded
+// default (it is itself overlaid on the embedded one) and becomes the base
+// of the other files.
+//
+// Unknown keys, missing required keys, out-of-range thresholds, bad codes,
+// bad URLs, unknown pa-needed codes, duplicate ids and two policies matching
+// the same payer are errors; each *Error names the file and line.
+//
+// # Codes
+//
+// ICD-10-CM entries are prefixes compared without dots and case
+// ("M54.5" matches "m54.50"); "C00-C96" is a range of equal-length prefixes
+// and exclude_icd10 removes prefixes or ranges. SNOMED CT, CPT, LOINC and
+// RxNorm entries match exactly. A code is a bare scalar or a mapping
+// {code, display, verified}; verified: false marks codes the clinical
+// reference lists as unverified. Code sets are compiled into maps and prefix
+// lists once, when the policy is loaded.
+//
+// # Selecting a policy
+//
+// Set.ForCoverage picks the payer policy whose match names one of the
+// Coverage's payor references (identifier value, Organization id, or display
+// compared case-insensitively), else the default policy.
 package policy

@@ -26,11 +26,15 @@ var ErrInvalid = errors.New("invalid policy")
 
 // Error is one problem in a policy file: the file, the line and the reason.
 type Error struct {
-	File   string
-	Line   int
+	// File is the file name given to Parse or found by Load.
+	File string
+	// Line is the 1-based line of the problem; 0 when unknown.
+	Line int
+	// Reason says what is wrong, starting with the key path when known.
 	Reason string
 }
 
+// Error formats the problem as "file:line: reason".
 func (e *Error) Error() string {
 	if e.Line > 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason)

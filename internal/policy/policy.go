@@ -122,13 +122,21 @@ type Therapy struct {
 
 // TherapyClasses are the kinds of conservative therapy, each with its codes.
 type TherapyClasses struct {
-	PhysicalTherapy      TherapyClass `yaml:"physical_therapy"`
-	Chiropractic         TherapyClass `yaml:"chiropractic"`
-	NSAID                TherapyClass `yaml:"nsaid"`
-	OralSteroid          TherapyClass `yaml:"oral_steroid"`
-	Opioid               TherapyClass `yaml:"opioid"`
-	MuscleRelaxant       TherapyClass `yaml:"muscle_relaxant"`
-	Gabapentinoid        TherapyClass `yaml:"gabapentinoid"`
+	// PhysicalTherapy: PT and OT evaluations and sessions (CPT, SNOMED CT).
+	PhysicalTherapy TherapyClass `yaml:"physical_therapy"`
+	// Chiropractic: spinal chiropractic and osteopathic manipulation.
+	Chiropractic TherapyClass `yaml:"chiropractic"`
+	// NSAID: non-steroidal anti-inflammatory drugs (RxNorm ingredients).
+	NSAID TherapyClass `yaml:"nsaid"`
+	// OralSteroid: systemic corticosteroids.
+	OralSteroid TherapyClass `yaml:"oral_steroid"`
+	// Opioid: opioid analgesics.
+	Opioid TherapyClass `yaml:"opioid"`
+	// MuscleRelaxant: skeletal muscle relaxants.
+	MuscleRelaxant TherapyClass `yaml:"muscle_relaxant"`
+	// Gabapentinoid: gabapentin, pregabalin (not counted by default).
+	Gabapentinoid TherapyClass `yaml:"gabapentinoid"`
+	// ActivityModification: counted only with another class by default.
 	ActivityModification TherapyClass `yaml:"activity_modification"`
 }
 
@@ -149,7 +157,9 @@ const (
 
 // ClassRef is one therapy class with its kind.
 type ClassRef struct {
-	Kind  TherapyKind
+	// Kind is the class's YAML key.
+	Kind TherapyKind
+	// Class points into the policy.
 	Class *TherapyClass
 }
 
@@ -213,6 +223,7 @@ type Fever struct {
 
 // Threshold is a minimum value in a UCUM unit.
 type Threshold struct {
+	// Value is the lowest value that counts (inclusive).
 	Value float64 `yaml:"value"`
 	// Unit is the UCUM code: Cel or [degF].
 	Unit string `yaml:"unit"`
@@ -233,17 +244,25 @@ const (
 
 // RedFlags are the red flags by kind.
 type RedFlags struct {
-	CaudaEquina       RedFlag `yaml:"cauda_equina"`
+	// CaudaEquina: finding red-flag-cauda-equina.
+	CaudaEquina RedFlag `yaml:"cauda_equina"`
+	// NeurologicDeficit: finding red-flag-neurologic-deficit.
 	NeurologicDeficit RedFlag `yaml:"neurologic_deficit"`
-	Malignancy        RedFlag `yaml:"malignancy"`
-	Infection         RedFlag `yaml:"infection"`
-	Fracture          RedFlag `yaml:"fracture"`
-	PriorSurgery      RedFlag `yaml:"prior_surgery"`
+	// Malignancy: finding red-flag-malignancy.
+	Malignancy RedFlag `yaml:"malignancy"`
+	// Infection: finding red-flag-infection.
+	Infection RedFlag `yaml:"infection"`
+	// Fracture: finding red-flag-fracture.
+	Fracture RedFlag `yaml:"fracture"`
+	// PriorSurgery: finding red-flag-prior-surgery.
+	PriorSurgery RedFlag `yaml:"prior_surgery"`
 }
 
 // RedFlagRef is one red flag with its kind.
 type RedFlagRef struct {
+	// Kind is the red flag's YAML key.
 	Kind RedFlagKind
+	// Flag points into the policy.
 	Flag *RedFlag
 }
 
