@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // maxRedirects bounds same-origin redirects; FHIR servers rarely redirect at all.
@@ -32,6 +33,8 @@ type Client struct {
 	lim    limits
 	sem    chan struct{}
 	logger *slog.Logger
+	// observe, when set, is told of every request: resource type, result, latency.
+	observe func(resourceType, result string, d time.Duration)
 
 	queries atomic.Int64
 }
@@ -198,7 +201,11 @@ func (c *Client) collect(ctx context.Context, u *url.URL, readOK bool) ([]json.R
 // get sends one GET and returns the body and its Bundle envelope. Every
 // failure mode of a FHIR server maps to one of this package's sentinels, and
 // no message carries the URL (its query names the patient) or the token.
-func (c *Client) get(ctx context.Context, u *url.URL, what string) ([]byte, *envelope, error) {
+func (c *Client) get(ctx context.Context, u *url.URL, what string) (body []byte, env *envelope, err error) {
+	if c.observe != nil {
+		start := time.Now()
+		defer func() { c.observe(c.resourceOf(u), resultOf(err), time.Since(start)) }()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", what, ErrMalformed)
@@ -208,7 +215,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, what string) ([]byte, *env
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := parseEnvelope(body)
+	env, err = parseEnvelope(body)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: status %d: %v: %w", what, status, err, ErrBadResponse)
 	}
@@ -263,6 +270,41 @@ func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
 		return nil, resp.StatusCode, fmt.Errorf("%s: body over %d bytes: %w", what, c.lim.maxBodyBytes, ErrTooLarge)
 	}
 	return body, resp.StatusCode, nil
+}
+
+// resourceOf names the resource type a request is about (a metrics label:
+// never the id or the query).
+func (c *Client) resourceOf(u *url.URL) string {
+	rest := strings.TrimPrefix(strings.TrimPrefix(u.Path, strings.TrimRight(c.base.Path, "/")), "/")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		rest = rest[:i]
+	}
+	for _, q := range Searches {
+		if q.ResourceType == rest {
+			return rest
+		}
+	}
+	return "other"
+}
+
+// resultOf classifies a request's outcome for metrics.
+func resultOf(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrUnauthorized):
+		return "unauthorized"
+	case errors.Is(err, ErrNotFound):
+		return "not-found"
+	case errors.Is(err, ErrTooLarge):
+		return "too-large"
+	case errors.Is(err, ErrForeignOrigin):
+		return "foreign-origin"
+	case errors.Is(err, ErrBadResponse):
+		return "bad-response"
+	default:
+		return "unavailable"
+	}
 }
 
 // statusError maps a non-2xx status to a sentinel.

@@ -43,6 +43,10 @@ type LoaderConfig struct {
 	// HTTPClient, when set, replaces the shared transport (tests). Its
 	// CheckRedirect is replaced by the origin check.
 	HTTPClient *http.Client
+	// Observe, when set, is told of every FHIR request: the resource type, the
+	// result ("ok", "unavailable", "unauthorized"...) and the latency. It feeds
+	// metrics; it never sees ids, queries or tokens.
+	Observe func(resourceType, result string, d time.Duration)
 }
 
 // Loader builds Records from prefetch and the EHR's FHIR server. It holds the
@@ -109,7 +113,11 @@ func newTransport() *http.Transport {
 // http(s) or not in AllowedHosts.
 func (l *Loader) Client(base, token string) (*Client, error) {
 	lim := limits{maxPages: l.cfg.MaxPages, maxResources: l.cfg.MaxResources, maxBodyBytes: l.cfg.MaxBodyBytes}
-	return newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.sem, l.logger)
+	c, err := newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.sem, l.logger)
+	if c != nil {
+		c.observe = l.cfg.Observe
+	}
+	return c, err
 }
 
 // LoadInput is what a CDS Hooks call gives the Loader.

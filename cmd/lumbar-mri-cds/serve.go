@@ -141,6 +141,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Timeout:       c.fhirTimeout,
 		AllowedHosts:  splitList(c.fhirAllow),
 		MaxConcurrent: c.fhirMaxConcurrent,
+		Observe:       metrics.FHIRQuery,
 	}, log)
 	srv := server.New(server.Config{
 		Pipeline:       &server.Pipeline{Loader: loader, Policies: holder, Now: time.Now, NewID: newUUID},
