@@ -1,0 +1,85 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+)
+
+// issue makes one call and returns its cards.
+func issue(t *testing.T, s *testServer) []hooks.Card {
+	t.Helper()
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), nil)
+	var resp hooks.Response
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	return resp.Cards
+}
+
+func TestFeedback(t *testing.T) {
+	s := newTestServer(t, nil)
+	cs := issue(t, s)
+	var withSuggestion, warning *hooks.Card
+	for i := range cs {
+		if len(cs[i].Suggestions) > 0 {
+			withSuggestion = &cs[i]
+		}
+		if len(cs[i].OverrideReasons) > 0 {
+			warning = &cs[i]
+		}
+	}
+	if withSuggestion == nil || warning == nil {
+		t.Fatalf("the test request should produce a card with suggestions and one with override reasons: %+v", cs)
+	}
+	ts := time.Now().UTC().Format(time.RFC3339)
+	accepted := fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":%q}],"outcomeTimestamp":%q}]}`, withSuggestion.UUID, withSuggestion.Suggestions[0].UUID, ts)
+	r := warning.OverrideReasons[0]
+	overridden := fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"system":%q,"code":%q,"display":%q},"userComment":"patient in severe pain"},"outcomeTimestamp":%q}]}`, warning.UUID, r.System, r.Code, r.Display, ts)
+	tests := []struct {
+		name, body string
+		want       int
+		message    string
+	}{
+		{"accepted", accepted, 200, ""},
+		{"same feedback again is idempotent", accepted, 200, ""},
+		{"overridden with an offered reason", overridden, 200, ""},
+		{"unknown card", `{"feedback":[{"card":"3f1a0c9e-0000-4000-8000-000000000000","outcome":"accepted","outcomeTimestamp":"` + ts + `"}]}`, 404, "3f1a0c9e"},
+		{"bad outcome", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"ignored","outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "outcome"},
+		{"suggestion of another card", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":"nope"}],"outcomeTimestamp":%q}]}`, withSuggestion.UUID, ts), 400, "suggestion"},
+		{"reason not offered", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"system":"x","code":"y"}},"outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "reason"},
+		{"missing timestamp", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden"}]}`, warning.UUID), 400, "outcomeTimestamp"},
+		{"all or nothing", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","outcomeTimestamp":%q},{"card":"unknown","outcome":"accepted","outcomeTimestamp":%q}]}`, warning.UUID, "2026-01-01T00:00:00Z", ts), 404, "unknown"},
+		{"malformed", `{"feedback":`, 400, "malformed"},
+		{"empty", `{"feedback":[]}`, 400, "feedback"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign/feedback", []byte(tt.body), nil)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if tt.message != "" && !strings.Contains(strings.ToLower(rec.Body.String()), strings.ToLower(tt.message)) {
+				t.Errorf("body %s does not mention %q", rec.Body, tt.message)
+			}
+		})
+	}
+	if rec := s.do(t, http.MethodPost, "/cds-services/other/feedback", []byte(accepted), nil); rec.Code != 404 {
+		t.Errorf("feedback to an unknown service: %d", rec.Code)
+	}
+	rep, err := s.db.Report(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Cards.Accepted != 1 || rep.Cards.Overridden != 1 {
+		t.Errorf("report counts %d accepted, %d overridden; want 1 and 1 (duplicates stored once, failed posts not at all)", rep.Cards.Accepted, rep.Cards.Overridden)
+	}
+	if rep.Suggestions.Accepted != 1 {
+		t.Errorf("suggestions accepted = %d, want 1", rep.Suggestions.Accepted)
+	}
+}
