@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+// startServe runs `serve` in the background and returns its base URL.
+func startServe(t *testing.T, ctx context.Context, args []string, vars map[string]string) (string, chan error, *syncBuffer) {
+	t.Helper()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, append([]string{"serve"}, args...), env(vars), strings.NewReader(""), stdout, stderr) }()
+	re := regexp.MustCompile(`listening on (\S+)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			return "http://" + m[1], done, stderr
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v\n%s", err, stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start:\n%s", stderr)
+	return "", nil, nil
+}
+
+const slowRequest = `{"hook":"order-sign","hookInstance":"h-1","fhirServer":%q,
+ "context":{"userId":"Practitioner/u","patientId":"p1","draftOrders":{"resourceType":"Bundle","entry":[{"resource":{
+  "resourceType":"ServiceRequest","id":"mri-1","status":"draft","intent":"order","subject":{"reference":"Patient/p1"},
+  "code":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"72148"}]}}}]}}}`
+
+// TestGracefulShutdown: on SIGTERM (context cancel) a call in flight
+// completes with its answer, and new calls are refused.
+func TestGracefulShutdown(t *testing.T) {
+	entered := make(chan struct{}, 16)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		time.Sleep(700 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/fhir+json")
+		fmt.Fprint(w, `{"resourceType":"Bundle","type":"searchset","total":0}`)
+	}))
+	defer slow.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, done, stderr := startServe(t, ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--fhir-timeout", "5s"}, nil)
+
+	type result struct {
+		status int
+		err    error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(base+"/cds-services/lumbar-mri-order-sign", "application/json", strings.NewReader(fmt.Sprintf(slowRequest, slow.URL)))
+		if err != nil {
+			inflight <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		inflight <- result{status: resp.StatusCode}
+	}()
+	<-entered // the call is waiting on the FHIR server
+	cancel()  // SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
+	if resp, err := client.Get(base + "/cds-services"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("a new call during shutdown got %d, want it refused", resp.StatusCode)
+		}
+	}
+	r := <-inflight
+	if r.err != nil || r.status != http.StatusOK {
+		t.Errorf("the call in flight got %d, %v; want 200", r.status, r.err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("serve returned %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log line:\n%s", stderr)
+	}
+}
+
+func TestServeRefusesNonLoopbackWithoutTrust(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "trust file") {
+		t.Errorf("serve on 0.0.0.0 without a trust file: %v, want a refusal naming the trust file", err)
+	}
+}
+
+func TestConfigurationFromEnvironment(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	_, done, stderr := startServe(t, ctx, nil, map[string]string{
+		"LUMBAR_MRI_CDS_ADDR": "127.0.0.1:0", "LUMBAR_MRI_CDS_DATA_DIR": dir, "LUMBAR_MRI_CDS_ADMIN_TOKEN": "s3cret-admin",
+		"LUMBAR_MRI_CDS_LOG_FORMAT": "json", "LUMBAR_MRI_CDS_UNKNOWN_THING": "ignored",
+	})
+	cancel()
+	<-done
+	log := stderr.String()
+	if !strings.Contains(log, `"data-dir":"`+dir+`"`) || !strings.Contains(log, `"admin-token":"[redacted]"`) || strings.Contains(log, "s3cret-admin") {
+		t.Errorf("effective configuration not printed as expected (env defaults, secrets redacted):\n%s", log)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lumbar-mri-cds.db")); err != nil {
+		t.Errorf("no database in the data dir: %v", err)
+	}
+	err := run(context.Background(), []string{"serve"}, env(map[string]string{"LUMBAR_MRI_CDS_FHIR_TIMEOUT": "soon"}), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "LUMBAR_MRI_CDS_FHIR_TIMEOUT") {
+		t.Errorf("a bad duration in the environment: %v, want an error naming the variable", err)
+	}
+}
+
+func TestBadPolicyStopsStartup(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(p, []byte("id: x\nname: X\nconservative_therapy:\n  min_days: -3\n"), 0o644)
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--policy", p}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml") {
+		t.Errorf("a bad policy: %v, want an error naming the file", err)
+	}
+}
