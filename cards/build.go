@@ -118,7 +118,7 @@ func (b *builder) add(orderID, topicCode, topicDisplay string, c hooks.Card) {
 	}
 	c.UUID = b.newID()
 	c.Summary = summary(c.Summary)
-	c.Source = hooks.Source{Label: b.in.Policy.Name, Topic: topic(topicCode, topicDisplay)}
+	c.Source = hooks.Source{Label: b.in.Policy.Label(), Topic: topic(topicCode, topicDisplay)}
 	if orderID != "" {
 		ref, _ := json.Marshal([]map[string]string{{"reference": "ServiceRequest/" + orderID}})
 		c.Extension = map[string]json.RawMessage{"davinci-crd.associated-resource": ref}
@@ -455,7 +455,7 @@ func (b *builder) guideline() {
 		detail += " " + b.in.Coverage.Note
 	}
 	b.add("", TopicGuideline, "Guideline", hooks.Card{
-		Summary:   "Lumbar MRI criteria: " + b.in.Policy.Name,
+		Summary:   "Lumbar MRI criteria: " + b.in.Policy.Label(),
 		Detail:    detail,
 		Indicator: hooks.IndicatorInfo,
 		Links:     links,

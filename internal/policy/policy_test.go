@@ -30,7 +30,8 @@ func TestDefault(t *testing.T) {
 		ID: "default", Name: "Lumbar MRI prior-authorization criteria (default)", PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire,
 		Links: []Link{
 			{Label: "ACR Appropriateness Criteria: Low Back Pain", URL: "https://acsearch.acr.org/docs/69483/Narrative/"},
-			{Label: "Lumbar MRI prior-authorization criteria (default policy)", URL: "https://lumbar-mri-cds.github.io/policy/default"},
+			{Label: "ACP/APS guideline: diagnosis and treatment of low back pain (Chou 2007)", URL: "https://doi.org/10.7326/0003-4819-147-7-200710020-00006"},
+			{Label: "ACP high-value care: diagnostic imaging for low back pain (Chou 2011)", URL: "https://doi.org/10.7326/0003-4819-154-3-201102010-00008"},
 		},
 		MinDays: 42, Lookback: 180, Gap: 21, Repeat: 365,
 	}
