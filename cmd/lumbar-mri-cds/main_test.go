@@ -40,7 +40,9 @@ func startServe(t *testing.T, ctx context.Context, args []string, vars map[strin
 	t.Helper()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, append([]string{"serve"}, args...), env(vars), strings.NewReader(""), stdout, stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"serve"}, args...), env(vars), strings.NewReader(""), stdout, stderr)
+	}()
 	re := regexp.MustCompile(`listening on (\S+)`)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

@@ -79,7 +79,7 @@ func coverage(id, payor string, order int) map[string]any {
 func gabapentin(days int) map[string]any {
 	return map[string]any{"resourceType": "MedicationRequest", "id": "gaba", "status": "active", "intent": "order",
 		"medicationCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "25480"}}},
-		"subject": map[string]any{"reference": "Patient/p1"}, "authoredOn": day(-days),
+		"subject":                   map[string]any{"reference": "Patient/p1"}, "authoredOn": day(-days),
 		"dispenseRequest": map[string]any{"expectedSupplyDuration": map[string]any{"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}}}
 }
 
