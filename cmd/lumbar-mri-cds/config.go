@@ -35,8 +35,14 @@ func newFlags(name string, getenv func(string) string, stderr io.Writer) *flags 
 	return &flags{FlagSet: fs, getenv: getenv}
 }
 
+// envNames maps flags whose variable is not derived from the flag name.
+var envNames = map[string]string{"trust": envPrefix + "TRUST_FILE"}
+
 func (f *flags) env(name string) (string, string, bool) {
 	key := envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if k, ok := envNames[name]; ok {
+		key = k
+	}
 	v := f.getenv(key)
 	return key, v, v != ""
 }
