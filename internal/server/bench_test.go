@@ -1,0 +1,132 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// largeFixture is the realistic ~200-resource order-sign request of the
+// scenarios; when it is absent, largeRequest builds an equivalent one.
+var largeFixture = filepath.Join("..", "..", "testdata", "scenarios", "large-200.json")
+
+// BenchmarkOrderSign measures one order-sign call through the real router
+// (request id, CORS, audit, authentication off, handler, pipeline) with a
+// prefetch of about 200 resources. "store" includes the synchronous,
+// fsynced SQLite audit write; "nostore" isolates the CPU cost of the call.
+//
+//	go test -run '^$' -bench OrderSign -benchmem -cpuprofile cpu.out -memprofile mem.out ./internal/server
+func BenchmarkOrderSign(b *testing.B) {
+	body := largeRequest(b)
+	for _, withStore := range []bool{true, false} {
+		name := "store"
+		if !withStore {
+			name = "nostore"
+		}
+		b.Run(name, func(b *testing.B) {
+			ts := newTestServer(b, func(cfg *Config) {
+				// Production logs at info level; the debug buffer of the
+				// tests would measure the buffer.
+				log := slog.New(slog.NewTextHandler(io.Discard, nil))
+				cfg.Logger = log
+				cfg.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second}, log)
+				cfg.Pipeline.Policies = fixedPolicies{policy.Default()}
+				if !withStore {
+					cfg.Store = nil
+				}
+			})
+			rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("status %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
+// largeRequest returns testdata/scenarios/large-200.json, or, while that
+// fixture does not exist, a request of the same shape: minimalRequest's
+// order, patient and coverage with about 200 clinical resources.
+func largeRequest(tb testing.TB) []byte {
+	tb.Helper()
+	if b, err := os.ReadFile(largeFixture); err == nil {
+		return b
+	}
+	var req map[string]any
+	if err := json.Unmarshal([]byte(minimalRequest), &req); err != nil {
+		tb.Fatal(err)
+	}
+	date := func(daysAgo int) string { return testNow.AddDate(0, 0, -daysAgo).Format(time.DateOnly) }
+	subject := map[string]any{"reference": "Patient/p1"}
+	coding := func(system, code, display string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": system, "code": code, "display": display}}}
+	}
+	bundle := func(resources []any) map[string]any {
+		entries := make([]any, len(resources))
+		for i, r := range resources {
+			entries[i] = map[string]any{"fullUrl": fmt.Sprintf("urn:uuid:%d", i), "resource": r}
+		}
+		return map[string]any{"resourceType": "Bundle", "type": "searchset", "total": len(resources), "entry": entries}
+	}
+	var conds, obs, procs, meds, stmts, studies, reports []any
+	icd := [][2]string{{"M54.50", "Low back pain"}, {"M54.16", "Radiculopathy, lumbar region"}, {"I10", "Essential hypertension"}, {"E11.9", "Type 2 diabetes mellitus"}, {"J45.909", "Asthma"}}
+	for i := 0; i < 30; i++ {
+		c := icd[i%len(icd)]
+		conds = append(conds, map[string]any{"resourceType": "Condition", "id": fmt.Sprintf("c%d", i), "subject": subject,
+			"clinicalStatus": coding("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", "Active"),
+			"code":           coding("http://hl7.org/fhir/sid/icd-10-cm", c[0], c[1]), "onsetDateTime": date(20 + i*15)})
+	}
+	for i := 0; i < 80; i++ {
+		obs = append(obs, map[string]any{"resourceType": "Observation", "id": fmt.Sprintf("o%d", i), "status": "final", "subject": subject,
+			"code": coding("http://loinc.org", "8480-6", "Systolic blood pressure"), "effectiveDateTime": date(i * 7),
+			"valueQuantity": map[string]any{"value": 120 + i%20, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}})
+	}
+	cpt := [][2]string{{"97110", "Therapeutic exercises"}, {"97140", "Manual therapy techniques"}, {"99213", "Office visit"}}
+	for i := 0; i < 40; i++ {
+		c := cpt[i%len(cpt)]
+		procs = append(procs, map[string]any{"resourceType": "Procedure", "id": fmt.Sprintf("pr%d", i), "status": "completed", "subject": subject,
+			"code": coding("http://www.ama-assn.org/go/cpt", c[0], c[1]), "performedDateTime": date(3 + i*2)})
+	}
+	rx := [][2]string{{"5640", "ibuprofen"}, {"6809", "metformin"}, {"29046", "lisinopril"}}
+	for i := 0; i < 25; i++ {
+		r := rx[i%len(rx)]
+		meds = append(meds, map[string]any{"resourceType": "MedicationRequest", "id": fmt.Sprintf("m%d", i), "status": "active", "intent": "order",
+			"subject": subject, "medicationCodeableConcept": coding("http://www.nlm.nih.gov/research/umls/rxnorm", r[0], r[1]), "authoredOn": date(10 + i*5)})
+	}
+	for i := 0; i < 15; i++ {
+		r := rx[i%len(rx)]
+		stmts = append(stmts, map[string]any{"resourceType": "MedicationStatement", "id": fmt.Sprintf("s%d", i), "status": "active",
+			"subject": subject, "medicationCodeableConcept": coding("http://www.nlm.nih.gov/research/umls/rxnorm", r[0], r[1]), "effectiveDateTime": date(30 + i*30)})
+	}
+	for i := 0; i < 5; i++ {
+		studies = append(studies, map[string]any{"resourceType": "ImagingStudy", "id": fmt.Sprintf("i%d", i), "status": "available", "subject": subject,
+			"started": date(400 + i*100), "modality": []any{map[string]any{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": []string{"CT", "DX", "MR"}[i%3]}}})
+		reports = append(reports, map[string]any{"resourceType": "DiagnosticReport", "id": fmt.Sprintf("d%d", i), "status": "final", "subject": subject,
+			"code": coding("http://loinc.org", "24627-2", "CT Chest"), "effectiveDateTime": date(400 + i*100)})
+	}
+	pf := req["prefetch"].(map[string]any)
+	pf["conditions"], pf["observations"], pf["procedures"] = bundle(conds), bundle(obs), bundle(procs)
+	pf["medicationRequests"], pf["medicationStatements"] = bundle(meds), bundle(stmts)
+	pf["imagingStudies"], pf["diagnosticReports"] = bundle(studies), bundle(reports)
+	b, err := json.Marshal(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
