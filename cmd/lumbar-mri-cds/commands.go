@@ -167,18 +167,34 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	sum, err := fhir.SeedFiles(ctx, client, files...)
-	if err != nil {
-		return err
+	// Each file on its own: one file a server refuses (for example a fixture
+	// with an invalid entry) does not stop the others.
+	total := fhir.Summary{Resources: map[string]int{}}
+	var failed []string
+	for _, file := range files {
+		sum, err := fhir.SeedFiles(ctx, client, file)
+		if err != nil {
+			fmt.Fprintf(stderr, "seed %s: %v\n", filepath.Base(file), err)
+			failed = append(failed, filepath.Base(file))
+			continue
+		}
+		for t, n := range sum.Resources {
+			total.Resources[t] += n
+		}
+		total.Total += sum.Total
+		total.Transactions += sum.Transactions
 	}
-	types := make([]string, 0, len(sum.Resources))
-	for t := range sum.Resources {
+	types := make([]string, 0, len(total.Resources))
+	for t := range total.Resources {
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", sum.Total, len(files), base, sum.Transactions)
+	fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", total.Total, len(files)-len(failed), base, total.Transactions)
 	for _, t := range types {
-		fmt.Fprintf(stdout, "  %-20s %d\n", t, sum.Resources[t])
+		fmt.Fprintf(stdout, "  %-20s %d\n", t, total.Resources[t])
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d files were not seeded: %s", len(failed), len(files), strings.Join(failed, ", "))
 	}
 	return nil
 }
