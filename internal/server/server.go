@@ -105,6 +105,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Pipeline returns the pipeline the service calls run through.
+func (s *Server) Pipeline() *Pipeline { return s.cfg.Pipeline }
+
 // Handler returns the http.Handler serving every route.
 func (s *Server) Handler() http.Handler { return s.engine }
 

@@ -1,0 +1,244 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden responses under testdata/golden")
+
+var (
+	scenarioDir = filepath.Join("..", "..", "testdata", "scenarios")
+	goldenDir   = filepath.Join("..", "..", "testdata", "golden")
+)
+
+// expectation is one entry of testdata/scenarios/expected.json, written by
+// hand from DECISIONS.md's rules, independently of the code.
+type expectation struct {
+	Outcome  string   `json:"outcome"`
+	Findings []string `json:"findings"`
+}
+
+type scenario struct {
+	name   string
+	body   []byte
+	expect expectation
+}
+
+func scenarios(t *testing.T) []scenario {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(scenarioDir, "expected.json"))
+	if err != nil {
+		t.Fatalf("expected outcomes: %v", err)
+	}
+	var expected map[string]expectation
+	if err := json.Unmarshal(raw, &expected); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(scenarioDir, "*.json"))
+	var out []scenario
+	for _, f := range files {
+		base := filepath.Base(f)
+		if base == "expected.json" {
+			continue
+		}
+		e, ok := expected[base]
+		if !ok {
+			t.Errorf("%s has no entry in expected.json", base)
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, scenario{name: strings.TrimSuffix(base, ".json"), body: b, expect: e})
+	}
+	if len(out) < 12 {
+		t.Fatalf("found %d scenarios, want at least the twelve of the clinical criteria", len(out))
+	}
+	return out
+}
+
+// outcomeOf reads the assessment and finding codes of the first order from
+// the response (its coverage information, else "none" when there are no cards).
+func outcomeOf(t *testing.T, body []byte) expectation {
+	t.Helper()
+	var resp hooks.Response
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Cards) == 0 && len(resp.SystemActions) == 0 {
+		return expectation{Outcome: "none", Findings: []string{}}
+	}
+	o, f, _ := reasons(t, body)
+	if f == nil {
+		f = []string{}
+	}
+	return expectation{Outcome: o, Findings: f}
+}
+
+func pretty(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, body, "", "  "); err != nil {
+		t.Fatalf("response is not JSON: %v", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes()
+}
+
+// draftOrders returns the client's ServiceRequests by id, as JSON values.
+func draftOrders(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var req hooks.Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Entry []struct {
+			Resource json.RawMessage `json:"resource"`
+		} `json:"entry"`
+	}
+	_ = json.Unmarshal(req.Context.DraftOrders, &b)
+	out := map[string]any{}
+	for _, e := range b.Entry {
+		var v map[string]any
+		_ = json.Unmarshal(e.Resource, &v)
+		if id, ok := v["id"].(string); ok {
+			out[id] = v
+		}
+	}
+	return out
+}
+
+// TestScenarios runs every scenario through the real router with its
+// prefetch: the response matches its golden file, the outcome and findings
+// match expected.json, the response keeps the CDS Hooks and CRD rules, and
+// each coverage-information update changes nothing but the extension.
+func TestScenarios(t *testing.T) {
+	s := newTestServer(t, nil)
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			s.Pipeline().NewID = seqIDs()
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", sc.body, nil)
+			if rec.Code != 200 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			got := outcomeOf(t, rec.Body.Bytes())
+			want := sc.expect
+			if want.Findings == nil {
+				want.Findings = []string{}
+			}
+			sort.Strings(want.Findings)
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("outcome (-got +want):\n%s", diff)
+			}
+			for _, e := range cards.Check(rec.Body.Bytes()) {
+				t.Errorf("response breaks a rule: %v", e)
+			}
+			var resp hooks.Response
+			_ = json.Unmarshal(rec.Body.Bytes(), &resp)
+			orders := draftOrders(t, sc.body)
+			for _, a := range resp.SystemActions {
+				un, err := cards.Unpatched(a.Resource)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var v map[string]any
+				_ = json.Unmarshal(un, &v)
+				if diff := cmp.Diff(v, orders[v["id"].(string)]); diff != "" {
+					t.Errorf("the update changes more than the coverage information (-got +want):\n%s", diff)
+				}
+			}
+			golden := filepath.Join(goldenDir, sc.name+".json")
+			body := pretty(t, rec.Body.Bytes())
+			if *update {
+				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, body, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want2, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("golden file (run with -update to create): %v", err)
+			}
+			if diff := cmp.Diff(string(body), string(want2)); diff != "" {
+				t.Errorf("response differs from %s (-got +want):\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// notOnAServer lists scenarios a FHIR server cannot hold: they test how
+// prefetch decoding copes with entries no server would store.
+var notOnAServer = map[string]string{
+	"e-bad-entries": "holds an unknown resource type and an invalid status code",
+}
+
+// TestScenariosFromFHIRServer loads each scenario's records into a real FHIR
+// R4 server and sends the request with no prefetch but with fhirServer: the
+// responses must equal the prefetch goldens.
+func TestScenariosFromFHIRServer(t *testing.T) {
+	srv := fhirtest.Start(t)
+	s := newTestServer(t, nil)
+	loader := fhir.NewLoader(fhir.LoaderConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	client, err := loader.Client(srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scenarios(t) {
+		t.Run(sc.name, func(t *testing.T) {
+			if why, ok := notOnAServer[sc.name]; ok {
+				t.Logf("prefetch-only scenario: %s", why)
+				return
+			}
+			srv.Reset()
+			if _, err := fhir.Seed(context.Background(), client, sc.body); err != nil {
+				t.Fatalf("seed: %v", err)
+			}
+			var req map[string]any
+			if err := json.Unmarshal(sc.body, &req); err != nil {
+				t.Fatal(err)
+			}
+			delete(req, "prefetch")
+			req["fhirServer"] = srv.URL
+			req["fhirAuthorization"] = map[string]any{"access_token": "integration-token", "token_type": "Bearer", "expires_in": 30, "scope": "user/*.read", "subject": "lumbar-mri-cds"}
+			body, _ := json.Marshal(req)
+			s.Pipeline().NewID = seqIDs()
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, nil)
+			if rec.Code != 200 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			want, err := os.ReadFile(filepath.Join(goldenDir, sc.name+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotV, wantV any
+			_ = json.Unmarshal(rec.Body.Bytes(), &gotV)
+			_ = json.Unmarshal(want, &wantV)
+			if !reflect.DeepEqual(gotV, wantV) {
+				t.Errorf("response from the FHIR server differs from the prefetch golden (-got +want):\n%s", cmp.Diff(gotV, wantV))
+			}
+		})
+	}
+}
