@@ -34,6 +34,7 @@ commands:
   seed       load scenario patients into a FHIR R4 server
   token      mint a short-lived development JWT for a secured instance
   report     print calls, outcomes, card acceptance and latency for a period
+  bench      load-test a running instance (throughput, latency, memory; --baseline, --soak)
   version    print the version
 
 Run "lumbar-mri-cds <command> -h" for the flags of a command.
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return token(ctx, args, getenv, stdout, stderr)
 	case "report":
 		return report(ctx, args, getenv, stdout, stderr)
+	case "bench":
+		return bench(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lumbar-mri-cds", version)
 		return nil

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/auth"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/loadtest"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/server"
+)
+
+// bench drives concurrent order-sign calls against a running instance and
+// reports throughput, latency percentiles, errors and peak memory; with
+// --baseline it runs the same load against a bare gin handler for
+// comparison; with --soak it mixes hostile calls and checks for 5xx and for
+// goroutine and memory growth.
+func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("bench", func(string) string { return "" }, stderr)
+	var base, service, devKeyDir, metricsURL string
+	var concurrency, requests, pid, maxGoroutineGrowth int
+	var duration time.Duration
+	var baseline, soak bool
+	f.StringVar(&base, "url", "http://127.0.0.1:8080", "base URL of the running instance")
+	f.StringVar(&service, "service", server.ServiceOrderSign, "service id to call")
+	f.IntVar(&concurrency, "concurrency", 8, "concurrent callers")
+	f.DurationVar(&duration, "duration", 10*time.Second, "length of the run (soak: of the mixed load)")
+	f.IntVar(&requests, "requests", 0, "stop after this many calls (0: run for --duration)")
+	f.StringVar(&devKeyDir, "token-dev-key", "", "data folder of the development key: mint a fresh token per call (secured target)")
+	f.IntVar(&pid, "pid", 0, "process id of the target, for peak memory from /proc (default: its /metrics)")
+	f.StringVar(&metricsURL, "metrics", "", "the target's Prometheus endpoint (default: URL/metrics)")
+	f.BoolVar(&baseline, "baseline", false, "also run the same load against a bare gin handler and print the ratio")
+	f.BoolVar(&soak, "soak", false, "mix valid calls, malformed bodies, bad tokens and a failing FHIR server; fail on 5xx or growth")
+	f.IntVar(&maxGoroutineGrowth, "max-goroutine-growth", 10, "soak: most goroutines the target may gain between start and end")
+	f.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lumbar-mri-cds bench [flags] [FILE|DIR ...]  (default: testdata/scenarios)")
+		f.PrintDefaults()
+	}
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	paths := f.Args()
+	if len(paths) == 0 {
+		paths = []string{filepath.Join("testdata", "scenarios")}
+	}
+	bodies, names, err := benchBodies(paths)
+	if err != nil {
+		return err
+	}
+	base = strings.TrimRight(base, "/")
+	url := base + "/cds-services/" + service
+	if metricsURL == "" {
+		metricsURL = base + "/metrics"
+	}
+	var tok func() string
+	if devKeyDir != "" {
+		key, err := auth.LoadOrCreateDevKey(devKeyDir)
+		if err != nil {
+			return err
+		}
+		tok = func() string {
+			t, err := key.Mint(url, 5*time.Minute)
+			if err != nil {
+				return ""
+			}
+			return "Bearer " + t
+		}
+	}
+	total := 0
+	for _, b := range bodies {
+		total += len(b)
+	}
+	fmt.Fprintf(stdout, "target %s, %d request bodies (%s; %d bytes on average), concurrency %d\n",
+		url, len(bodies), strings.Join(names, ", "), total/len(bodies), concurrency)
+
+	if soak {
+		res, err := loadtest.Soak(ctx, loadtest.SoakConfig{
+			URL: url, MetricsURL: metricsURL, Bodies: bodies, Concurrency: concurrency, Duration: duration, Token: tok,
+		})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, res)
+		switch growth := res.End.Goroutines - res.Start.Goroutines; {
+		case res.ServerErrors() > 0:
+			return fmt.Errorf("soak: %d answers with a 5xx status", res.ServerErrors())
+		case growth > float64(maxGoroutineGrowth):
+			return fmt.Errorf("soak: goroutines grew by %.0f", growth)
+		}
+		return nil
+	}
+
+	mem := loadtest.MetricsRSS(metricsURL)
+	if pid > 0 {
+		mem = loadtest.ProcRSS(pid)
+	}
+	cfg := loadtest.Config{URL: url, Bodies: bodies, Concurrency: concurrency, Duration: duration, Requests: requests, Token: tok, Memory: mem}
+	if requests > 0 {
+		cfg.Duration = 0
+	}
+	svc, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "service:  %s\n", svc)
+	if statuses := fmt.Sprint(svc.Statuses); svc.Errors > 0 {
+		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
+	}
+	if !baseline {
+		return nil
+	}
+	burl, stop, err := loadtest.Baseline()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	bcfg := cfg
+	bcfg.URL, bcfg.Token, bcfg.Memory = burl, nil, loadtest.ProcRSS(os.Getpid())
+	bl, err := loadtest.Run(ctx, bcfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "baseline: %s (peak_rss is this process, load driver included)\n", bl)
+	if bl.Throughput > 0 {
+		fmt.Fprintf(stdout, "ratio:    service/baseline throughput = %.2f (p50 %.2fx)\n",
+			svc.Throughput/bl.Throughput, float64(svc.P50)/float64(max(bl.P50, 1)))
+	}
+	return nil
+}
+
+// benchBodies reads order-sign requests from files and folders (a folder's
+// *.json files whose hook is order-sign; other JSON is skipped).
+func benchBodies(paths []string) ([][]byte, []string, error) {
+	var bodies [][]byte
+	var names []string
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, nil, err
+		}
+		files := []string{p}
+		if fi.IsDir() {
+			files, _ = filepath.Glob(filepath.Join(p, "*.json"))
+		}
+		for _, name := range files {
+			b, err := os.ReadFile(name)
+			if err != nil {
+				return nil, nil, err
+			}
+			var probe struct {
+				Hook string `json:"hook"`
+			}
+			if json.Unmarshal(b, &probe) != nil || probe.Hook != hooks.HookOrderSign {
+				continue
+			}
+			bodies = append(bodies, b)
+			names = append(names, filepath.Base(name))
+		}
+	}
+	if len(bodies) == 0 {
+		return nil, nil, errors.New("no order-sign request files")
+	}
+	return bodies, names, nil
+}
