@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,6 +57,15 @@ type Loader struct {
 	proto  *http.Client
 	sem    chan struct{}
 	logger *slog.Logger
+}
+
+// attrsOf returns the log attributes the call's context carries.
+func attrsOf(ctx context.Context) []any {
+	var out []any
+	for _, a := range logctx.Attrs(ctx) {
+		out = append(out, a)
+	}
+	return out
 }
 
 // NewLoader returns a Loader. A nil logger discards logs.
@@ -149,9 +159,9 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	if in.FHIRServer != "" {
 		switch c, err := l.Client(in.FHIRServer, in.AccessToken); {
 		case err != nil:
-			l.logger.Warn("fhirServer not used", "reason", err.Error())
+			l.logger.WarnContext(ctx, "fhirServer not used", "reason", err.Error())
 		case !idPattern.MatchString(in.PatientID):
-			l.logger.Warn("fhirServer not used", "reason", "patientId is not a FHIR id")
+			l.logger.WarnContext(ctx, "fhirServer not used", "reason", "patientId is not a FHIR id")
 		default:
 			client = c
 		}
@@ -166,7 +176,9 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	}
 	wg.Wait()
 
-	d := decoder{rec: rec, logger: l.logger, seen: map[string]bool{}}
+	// The decoder logs without a context: bind the call's attributes (request
+	// id, hookInstance) to its logger.
+	d := decoder{rec: rec, logger: l.logger.With(attrsOf(ctx)...), seen: map[string]bool{}}
 	got := 0
 	for i, s := range Searches {
 		r := results[i]
@@ -213,7 +225,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 				return result{raws: pv.raws, supplied: true}
 			}
 			if client == nil {
-				l.logger.Info("prefetch page not followed", "search", s.Key, "reason", "no fhirServer")
+				l.logger.InfoContext(ctx, "prefetch page not followed", "search", s.Key, "reason", "no fhirServer")
 				return result{raws: pv.raws}
 			}
 			more, err := client.FetchURL(ctx, pv.next)
@@ -221,15 +233,15 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 				return result{raws: append(pv.raws, more...), supplied: true}
 			}
 			if !errors.Is(err, ErrForeignOrigin) {
-				l.logger.Warn("prefetch next page failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
+				l.logger.WarnContext(ctx, "prefetch next page failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
 				return result{raws: pv.raws}
 			}
 			// A `next` link off the fhirServer origin is never sent the
 			// token; run the whole search on fhirServer instead.
-			l.logger.Info("prefetch next link on another origin, querying fhirServer", "search", s.Key)
+			l.logger.InfoContext(ctx, "prefetch next link on another origin, querying fhirServer", "search", s.Key)
 			partial = pv.raws
 		default:
-			l.logger.Info("prefetch not usable, querying fhirServer", "search", s.Key, "reason", pv.reason)
+			l.logger.InfoContext(ctx, "prefetch not usable, querying fhirServer", "search", s.Key, "reason", pv.reason)
 		}
 	}
 	if client == nil {
@@ -243,7 +255,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 			// A read of a missing resource is what a client's null says.
 			return result{supplied: true}
 		}
-		l.logger.Warn("fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
+		l.logger.WarnContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
 		return result{raws: partial}
 	}
 	return result{raws: raws, supplied: true}

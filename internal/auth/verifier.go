@@ -238,7 +238,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			reason = ReasonMalformed
 			err = fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		v.logger.Warn("cds client authentication failed",
+		v.logger.WarnContext(ctx, "cds client authentication failed",
 			"reason", reason, "iss", truncate(iss, 200), "path", r.URL.Path, "detail", err.Error())
 		if v.cfg.OnFailure != nil {
 			v.cfg.OnFailure(reason)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
@@ -53,7 +54,7 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	}
 	t.Cleanup(func() { db.Close() })
 	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(logctx.NewHandler(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	cfg := Config{
 		Pipeline: &Pipeline{
 			Loader:   fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second}, log),

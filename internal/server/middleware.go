@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
 )
 
 const (
@@ -36,6 +38,7 @@ func (s *Server) requestID(c *gin.Context) {
 	}
 	c.Header("X-Request-ID", id)
 	c.Set(ctxRequestID, id)
+	c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String("request_id", id)))
 	c.Set(ctxLogger, s.log.With(slog.String("request_id", id)))
 	c.Next()
 }

@@ -267,3 +267,26 @@ func TestConcurrentCallsAreAudited(t *testing.T) {
 		t.Errorf("audit has %d calls, want 20", r.Calls)
 	}
 }
+
+// TestEveryLogLineOfACallCarriesItsIDs: a call whose FHIR queries fail logs
+// warnings from the loader; each carries the request id and hookInstance.
+func TestEveryLogLineOfACallCarriesItsIDs(t *testing.T) {
+	s := newTestServer(t, nil)
+	body := minimal(t, func(r map[string]any) {
+		delete(r["prefetch"].(map[string]any), "procedures")
+		r["fhirServer"] = "http://127.0.0.1:9/fhir"
+	})
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, map[string]string{"X-Request-ID": "req-42"})
+	if rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	lines := strings.Split(strings.TrimSpace(s.logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("want the loader's warning and the call line, got %q", lines)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "request_id=req-42") || !strings.Contains(l, "hook_instance=5d6d3c2e-0d4c-4b8e-9a55-2f1d0c8a7b61") {
+			t.Errorf("log line without the call's ids: %s", l)
+		}
+	}
+}

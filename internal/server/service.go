@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -78,6 +80,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		return nil, err
 	}
 	out := &Outcome{Request: req}
+	ctx = logctx.With(ctx, slog.String("hook_instance", clip(req.HookInstance)))
 	drafts, err := fhir.DraftOrders(req.Context.DraftOrders)
 	if err != nil {
 		return out, fmt.Errorf("%w: context.draftOrders: %v", hooks.ErrInvalid, err)
