@@ -55,9 +55,10 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Cleanup(func() { db.Close() })
 	logs := &bytes.Buffer{}
 	log := slog.New(logctx.NewHandler(slog.NewTextHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	metrics := NewMetrics()
 	cfg := Config{
 		Pipeline: &Pipeline{
-			Loader:   fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second}, log),
+			Loader:   fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second, Observe: metrics.FHIRQuery}, log),
 			Policies: fixedPolicies{policy.Default()},
 			Now:      func() time.Time { return testNow },
 			NewID:    seqIDs(),
@@ -67,7 +68,7 @@ func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 		Questionnaires: policy.Questionnaires(),
 		Store:          db,
 		CORSOrigins:    []string{"*"},
-		Metrics:        NewMetrics(),
+		Metrics:        metrics,
 	}
 	if mutate != nil {
 		mutate(&cfg)
