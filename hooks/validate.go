@@ -20,12 +20,19 @@ var (
 // hook. Errors wrap ErrMalformed or ErrInvalid and carry a message safe to show
 // to the caller.
 func Decode(body []byte, hook string) (*Request, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil || probe == nil {
+	// One pass: json.Unmarshal checks the syntax of the whole body before it
+	// decodes, so a syntax error means malformed and any other error is a
+	// field of the wrong type. Only an object decodes into a Request without
+	// a type error, except null, which the first byte rules out.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 	}
 	var req Request
 	if err := json.Unmarshal(body, &req); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
+		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fieldError(err))
 	}
 	if err := req.Validate(hook); err != nil {
