@@ -37,12 +37,184 @@ func (p *peek) statusIs(code string) bool {
 	return p.statusPresent() && json.Unmarshal(p.Status, &s) == nil && s == code
 }
 
+// read fills p from raw as json.Unmarshal would. raw is valid JSON (it was
+// cut out of a document json.Unmarshal accepted), so the top-level members
+// are walked without a second syntax check and only the peeked members are
+// decoded; entries are read twice (peek, then samply), and the general
+// decoder cost a quarter of an order-sign call. Anything the walk does not
+// handle plainly (not an object, escaped or non-ASCII member names, a name
+// that matches a peeked one only without regard to case, as encoding/json
+// allows) goes to json.Unmarshal.
+func (p *peek) read(raw []byte) error {
+	if ok, err := p.readFast(raw); ok {
+		return err
+	}
+	*p = peek{}
+	return json.Unmarshal(raw, p)
+}
+
+// readFast is read's walk; ok is false when json.Unmarshal must decide.
+func (p *peek) readFast(raw []byte) (ok bool, err error) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false, nil
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return skipSpace(raw, i+1) == len(raw), nil
+	}
+	for {
+		if i >= len(raw) || raw[i] != '"' {
+			return false, nil
+		}
+		start := i + 1
+		end := start
+		for end < len(raw) && raw[end] != '"' {
+			if c := raw[end]; c == '\\' || c >= 0x80 || c < 0x20 {
+				return false, nil
+			}
+			end++
+		}
+		if end >= len(raw) {
+			return false, nil
+		}
+		name := string(raw[start:end])
+		i = skipSpace(raw, end+1)
+		if i >= len(raw) || raw[i] != ':' {
+			return false, nil
+		}
+		i = skipSpace(raw, i+1)
+		vstart := i
+		if i = skipValue(raw, i); i < 0 {
+			return false, nil
+		}
+		value := raw[vstart:i]
+		var dst any
+		switch name {
+		case "resourceType":
+			dst = &p.ResourceType
+		case "id":
+			dst = &p.ID
+		case "status":
+			dst = &p.Status
+		case "subject":
+			dst = &p.Subject
+		case "patient":
+			dst = &p.Patient
+		case "beneficiary":
+			dst = &p.Beneficiary
+		default:
+			for _, f := range peekNames {
+				if strings.EqualFold(name, f) {
+					return false, nil
+				}
+			}
+		}
+		if dst != nil {
+			if e := json.Unmarshal(value, dst); e != nil && err == nil {
+				err = e
+			}
+		}
+		i = skipSpace(raw, i)
+		if i >= len(raw) {
+			return false, nil
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			if skipSpace(raw, i+1) != len(raw) {
+				return false, nil
+			}
+			return true, err
+		default:
+			return false, nil
+		}
+	}
+}
+
+// peekNames are the JSON names of peek's fields.
+var peekNames = [...]string{"resourceType", "id", "status", "subject", "patient", "beneficiary"}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at i in
+// valid JSON, or -1 when the input ends first.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return -1
+	default:
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the index just past the string that starts at i.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
+}
+
 // decoder adds entries to a Record one at a time, so that one bad entry costs
 // only itself (go-stack.md section 1, gotcha 3).
 type decoder struct {
 	rec    *Record
 	logger *slog.Logger
 	seen   map[string]bool
+	// hint is the number of entries of the search being added: the first
+	// append to a Record slice makes room for them all at once.
+	hint int
+}
+
+// appendHint appends v to s; a nil s first gets room for hint elements
+// (an empty search still leaves s nil).
+func appendHint[T any](s []T, v T, hint int) []T {
+	if s == nil && hint > 1 {
+		s = make([]T, 0, hint)
+	}
+	return append(s, v)
 }
 
 // errOtherType marks an entry of a known type the search did not ask for
@@ -67,7 +239,7 @@ func knownType(t string) bool {
 // the reason only, never content: entries are PHI.
 func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 	var p peek
-	if err := json.Unmarshal(raw, &p); err != nil {
+	if err := p.read(raw); err != nil {
 		d.skip(s, "", "entry is not a FHIR resource object")
 		return
 	}
@@ -138,50 +310,50 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 		// Only an explicitly active Coverage can carry an assertion;
 		// samply would read a missing status as "active" (its first code).
 		if p.statusIs("active") {
-			rec.Coverages = append(rec.Coverages, v)
+			rec.Coverages = appendHint(rec.Coverages, v, d.hint)
 		}
 	case "Condition":
 		v, err := r4.UnmarshalCondition(raw)
 		if err != nil {
 			return err
 		}
-		rec.Conditions = append(rec.Conditions, v)
+		rec.Conditions = appendHint(rec.Conditions, v, d.hint)
 	case "Observation":
 		v, err := r4.UnmarshalObservation(raw)
 		if err != nil {
 			return err
 		}
-		rec.Observations = append(rec.Observations, Observation{Observation: v, StatusPresent: p.statusPresent()})
+		rec.Observations = appendHint(rec.Observations, Observation{Observation: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "Procedure":
 		v, err := r4.UnmarshalProcedure(raw)
 		if err != nil {
 			return err
 		}
-		rec.Procedures = append(rec.Procedures, Procedure{Procedure: v, StatusPresent: p.statusPresent()})
+		rec.Procedures = appendHint(rec.Procedures, Procedure{Procedure: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "MedicationRequest":
 		v, err := r4.UnmarshalMedicationRequest(raw)
 		if err != nil {
 			return err
 		}
-		rec.MedicationRequests = append(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent()})
+		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "MedicationStatement":
 		v, err := r4.UnmarshalMedicationStatement(raw)
 		if err != nil {
 			return err
 		}
-		rec.MedicationStatements = append(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent()})
+		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "ImagingStudy":
 		v, err := r4.UnmarshalImagingStudy(raw)
 		if err != nil {
 			return err
 		}
-		rec.ImagingStudies = append(rec.ImagingStudies, ImagingStudy{ImagingStudy: v, StatusPresent: p.statusPresent()})
+		rec.ImagingStudies = appendHint(rec.ImagingStudies, ImagingStudy{ImagingStudy: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "DiagnosticReport":
 		v, err := r4.UnmarshalDiagnosticReport(raw)
 		if err != nil {
 			return err
 		}
-		rec.DiagnosticReports = append(rec.DiagnosticReports, DiagnosticReport{DiagnosticReport: v, StatusPresent: p.statusPresent()})
+		rec.DiagnosticReports = appendHint(rec.DiagnosticReports, DiagnosticReport{DiagnosticReport: v, StatusPresent: p.statusPresent()}, d.hint)
 	default:
 		return errors.New("resource type not read by the assessment")
 	}

@@ -182,6 +182,7 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	got := 0
 	for i, s := range Searches {
 		r := results[i]
+		d.hint = len(r.raws)
 		for _, raw := range r.raws {
 			d.add(s, raw)
 		}
