@@ -302,10 +302,11 @@ func (b *builder) outcome(id string, a *criteria.Assessment) {
 // Criteria, Low Back Pain (2021), variants 1-3; Choosing Wisely (AAFP, NASS).
 func todo(a *criteria.Assessment) []string {
 	var out []string
+	flagged := len(redFlags(a)) > 0
 	if a.Has(criteria.IndicationMissing) {
 		out = append(out, "Add the back-pain or radiculopathy diagnosis to the problem list or to the order's reason, or document the red flag that prompts imaging.")
 	}
-	if a.Has(criteria.ConservativeTherapyMissing) {
+	if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
 		out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care) and re-assess after %d days; document each treatment with its dates.", a.TherapyRequiredDays))
 	}
 	if a.Has(criteria.ConservativeTherapyInsufficient) {
@@ -319,9 +320,15 @@ func todo(a *criteria.Assessment) []string {
 		out = append(out, "Order lumbar spine radiographs (CPT 72100) first, as this payer requires.")
 	}
 	if a.Has(criteria.PriorLumbarMRI) {
-		out = append(out, "Review the prior lumbar MRI; document the clinical change that justifies repeating it.")
+		if flagged {
+			out = append(out, "The documented red flag predates the prior lumbar MRI: document what is new or progressing since that study.")
+		} else {
+			out = append(out, "Review the prior lumbar MRI; document the clinical change that justifies repeating it.")
+		}
 	}
-	out = append(out, "If a red flag is present (cauda equina, progressive deficit, cancer, infection, fracture, prior surgery), document it: it supports imaging without a therapy trial.")
+	if !flagged {
+		out = append(out, "If a red flag is present (cauda equina, progressive deficit, cancer, infection, fracture, prior surgery), document it: it supports imaging without a therapy trial.")
+	}
 	return out
 }
 

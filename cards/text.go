@@ -85,7 +85,7 @@ func missing(a *criteria.Assessment) []string {
 			out = append(out, "no back-pain or radiculopathy diagnosis and no red flag")
 		case criteria.ConservativeTherapyMissing:
 			if len(redFlags(a)) == 0 {
-				out = append(out, fmt.Sprintf("no conservative therapy in the last months (%d days required)", a.TherapyRequiredDays))
+				out = append(out, fmt.Sprintf("no conservative therapy documented (%d days required)", a.TherapyRequiredDays))
 			}
 		case criteria.ConservativeTherapyInsufficient:
 			out = append(out, fmt.Sprintf("%d of %d days of conservative therapy", a.TherapyDays, a.TherapyRequiredDays))

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -200,8 +201,13 @@ var notOnAServer = map[string]string{
 // responses must equal the prefetch goldens.
 func TestScenariosFromFHIRServer(t *testing.T) {
 	srv := fhirtest.Start(t)
-	s := newTestServer(t, nil)
 	loader := fhir.NewLoader(fhir.LoaderConfig{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// The node test server answers one search at a time; the 200-resource
+	// chart pages through many results. This test is about equal answers,
+	// not speed (that is the benchmarks' business), so the deadline is generous.
+	s := newTestServer(t, func(c *Config) {
+		c.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 20 * time.Second}, c.Logger)
+	})
 	client, err := loader.Client(srv.URL, "")
 	if err != nil {
 		t.Fatal(err)
