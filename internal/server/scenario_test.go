@@ -248,3 +248,41 @@ func TestScenariosFromFHIRServer(t *testing.T) {
 		})
 	}
 }
+
+// TestCRDResponseTypesAcrossScenarios: across the scenario set the service
+// returns at least one Instructions card (no links, no suggestions), one
+// External Reference card (links only, all absolute) and coverage
+// information, as CRD requires servers to demonstrate (reference/crd.md 1.3).
+func TestCRDResponseTypesAcrossScenarios(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
+	var instructions, external, coverageInfo int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var resp hooks.Response
+		if err := json.Unmarshal(b, &resp); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range resp.Cards {
+			switch {
+			case len(c.Links) == 0 && len(c.Suggestions) == 0:
+				instructions++
+			case len(c.Links) > 0 && len(c.Suggestions) == 0:
+				all := true
+				for _, l := range c.Links {
+					all = all && l.Type == "absolute" && strings.HasPrefix(l.URL, "https://")
+				}
+				if all {
+					external++
+				}
+			}
+		}
+		coverageInfo += len(resp.SystemActions)
+	}
+	if instructions == 0 || external == 0 || coverageInfo == 0 {
+		t.Errorf("across %d goldens: %d Instructions cards, %d External Reference cards, %d coverage-information actions; want each at least once",
+			len(files), instructions, external, coverageInfo)
+	}
+}
