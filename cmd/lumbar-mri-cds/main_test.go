@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -151,5 +152,90 @@ func TestBadPolicyStopsStartup(t *testing.T) {
 	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--policy", p}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
 	if err == nil || !strings.Contains(err.Error(), "bad.yaml") {
 		t.Errorf("a bad policy: %v, want an error naming the file", err)
+	}
+}
+
+// TestPolicyReloadOnSIGHUP: a valid change is picked up on SIGHUP; an
+// invalid one is rejected with a log line saying why, and the running
+// policy stays.
+func TestPolicyReloadOnSIGHUP(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "acme.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("id: acme\nname: Acme\nmatch: {payor_displays: [Acme]}\nconservative_therapy: {min_days: 28}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, done, stderr := startServe(t, ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--policy", dir}, nil)
+	defer func() { cancel(); <-done }()
+	waitLog := func(s string) {
+		t.Helper()
+		for i := 0; i < 200; i++ {
+			if strings.Contains(stderr.String(), s) {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("no log line %q:\n%s", s, stderr)
+	}
+	write("id: acme\nname: Acme\nmatch: {payor_displays: [Acme]}\nconservative_therapy: {min_days: 35}\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("policy reloaded")
+	write("id: acme\nname: Acme\nconservative_therapy: {min_days: -1}\n")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("policy reload rejected")
+	if !strings.Contains(stderr.String(), "acme.yaml") {
+		t.Errorf("the rejection does not name the file:\n%s", stderr)
+	}
+}
+
+// TestTokenForASecuredInstance: the README's flow. token --init writes the
+// development JWKS, a trust file names it, serve verifies minted tokens.
+func TestTokenForASecuredInstance(t *testing.T) {
+	data := t.TempDir()
+	var out syncBuffer
+	if err := run(context.Background(), []string{"token", "--init", "--data-dir", data}, env(nil), strings.NewReader(""), &out, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	entry := out.String()[strings.Index(out.String(), "clients:"):]
+	trust := filepath.Join(data, "trust.yaml")
+	if err := os.WriteFile(trust, []byte(entry), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A trust file allows a non-loopback listener; loopback keeps the test local.
+	base, done, stderr := startServe(t, ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", data, "--trust", trust}, nil)
+	defer func() { cancel(); <-done }()
+	port := base[strings.LastIndex(base, ":"):]
+	aud := "http://127.0.0.1" + port + "/cds-services"
+	var tok syncBuffer
+	if err := run(context.Background(), []string{"token", "--data-dir", data, "--aud", aud}, env(nil), strings.NewReader(""), &tok, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	get := func(authz string) int {
+		req, _ := http.NewRequest(http.MethodGet, base+"/cds-services", nil)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get(""); code != 401 {
+		t.Errorf("discovery without a token: %d, want 401", code)
+	}
+	if code := get("Bearer " + strings.TrimSpace(tok.String())); code != 200 {
+		t.Errorf("discovery with a minted token: %d, want 200\n%s", code, stderr)
 	}
 }

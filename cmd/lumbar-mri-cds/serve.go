@@ -77,14 +77,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if c.baseURL == "" {
-		scheme := "http"
-		if c.tlsCert != "" {
-			scheme = "https"
-		}
-		c.baseURL = scheme + "://" + c.addr
-	}
-	c.baseURL = strings.TrimRight(c.baseURL, "/")
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
@@ -97,6 +89,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
 	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if c.baseURL == "" {
+		// Derived from the address actually bound (so port 0 works too).
+		scheme := "http"
+		if c.tlsCert != "" {
+			scheme = "https"
+		}
+		c.baseURL = scheme + "://" + ln.Addr().String()
+	}
+	c.baseURL = strings.TrimRight(c.baseURL, "/")
 	corsOrigins := splitList(c.corsOrigins)
 	if c.corsOrigins == "" && dev {
 		corsOrigins = []string{"*"}
@@ -180,10 +186,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 	})
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	hs := &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -198,7 +200,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := holder.Watch(bg); err != nil {
 		log.Warn("policy file watching is off", slog.String("error", err.Error()))
 	}
-	go reloadOnHUP(bg, holder)
+	// Register for SIGHUP before listening, so a reload signal can never hit
+	// the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(bg, hup, holder)
 	go prune(bg, db, c.auditRetention, log)
 
 	errc := make(chan error, 1)
@@ -235,10 +242,7 @@ func authMiddleware(v *auth.Verifier) func(http.Handler) http.Handler {
 	return v.Middleware
 }
 
-func reloadOnHUP(ctx context.Context, h *policy.Holder) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	defer signal.Stop(ch)
+func reloadOnHUP(ctx context.Context, ch <-chan os.Signal, h *policy.Holder) {
 	for {
 		select {
 		case <-ctx.Done():
