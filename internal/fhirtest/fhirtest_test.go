@@ -131,3 +131,22 @@ func TestServer(t *testing.T) {
 		}
 	})
 }
+
+// TestPostSearch: POST [type]/_search with a form body searches like GET
+// (the CDS Hooks sandbox fills its prefetch this way).
+func TestPostSearch(t *testing.T) {
+	s := Start(t)
+	s.Load([]byte(seedBundle))
+	resp, err := http.Post(s.URL+"/Condition/_search", "application/x-www-form-urlencoded", strings.NewReader("patient=123"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got searchset
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || got.Total != 2 {
+		t.Errorf("POST _search: %d, total %d; want 200 and the patient's 2 conditions", resp.StatusCode, got.Total)
+	}
+}

@@ -247,6 +247,16 @@ async function handle(req, res) {
     await search(req, res, base, path, url);
     return;
   }
+  // POST [type]/_search with a form-encoded body (FHIR R4 search via POST, as
+  // the CDS Hooks sandbox sends its prefetch): the same search as GET.
+  const post = /^([A-Z][A-Za-z]+)\/_search$/.exec(path);
+  if (req.method === 'POST' && post) {
+    const form = new URLSearchParams(await readBody(req));
+    for (const [k, v] of url.searchParams) form.append(k, v);
+    const merged = new URL(`${BASE_PATH}/${post[1]}?${form.toString()}`, url);
+    await search(req, res, base, post[1], merged);
+    return;
+  }
 
   let body;
   if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') {
