@@ -110,7 +110,14 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 				}
 			}
 		}
-		if dst != nil {
+		switch sp, plain := plainString(value); {
+		case dst == nil:
+		case plain && (name == "resourceType" || name == "id"):
+			*dst.(*string) = sp
+		case name == "status":
+			// What json.Unmarshal into a RawMessage does: copy the literal.
+			p.Status = append(p.Status[:0:0], value...)
+		default:
 			if e := json.Unmarshal(value, dst); e != nil && err == nil {
 				err = e
 			}

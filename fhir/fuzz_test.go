@@ -255,3 +255,42 @@ func FuzzPeek(f *testing.F) {
 		}
 	})
 }
+
+// FuzzWalkEnvelope: for valid JSON, the envelope walk gives what
+// parseEnvelope gives whenever it does not hand over to it.
+func FuzzWalkEnvelope(f *testing.F) {
+	for _, req := range scenarioRequests(f) {
+		var pf map[string]json.RawMessage
+		if json.Unmarshal(req["prefetch"], &pf) == nil {
+			for _, v := range pf {
+				f.Add([]byte(v))
+			}
+		}
+	}
+	f.Add([]byte(bundleOf("searchset", "http://x/fhir/Condition?page=2", condition("c1", "Patient/1"), "null", `{"a":[1,"]"]}`)))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":null},{"fullUrl":"u","resource":5},{}],"Entry":[]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","entry":[{"Resource":{}}],"link":null}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":7}`))
+	f.Add([]byte(`{"resourceType":"Patient","id":"p\u0031"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if !json.Valid(in) {
+			return // classify walks only valid JSON
+		}
+		got, ok := walkEnvelope(bytes.TrimSpace(in))
+		if !ok {
+			return
+		}
+		want, err := parseEnvelope(in)
+		if err != nil {
+			t.Fatalf("%q: walked, but parseEnvelope fails: %v", in, err)
+		}
+		if got.ResourceType != want.ResourceType || got.Type != want.Type || got.ID != want.ID || got.next() != want.next() || len(got.Entry) != len(want.Entry) {
+			t.Fatalf("%q:\nwalk         %+v\nparseEnvelope %+v", in, got, want)
+		}
+		for i := range got.Entry {
+			if !bytes.Equal(got.Entry[i].Resource, want.Entry[i].Resource) || got.Entry[i].FullURL != want.Entry[i].FullURL {
+				t.Fatalf("%q: entry %d: walk %q, parseEnvelope %q", in, i, got.Entry[i].Resource, want.Entry[i].Resource)
+			}
+		}
+	})
+}

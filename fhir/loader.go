@@ -290,9 +290,15 @@ func classify(v json.RawMessage, resourceType string) prefetchValue {
 	if len(t) == 0 || t[0] != '{' {
 		return prefetchValue{reason: "not a JSON object"}
 	}
-	env, err := parseEnvelope(t)
-	if err != nil {
-		return prefetchValue{reason: err.Error()}
+	env, ok := (*envelope)(nil), false
+	if json.Valid(t) {
+		env, ok = walkEnvelope(t)
+	}
+	if !ok {
+		var err error
+		if env, err = parseEnvelope(t); err != nil {
+			return prefetchValue{reason: err.Error()}
+		}
 	}
 	switch env.ResourceType {
 	case resourceType:

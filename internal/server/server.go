@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -164,7 +165,17 @@ func configurationOptions() json.RawMessage {
 // readBody reads the request body within the limit.
 func (s *Server) readBody(c *gin.Context) ([]byte, error) {
 	r := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
-	b, err := io.ReadAll(r)
+	var b []byte
+	var err error
+	if n := c.Request.ContentLength; n > 0 && n <= s.cfg.MaxBodyBytes {
+		// One allocation of the announced size (bodies are large: a
+		// prefetch of hundreds of resources) instead of ReadAll's doublings.
+		buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+		_, err = buf.ReadFrom(r)
+		b = buf.Bytes()
+	} else {
+		b, err = io.ReadAll(r)
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, ErrTooLarge
