@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
@@ -237,5 +240,33 @@ func TestTokenForASecuredInstance(t *testing.T) {
 	}
 	if code := get("Bearer " + strings.TrimSpace(tok.String())); code != 200 {
 		t.Errorf("discovery with a minted token: %d, want 200\n%s", code, stderr)
+	}
+}
+
+// TestSeedCommand loads the scenario patients into a real FHIR server
+// twice (idempotent: the same ids, the same counts).
+func TestSeedCommand(t *testing.T) {
+	srv := fhirtest.Start(t)
+	scenarios := filepath.Join("..", "..", "testdata", "scenarios")
+	var first, second syncBuffer
+	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, "--strict", scenarios}, env(nil), strings.NewReader(""), &first, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, "--strict", scenarios}, env(nil), strings.NewReader(""), &second, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "Patient") || first.String() != second.String() {
+		t.Errorf("seeding twice differs:\n%s\n%s", first.String(), second.String())
+	}
+	resp, err := http.Get(srv.URL + "/Patient?_count=1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b struct{ Total int }
+	_ = json.NewDecoder(resp.Body).Decode(&b)
+	files, _ := filepath.Glob(filepath.Join(scenarios, "*.json"))
+	if b.Total != len(files)-1 { // every request file has its own patient; expected.json is not seeded
+		t.Errorf("%d patients on the server after seeding twice, want %d", b.Total, len(files)-1)
 	}
 }
