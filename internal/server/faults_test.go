@@ -1,0 +1,84 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+)
+
+// TestFHIRFailureIsAnAnswer: FHIR server errors and timeouts give 200 with
+// criteria-indeterminate (or criteria-met when a red flag arrived), 412 only
+// when nothing at all could be obtained, never a 500 and never a hang.
+func TestFHIRFailureIsAnAnswer(t *testing.T) {
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	const deadline = 300 * time.Millisecond
+	s := newTestServer(t, func(c *Config) {
+		c.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: deadline}, c.Logger)
+	})
+	withoutProcedures := func(server string) []byte {
+		return minimal(t, func(r map[string]any) {
+			delete(r["prefetch"].(map[string]any), "procedures")
+			r["fhirServer"] = server
+		})
+	}
+	caudaEquina := func(server string) []byte {
+		return minimal(t, func(r map[string]any) {
+			pf := r["prefetch"].(map[string]any)
+			delete(pf, "procedures")
+			pf["conditions"] = map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": []any{map[string]any{"resource": map[string]any{
+				"resourceType": "Condition", "id": "ces", "subject": map[string]any{"reference": "Patient/p1"},
+				"code":          map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "G83.4"}}},
+				"onsetDateTime": "2026-06-14"}}}}
+			r["fhirServer"] = server
+		})
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		status  int
+		outcome string
+		text    string
+	}{
+		{"500 on one search", withoutProcedures(broken.URL), 200, "criteria-indeterminate", "procedures"},
+		{"timeout on one search", withoutProcedures(slow.URL), 200, "criteria-indeterminate", "could not be verified automatically"},
+		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Could not be checked"},
+		{"nothing obtainable", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = broken.URL }), 412, "", ""},
+		{"nothing obtainable in time", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = slow.URL }), 412, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", tt.body, nil)
+			if took := time.Since(start); took > deadline+500*time.Millisecond {
+				t.Errorf("the call took %s, past the %s deadline plus margin", took, deadline)
+			}
+			if rec.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
+			}
+			if tt.status != 200 {
+				return
+			}
+			outcome, _, _ := reasons(t, rec.Body.Bytes())
+			if outcome != tt.outcome || !strings.Contains(rec.Body.String(), tt.text) {
+				t.Errorf("outcome %s, want %s with %q in: %s", outcome, tt.outcome, tt.text, rec.Body)
+			}
+			if tt.outcome == "criteria-indeterminate" && (!strings.Contains(rec.Body.String(), `"valueCode":"conditional"`) || !strings.Contains(rec.Body.String(), `"valueCode":"OTH"`)) {
+				t.Errorf("indeterminate coverage information lacks conditional / info-needed OTH")
+			}
+		})
+	}
+}
