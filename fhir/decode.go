@@ -55,40 +55,7 @@ func (p *peek) read(raw []byte) error {
 
 // readFast is read's walk; ok is false when json.Unmarshal must decide.
 func (p *peek) readFast(raw []byte) (ok bool, err error) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
-		return false, nil
-	}
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == '}' {
-		return skipSpace(raw, i+1) == len(raw), nil
-	}
-	for {
-		if i >= len(raw) || raw[i] != '"' {
-			return false, nil
-		}
-		start := i + 1
-		end := start
-		for end < len(raw) && raw[end] != '"' {
-			if c := raw[end]; c == '\\' || c >= 0x80 || c < 0x20 {
-				return false, nil
-			}
-			end++
-		}
-		if end >= len(raw) {
-			return false, nil
-		}
-		name := string(raw[start:end])
-		i = skipSpace(raw, end+1)
-		if i >= len(raw) || raw[i] != ':' {
-			return false, nil
-		}
-		i = skipSpace(raw, i+1)
-		vstart := i
-		if i = skipValue(raw, i); i < 0 {
-			return false, nil
-		}
-		value := raw[vstart:i]
+	end, ok := members(raw, 0, func(name string, b []byte, v int) int {
 		var dst any
 		switch name {
 		case "resourceType":
@@ -104,14 +71,17 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 		case "beneficiary":
 			dst = &p.Beneficiary
 		default:
-			for _, f := range peekNames {
-				if strings.EqualFold(name, f) {
-					return false, nil
-				}
+			if foldsTo(name, "resourceType", "id", "status", "subject", "patient", "beneficiary") {
+				return -1
 			}
+			return skipValue(b, v)
 		}
+		end := skipValue(b, v)
+		if end < 0 {
+			return -1
+		}
+		value := b[v:end]
 		switch sp, plain := plainString(value); {
-		case dst == nil:
 		case plain && (name == "resourceType" || name == "id"):
 			*dst.(*string) = sp
 		case name == "status":
@@ -122,86 +92,12 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 				err = e
 			}
 		}
-		i = skipSpace(raw, i)
-		if i >= len(raw) {
-			return false, nil
-		}
-		switch raw[i] {
-		case ',':
-			i = skipSpace(raw, i+1)
-		case '}':
-			if skipSpace(raw, i+1) != len(raw) {
-				return false, nil
-			}
-			return true, err
-		default:
-			return false, nil
-		}
+		return end
+	})
+	if !ok || skipSpace(raw, end) != len(raw) {
+		return false, nil
 	}
-}
-
-// peekNames are the JSON names of peek's fields.
-var peekNames = [...]string{"resourceType", "id", "status", "subject", "patient", "beneficiary"}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value that starts at i in
-// valid JSON, or -1 when the input ends first.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				if i = skipString(b, i); i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default:
-		for i < len(b) {
-			switch b[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return i
-	}
-}
-
-// skipString returns the index just past the string that starts at i.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
+	return true, err
 }
 
 // decoder adds entries to a Record one at a time, so that one bad entry costs

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -12,10 +13,11 @@ import (
 // entries out of the value, and leaves anything unusual to json.Unmarshal,
 // so the result is always the one parseEnvelope would give.
 
-// members calls fn for each member of the JSON object that starts at i in
-// valid JSON, with the member's name and value; ok is false when the input is
-// not an object, a name is escaped or not ASCII, or fn says so.
-func members(b []byte, i int, fn func(name string, value []byte) bool) (end int, ok bool) {
+// members walks the JSON object that starts at i in valid JSON. For each
+// member fn gets the name and the index where the value starts in b, and
+// returns the index just past the value, or -1 to hand over. ok is false when
+// the input is not an object, a name is escaped or not ASCII, or fn handed over.
+func members(b []byte, i int, fn func(name string, b []byte, v int) int) (end int, ok bool) {
 	i = skipSpace(b, i)
 	if i >= len(b) || b[i] != '{' {
 		return 0, false
@@ -44,12 +46,7 @@ func members(b []byte, i int, fn func(name string, value []byte) bool) (end int,
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		i = skipSpace(b, i+1)
-		vstart := i
-		if i = skipValue(b, i); i < 0 {
-			return 0, false
-		}
-		if !fn(name, b[vstart:i]) {
+		if i = fn(name, b, skipSpace(b, i+1)); i < 0 {
 			return 0, false
 		}
 		i = skipSpace(b, i)
@@ -67,36 +64,105 @@ func members(b []byte, i int, fn func(name string, value []byte) bool) (end int,
 	}
 }
 
-// elements calls fn for each element of the JSON array value; ok is false
-// when value is not an array or fn says so.
-func elements(value []byte, fn func(elem []byte) bool) bool {
-	i := skipSpace(value, 0)
-	if i >= len(value) || value[i] != '[' {
-		return false
+// elements walks the JSON array that starts at i in valid JSON like members;
+// fn gets the index where each element starts.
+func elements(b []byte, i int, fn func(b []byte, e int) int) (end int, ok bool) {
+	if i >= len(b) || b[i] != '[' {
+		return 0, false
 	}
-	i = skipSpace(value, i+1)
-	if i < len(value) && value[i] == ']' {
-		return true
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
 	}
 	for {
-		start := i
-		if i = skipValue(value, i); i < 0 {
-			return false
+		if i = fn(b, i); i < 0 {
+			return 0, false
 		}
-		if !fn(value[start:i]) {
-			return false
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return 0, false
 		}
-		i = skipSpace(value, i)
-		if i >= len(value) {
-			return false
-		}
-		switch value[i] {
+		switch b[i] {
 		case ',':
-			i = skipSpace(value, i+1)
+			i = skipSpace(b, i+1)
 		case ']':
-			return true
+			return i + 1, true
 		default:
-			return false
+			return 0, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// structural marks the bytes skipValue stops at inside an object or array.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// skipValue returns the index just past the JSON value that starts at i in
+// valid JSON, or -1 when the input ends first.
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '"':
+				if i = skipString(b, i); i < 0 {
+					return -1
+				}
+				continue
+			case '{', '[':
+				depth++
+			default:
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	default:
+		for i < len(b) {
+			switch b[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the index just past the string that starts at i: the
+// first quote not escaped, that is not after an odd run of backslashes.
+func skipString(b []byte, i int) int {
+	for i++; ; i++ {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			return -1
+		}
+		i += j
+		n := 0
+		for k := i - 1; b[k] == '\\'; k-- {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
 		}
 	}
 }
@@ -130,44 +196,74 @@ func foldsTo(name string, names ...string) bool {
 // parseEnvelope must decide. Entry resources are sub-slices of t.
 func walkEnvelope(t []byte) (env *envelope, ok bool) {
 	env = &envelope{}
-	str := func(dst *string, value []byte) bool {
-		s, ok := plainString(value)
+	str := func(dst *string, b []byte, v int) int {
+		end := skipValue(b, v)
+		if end < 0 {
+			return -1
+		}
+		s, ok := plainString(b[v:end])
+		if !ok {
+			return -1
+		}
 		*dst = s
-		return ok
+		return end
 	}
-	end, ok := members(t, 0, func(name string, value []byte) bool {
+	end, ok := members(t, 0, func(name string, b []byte, v int) int {
 		switch name {
 		case "resourceType":
-			return str(&env.ResourceType, value)
+			return str(&env.ResourceType, b, v)
 		case "id":
-			return str(&env.ID, value)
+			return str(&env.ID, b, v)
 		case "type":
-			return str(&env.Type, value)
+			return str(&env.Type, b, v)
 		case "link":
+			end := skipValue(b, v)
+			if end < 0 {
+				return -1
+			}
 			env.Link = nil
-			return json.Unmarshal(value, &env.Link) == nil && env.Link != nil
+			if json.Unmarshal(b[v:end], &env.Link) != nil || env.Link == nil {
+				return -1
+			}
+			return end
 		case "entry":
 			env.Entry = env.Entry[:0]
-			return elements(value, func(elem []byte) bool {
-				var e struct {
+			end, ok := elements(b, v, func(b []byte, e int) int {
+				var entry struct {
 					FullURL  string          `json:"fullUrl"`
 					Resource json.RawMessage `json:"resource"`
 				}
-				_, ok := members(elem, 0, func(name string, value []byte) bool {
+				end, ok := members(b, e, func(name string, b []byte, v int) int {
 					switch name {
 					case "fullUrl":
-						return str(&e.FullURL, value)
+						return str(&entry.FullURL, b, v)
 					case "resource":
-						e.Resource = value
-						return true
+						end := skipValue(b, v)
+						if end >= 0 {
+							entry.Resource = b[v:end]
+						}
+						return end
 					}
-					return !foldsTo(name, "fullUrl", "resource")
+					if foldsTo(name, "fullUrl", "resource") {
+						return -1
+					}
+					return skipValue(b, v)
 				})
-				env.Entry = append(env.Entry, e)
-				return ok
+				if !ok {
+					return -1
+				}
+				env.Entry = append(env.Entry, entry)
+				return end
 			})
+			if !ok {
+				return -1
+			}
+			return end
 		}
-		return !foldsTo(name, "resourceType", "id", "type", "link", "entry")
+		if foldsTo(name, "resourceType", "id", "type", "link", "entry") {
+			return -1
+		}
+		return skipValue(b, v)
 	})
 	if !ok || skipSpace(t, end) != len(t) || env.ResourceType == "" {
 		return nil, false
