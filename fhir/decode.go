@@ -84,6 +84,7 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 		switch sp, plain := plainString(value); {
 		case plain && (name == "resourceType" || name == "id"):
 			*dst.(*string) = sp
+		case (name == "subject" || name == "patient" || name == "beneficiary") && readRef(dst.(**peekRef), value):
 		case name == "status":
 			// What json.Unmarshal into a RawMessage does: copy the literal.
 			p.Status = append(p.Status[:0:0], value...)
@@ -98,6 +99,41 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 		return false, nil
 	}
 	return true, err
+}
+
+// readRef decodes a reference object {"reference": "..."} into *dst as
+// json.Unmarshal would (into the existing peekRef, if any); false hands over
+// to json.Unmarshal.
+func readRef(dst **peekRef, value []byte) bool {
+	ref, found := "", false
+	_, ok := members(value, 0, func(name string, b []byte, v int) int {
+		if name == "reference" {
+			end := skipValue(b, v)
+			if end < 0 {
+				return -1
+			}
+			s, plain := plainString(b[v:end])
+			if !plain {
+				return -1
+			}
+			ref, found = s, true
+			return end
+		}
+		if foldsTo(name, "reference") {
+			return -1
+		}
+		return skipValue(b, v)
+	})
+	if !ok {
+		return false
+	}
+	if *dst == nil {
+		*dst = &peekRef{}
+	}
+	if found {
+		(*dst).Reference = ref
+	}
+	return true
 }
 
 // decoder adds entries to a Record one at a time, so that one bad entry costs

@@ -89,7 +89,8 @@ func FuzzLoadPrefetch(f *testing.F) {
 	loader := NewLoader(LoaderConfig{}, slog.New(slog.DiscardHandler))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var prefetch map[string]json.RawMessage
-		if json.Unmarshal(in, &prefetch) != nil || prefetch == nil {
+		valid := json.Unmarshal(in, &prefetch) == nil && prefetch != nil
+		if !valid {
 			prefetch = map[string]json.RawMessage{}
 			for _, s := range Searches {
 				prefetch[string(s.Key)] = in
@@ -114,6 +115,16 @@ func FuzzLoadPrefetch(f *testing.F) {
 				if id, ok := PatientIDOf(*c.Subject.Reference); ok && id != testPatient {
 					t.Fatalf("kept a Condition about Patient/%s", id)
 				}
+			}
+		}
+		if valid {
+			// Values out of json.Unmarshal are valid: saying so changes nothing.
+			again, err2 := loader.Load(context.Background(), LoadInput{PatientID: testPatient, Prefetch: prefetch, PrefetchValid: true})
+			if (err == nil) != (err2 == nil) {
+				t.Fatalf("PrefetchValid changed the error: %v, then %v", err, err2)
+			}
+			if diff := cmp.Diff(again, rec); diff != "" {
+				t.Fatalf("PrefetchValid changed the record (-valid +checked):\n%s", diff)
 			}
 		}
 		// Every key of the input is given to Load at most once per search.

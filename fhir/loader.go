@@ -140,6 +140,10 @@ type LoadInput struct {
 	FHIRServer string
 	// AccessToken is fhirAuthorization.access_token ("" when absent).
 	AccessToken string
+	// PrefetchValid says every Prefetch value is valid JSON, as values that
+	// come out of json.Unmarshal (hooks.Decode) are, so Load does not check
+	// their syntax again.
+	PrefetchValid bool
 }
 
 // idPattern is the FHIR id syntax. A patient id outside it is never put into
@@ -215,7 +219,7 @@ type result struct {
 func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client *Client) result {
 	var partial []json.RawMessage
 	if v, ok := in.Prefetch[string(s.Key)]; ok {
-		pv := classify(v, s.ResourceType)
+		pv := classify(v, s.ResourceType, in.PrefetchValid)
 		switch pv.kind {
 		case prefetchNull:
 			return result{supplied: true}
@@ -282,7 +286,7 @@ type prefetchValue struct {
 // classify reads a prefetch value per CDS Hooks 2.0 section 1.4 and
 // DECISIONS.md: only a resource of the expected type or a searchset or
 // collection Bundle counts; null means "none"; anything else is not supplied.
-func classify(v json.RawMessage, resourceType string) prefetchValue {
+func classify(v json.RawMessage, resourceType string, valid bool) prefetchValue {
 	t := bytes.TrimSpace(v)
 	if bytes.Equal(t, []byte("null")) {
 		return prefetchValue{kind: prefetchNull}
@@ -291,7 +295,7 @@ func classify(v json.RawMessage, resourceType string) prefetchValue {
 		return prefetchValue{reason: "not a JSON object"}
 	}
 	env, ok := (*envelope)(nil), false
-	if json.Valid(t) {
+	if valid || json.Valid(t) {
 		env, ok = walkEnvelope(t)
 	}
 	if !ok {

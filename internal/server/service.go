@@ -108,6 +108,8 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		Prefetch:    req.Prefetch,
 		FHIRServer:  req.FHIRServer,
 		AccessToken: req.AccessToken(),
+		// hooks.Decode left the prefetch values as json.Unmarshal checked them.
+		PrefetchValid: true,
 	})
 	if rec != nil {
 		out.Queries = rec.Queries
