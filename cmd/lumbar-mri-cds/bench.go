@@ -77,6 +77,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, b := range bodies {
 		total += len(b)
 	}
+	if len(names) > 3 {
+		names = []string{names[0], "…", names[len(names)-1]}
+	}
 	fmt.Fprintf(stdout, "target %s, %d request bodies (%s; %d bytes on average), concurrency %d\n",
 		url, len(bodies), strings.Join(names, ", "), total/len(bodies), concurrency)
 

@@ -78,7 +78,7 @@ type Kind string
 // The kinds of call a soak run mixes.
 const (
 	KindValid       Kind = "valid"        // a fixture with a valid token
-	KindMalformed   Kind = "malformed"    // a body that is not a valid request
+	KindHostile     Kind = "hostile-body" // a broken or hostile body: 4xx, or 200 when it is a request with bad entries
 	KindBadToken    Kind = "bad-token"    // a valid body with a missing, forged or replayed token
 	KindFHIRFailing Kind = "fhir-failing" // no prefetch; fhirServer answers 500
 	KindFHIRSlow    Kind = "fhir-slow"    // no prefetch; fhirServer answers after the service's deadline
@@ -154,8 +154,10 @@ func (r SoakResult) String() string {
 	return b.String()
 }
 
-// malformedBodies are hostile or broken bodies: each must answer 4xx.
-var malformedBodies = [][]byte{
+// hostileBodies are broken or hostile bodies: not JSON, not an object, deep
+// nesting, wrong hook, wrong types; the last-but-two is a request whose order
+// and prefetch entries are broken, which the service answers without them.
+var hostileBodies = [][]byte{
 	[]byte(``),
 	[]byte(`{`),
 	[]byte(`[]`),
@@ -203,7 +205,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	if err != nil {
 		return SoakResult{}, err
 	}
-	kinds := []Kind{KindValid, KindValid, KindValid, KindValid, KindMalformed, KindMalformed, KindFHIRFailing, KindFHIRSlow}
+	kinds := []Kind{KindValid, KindValid, KindValid, KindValid, KindHostile, KindHostile, KindFHIRFailing, KindFHIRSlow}
 	if cfg.Token != nil {
 		kinds = append(kinds, KindBadToken, KindBadToken)
 	}
@@ -244,8 +246,8 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 				switch kind {
 				case KindValid:
 					status, err = send(run, client, cfg.URL, cfg.Bodies[int(n)%len(cfg.Bodies)], cfg.Token)
-				case KindMalformed:
-					status, err = send(run, client, cfg.URL, malformedBodies[int(n)%len(malformedBodies)], cfg.Token)
+				case KindHostile:
+					status, err = send(run, client, cfg.URL, hostileBodies[int(n)%len(hostileBodies)], cfg.Token)
 				case KindBadToken:
 					body := cfg.Bodies[int(n)%len(cfg.Bodies)]
 					if n%4 == 3 {
