@@ -243,7 +243,11 @@ func (b *builder) outcome(id string, a *criteria.Assessment) {
 		c.Indicator = hooks.IndicatorInfo
 		c.Summary = "Lumbar MRI: chart supports prior authorization"
 		if rf := redFlags(a); len(rf) > 0 {
-			c.Summary += " (" + lower(Display(rf[0].Code)) + ")"
+			var names []string
+			for _, f := range rf {
+				names = append(names, lower(Display(f.Code)))
+			}
+			c.Summary += " (" + strings.Join(names, "; ") + ")"
 		} else {
 			c.Summary += fmt.Sprintf(" (%d days of conservative therapy)", a.TherapyDays)
 		}
@@ -340,13 +344,21 @@ func (b *builder) repeat(id string, a *criteria.Assessment) {
 	if f := a.Finding(criteria.PriorLumbarMRI); f != nil {
 		d.WriteString(evidenceLines(*f))
 	}
-	d.WriteString("\nRepeat imaging of the same region needs a change in clinical status, an intervention since the prior study, or a non-diagnostic prior study. Review the prior report before ordering.\n\n*ACP high-value care advice (Chou 2011), Table 2.*")
 	when := ""
 	if a.PriorMRI != nil {
 		when = " on " + day(a.PriorMRI.Date)
 	}
+	summary := "Lumbar MRI already done" + when + ": payers usually deny a repeat without a change"
+	if a.Outcome == criteria.CriteriaMet {
+		// The red flag is dated after the prior study (the outcome rule), so
+		// the repeat is supported: say what to attach instead of warning it off.
+		summary = "Lumbar MRI already done" + when + ": attach the red flag documented since that study"
+		d.WriteString("\nThe red flag documented after that study supports repeating it. Attach the prior report and the new findings to the prior-authorization request.\n\n*ACP high-value care advice (Chou 2011), Table 2.*")
+	} else {
+		d.WriteString("\nRepeat imaging of the same region needs a change in clinical status, an intervention since the prior study, or a non-diagnostic prior study. Review the prior report before ordering.\n\n*ACP high-value care advice (Chou 2011), Table 2.*")
+	}
 	b.add(id, TopicDuplicate, "Duplicate Therapy", hooks.Card{
-		Summary:         "Lumbar MRI already done" + when + ": payers usually deny a repeat without a change",
+		Summary:         summary,
 		Detail:          d.String(),
 		Indicator:       hooks.IndicatorWarning,
 		OverrideReasons: repeatOverrides,
