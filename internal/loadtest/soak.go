@@ -93,8 +93,9 @@ type SoakConfig struct {
 	// Concurrency callers for Duration.
 	Concurrency int
 	Duration    time.Duration
-	// Token returns a fresh Authorization header value; nil when the target
-	// does not verify tokens (bad-token calls are then skipped).
+	// Token returns a fresh Authorization header value and is called
+	// concurrently; nil when the target does not verify tokens (bad-token
+	// calls are then skipped).
 	Token func() string
 	// SlowDelay is how long the slow FHIR server waits before answering;
 	// it should exceed the service's --fhir-timeout.
@@ -102,6 +103,8 @@ type SoakConfig struct {
 	// Settle is the pause before each gauge reading, so that calls and
 	// connections that are ending have ended.
 	Settle time.Duration
+	// Warmup is how long valid calls run before the start reading.
+	Warmup time.Duration
 }
 
 // SoakResult is what a soak run saw.
@@ -192,6 +195,9 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	if cfg.Settle <= 0 {
 		cfg.Settle = 3 * time.Second
 	}
+	if cfg.Warmup <= 0 {
+		cfg.Warmup = 5 * time.Second
+	}
 	fhirURL, stopFHIR, err := failingFHIR(cfg.SlowDelay)
 	if err != nil {
 		return SoakResult{}, err
@@ -215,7 +221,7 @@ func Soak(ctx context.Context, cfg SoakConfig) (SoakResult, error) {
 	res := SoakResult{Statuses: map[Kind]map[int]int{}}
 
 	// Warm up (connections, caches, the first GC cycles) before the start reading.
-	warm, cancelWarm := context.WithTimeout(ctx, 5*time.Second)
+	warm, cancelWarm := context.WithTimeout(ctx, cfg.Warmup)
 	for warm.Err() == nil {
 		_, _ = send(warm, client, cfg.URL, cfg.Bodies[0], cfg.Token)
 	}
