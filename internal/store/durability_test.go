@@ -69,7 +69,7 @@ func serveFeedback(dir string) int {
 // the database and checks that every acknowledged item is there.
 func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a child process")
+		t.Skip("skipped in -short mode: starts a child process and kills it")
 	}
 	dir := t.TempDir()
 	db := open(t, dir)
