@@ -229,12 +229,12 @@ func clipReason(s string) string {
 	return s
 }
 
-// decode dispatches on resourceType and calls samply's Unmarshal<Type>.
+// decode dispatches on resourceType and decodes into samply's model (see unmarshal).
 func (d *decoder) decode(p *peek, raw []byte) error {
 	rec := d.rec
 	switch p.ResourceType {
 	case "Patient":
-		v, err := r4.UnmarshalPatient(raw)
+		v, err := unmarshal[r4.Patient](raw)
 		if err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 			rec.Patient = &v
 		}
 	case "Coverage":
-		v, err := r4.UnmarshalCoverage(raw)
+		v, err := unmarshal[r4.Coverage](raw)
 		if err != nil {
 			return err
 		}
@@ -252,43 +252,43 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 			rec.Coverages = appendHint(rec.Coverages, v, d.hint)
 		}
 	case "Condition":
-		v, err := r4.UnmarshalCondition(raw)
+		v, err := unmarshal[r4.Condition](raw)
 		if err != nil {
 			return err
 		}
 		rec.Conditions = appendHint(rec.Conditions, v, d.hint)
 	case "Observation":
-		v, err := r4.UnmarshalObservation(raw)
+		v, err := unmarshal[r4.Observation](raw)
 		if err != nil {
 			return err
 		}
 		rec.Observations = appendHint(rec.Observations, Observation{Observation: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "Procedure":
-		v, err := r4.UnmarshalProcedure(raw)
+		v, err := unmarshal[r4.Procedure](raw)
 		if err != nil {
 			return err
 		}
 		rec.Procedures = appendHint(rec.Procedures, Procedure{Procedure: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "MedicationRequest":
-		v, err := r4.UnmarshalMedicationRequest(raw)
+		v, err := unmarshal[r4.MedicationRequest](raw)
 		if err != nil {
 			return err
 		}
 		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "MedicationStatement":
-		v, err := r4.UnmarshalMedicationStatement(raw)
+		v, err := unmarshal[r4.MedicationStatement](raw)
 		if err != nil {
 			return err
 		}
 		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "ImagingStudy":
-		v, err := r4.UnmarshalImagingStudy(raw)
+		v, err := unmarshal[r4.ImagingStudy](raw)
 		if err != nil {
 			return err
 		}
 		rec.ImagingStudies = appendHint(rec.ImagingStudies, ImagingStudy{ImagingStudy: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "DiagnosticReport":
-		v, err := r4.UnmarshalDiagnosticReport(raw)
+		v, err := unmarshal[r4.DiagnosticReport](raw)
 		if err != nil {
 			return err
 		}

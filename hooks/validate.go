@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Errors returned by Decode. The server maps them to HTTP statuses: both are 400.
@@ -19,17 +22,21 @@ var (
 // Decode parses and validates a service call body for a service whose hook is
 // hook. Errors wrap ErrMalformed or ErrInvalid and carry a message safe to show
 // to the caller.
+//
+// The body is decoded with the Go team's JSON v2 engine
+// (github.com/go-json-experiment/json, the basis of encoding/json/v2): one
+// pass that checks the syntax while it decodes, several times faster than
+// encoding/json on the large prefetch bodies EHRs send. Options keep the
+// encoding/json behaviour clients may rely on: duplicate member names and
+// invalid UTF-8 are accepted (the last member wins), member names match
+// without regard to case, unknown members are ignored.
 func Decode(body []byte, hook string) (*Request, error) {
-	// One pass: json.Unmarshal checks the syntax of the whole body before it
-	// decodes, so a syntax error means malformed and any other error is a
-	// field of the wrong type. Only an object decodes into a Request without
-	// a type error, except null, which the first byte rules out.
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 	}
 	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
-		var se *json.SyntaxError
+	if err := jsonv2.Unmarshal(body, &req, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 		}
@@ -69,9 +76,9 @@ func (r *Request) Validate(hook string) error {
 
 // fieldError describes a type error without echoing the input.
 func fieldError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) && te.Field != "" {
-		return fmt.Sprintf("field %s has the wrong type (want %s)", te.Field, te.Type)
+	var se *jsonv2.SemanticError
+	if errors.As(err, &se) && se.JSONPointer != "" {
+		return fmt.Sprintf("%s has the wrong type", clip(strings.ReplaceAll(strings.TrimPrefix(string(se.JSONPointer), "/"), "/", ".")))
 	}
 	return "a field has the wrong type"
 }
