@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
 )
 
@@ -268,5 +269,30 @@ func TestSeedCommand(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(scenarios, "*.json"))
 	if b.Total != len(files)-1 { // every request file has its own patient; expected.json is not seeded
 		t.Errorf("%d patients on the server after seeding twice, want %d", b.Total, len(files)-1)
+	}
+}
+
+// TestEvaluate runs the pipeline offline, as JSON and as a text summary.
+func TestEvaluate(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
+	var text, js, errOut syncBuffer
+	if err := run(context.Background(), []string{"evaluate", "--format", "text", file}, env(nil), strings.NewReader(""), &text, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Outcome: criteria-met", "red-flag-cauda-equina", "[critical/clinical-reminder]", "1 coverage-information update"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text summary lacks %q:\n%s", want, text.String())
+		}
+	}
+	b, _ := os.ReadFile(file)
+	if err := run(context.Background(), []string{"evaluate", "-"}, env(nil), bytes.NewReader(b), &js, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if errs := cards.Check([]byte(js.String())); len(errs) > 0 || !strings.Contains(js.String(), `"systemActions"`) {
+		t.Errorf("evaluate JSON: %v\n%.300s", errs, js.String())
+	}
+	err := run(context.Background(), []string{"evaluate", "-"}, env(nil), strings.NewReader(`{"hook":"order-sign"}`), &js, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "400 Bad Request") {
+		t.Errorf("evaluate of an invalid request: %v, want the 400 the service would answer", err)
 	}
 }
