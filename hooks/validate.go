@@ -21,7 +21,8 @@ var (
 
 // Decode parses and validates a service call body for a service whose hook is
 // hook. Errors wrap ErrMalformed or ErrInvalid and carry a message safe to show
-// to the caller.
+// to the caller. A request that parses but fails validation is returned with
+// its error; it must not be answered.
 //
 // The body is decoded with the Go team's JSON v2 engine
 // (github.com/go-json-experiment/json, the basis of encoding/json/v2): one
@@ -43,7 +44,9 @@ func Decode(body []byte, hook string) (*Request, error) {
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fieldError(err))
 	}
 	if err := req.Validate(hook); err != nil {
-		return nil, err
+		// The decoded request comes back with the error, so what is known of
+		// an invalid call (its hook, hookInstance) can still be audited.
+		return &req, err
 	}
 	return &req, nil
 }

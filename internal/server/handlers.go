@@ -113,8 +113,14 @@ func (s *Server) audit(c *gin.Context) {
 		}
 	}
 	if m := s.cfg.Metrics; m != nil {
-		m.calls.WithLabelValues(call.ServiceID, call.Hook, strconv.Itoa(w.Status())).Inc()
-		m.latency.WithLabelValues(call.ServiceID, call.Hook).Observe(latency.Seconds())
+		// Labels come from this service's own names, never from what the
+		// client sent, so the number of series stays bounded.
+		svc, hook := call.ServiceID, services[call.ServiceID]
+		if hook == "" {
+			svc = "unknown"
+		}
+		m.calls.WithLabelValues(svc, hook, strconv.Itoa(w.Status())).Inc()
+		m.latency.WithLabelValues(svc, hook).Observe(latency.Seconds())
 		for _, o := range outcomes {
 			m.outcomes.WithLabelValues(o).Inc()
 		}

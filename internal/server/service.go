@@ -77,7 +77,8 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 	}
 	req, err := hooks.Decode(body, hook)
 	if err != nil {
-		return nil, err
+		// Keep what is known of an invalid request for the audit row.
+		return &Outcome{Request: req}, err
 	}
 	out := &Outcome{Request: req}
 	ctx = logctx.With(ctx, slog.String("hook_instance", clip(req.HookInstance)))
