@@ -180,16 +180,32 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	}
 	wg.Wait()
 
-	// The decoder logs without a context: bind the call's attributes (request
-	// id, hookInstance) to its logger.
-	d := decoder{rec: rec, logger: l.logger.With(attrsOf(ctx)...), seen: map[string]bool{}}
+	// Each search fills only its own resource type (add ignores entries of
+	// other types), so the searches decode in parallel into parts of the
+	// Record and are joined in search order: the same Record as one decoder
+	// would build, in less wall time on a chart of a few hundred resources.
+	// The decoders log without a context: bind the call's attributes
+	// (request id, hookInstance) to their logger.
+	log := l.logger.With(attrsOf(ctx)...)
+	parts := make([]Record, len(Searches))
+	var dwg sync.WaitGroup
+	for i, s := range Searches {
+		if len(results[i].raws) == 0 {
+			continue
+		}
+		dwg.Go(func() {
+			parts[i].PatientID = rec.PatientID
+			d := decoder{rec: &parts[i], logger: log, seen: map[string]bool{}, hint: len(results[i].raws)}
+			for _, raw := range results[i].raws {
+				d.add(s, raw)
+			}
+		})
+	}
+	dwg.Wait()
 	got := 0
 	for i, s := range Searches {
 		r := results[i]
-		d.hint = len(r.raws)
-		for _, raw := range r.raws {
-			d.add(s, raw)
-		}
+		rec.join(&parts[i])
 		if !r.supplied && !s.Optional {
 			rec.Unavailable = append(rec.Unavailable, s.Key)
 		}

@@ -112,3 +112,28 @@ type DiagnosticReport struct {
 	r4.DiagnosticReport
 	StatusPresent bool
 }
+
+// join adds part's resources and counts to r (the parallel decoding of
+// Loader.Load: each part holds other resource types).
+func (r *Record) join(part *Record) {
+	if r.Patient == nil {
+		r.Patient = part.Patient
+	}
+	r.Coverages = joinSlice(r.Coverages, part.Coverages)
+	r.Conditions = joinSlice(r.Conditions, part.Conditions)
+	r.Observations = joinSlice(r.Observations, part.Observations)
+	r.Procedures = joinSlice(r.Procedures, part.Procedures)
+	r.MedicationRequests = joinSlice(r.MedicationRequests, part.MedicationRequests)
+	r.MedicationStatements = joinSlice(r.MedicationStatements, part.MedicationStatements)
+	r.ImagingStudies = joinSlice(r.ImagingStudies, part.ImagingStudies)
+	r.DiagnosticReports = joinSlice(r.DiagnosticReports, part.DiagnosticReports)
+	r.Skipped += part.Skipped
+	r.Dropped += part.Dropped
+}
+
+func joinSlice[T any](a, b []T) []T {
+	if a == nil {
+		return b
+	}
+	return append(a, b...)
+}
