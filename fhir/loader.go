@@ -205,7 +205,7 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	got := 0
 	for i, s := range Searches {
 		r := results[i]
-		rec.join(&parts[i])
+		join(rec, &parts[i])
 		if !r.supplied && !s.Optional {
 			rec.Unavailable = append(rec.Unavailable, s.Key)
 		}

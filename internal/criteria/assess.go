@@ -8,7 +8,7 @@ import (
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
-	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -25,7 +25,7 @@ var redFlagCodes = map[policy.RedFlagKind]string{
 // assessor holds one assessment's inputs and the record read once.
 type assessor struct {
 	pol   *policy.Policy
-	rec   *fhir.Record
+	rec   *chart.Record
 	order Order
 	d     time.Time
 	conds []condition
@@ -44,7 +44,7 @@ type condition struct {
 // procedure is a completed or in-progress Procedure dated on or before D (or
 // undated).
 type procedure struct {
-	p      *fhir.Procedure
+	p      *chart.Procedure
 	start  *time.Time
 	end    *time.Time
 	source string
@@ -54,12 +54,12 @@ type procedure struct {
 // payer policy (DECISIONS.md, "The assessment"). D is the order's authoredOn
 // date, else now's UTC date; every window ends at D. A nil policy means the
 // embedded default policy. Assess is pure and safe for concurrent use.
-func Assess(order Order, rec *fhir.Record, pol *policy.Policy, now time.Time) Assessment {
+func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) Assessment {
 	if pol == nil {
 		pol = policy.Default().Default()
 	}
 	if rec == nil {
-		rec = &fhir.Record{}
+		rec = &chart.Record{}
 	}
 	d := toDay(now)
 	if order.AuthoredOn != nil {
@@ -328,7 +328,7 @@ func (x *assessor) hasIndication() bool {
 }
 
 // Observation statuses that count: final, amended, corrected, preliminary.
-func observationCounts(o *fhir.Observation) bool {
+func observationCounts(o *chart.Observation) bool {
 	if !o.StatusPresent {
 		return false
 	}

@@ -6,7 +6,7 @@ import (
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
-	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -62,8 +62,8 @@ func withVerification(c r4.Condition, status string) r4.Condition {
 // lbp is low back pain with onset n days before D.
 func lbp(onset int) r4.Condition { return icd("lbp", "M54.50", "Low back pain, unspecified", onset) }
 
-func proc(id, system, code, display string, performed int) fhir.Procedure {
-	return fhir.Procedure{
+func proc(id, system, code, display string, performed int) chart.Procedure {
+	return chart.Procedure{
 		Procedure: r4.Procedure{
 			Id:                ptr(id),
 			Status:            r4.EventStatusCompleted,
@@ -75,16 +75,16 @@ func proc(id, system, code, display string, performed int) fhir.Procedure {
 }
 
 // ptVisits are 97110 sessions every step days from `from` to `to` days before D.
-func ptVisits(from, to, step int) []fhir.Procedure {
-	var out []fhir.Procedure
+func ptVisits(from, to, step int) []chart.Procedure {
+	var out []chart.Procedure
 	for n := from; n >= to; n -= step {
 		out = append(out, proc("pt"+itoa(n), policy.SystemCPT, "97110", "Therapeutic exercises", n))
 	}
 	return out
 }
 
-func medReq(id, rxnorm, display string, authored, supplyDays, refills int) fhir.MedicationRequest {
-	m := fhir.MedicationRequest{
+func medReq(id, rxnorm, display string, authored, supplyDays, refills int) chart.MedicationRequest {
+	m := chart.MedicationRequest{
 		MedicationRequest: r4.MedicationRequest{
 			Id:                        ptr(id),
 			Status:                    "active",
@@ -105,8 +105,8 @@ func medReq(id, rxnorm, display string, authored, supplyDays, refills int) fhir.
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
-func temperature(id, value, unit string, n int) fhir.Observation {
-	return fhir.Observation{
+func temperature(id, value, unit string, n int) chart.Observation {
+	return chart.Observation{
 		Observation: r4.Observation{
 			Id:                ptr(id),
 			Status:            r4.ObservationStatusFinal,
@@ -119,8 +119,8 @@ func temperature(id, value, unit string, n int) fhir.Observation {
 }
 
 // study is an available ImagingStudy of one series with modality and body site.
-func study(id, modality, site string, started int) fhir.ImagingStudy {
-	s := fhir.ImagingStudy{
+func study(id, modality, site string, started int) chart.ImagingStudy {
+	s := chart.ImagingStudy{
 		ImagingStudy: r4.ImagingStudy{
 			Id:       ptr(id),
 			Status:   r4.ImagingStudyStatusAvailable,
@@ -139,8 +139,8 @@ func study(id, modality, site string, started int) fhir.ImagingStudy {
 	return s
 }
 
-func report(id, system, code, display string, n int) fhir.DiagnosticReport {
-	return fhir.DiagnosticReport{
+func report(id, system, code, display string, n int) chart.DiagnosticReport {
+	return chart.DiagnosticReport{
 		DiagnosticReport: r4.DiagnosticReport{
 			Id:                ptr(id),
 			Status:            r4.DiagnosticReportStatusFinal,

@@ -5,7 +5,7 @@ import (
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
-	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -69,7 +69,7 @@ func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Ev
 
 // DiagnosticReport: a report that exists (partial, preliminary, final,
 // amended, corrected, appended), or status absent like ImagingStudy.
-func reportCounts(r *fhir.DiagnosticReport) bool {
+func reportCounts(r *chart.DiagnosticReport) bool {
 	if !r.StatusPresent {
 		return true
 	}
@@ -99,7 +99,7 @@ func hasModality(cd *r4.Coding, modalities []string) bool {
 // lumbarStudy: modality in modalities (study or series level) and a lumbar
 // series body site (on a series of that modality, or any series when the
 // study-level modality matches) or a procedure code in codes.
-func (x *assessor) lumbarStudy(s *fhir.ImagingStudy, codes *policy.Codes, modalities []string) (Evidence, bool) {
+func (x *assessor) lumbarStudy(s *chart.ImagingStudy, codes *policy.Codes, modalities []string) (Evidence, bool) {
 	studyLevel := false
 	for i := range s.Modality {
 		if hasModality(&s.Modality[i], modalities) {

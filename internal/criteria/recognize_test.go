@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
-	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -121,8 +121,8 @@ func TestRecognizeDetails(t *testing.T) {
 
 // benchmarkRecord is a ~200-resource chart: conditions, vitals, therapy,
 // medications and imaging spread over two years.
-func benchmarkRecord() *fhir.Record {
-	rec := &fhir.Record{}
+func benchmarkRecord() *chart.Record {
+	rec := &chart.Record{}
 	codes := []string{"E11.9", "I10", "J45.909", "K21.9", "M54.50", "F32.A", "Z79.4", "E78.5", "N39.0", "G47.33"}
 	for i := 0; i < 40; i++ {
 		rec.Conditions = append(rec.Conditions, icd(fmt.Sprintf("c%d", i), codes[i%len(codes)], "", 10+i*15))
@@ -137,7 +137,7 @@ func benchmarkRecord() *fhir.Record {
 		rec.MedicationRequests = append(rec.MedicationRequests, medReq(fmt.Sprintf("m%d", i), []string{"7258", "310965", "197361", "5640"}[i%4], "Some Medication 10 MG Oral Tablet", i*20, 30, 1))
 	}
 	for i := 0; i < 10; i++ {
-		rec.MedicationStatements = append(rec.MedicationStatements, fhir.MedicationStatement{
+		rec.MedicationStatements = append(rec.MedicationStatements, chart.MedicationStatement{
 			MedicationStatement: r4.MedicationStatement{Id: ptr(fmt.Sprintf("s%d", i)), Status: "active",
 				MedicationCodeableConcept: *concept(policy.SystemRxNorm, "6809", "metformin"), EffectiveDateTime: ago(i * 30)},
 			StatusPresent: true,

@@ -1,0 +1,118 @@
+// Package chart holds the part of a patient's record the assessment reads,
+// decoded into the samply R4 models, and the searches that fill it. It is
+// data only: no I/O, so the clinical core can depend on it while the FHIR
+// client (package fhir) fills it.
+package chart
+
+import (
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+// Search names one of the FHIR searches the assessment needs. The same names
+// are the prefetch keys advertised in discovery.
+type Search string
+
+// The searches the assessment reads (DECISIONS.md, "Needed data").
+const (
+	SearchPatient              Search = "patient"
+	SearchCoverage             Search = "coverage"
+	SearchConditions           Search = "conditions"
+	SearchObservations         Search = "observations"
+	SearchProcedures           Search = "procedures"
+	SearchMedicationRequests   Search = "medicationRequests"
+	SearchMedicationStatements Search = "medicationStatements"
+	SearchImagingStudies       Search = "imagingStudies"
+	SearchDiagnosticReports    Search = "diagnosticReports"
+)
+
+// SearchSpec is one needed search: its prefetch key, the resource type it
+// returns, and its query as a CDS Hooks 2.0 prefetch template.
+type SearchSpec struct {
+	Key          Search
+	ResourceType string
+	Template     string
+	// Optional searches (DiagnosticReport) never make the data incomplete.
+	Optional bool
+}
+
+// Searches lists the needed searches in a stable order. Templates use only
+// CDS Hooks 2.0 tokens and the recommended query subset (reference and token
+// parameters).
+var Searches = []SearchSpec{
+	{Key: SearchPatient, ResourceType: "Patient", Template: "Patient/{{context.patientId}}"},
+	{Key: SearchCoverage, ResourceType: "Coverage", Template: "Coverage?patient={{context.patientId}}&status=active"},
+	{Key: SearchConditions, ResourceType: "Condition", Template: "Condition?patient={{context.patientId}}"},
+	{Key: SearchObservations, ResourceType: "Observation", Template: "Observation?patient={{context.patientId}}"},
+	{Key: SearchProcedures, ResourceType: "Procedure", Template: "Procedure?patient={{context.patientId}}"},
+	{Key: SearchMedicationRequests, ResourceType: "MedicationRequest", Template: "MedicationRequest?patient={{context.patientId}}"},
+	{Key: SearchMedicationStatements, ResourceType: "MedicationStatement", Template: "MedicationStatement?patient={{context.patientId}}"},
+	{Key: SearchImagingStudies, ResourceType: "ImagingStudy", Template: "ImagingStudy?patient={{context.patientId}}"},
+	{Key: SearchDiagnosticReports, ResourceType: "DiagnosticReport", Template: "DiagnosticReport?patient={{context.patientId}}", Optional: true},
+}
+
+// Record is the part of a patient's chart the assessment reads. Resources
+// about another patient have been dropped. Where the samply models would turn
+// a missing required status into the first enum value, a wrapper records
+// whether the status was present in the JSON (StatusPresent).
+type Record struct {
+	PatientID string
+	Patient   *r4.Patient
+	// Coverages holds the active Coverages, in the order received.
+	Coverages            []r4.Coverage
+	Conditions           []r4.Condition
+	Observations         []Observation
+	Procedures           []Procedure
+	MedicationRequests   []MedicationRequest
+	MedicationStatements []MedicationStatement
+	ImagingStudies       []ImagingStudy
+	DiagnosticReports    []DiagnosticReport
+
+	// Unavailable lists the needed searches that neither prefetch nor the
+	// FHIR server supplied. An empty list means the record is complete.
+	Unavailable []Search
+	// Queries counts the HTTP requests made to the FHIR server.
+	Queries int
+	// Skipped counts entries that failed to decode and were ignored.
+	Skipped int
+	// Dropped counts resources about another patient that were removed.
+	Dropped int
+}
+
+// Complete reports whether every non-optional search was supplied.
+func (r *Record) Complete() bool { return len(r.Unavailable) == 0 }
+
+// Observation is an r4.Observation plus whether status was present.
+type Observation struct {
+	r4.Observation
+	StatusPresent bool
+}
+
+// Procedure is an r4.Procedure plus whether status was present.
+type Procedure struct {
+	r4.Procedure
+	StatusPresent bool
+}
+
+// MedicationRequest is an r4.MedicationRequest plus whether status was present.
+type MedicationRequest struct {
+	r4.MedicationRequest
+	StatusPresent bool
+}
+
+// MedicationStatement is an r4.MedicationStatement plus whether status was present.
+type MedicationStatement struct {
+	r4.MedicationStatement
+	StatusPresent bool
+}
+
+// ImagingStudy is an r4.ImagingStudy plus whether status was present.
+type ImagingStudy struct {
+	r4.ImagingStudy
+	StatusPresent bool
+}
+
+// DiagnosticReport is an r4.DiagnosticReport plus whether status was present.
+type DiagnosticReport struct {
+	r4.DiagnosticReport
+	StatusPresent bool
+}
