@@ -32,18 +32,22 @@ var statusTable = []struct {
 	err    error
 	status int
 	code   string
-	public bool
+	// public: the error's own text is written for callers; otherwise the
+	// message below (or the sentinel's text) is shown.
+	public  bool
+	message string
 }{
-	{hooks.ErrMalformed, http.StatusBadRequest, "structure", true},
-	{hooks.ErrInvalid, http.StatusBadRequest, "invalid", true},
-	{ErrTooLarge, http.StatusRequestEntityTooLarge, "too-long", true},
-	{ErrUnknownService, http.StatusNotFound, "not-found", true},
-	{ErrNotFound, http.StatusNotFound, "not-found", true},
-	{store.ErrUnknownCard, http.StatusNotFound, "not-found", true},
-	{store.ErrInvalidFeedback, http.StatusBadRequest, "invalid", true},
-	{ErrInvalidFeedback, http.StatusBadRequest, "invalid", true},
-	{fhir.ErrNothingSupplied, http.StatusPreconditionFailed, "incomplete", false},
-	{ErrUnavailable, http.StatusServiceUnavailable, "transient", false},
+	{err: hooks.ErrMalformed, status: http.StatusBadRequest, code: "structure", public: true},
+	{err: hooks.ErrInvalid, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: ErrTooLarge, status: http.StatusRequestEntityTooLarge, code: "too-long", public: true},
+	{err: ErrUnknownService, status: http.StatusNotFound, code: "not-found", public: true},
+	{err: ErrNotFound, status: http.StatusNotFound, code: "not-found", public: true},
+	{err: store.ErrUnknownCard, status: http.StatusNotFound, code: "not-found", public: true},
+	{err: store.ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: fhir.ErrNothingSupplied, status: http.StatusPreconditionFailed, code: "incomplete",
+		message: "the patient data the assessment needs was not in the prefetch and could not be retrieved from fhirServer"},
+	{err: ErrUnavailable, status: http.StatusServiceUnavailable, code: "transient"},
 }
 
 // Describe says how the service answers err: "400 Bad Request: ...".
@@ -55,15 +59,16 @@ func Describe(err error) string {
 // statusOf maps err to its status, issue code and the message to show.
 func statusOf(err error) (int, string, string) {
 	for _, e := range statusTable {
-		if errors.Is(err, e.err) {
-			msg := e.err.Error()
-			if e.public {
-				msg = err.Error()
-			}
-			if e.err == fhir.ErrNothingSupplied {
-				msg = "the patient data the assessment needs was not in the prefetch and could not be retrieved from fhirServer"
-			}
-			return e.status, e.code, msg
+		if !errors.Is(err, e.err) {
+			continue
+		}
+		switch {
+		case e.public:
+			return e.status, e.code, err.Error()
+		case e.message != "":
+			return e.status, e.code, e.message
+		default:
+			return e.status, e.code, e.err.Error()
 		}
 	}
 	return http.StatusInternalServerError, "exception", "internal error"

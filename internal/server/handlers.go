@@ -22,7 +22,9 @@ import (
 // callTimeout bounds one service call; the FHIR deadline is shorter.
 const callTimeout = 10 * time.Second
 
-func (s *Server) handleDiscovery(c *gin.Context) { c.JSON(http.StatusOK, s.discovery()) }
+func (s *Server) handleDiscovery(c *gin.Context) {
+	c.Data(http.StatusOK, "application/json; charset=utf-8", s.discoveryBody)
+}
 
 // handleService answers POST /cds-services/{id}.
 func (s *Server) handleService(c *gin.Context) {

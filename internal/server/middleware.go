@@ -20,9 +20,8 @@ import (
 )
 
 const (
-	ctxRequestID = "lumbar-mri-cds.request-id"
-	ctxLogger    = "lumbar-mri-cds.logger"
-	ctxCaller    = "lumbar-mri-cds.caller"
+	ctxLogger = "lumbar-mri-cds.logger"
+	ctxCaller = "lumbar-mri-cds.caller"
 )
 
 // requestID gives every request an id (X-Request-ID, taken from the client
@@ -37,7 +36,6 @@ func (s *Server) requestID(c *gin.Context) {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Header("X-Request-ID", id)
-	c.Set(ctxRequestID, id)
 	c.Request = c.Request.WithContext(logctx.With(c.Request.Context(), slog.String("request_id", id)))
 	c.Set(ctxLogger, s.log.With(slog.String("request_id", id)))
 	c.Next()

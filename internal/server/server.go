@@ -76,6 +76,8 @@ type Server struct {
 	anyOrigin bool
 	origins   map[string]struct{}
 	limiter   *limiter
+	// discoveryBody is the discovery document, built once: it never changes.
+	discoveryBody []byte
 }
 
 // New builds the server and its routes.
@@ -102,6 +104,7 @@ func New(cfg Config) *Server {
 		}
 		s.limiter = newLimiter(cfg.RatePerSecond, burst)
 	}
+	s.discoveryBody, _ = json.Marshal(s.discovery())
 	s.routes()
 	return s
 }
