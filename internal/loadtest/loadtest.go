@@ -72,12 +72,13 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency, MaxConnsPerHost: cfg.Concurrency, DisableCompression: true},
 	}
 	var (
-		next     atomic.Int64
-		mu       sync.Mutex
-		lat      = make([]time.Duration, 0, 1<<16)
-		statuses = map[int]int{}
-		errs     int
-		peak     atomic.Uint64
+		next      atomic.Int64
+		mu        sync.Mutex
+		lat       = make([]time.Duration, 0, 1<<16)
+		statuses  = map[int]int{}
+		errs      int
+		transport int // failures without an HTTP status
+		peak      atomic.Uint64
 	)
 	stopMem := make(chan struct{})
 	memDone := make(chan struct{})
@@ -134,6 +135,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				mu.Lock()
 				if err != nil {
 					errs++
+					transport++
 					mu.Unlock()
 					continue
 				}
@@ -153,23 +155,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	close(stopMem)
 	<-memDone
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := Result{Requests: len(lat) + countTransport(errs, statuses), Errors: errs, Statuses: statuses, Elapsed: elapsed, PeakMemory: peak.Load()}
+	res := Result{Requests: len(lat) + transport, Errors: errs, Statuses: statuses, Elapsed: elapsed, PeakMemory: peak.Load()}
 	if len(lat) > 0 {
 		res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
 		res.Throughput = float64(len(lat)) / elapsed.Seconds()
 	}
 	return res, nil
-}
-
-// countTransport returns the transport failures (errors without a status).
-func countTransport(errs int, statuses map[int]int) int {
-	bad := 0
-	for s, n := range statuses {
-		if s >= 300 {
-			bad += n
-		}
-	}
-	return errs - bad
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
