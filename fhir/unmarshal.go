@@ -5,6 +5,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // unmarshal decodes one resource into its samply R4 model. samply's
@@ -22,6 +23,8 @@ func unmarshal[T any](raw []byte) (T, error) {
 		jsontext.AllowDuplicateNames(true),
 		jsontext.AllowInvalidUTF8(true),
 		jsonv2.MatchCaseInsensitiveNames(true),
+		// encoding/json folds case only: "us-e" must not match "use".
+		jsonv1.MatchCaseSensitiveDelimiter(true),
 		jsonv2.WithUnmarshalers(numbers))
 	return v, err
 }

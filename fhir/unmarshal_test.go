@@ -87,6 +87,7 @@ func TestUnmarshalAgreesOnTheFixtures(t *testing.T) {
 		`{"resourceType":"Observation","status":"weird"}`,
 		`{"resourceType":"Condition","code":{"text":"a"},"code":{"text":"b"}}`,
 		`{"resourceType":"Condition","Code":{"text":"case"}}`,
+		`{"resourceType":"Patient","identifier":[{"us-e":"usual","value":"x"}],"birth_date":"1980"}`,
 		`{"resourceType":"Procedure","status":"completed","performedDateTime":7}`,
 		`{"resourceType":"Patient","name":[{"given":["\xff\xfe"]}]}`,
 	} {

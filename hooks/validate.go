@@ -9,6 +9,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Errors returned by Decode. The server maps them to HTTP statuses: both are 400.
@@ -36,7 +37,7 @@ func Decode(body []byte, hook string) (*Request, error) {
 		return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 	}
 	var req Request
-	if err := jsonv2.Unmarshal(body, &req, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv2.MatchCaseInsensitiveNames(true)); err != nil {
+	if err := jsonv2.Unmarshal(body, &req, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true), jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true)); err != nil {
 		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
