@@ -115,14 +115,129 @@ func hashOrNull(h [sha256.Size]byte) any {
 	return h[:]
 }
 
-// RecordCall commits the audit record of one call in one transaction. The
-// caller calls it before writing the response and answers 503 when it fails,
-// so that no answer goes out without its audit record.
-func (db *DB) RecordCall(ctx context.Context, c Call) (err error) {
-	at := c.Time
-	if at.IsZero() {
-		at = time.Now()
+// RecordCall commits the audit record of one call. The caller calls it
+// before writing the response and answers 503 when it fails, so that no
+// answer goes out without its audit record: a nil error means the record is
+// committed and synced (synchronous=FULL).
+//
+// Records of concurrent calls are committed together (group commit): the
+// writer goroutine takes every record queued while the previous commit was
+// syncing and writes them in one transaction, so the commit's page writes and
+// fsync are paid once per batch instead of once per call (a record that
+// fails to insert is retried alone and fails alone). A lone call is committed at
+// once; nothing waits for a batch to fill.
+func (db *DB) RecordCall(ctx context.Context, c Call) error {
+	j := &callJob{ctx: ctx, call: c, done: make(chan error, 1)}
+	select {
+	case db.calls <- j:
+	case <-db.closing:
+		return errClosed
+	case <-ctx.Done():
+		return fmt.Errorf("store: record call: %w", ctx.Err())
 	}
+	select {
+	case err := <-j.done:
+		return err
+	case <-db.written:
+		// The writer stopped (Close); it answered every job it took.
+		select {
+		case err := <-j.done:
+			return err
+		default:
+			return errClosed
+		}
+	case <-ctx.Done():
+		// The record may still be committed: it is then the audit record of
+		// a call answered with an error, which is what happened.
+		return fmt.Errorf("store: record call: %w", ctx.Err())
+	}
+}
+
+// errClosed answers records that arrive after Close.
+var errClosed = errors.New("store: record call: database closed")
+
+// callJob is one queued audit record and where its result goes.
+type callJob struct {
+	ctx  context.Context
+	call Call
+	done chan error // buffered: the writer never blocks on a caller that left
+}
+
+// Group commit bounds: the queue a burst of calls may fill before callers
+// wait to enqueue, the most records in one transaction, and how long one
+// batch may hold the write connection.
+const (
+	callQueue    = 256
+	maxBatch     = 128
+	batchTimeout = 10 * time.Second
+)
+
+// writeCalls is the writer goroutine: it commits queued records in batches
+// until Close, then commits what is still queued and stops.
+func (db *DB) writeCalls() {
+	defer close(db.written)
+	batch := make([]*callJob, 0, maxBatch)
+	for {
+		select {
+		case j := <-db.calls:
+			batch = append(batch[:0], j)
+		case <-db.closing:
+			for {
+				select {
+				case j := <-db.calls:
+					db.commitCalls([]*callJob{j})
+				default:
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case j := <-db.calls:
+				batch = append(batch, j)
+			default:
+				break fill
+			}
+		}
+		db.commitCalls(batch)
+		clear(batch)
+	}
+}
+
+// commitCalls writes a batch in one transaction and tells each caller its
+// result. A record whose caller has gone (context done) is skipped. When a
+// record fails to insert, the batch is rolled back and each record is
+// committed in a transaction of its own, so that one bad record fails alone;
+// a failed commit fails every record of its transaction.
+func (db *DB) commitCalls(batch []*callJob) {
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	live := batch[:0:0]
+	for _, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			j.done <- fmt.Errorf("store: record call: %w", err)
+			continue
+		}
+		live = append(live, j)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err := db.commitTx(ctx, live)
+	if err == nil || len(live) == 1 {
+		for _, j := range live {
+			j.done <- err
+		}
+		return
+	}
+	for _, j := range live {
+		j.done <- db.commitTx(ctx, []*callJob{j})
+	}
+}
+
+// commitTx inserts the records of jobs in one transaction and commits it.
+func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (err error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: record call: %w", err)
@@ -133,6 +248,24 @@ func (db *DB) RecordCall(ctx context.Context, c Call) (err error) {
 		}
 	}()
 	st := db.stmts.in(ctx, tx)
+	for _, j := range jobs {
+		if err := db.insertCall(ctx, &st, j.call); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: record call: commit: %w", err)
+	}
+	return nil
+}
+
+// insertCall writes the rows of one call with the statements of a
+// transaction.
+func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
+	at := c.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
 	res, err := st.insertCall.ExecContext(ctx,
 		at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
 		db.PatientKey(c.PatientID), clip(c.PolicyID), c.Status,
@@ -183,9 +316,6 @@ func (db *DB) RecordCall(ctx context.Context, c Call) (err error) {
 				return fmt.Errorf("store: record call: override reason: %w", err)
 			}
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: record call: commit: %w", err)
 	}
 	return nil
 }

@@ -26,13 +26,15 @@ func BenchmarkRecordCall(b *testing.B) {
 	}
 }
 
-// BenchmarkRecordCallParallel measures RecordCall under concurrent callers,
-// as in the server (writes are serialised on one connection).
+// BenchmarkRecordCallParallel measures RecordCall under 8 concurrent callers
+// per CPU, as in the server under load: records queued while a commit syncs
+// are committed together (group commit).
 func BenchmarkRecordCallParallel(b *testing.B) {
 	db := open(b, b.TempDir())
 	ctx := b.Context()
 	c := sampleCall(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "pat-1", 1)
 	b.ReportAllocs()
+	b.SetParallelism(8)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := db.RecordCall(ctx, c); err != nil {

@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 
 // serveFeedback is the helper process: it opens the store in dir and answers
 // POST /feedback (a hooks.Feedback body) with 204 only after RecordFeedback
+// returned nil, and POST /call (a Call) with 204 only after RecordCall
 // returned nil, until it is killed. It prints its address on stdout.
 func serveFeedback(dir string) int {
 	ctx := context.Background()
@@ -48,6 +49,19 @@ func serveFeedback(dir string) int {
 	}
 	fmt.Printf("ADDR %s\n", ln.Addr())
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/call" {
+			var c Call
+			if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := db.RecordCall(r.Context(), c); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		var fb hooks.Feedback
 		if err := json.NewDecoder(r.Body).Decode(&fb); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -64,9 +78,10 @@ func serveFeedback(dir string) int {
 	return 2
 }
 
-// TestAcknowledgedFeedbackSurvivesSIGKILL writes feedback concurrently to a
-// child process, kills it with SIGKILL while writes are in flight, reopens
-// the database and checks that every acknowledged item is there.
+// TestAcknowledgedFeedbackSurvivesSIGKILL writes feedback and audit records
+// (group-committed) concurrently to a child process, kills it with SIGKILL
+// while writes are in flight, reopens the database and checks that every
+// acknowledged item and record is there.
 func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: starts a child process and kills it")
@@ -107,6 +122,7 @@ func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("helper did not start: %q, %v; stderr: %s", line, err, stderr.String())
 	}
 	url := "http://" + addr + "/feedback"
+	callURL := "http://" + addr + "/call"
 
 	// item makes the n-th feedback item, distinct from every other one.
 	item := func(n int) hooks.FeedbackItem {
@@ -124,6 +140,7 @@ func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 	var (
 		mu      sync.Mutex
 		acked   []hooks.FeedbackItem
+		calls   []string // HookInstance of each acknowledged audit record
 		next    int
 		failed  []string
 		killed  = make(chan struct{})
@@ -141,6 +158,27 @@ func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 				default:
 				}
 				mu.Lock()
+				if next%2 == 1 {
+					// An audit record, told apart by its hookInstance.
+					c := sampleCall(at, "pat", 1000+next)
+					c.HookInstance = fmt.Sprintf("durable-%d", next)
+					next++
+					mu.Unlock()
+					body, _ := json.Marshal(c)
+					resp, err := client.Post(callURL, "application/json", bytes.NewReader(body))
+					if err != nil {
+						continue
+					}
+					resp.Body.Close()
+					mu.Lock()
+					if resp.StatusCode == http.StatusNoContent {
+						calls = append(calls, c.HookInstance)
+					} else {
+						failed = append(failed, resp.Status)
+					}
+					mu.Unlock()
+					continue
+				}
 				// One to three items per POST: all or nothing.
 				var batch []hooks.FeedbackItem
 				for range 1 + next%3 {
@@ -215,4 +253,22 @@ func TestAcknowledgedFeedbackSurvivesSIGKILL(t *testing.T) {
 	var stored int
 	db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM feedback").Scan(&stored)
 	t.Logf("acknowledged %d items, %d stored after SIGKILL (unacknowledged in-flight writes may also have committed), %d missing", len(acked), stored, missing)
+
+	if len(calls) < killAfter/4 {
+		t.Fatalf("only %d audit records acknowledged before the kill", len(calls))
+	}
+	lostCalls := 0
+	for _, hi := range calls {
+		var n int
+		if err := db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM calls WHERE hook_instance = ?", hi).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			lostCalls++
+			if lostCalls <= 5 {
+				t.Errorf("acknowledged audit record %s: %d rows after SIGKILL, want 1", hi, n)
+			}
+		}
+	}
+	t.Logf("acknowledged %d audit records, %d lost", len(calls), lostCalls)
 }

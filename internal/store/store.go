@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
@@ -60,6 +61,13 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	stmts statements
+
+	// Group commit of audit records (see RecordCall): the queue, the
+	// signal to stop, and the writer's exit.
+	calls     chan *callJob
+	closing   chan struct{}
+	written   chan struct{}
+	closeOnce sync.Once
 }
 
 // Open opens (creating when needed) the database in dir, applies the embedded
@@ -101,6 +109,10 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
 	}
+	db.calls = make(chan *callJob, callQueue)
+	db.closing = make(chan struct{})
+	db.written = make(chan struct{})
+	go db.writeCalls()
 	return db, nil
 }
 
@@ -139,8 +151,19 @@ func (db *DB) init(ctx context.Context) error {
 	return db.prepare(ctx)
 }
 
-// Close closes the database. It is safe to call once, after the last use.
+// Close commits the audit records already queued, then closes the database.
+// Records arriving after Close fail. It is safe to call more than once.
 func (db *DB) Close() error {
+	var errs []error
+	db.closeOnce.Do(func() { errs = db.close() })
+	return errors.Join(errs...)
+}
+
+func (db *DB) close() []error {
+	if db.closing != nil {
+		close(db.closing)
+		<-db.written
+	}
 	errs := []error{db.stmts.close()}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -148,7 +171,7 @@ func (db *DB) Close() error {
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // Ping reports whether the database answers reads (liveness of the store).
