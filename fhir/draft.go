@@ -38,7 +38,7 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 			Resource json.RawMessage `json:"resource"`
 		} `json:"entry"`
 	}
-	if err := json.Unmarshal(t, &b); err != nil {
+	if err := decodeCompat(t, &b); err != nil {
 		return nil, fmt.Errorf("draftOrders: invalid Bundle JSON: %w", ErrMalformed)
 	}
 	if b.ResourceType != "Bundle" {
@@ -54,12 +54,12 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 			ResourceType string `json:"resourceType"`
 			ID           string `json:"id"`
 		}
-		if json.Unmarshal(rt, &p) != nil {
+		if decodeCompat(rt, &p) != nil {
 			continue
 		}
 		d := DraftOrder{Index: i, ResourceType: p.ResourceType, ID: p.ID, Raw: e.Resource}
 		if p.ResourceType == "ServiceRequest" {
-			if sr, err := r4.UnmarshalServiceRequest(rt); err == nil {
+			if sr, err := unmarshal[r4.ServiceRequest](rt); err == nil {
 				d.ServiceRequest = &sr
 			}
 		}

@@ -19,14 +19,20 @@ import (
 // resource as before. FuzzUnmarshal checks both decoders agree.
 func unmarshal[T any](raw []byte) (T, error) {
 	var v T
-	err := jsonv2.Unmarshal(raw, &v,
+	err := decodeCompat(raw, &v)
+	return v, err
+}
+
+// decodeCompat is json.Unmarshal(raw, v) done by the JSON v2 engine with
+// the options above.
+func decodeCompat(raw []byte, v any) error {
+	return jsonv2.Unmarshal(raw, v,
 		jsontext.AllowDuplicateNames(true),
 		jsontext.AllowInvalidUTF8(true),
 		jsonv2.MatchCaseInsensitiveNames(true),
 		// encoding/json folds case only: "us-e" must not match "use".
 		jsonv1.MatchCaseSensitiveDelimiter(true),
 		jsonv2.WithUnmarshalers(numbers))
-	return v, err
 }
 
 // numbers keeps FHIR decimals as written (samply's *json.Number fields), as

@@ -170,6 +170,10 @@ const (
 	callQueue    = 256
 	maxBatch     = 128
 	batchTimeout = 10 * time.Second
+	// groupWindow is how long the writer, while calls arrive together,
+	// waits for more records before committing: small against a call's
+	// latency, long against the time between calls under load.
+	groupWindow = 500 * time.Microsecond
 )
 
 // writeCalls is the writer goroutine: it commits queued records in batches
@@ -177,6 +181,10 @@ const (
 func (db *DB) writeCalls() {
 	defer close(db.written)
 	batch := make([]*callJob, 0, maxBatch)
+	// busy: the last batch had company, so calls are arriving together.
+	busy := false
+	window := time.NewTimer(groupWindow)
+	window.Stop()
 	for {
 		select {
 		case j := <-db.calls:
@@ -191,15 +199,32 @@ func (db *DB) writeCalls() {
 				}
 			}
 		}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case j := <-db.calls:
-				batch = append(batch, j)
-			default:
-				break fill
+		if busy {
+			// Under load more records are on their way: wait a moment for
+			// them instead of paying a commit each.
+			window.Reset(groupWindow)
+		gather:
+			for len(batch) < maxBatch {
+				select {
+				case j := <-db.calls:
+					batch = append(batch, j)
+				case <-window.C:
+					break gather
+				}
+			}
+			window.Stop()
+		} else {
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case j := <-db.calls:
+					batch = append(batch, j)
+				default:
+					break fill
+				}
 			}
 		}
+		busy = len(batch) > 1
 		db.commitCalls(batch)
 		clear(batch)
 	}
