@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
@@ -297,5 +298,35 @@ func TestCheckFindsBrokenResponses(t *testing.T) {
 				t.Errorf("Check = %v, want a problem mentioning %q", all, tt.want)
 			}
 		})
+	}
+}
+
+// TestSetMember: the member is replaced where it stood (or added last), every
+// other member keeps its bytes and order, and the result is valid JSON.
+func TestSetMember(t *testing.T) {
+	set := func(old jsontext.Value) ([]byte, error) {
+		if old == nil {
+			old = jsontext.Value("null")
+		}
+		return []byte(fmt.Sprintf(`{"old":%s}`, old)), nil
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{}`, `{"x":{"old":null}}`},
+		{`{"a":1}`, `{"a":1,"x":{"old":null}}`},
+		{`{"x":[1]}`, `{"x":{"old":[1]}}`},
+		{`{"x":[1],"b":2}`, `{"x":{"old":[1]},"b":2}`},
+		{`{"a":1,"x":[1]}`, `{"a":1,"x":{"old":[1]}}`},
+		{`{"a":1,"x":[1],"b":{"c":[ 1, 2 ]}}`, `{"a":1,"x":{"old":[1]},"b":{"c":[ 1, 2 ]}}`},
+		{` { "a" : "\u00e9<>" , "x" : 1 , "x" : 2 } `, `{"a":"\u00e9<>","x":{"old":2}}`},
+	} {
+		got, err := setMember([]byte(tc.in), "x", set)
+		if err != nil || string(got) != tc.want || !json.Valid(got) {
+			t.Errorf("setMember(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{`[]`, `"x"`, `{"a":}`, `{"a":1`} {
+		if got, err := setMember([]byte(bad), "x", set); err == nil {
+			t.Errorf("setMember(%s) = %s, want an error", bad, got)
+		}
 	}
 }

@@ -3,8 +3,12 @@ package cards
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 )
@@ -106,34 +110,109 @@ func reasonConcept(code, text string) *codeableConcept {
 
 // withCoverageInformation returns the client's order JSON with this
 // service's coverage information added, replacing an earlier one from this
-// service, and nothing else changed (CRD resp-37). Only the top-level object
-// is re-encoded; every other member keeps the client's bytes.
+// service, and nothing else changed (CRD resp-37): the order's members keep
+// the client's bytes and order; only "extension" is rewritten, in place, or
+// appended when the order had none.
 func withCoverageInformation(raw json.RawMessage, info ext) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("order is not a JSON object: %w", err)
-	}
-	var exts []json.RawMessage
-	if old, ok := obj["extension"]; ok {
-		if err := json.Unmarshal(old, &exts); err != nil {
-			return nil, fmt.Errorf("order extension is not an array: %w", err)
-		}
-	}
-	kept := exts[:0:0]
-	for _, e := range exts {
-		if !ours(e) {
-			kept = append(kept, e)
-		}
-	}
 	b, err := marshal(info)
 	if err != nil {
 		return nil, err
 	}
-	kept = append(kept, b)
-	if obj["extension"], err = marshal(kept); err != nil {
+	return setMember(raw, "extension", func(old jsontext.Value) ([]byte, error) {
+		out := []byte{'['}
+		if old != nil {
+			if old.Kind() != '[' {
+				return nil, errors.New("order extension is not an array")
+			}
+			err := elements(old, func(e jsontext.Value) {
+				if !ours(json.RawMessage(e)) {
+					out = append(append(out, e...), ',')
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return append(append(out, b...), ']'), nil
+	})
+}
+
+// readOptions accept what encoding/json accepts.
+var readOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// setMember returns the JSON object raw with the value of member name
+// replaced by value(old) (old nil when absent; the member then goes last).
+// Every other member keeps its bytes and place. Later duplicates of name are
+// dropped, as a decoder keeping the last one would see only one.
+func setMember(raw []byte, name string, value func(old jsontext.Value) ([]byte, error)) (json.RawMessage, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), readOptions)
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, errors.New("order is not a JSON object")
+	}
+	out := make([]byte, 0, len(raw)+512)
+	out = append(out, '{')
+	var old jsontext.Value
+	at := -1 // where the member goes: the place of its first occurrence
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil, fmt.Errorf("order is not a JSON object: %w", err)
+		}
+		key := tok.String()
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, fmt.Errorf("order is not a JSON object: %w", err)
+		}
+		if key == name {
+			old = append(old[:0], v...)
+			if at < 0 {
+				at = len(out)
+			}
+			continue
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out, _ = jsontext.AppendQuote(out, key)
+		out = append(append(out, ':'), v...)
+	}
+	nv, err := value(old)
+	if err != nil {
 		return nil, err
 	}
-	return marshal(obj)
+	member, _ := jsontext.AppendQuote(nil, name)
+	member = append(append(member, ':'), nv...)
+	switch {
+	case at < 0: // absent: last
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, member...)
+	case at == 1: // first: what follows has no comma before it
+		if len(out) > 1 {
+			member = append(member, ',')
+		}
+		out = append(out[:1], append(member, out[1:]...)...)
+	default: // after a member; what follows starts with its comma
+		out = append(out[:at], append(append([]byte{','}, member...), out[at:]...)...)
+	}
+	return append(out, '}'), nil
+}
+
+// elements calls fn with each element of a JSON array.
+func elements(arr jsontext.Value, fn func(jsontext.Value)) error {
+	dec := jsontext.NewDecoder(bytes.NewReader(arr), readOptions)
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		fn(v)
+	}
+	return nil
 }
 
 // marshal encodes without HTML escaping, so the client's narrative keeps its
@@ -170,15 +249,10 @@ func ours(raw json.RawMessage) bool {
 // withCode returns the client's order JSON with its code replaced (the
 // contrast suggestion); nothing else changes.
 func withCode(raw json.RawMessage, c criteria.Code) (json.RawMessage, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, fmt.Errorf("order is not a JSON object: %w", err)
-	}
 	cc := codeableConcept{Coding: []coding{{System: c.System, Code: c.Code, Display: c.Display}}, Text: c.Display}
-	b, err := json.Marshal(cc)
+	b, err := marshal(cc)
 	if err != nil {
 		return nil, err
 	}
-	obj["code"] = b
-	return marshal(obj)
+	return setMember(raw, "code", func(jsontext.Value) ([]byte, error) { return b, nil })
 }
