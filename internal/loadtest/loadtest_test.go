@@ -44,13 +44,14 @@ func metricsServer(t *testing.T, text *string) *httptest.Server {
 
 func TestReadGauges(t *testing.T) {
 	text := "# HELP go_goroutines Number of goroutines.\ngo_goroutines 12\ngo_memstats_heap_inuse_bytes 4.5e+06\n" +
-		"go_memstats_heap_inuse_bytes_total 1\nprocess_resident_memory_bytes 3.2505856e+07\n"
+		"go_memstats_heap_inuse_bytes_total 1\nprocess_resident_memory_bytes 3.2505856e+07\n" +
+		"go_memstats_next_gc_bytes 2.5e+07\ngo_gc_gogc_percent 400\n"
 	srv := metricsServer(t, &text)
 	g, err := ReadGauges(context.Background(), srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Gauges{Goroutines: 12, RSS: 32505856, HeapInuse: 4.5e6}); g != want {
+	if want := (Gauges{Goroutines: 12, RSS: 32505856, HeapInuse: 4.5e6, LiveHeap: 5e6}); g != want {
 		t.Errorf("got %+v, want %+v", g, want)
 	}
 	text = "go_goroutines 12\n"
@@ -62,7 +63,7 @@ func TestReadGauges(t *testing.T) {
 // TestSoak runs a short soak against a target that fails calls whose data
 // must come from fhirServer: the 5xx are counted, every kind is sent.
 func TestSoak(t *testing.T) {
-	text := "go_goroutines 7\nprocess_resident_memory_bytes 1e6\ngo_memstats_heap_inuse_bytes 5e5\n"
+	text := "go_goroutines 7\nprocess_resident_memory_bytes 1e6\ngo_memstats_heap_inuse_bytes 5e5\ngo_memstats_next_gc_bytes 4e6\n"
 	metrics := metricsServer(t, &text)
 	// Tokens are "Bearer h.N.sig", good once each.
 	var mu sync.Mutex

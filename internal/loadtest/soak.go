@@ -23,11 +23,18 @@ type Gauges struct {
 	Goroutines float64 // go_goroutines
 	RSS        float64 // process_resident_memory_bytes
 	HeapInuse  float64 // go_memstats_heap_inuse_bytes
+	// LiveHeap is the heap that survived the last collection: the GC's
+	// next target (go_memstats_next_gc_bytes) divided by 1 + GOGC/100
+	// (go_gc_gogc_percent, 100 when absent). Unlike HeapInuse it does not
+	// count garbage waiting for the next collection, so it is the figure
+	// that shows growth.
+	LiveHeap float64
 }
 
 // String formats the gauges on one line.
 func (g Gauges) String() string {
-	return fmt.Sprintf("goroutines=%.0f rss=%.1fMiB heap_inuse=%.1fMiB", g.Goroutines, g.RSS/(1<<20), g.HeapInuse/(1<<20))
+	return fmt.Sprintf("goroutines=%.0f rss=%.1fMiB heap_inuse=%.1fMiB live_heap=%.1fMiB",
+		g.Goroutines, g.RSS/(1<<20), g.HeapInuse/(1<<20), g.LiveHeap/(1<<20))
 }
 
 // ReadGauges reads the gauges from a Prometheus text endpoint.
@@ -48,12 +55,22 @@ func ReadGauges(ctx context.Context, metricsURL string) (Gauges, error) {
 	}
 	want := map[string]*float64{}
 	var g Gauges
+	var nextGC float64
+	gogc := 100.0
 	want["go_goroutines"], want["process_resident_memory_bytes"], want["go_memstats_heap_inuse_bytes"] = &g.Goroutines, &g.RSS, &g.HeapInuse
+	want["go_memstats_next_gc_bytes"] = &nextGC
+	optional := map[string]*float64{"go_gc_gogc_percent": &gogc}
 	found := 0
 	s := bufio.NewScanner(resp.Body)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
 	for s.Scan() {
 		name, value, ok := strings.Cut(s.Text(), " ")
+		if p, hit := optional[name]; ok && hit {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+				*p = f
+			}
+			continue
+		}
 		if p, hit := want[name]; ok && hit {
 			f, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 			if err != nil {
@@ -67,7 +84,10 @@ func ReadGauges(ctx context.Context, metricsURL string) (Gauges, error) {
 		return Gauges{}, err
 	}
 	if found < len(want) {
-		return Gauges{}, errors.New("metrics: go_goroutines, process_resident_memory_bytes or go_memstats_heap_inuse_bytes missing")
+		return Gauges{}, errors.New("metrics: go_goroutines, process_resident_memory_bytes, go_memstats_heap_inuse_bytes or go_memstats_next_gc_bytes missing")
+	}
+	if gogc > 0 {
+		g.LiveHeap = nextGC / (1 + gogc/100)
 	}
 	return g, nil
 }
