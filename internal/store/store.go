@@ -135,11 +135,12 @@ func dsn(path string, readOnly bool) string {
 		// checkpoint copies once however many commits wrote them; the WAL
 		// file is truncated back to that size after a checkpoint.
 		q.Add("_pragma", "wal_autocheckpoint(4000)")
-		// Audit rows are indexed by random keys (card uuids, patient
-		// pseudonyms, assertion ids), so each call touches index pages all
-		// over the file: keep up to 32 MiB of them in memory (SQLite's
-		// default is 2 MiB) rather than read them back for every call.
-		q.Add("_pragma", "cache_size(-32768)")
+		// Some audit indexes have keys with no order in time (patient
+		// pseudonyms; card uuids and assertion ids from other generators),
+		// so a call can touch index pages anywhere in the file: keep up to
+		// 16 MiB of pages in memory (SQLite's default is 2 MiB) rather than
+		// read them back for every call.
+		q.Add("_pragma", "cache_size(-16384)")
 		q.Add("_pragma", "journal_size_limit(16777216)")
 		// Take the write lock at BEGIN: a transaction that reads first and
 		// upgrades later can fail at once with SQLITE_BUSY instead of waiting.
