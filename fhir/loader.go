@@ -174,11 +174,19 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
 	defer cancel()
 	results := make([]result, len(Searches))
-	var wg sync.WaitGroup
-	for i, s := range Searches {
-		wg.Go(func() { results[i] = l.resolve(ctx, s, in, client) })
+	if client == nil {
+		// Prefetch only: nothing waits on the network, so goroutines would
+		// only add scheduling and stack growth.
+		for i, s := range Searches {
+			results[i] = l.resolve(ctx, s, in, nil)
+		}
+	} else {
+		var wg sync.WaitGroup
+		for i, s := range Searches {
+			wg.Go(func() { results[i] = l.resolve(ctx, s, in, client) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 
 	// Each search fills only its own resource type (add ignores entries of
 	// other types), so the searches decode in parallel into parts of the
@@ -186,20 +194,33 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	// would build, in less wall time on a chart of a few hundred resources.
 	// The decoders log without a context: bind the call's attributes
 	// (request id, hookInstance) to their logger.
+	// A small chart decodes in this goroutine: below parallelDecodeMin
+	// bytes, starting goroutines (and growing their stacks for the
+	// decoder's recursion) costs more CPU than it saves wall time.
 	log := l.logger.With(attrsOf(ctx)...)
 	parts := make([]Record, len(Searches))
+	size := 0
+	for _, r := range results {
+		for _, raw := range r.raws {
+			size += len(raw)
+		}
+	}
+	decode := func(i int, s SearchSpec) {
+		parts[i].PatientID = rec.PatientID
+		d := decoder{rec: &parts[i], logger: log, seen: map[string]bool{}, hint: len(results[i].raws)}
+		for _, raw := range results[i].raws {
+			d.add(s, raw)
+		}
+	}
 	var dwg sync.WaitGroup
 	for i, s := range Searches {
-		if len(results[i].raws) == 0 {
-			continue
+		switch {
+		case len(results[i].raws) == 0:
+		case size < parallelDecodeMin:
+			decode(i, s)
+		default:
+			dwg.Go(func() { decode(i, s) })
 		}
-		dwg.Go(func() {
-			parts[i].PatientID = rec.PatientID
-			d := decoder{rec: &parts[i], logger: log, seen: map[string]bool{}, hint: len(results[i].raws)}
-			for _, raw := range results[i].raws {
-				d.add(s, raw)
-			}
-		})
 	}
 	dwg.Wait()
 	got := 0
@@ -222,6 +243,10 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	}
 	return rec, nil
 }
+
+// parallelDecodeMin is the size of a chart's resources (bytes of JSON) from
+// which its searches are decoded in parallel.
+const parallelDecodeMin = 64 << 10
 
 // result is what one search produced. supplied means complete: an empty
 // result from a null prefetch is supplied, a first page whose `next` could
