@@ -173,7 +173,7 @@ const (
 	// groupWindow is how long the writer, while calls arrive together,
 	// waits for more records before committing: small against a call's
 	// latency, long against the time between calls under load.
-	groupWindow = 500 * time.Microsecond
+	groupWindow = 250 * time.Microsecond
 )
 
 // writeCalls is the writer goroutine: it commits queued records in batches
