@@ -190,14 +190,22 @@ func (db *DB) writeCalls() {
 		case j := <-db.calls:
 			batch = append(batch[:0], j)
 		case <-db.closing:
+			// Commit what is queued. A record enqueued after this drain is
+			// answered errClosed by RecordCall once written is closed.
+			var rest []*callJob
+		drain:
 			for {
 				select {
 				case j := <-db.calls:
-					db.commitCalls([]*callJob{j})
+					rest = append(rest, j)
 				default:
-					return
+					break drain
 				}
 			}
+			if len(rest) > 0 {
+				db.commitCalls(rest)
+			}
+			return
 		}
 		if busy {
 			// Under load more records are on their way: wait a moment for
