@@ -46,17 +46,7 @@ type Server struct {
 // the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	dir, err := nodeDir()
-	if err != nil {
-		missing(t, err.Error())
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "node is not on PATH")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@medplum", "fhir-router", "package.json")); err != nil {
-		missing(t, "the FHIR test server's packages are not installed")
-	}
+	dir, node := nodeTool(t, filepath.Join("@medplum", "fhir-router", "package.json"))
 
 	cmd := exec.Command(node, "server.js", "--port", "0", "--watch-stdin")
 	cmd.Dir = dir
@@ -156,6 +146,25 @@ func nodeDir() (string, error) {
 			return "", errors.New("module root (go.mod) not found")
 		}
 	}
+}
+
+// nodeTool returns the folder of the node scripts and the node executable,
+// after checking that the package file pkg (below node_modules) is
+// installed; what is missing fails the test (or skips it, see missing).
+func nodeTool(t testing.TB, pkg string) (dir, node string) {
+	t.Helper()
+	dir, err := nodeDir()
+	if err != nil {
+		missing(t, err.Error())
+	}
+	node, err = exec.LookPath("node")
+	if err != nil {
+		missing(t, "node is not on PATH")
+	}
+	if !fileExists(filepath.Join(dir, "node_modules", pkg)) {
+		missing(t, "the FHIR test server's node packages are not installed (run npm ci in internal/fhirtest/node)")
+	}
+	return dir, node
 }
 
 func fileExists(p string) bool {

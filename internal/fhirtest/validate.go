@@ -17,17 +17,7 @@ import (
 // the test when node or its packages are missing, unless SkipEnv=1.
 func Validate(t testing.TB, resources ...json.RawMessage) [][]string {
 	t.Helper()
-	dir, err := nodeDir()
-	if err != nil {
-		missing(t, err.Error())
-	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missing(t, "node is not installed")
-	}
-	if !fileExists(filepath.Join(dir, "node_modules", "@medplum", "core")) {
-		missing(t, "the validator's packages are not installed (run npm ci in internal/fhirtest/node)")
-	}
+	dir, node := nodeTool(t, filepath.Join("@medplum", "core"))
 	in, err := json.Marshal(resources)
 	if err != nil {
 		t.Fatal(err)
