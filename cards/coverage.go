@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/jsoncompat"
 )
 
 // CoverageInformationURL is the Da Vinci CRD STU 2.1 coverage-information extension.
@@ -137,15 +137,12 @@ func withCoverageInformation(raw json.RawMessage, info ext) (json.RawMessage, er
 	})
 }
 
-// readOptions accept what encoding/json accepts.
-var readOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-
 // setMember returns the JSON object raw with the value of member name
 // replaced by value(old) (old nil when absent; the member then goes last).
 // Every other member keeps its bytes and place. Later duplicates of name are
 // dropped, as a decoder keeping the last one would see only one.
 func setMember(raw []byte, name string, value func(old jsontext.Value) ([]byte, error)) (json.RawMessage, error) {
-	dec := jsontext.NewDecoder(bytes.NewReader(raw), readOptions)
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsoncompat.Options)
 	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return nil, errors.New("order is not a JSON object")
 	}
@@ -201,7 +198,7 @@ func setMember(raw []byte, name string, value func(old jsontext.Value) ([]byte, 
 
 // elements calls fn with each element of a JSON array.
 func elements(arr jsontext.Value, fn func(jsontext.Value)) error {
-	dec := jsontext.NewDecoder(bytes.NewReader(arr), readOptions)
+	dec := jsontext.NewDecoder(bytes.NewReader(arr), jsoncompat.Options)
 	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/jsoncompat"
 )
 
 // DraftOrder is one entry of context.draftOrders.
@@ -38,7 +40,7 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 			Resource json.RawMessage `json:"resource"`
 		} `json:"entry"`
 	}
-	if err := decodeCompat(t, &b); err != nil {
+	if err := jsoncompat.Unmarshal(t, &b); err != nil {
 		return nil, fmt.Errorf("draftOrders: invalid Bundle JSON: %w", ErrMalformed)
 	}
 	if b.ResourceType != "Bundle" {
@@ -54,7 +56,7 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 			ResourceType string `json:"resourceType"`
 			ID           string `json:"id"`
 		}
-		if decodeCompat(rt, &p) != nil {
+		if jsoncompat.Unmarshal(rt, &p) != nil {
 			continue
 		}
 		d := DraftOrder{Index: i, ResourceType: p.ResourceType, ID: p.ID, Raw: e.Resource}

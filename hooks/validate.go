@@ -8,7 +8,8 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-	jsonv1 "github.com/go-json-experiment/json/v1"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/jsoncompat"
 )
 
 // Errors returned by Decode. The server maps them to HTTP statuses: both are 400.
@@ -36,7 +37,7 @@ func Decode(body []byte, hook string) (*Request, error) {
 		return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 	}
 	var req Request
-	if err := jsonv2.Unmarshal(body, &req, decodeOptions); err != nil {
+	if err := jsoncompat.Unmarshal(body, &req); err != nil {
 		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
 			return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
@@ -50,15 +51,6 @@ func Decode(body []byte, hook string) (*Request, error) {
 	}
 	return &req, nil
 }
-
-// decodeOptions make the JSON v2 engine accept what encoding/json accepts:
-// duplicate members, invalid UTF-8, member names in any case (but "-" and "_"
-// count).
-var decodeOptions = jsonv2.JoinOptions(
-	jsontext.AllowDuplicateNames(true),
-	jsontext.AllowInvalidUTF8(true),
-	jsonv2.MatchCaseInsensitiveNames(true),
-	jsonv1.MatchCaseSensitiveDelimiter(true))
 
 // Validate checks the fields CDS Hooks 2.0 and the order hooks require.
 func (r *Request) Validate(hook string) error {
@@ -77,7 +69,7 @@ func (r *Request) Validate(hook string) error {
 	var b struct {
 		ResourceType string `json:"resourceType"`
 	}
-	if err := jsonv2.Unmarshal(r.Context.DraftOrders, &b, decodeOptions); err != nil || b.ResourceType != "Bundle" {
+	if err := jsoncompat.Unmarshal(r.Context.DraftOrders, &b); err != nil || b.ResourceType != "Bundle" {
 		return fmt.Errorf("%w: context.draftOrders must be a FHIR Bundle", ErrInvalid)
 	}
 	if r.FHIRAuthorization != nil && r.FHIRAuthorization.AccessToken != "" && r.FHIRServer == "" {
