@@ -71,11 +71,59 @@ type Evidence struct {
 	// Source is a FHIR reference like "Condition/c1", or the resource type when
 	// the resource has no id.
 	Source string
-	// Date is the clinically relevant date (onset, performed, authored...).
+	// Date is the clinically relevant date (onset, performed, authored...),
+	// as a day. For a date recorded at lower precision it is the day the
+	// rule used (a conservative end of the range the date names).
 	Date *time.Time
+	// DateText is the date as recorded, at its precision ("2025-09",
+	// "2026-04-20"); empty when undated. Cards show this, never Date.
+	DateText string
+	// Imprecise is true when the date was recorded at month or year
+	// precision (FHIR R4 date); the card says so where it matters.
+	Imprecise bool
 	// Display names the coded concept in plain words (no free text from the chart).
 	Display string
 	Code    Code
+	// ByText is true when the item was recognised by its display text
+	// (a medication named but not coded in a value set), not by its code.
+	ByText bool
+	// FromNote is true when the evidence is a finding in a clinical note;
+	// Quote then holds a short quote from it.
+	FromNote bool
+	// Quote is a short quote from the note (FromNote only).
+	Quote string
+}
+
+// NotCounted reasons: why a chart entry that looked relevant (its code or
+// text matched a policy value set) did not count (issue 13, "Nothing dropped
+// in silence").
+const (
+	ReasonNoDate         = "no-usable-date"
+	ReasonUnreadable     = "unreadable-entry"
+	ReasonOtherPatient   = "another-patient"
+	ReasonUnresolvedMed  = "unresolved-medication-reference"
+	ReasonTextOnly       = "code-with-text-only"
+	ReasonOutsideWindow  = "outside-look-back-window"
+	ReasonOtherCondition = "ordered-for-another-condition"
+	ReasonNotCurrent     = "not-current"
+	ReasonAdvisoryNote   = "advisory-note"
+)
+
+// NotCounted is a chart entry that looked relevant but did not count, with
+// its reason. Display and DateText are safe for cards; Source (a FHIR
+// reference) is for the systemAction and the text report only.
+type NotCounted struct {
+	// Reason is one of the Reason* codes.
+	Reason string
+	// What says what the entry would have counted as ("NSAID",
+	// "physical therapy", "suspected cauda equina").
+	What string
+	// Display is the entry's display text.
+	Display string
+	// DateText is its date as recorded, empty when undated.
+	DateText string
+	// Source is the FHIR reference ("MedicationRequest/m1"), or empty.
+	Source string
 }
 
 // Finding is one finding code with its evidence and a plain-language text.
@@ -111,6 +159,11 @@ type Assessment struct {
 	// Unchecked lists what could not be checked because data was missing
 	// (search names); non-empty only when the record was incomplete.
 	Unchecked []string
+	// NotCounted lists chart entries that looked relevant but did not
+	// count, with the reason, in a stable order.
+	NotCounted []NotCounted
+	// LookbackDays is the policy's conservative-therapy look-back window.
+	LookbackDays int
 }
 
 // Has reports whether the assessment carries the finding code.
