@@ -171,7 +171,7 @@ func (x *assessor) therapy() therapyResult {
 				}
 				span[nc.What] = sp
 			case ReasonNoDate:
-				undated = append(undated, nc.What)
+				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, strings.TrimSuffix(nc.Display, " (matched by medication name, not code)")))
 			}
 		}
 		if len(undated) > 0 {
