@@ -309,7 +309,6 @@ func TestCoverageInForce(t *testing.T) {
 	}
 }
 
-
 func TestReasonsResolveConditions(t *testing.T) {
 	var c r4.Condition
 	_ = json.Unmarshal([]byte(`{"id":"sh","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M25.511","display":"Pain in right shoulder"}]}}`), &c)
