@@ -170,6 +170,21 @@ func knownType(t string) bool {
 		if s.ResourceType == t {
 			return true
 		}
+		for _, inc := range s.Includes {
+			if inc == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// included reports whether t is a type search s may include beside its own.
+func included(s SearchSpec, t string) bool {
+	for _, inc := range s.Includes {
+		if inc == t {
+			return true
+		}
 	}
 	return false
 }
@@ -191,11 +206,21 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 			d.skip(s, clipType(p.ResourceType), "resource type not read by the assessment")
 			return
 		}
+		if included(s, p.ResourceType) {
+			// A Medication the search included (_include): resolves the
+			// orders' medicationReference.
+			d.addMedication(raw)
+			return
+		}
 		d.logger.Debug("fhir entry ignored", "search", s.Key, "type", p.ResourceType, "reason", errOtherType.Error())
 		return
 	}
 	if !d.samePatient(&p) {
 		d.rec.Dropped++
+		if d.rec.OtherPatient == nil {
+			d.rec.OtherPatient = map[string]int{}
+		}
+		d.rec.OtherPatient[p.ResourceType]++
 		d.logger.Info("fhir entry about another patient dropped", "search", s.Key, "type", p.ResourceType)
 		return
 	}
@@ -208,7 +233,114 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 	}
 	if err := d.decode(&p, raw); err != nil {
 		d.skip(s, p.ResourceType, err.Error())
+		if p.ResourceType != "Patient" && p.ResourceType != "Coverage" {
+			d.rec.Unreadable = append(d.rec.Unreadable, describe(p.ResourceType, p.ID, raw, "the entry is not valid FHIR R4 ("+clipReason(err.Error())+")"))
+		}
 	}
+}
+
+// addMedication keeps an included Medication by "Medication/{id}".
+func (d *decoder) addMedication(raw []byte) {
+	m, err := unmarshal[r4.Medication](raw)
+	if err != nil || m.Id == nil || *m.Id == "" {
+		d.logger.Debug("included Medication ignored", "reason", "unreadable or without id")
+		return
+	}
+	if d.rec.Medications == nil {
+		d.rec.Medications = map[string]r4.Medication{}
+	}
+	d.rec.Medications["Medication/"+*m.Id] = m
+}
+
+// containedMedications decodes the Medications among an entry's contained
+// resources (the R4 models drop `contained`). Other contained types and
+// unreadable ones are ignored.
+func containedMedications(raw []byte) []r4.Medication {
+	var c struct {
+		Contained []json.RawMessage `json:"contained"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return nil
+	}
+	var out []r4.Medication
+	for _, r := range c.Contained {
+		var p struct {
+			ResourceType string `json:"resourceType"`
+		}
+		if json.Unmarshal(r, &p) != nil || p.ResourceType != "Medication" {
+			continue
+		}
+		if m, err := unmarshal[r4.Medication](r); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// abatementBoolean reads Condition.abatementBoolean (STU3's form, which the
+// R4 model lacks), nil when absent or not a boolean.
+func abatementBoolean(raw []byte) *bool {
+	if !strings.Contains(string(raw), "abatementBoolean") {
+		return nil
+	}
+	var c struct {
+		AbatementBoolean *bool `json:"abatementBoolean"`
+	}
+	if json.Unmarshal(raw, &c) != nil {
+		return nil
+	}
+	return c.AbatementBoolean
+}
+
+// describe reads what it can of an entry that failed to decode: a display
+// from its code (or medication) and a date, each leniently (a member of the
+// wrong shape is left out). Displays name the coded concept, as cards do.
+func describe(typ, id string, raw []byte, reason string) Unreadable {
+	u := Unreadable{ResourceType: typ, ID: clipType(id), Reason: reason}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return u
+	}
+	for _, k := range []string{"code", "medicationCodeableConcept"} {
+		var cc struct {
+			Coding []struct {
+				Display string `json:"display"`
+				Code    string `json:"code"`
+			} `json:"coding"`
+			Text string `json:"text"`
+		}
+		if v, ok := m[k]; ok && json.Unmarshal(v, &cc) == nil {
+			for _, c := range cc.Coding {
+				if c.Display != "" {
+					u.Display = c.Display
+					break
+				}
+			}
+			if u.Display == "" {
+				u.Display = cc.Text
+			}
+			if u.Display == "" && len(cc.Coding) > 0 {
+				u.Display = cc.Coding[0].Code
+			}
+		}
+		if u.Display != "" {
+			break
+		}
+	}
+	for _, k := range []string{"authoredOn", "onsetDateTime", "performedDateTime", "effectiveDateTime", "whenHandedOver", "recordedDate", "started", "issued"} {
+		var v string
+		if r, ok := m[k]; ok && json.Unmarshal(r, &v) == nil && v != "" {
+			if len(v) > 10 {
+				v = v[:10]
+			}
+			u.Date = v
+			break
+		}
+	}
+	if len([]rune(u.Display)) > 80 {
+		u.Display = string([]rune(u.Display)[:80]) + "…"
+	}
+	return u
 }
 
 func (d *decoder) skip(s SearchSpec, typ, reason string) {
@@ -256,7 +388,7 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 		if err != nil {
 			return err
 		}
-		rec.Conditions = appendHint(rec.Conditions, v, d.hint)
+		rec.Conditions = appendHint(rec.Conditions, Condition{Condition: v, AbatementBoolean: abatementBoolean(raw)}, d.hint)
 	case "Observation":
 		v, err := unmarshal[r4.Observation](raw)
 		if err != nil {
@@ -274,13 +406,19 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 		if err != nil {
 			return err
 		}
-		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent()}, d.hint)
+		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
 	case "MedicationStatement":
 		v, err := unmarshal[r4.MedicationStatement](raw)
 		if err != nil {
 			return err
 		}
-		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent()}, d.hint)
+		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
+	case "MedicationDispense":
+		v, err := unmarshal[r4.MedicationDispense](raw)
+		if err != nil {
+			return err
+		}
+		rec.MedicationDispenses = appendHint(rec.MedicationDispenses, MedicationDispense{MedicationDispense: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
 	case "ImagingStudy":
 		v, err := unmarshal[r4.ImagingStudy](raw)
 		if err != nil {

@@ -110,7 +110,7 @@ func TestLoadFromRealServerMatchesPrefetch(t *testing.T) {
 			return false
 		}
 		switch sf.Name() {
-		case "Meta", "Queries", "Dropped":
+		case "Meta", "Queries", "Dropped", "OtherPatient":
 			return true
 		}
 		return false

@@ -235,6 +235,7 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		}
 	}
 	if client != nil {
+		l.resolveMedications(ctx, client, rec, log)
 		rec.Queries = client.Queries()
 	}
 	if got == 0 {
@@ -366,5 +367,37 @@ func classify(v json.RawMessage, resourceType string, valid bool) prefetchValue 
 		return pv
 	default:
 		return prefetchValue{reason: "resource of type " + clipType(env.ResourceType)}
+	}
+}
+
+// maxMedicationIDs bounds the ids put into one Medication search URL.
+const maxMedicationIDs = 50
+
+// resolveMedications fetches, in one batched search on the fhirServer
+// origin with the call's token, the Medications that medicationReference
+// names but that neither the entries' contained resources nor the Bundle
+// (search mode include) held (FHIR R4 search: _id takes a comma-separated
+// list). What still cannot be resolved is reported by the facts step.
+func (l *Loader) resolveMedications(ctx context.Context, client *Client, rec *Record, log *slog.Logger) {
+	var ids []string
+	for _, id := range rec.UnresolvedMedicationIDs() {
+		if idPattern.MatchString(id) && len(ids) < maxMedicationIDs {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	raws, err := client.Fetch(ctx, "Medication?_id="+strings.Join(ids, ","))
+	if err != nil {
+		log.Warn("fhir search failed", "search", "medications", "type", "Medication", "reason", err.Error())
+		return
+	}
+	d := decoder{rec: rec, logger: log, seen: map[string]bool{}}
+	for _, raw := range raws {
+		var p peek
+		if p.read(raw) == nil && p.ResourceType == "Medication" {
+			d.addMedication(raw)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"net/http"
 	"slices"
 	"testing"
@@ -13,7 +14,7 @@ import (
 )
 
 func conditionIDs(rec *Record) []string {
-	return ids(rec.Conditions, func(c r4.Condition) *string { return c.Id })
+	return ids(rec.Conditions, func(c chart.Condition) *string { return c.Id })
 }
 
 // TestLoadPrefetchConditions varies the conditions prefetch value; the FHIR
@@ -302,8 +303,9 @@ func TestLoadFromServer(t *testing.T) {
 		"/fhir/Coverage?patient=" + testPatient + "&status=active",
 		"/fhir/DiagnosticReport?patient=" + testPatient,
 		"/fhir/ImagingStudy?patient=" + testPatient,
-		"/fhir/MedicationRequest?patient=" + testPatient,
-		"/fhir/MedicationStatement?patient=" + testPatient,
+		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication",
+		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication",
+		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement:medication",
 		"/fhir/Observation?patient=" + testPatient,
 		"/fhir/Patient/" + testPatient + "?",
 		"/fhir/Procedure?patient=" + testPatient,

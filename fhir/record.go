@@ -1,6 +1,10 @@
 package fhir
 
-import "github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+import (
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+)
 
 // The record types live in package chart (pure data, so the clinical core
 // depends on them without depending on this package's HTTP client); these
@@ -24,6 +28,12 @@ type (
 	ImagingStudy = chart.ImagingStudy
 	// DiagnosticReport is an r4.DiagnosticReport plus whether status was present.
 	DiagnosticReport = chart.DiagnosticReport
+	// Condition is an r4.Condition plus abatementBoolean.
+	Condition = chart.Condition
+	// MedicationDispense is an r4.MedicationDispense plus status presence and contained Medications.
+	MedicationDispense = chart.MedicationDispense
+	// Unreadable describes an entry that failed to decode.
+	Unreadable = chart.Unreadable
 )
 
 // The needed searches (see package chart).
@@ -37,6 +47,7 @@ const (
 	SearchMedicationStatements = chart.SearchMedicationStatements
 	SearchImagingStudies       = chart.SearchImagingStudies
 	SearchDiagnosticReports    = chart.SearchDiagnosticReports
+	SearchMedicationDispenses  = chart.SearchMedicationDispenses
 )
 
 // Searches lists the needed searches in a stable order (chart.Searches).
@@ -56,6 +67,20 @@ func join(r, part *Record) {
 	r.MedicationStatements = joinSlice(r.MedicationStatements, part.MedicationStatements)
 	r.ImagingStudies = joinSlice(r.ImagingStudies, part.ImagingStudies)
 	r.DiagnosticReports = joinSlice(r.DiagnosticReports, part.DiagnosticReports)
+	r.MedicationDispenses = joinSlice(r.MedicationDispenses, part.MedicationDispenses)
+	r.Unreadable = joinSlice(r.Unreadable, part.Unreadable)
+	for k, v := range part.Medications {
+		if r.Medications == nil {
+			r.Medications = map[string]r4.Medication{}
+		}
+		r.Medications[k] = v
+	}
+	for k, n := range part.OtherPatient {
+		if r.OtherPatient == nil {
+			r.OtherPatient = map[string]int{}
+		}
+		r.OtherPatient[k] += n
+	}
 	r.Skipped += part.Skipped
 	r.Dropped += part.Dropped
 }

@@ -23,6 +23,7 @@ const (
 	SearchMedicationStatements Search = "medicationStatements"
 	SearchImagingStudies       Search = "imagingStudies"
 	SearchDiagnosticReports    Search = "diagnosticReports"
+	SearchMedicationDispenses  Search = "medicationDispenses"
 )
 
 // SearchSpec is one needed search: its prefetch key, the resource type it
@@ -31,8 +32,12 @@ type SearchSpec struct {
 	Key          Search
 	ResourceType string
 	Template     string
-	// Optional searches (DiagnosticReport) never make the data incomplete.
+	// Optional searches (DiagnosticReport, MedicationDispense) never make
+	// the data incomplete: missing means "not checked".
 	Optional bool
+	// Includes are the other resource types the search may return
+	// (search mode include): kept, not counted as skipped.
+	Includes []string
 }
 
 // Searches lists the needed searches in a stable order. Templates use only
@@ -44,10 +49,14 @@ var Searches = []SearchSpec{
 	{Key: SearchConditions, ResourceType: "Condition", Template: "Condition?patient={{context.patientId}}"},
 	{Key: SearchObservations, ResourceType: "Observation", Template: "Observation?patient={{context.patientId}}"},
 	{Key: SearchProcedures, ResourceType: "Procedure", Template: "Procedure?patient={{context.patientId}}"},
-	{Key: SearchMedicationRequests, ResourceType: "MedicationRequest", Template: "MedicationRequest?patient={{context.patientId}}"},
-	{Key: SearchMedicationStatements, ResourceType: "MedicationStatement", Template: "MedicationStatement?patient={{context.patientId}}"},
+	// _include brings the Medication a medicationReference names into the
+	// same Bundle (FHIR R4 search 3.1.1.5.4, _include).
+	{Key: SearchMedicationRequests, ResourceType: "MedicationRequest", Template: "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication", Includes: []string{"Medication"}},
+	{Key: SearchMedicationStatements, ResourceType: "MedicationStatement", Template: "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication", Includes: []string{"Medication"}},
 	{Key: SearchImagingStudies, ResourceType: "ImagingStudy", Template: "ImagingStudy?patient={{context.patientId}}"},
 	{Key: SearchDiagnosticReports, ResourceType: "DiagnosticReport", Template: "DiagnosticReport?patient={{context.patientId}}", Optional: true},
+	// What was actually supplied (whenHandedOver, daysSupply): optional.
+	{Key: SearchMedicationDispenses, ResourceType: "MedicationDispense", Template: "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication", Optional: true, Includes: []string{"Medication"}},
 }
 
 // Record is the part of a patient's chart the assessment reads. Resources
@@ -59,13 +68,24 @@ type Record struct {
 	Patient   *r4.Patient
 	// Coverages holds the active Coverages, in the order received.
 	Coverages            []r4.Coverage
-	Conditions           []r4.Condition
+	Conditions           []Condition
 	Observations         []Observation
 	Procedures           []Procedure
 	MedicationRequests   []MedicationRequest
 	MedicationStatements []MedicationStatement
 	ImagingStudies       []ImagingStudy
 	DiagnosticReports    []DiagnosticReport
+	MedicationDispenses  []MedicationDispense
+	// Medications are Medication resources that came beside the orders
+	// (search mode include, or the loader's Medication search), keyed by
+	// "Medication/{id}".
+	Medications map[string]r4.Medication
+	// Unreadable lists entries of the searched types that failed to decode,
+	// with what could still be read of them (reported in the answer).
+	Unreadable []Unreadable
+	// OtherPatient counts, per resource type, the resources about another
+	// patient that were dropped.
+	OtherPatient map[string]int
 
 	// Unavailable lists the needed searches that neither prefetch nor the
 	// FHIR server supplied. An empty list means the record is complete.
@@ -81,6 +101,32 @@ type Record struct {
 // Complete reports whether every non-optional search was supplied.
 func (r *Record) Complete() bool { return len(r.Unavailable) == 0 }
 
+// Condition is an r4.Condition plus abatementBoolean, which the R4 model
+// lacks (it is STU3's form; some servers still send it).
+type Condition struct {
+	r4.Condition
+	// AbatementBoolean is abatementBoolean when present in the JSON.
+	AbatementBoolean *bool
+}
+
+// Unreadable is an entry that failed to decode, described by what a lenient
+// read found: its type and id, a display (code display or text) and a date,
+// each possibly empty, and why it failed.
+type Unreadable struct {
+	ResourceType string
+	ID           string
+	Display      string
+	Date         string
+	Reason       string
+}
+
+// MedicationDispense is an r4.MedicationDispense plus its contained Medications.
+type MedicationDispense struct {
+	r4.MedicationDispense
+	StatusPresent bool
+	Contained     []r4.Medication
+}
+
 // Observation is an r4.Observation plus whether status was present.
 type Observation struct {
 	r4.Observation
@@ -93,16 +139,20 @@ type Procedure struct {
 	StatusPresent bool
 }
 
-// MedicationRequest is an r4.MedicationRequest plus whether status was present.
+// MedicationRequest is an r4.MedicationRequest plus whether status was
+// present and its contained Medications (the R4 model drops `contained`).
 type MedicationRequest struct {
 	r4.MedicationRequest
 	StatusPresent bool
+	Contained     []r4.Medication
 }
 
-// MedicationStatement is an r4.MedicationStatement plus whether status was present.
+// MedicationStatement is an r4.MedicationStatement plus whether status was
+// present and its contained Medications.
 type MedicationStatement struct {
 	r4.MedicationStatement
 	StatusPresent bool
+	Contained     []r4.Medication
 }
 
 // ImagingStudy is an r4.ImagingStudy plus whether status was present.

@@ -6,13 +6,12 @@ import (
 	"strings"
 	"time"
 
-	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
-// redFlagCodes maps the policy's red flags to their finding codes.
+// redFlagCodes maps the policy's red flags to their finding codes; a kind
+// not listed here is reported as "red-flag-" plus its key with dashes.
 var redFlagCodes = map[policy.RedFlagKind]string{
 	policy.CaudaEquina:       RedFlagCaudaEquina,
 	policy.NeurologicDeficit: RedFlagNeurologicDeficit,
@@ -22,50 +21,61 @@ var redFlagCodes = map[policy.RedFlagKind]string{
 	policy.PriorSurgery:      RedFlagPriorSurgery,
 }
 
-// assessor holds one assessment's inputs and the record read once.
+func redFlagCode(k policy.RedFlagKind) string {
+	if c, ok := redFlagCodes[k]; ok {
+		return c
+	}
+	return "red-flag-" + strings.ReplaceAll(string(k), "_", "-")
+}
+
+// assessor holds one assessment's inputs.
 type assessor struct {
 	pol   *policy.Policy
-	rec   *chart.Record
+	f     *chart.Facts
 	order Order
 	d     time.Time
 	conds []condition
 	procs []procedure
+	// notCounted collects entries that looked relevant but did not count.
+	notCounted []NotCounted
+	seenNC     map[string]bool
 }
 
 // condition is a Condition that is not refuted or entered-in-error, dated on
 // or before D (or undated).
 type condition struct {
-	c      *r4.Condition
+	p      *chart.Problem
 	active bool
-	date   *time.Time
-	source string
+	date   chart.Date
 }
 
-// procedure is a completed or in-progress Procedure dated on or before D (or
-// undated).
+// procedure is a completed or in-progress Procedure that began on or before
+// D (or is undated).
 type procedure struct {
-	p      *chart.Procedure
-	start  *time.Time
-	end    *time.Time
-	source string
+	p     *chart.PerformedProcedure
+	start chart.Date
+	// end is the last day performed: the period end, D for an in-progress
+	// procedure without one, else the start; capped at D.
+	end chart.Date
 }
 
-// Assess assesses one lumbar MRI order against the patient's record and a
+// Assess assesses one lumbar MRI order against the patient's facts and a
 // payer policy (DECISIONS.md, "The assessment"). D is the order's authoredOn
 // date, else now's UTC date; every window ends at D. A nil policy means the
-// embedded default policy. Assess is pure and safe for concurrent use.
-func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) Assessment {
+// embedded default policy; nil facts mean an empty chart. Assess is pure and
+// safe for concurrent use.
+func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) Assessment {
 	if pol == nil {
 		pol = policy.Default().Default()
 	}
-	if rec == nil {
-		rec = &chart.Record{}
+	if facts == nil {
+		facts = &chart.Facts{}
 	}
 	d := toDay(now)
 	if order.AuthoredOn != nil {
 		d = toDay(*order.AuthoredOn)
 	}
-	x := &assessor{pol: pol, rec: rec, order: order, d: d}
+	x := &assessor{pol: pol, f: facts, order: order, d: d, seenNC: map[string]bool{}}
 	x.readConditions()
 	x.readProcedures()
 
@@ -73,7 +83,25 @@ func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) A
 		Order:               order,
 		Date:                d,
 		TherapyRequiredDays: pol.ConservativeTherapy.MinDays,
+		LookbackDays:        pol.ConservativeTherapy.LookbackDays,
 		RecommendedContrast: ContrastWithout,
+	}
+
+	// A chart whose entries all belong to another patient is not this
+	// patient's chart: say so instead of "no diagnosis" (issue 13).
+	if facts.Kept() == 0 && len(facts.OtherPatient) > 0 && len(facts.Unavailable) == 0 {
+		n := 0
+		for _, c := range facts.OtherPatient {
+			n += c
+		}
+		a.Findings = append(a.Findings, Finding{
+			Code: OtherPatientData,
+			Text: fmt.Sprintf("All %d clinical entries supplied are about another patient, so nothing in them was used; the chart of this patient could not be checked.", n),
+		})
+		x.otherPatient()
+		a.NotCounted = x.notCounted
+		a.Outcome = CriteriaIndeterminate
+		return a
 	}
 
 	flags := x.redFlags()
@@ -103,9 +131,13 @@ func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) A
 	if len(prior) > 0 {
 		latest := prior[0]
 		a.PriorMRI = &latest
+		when := "on " + latest.DateText
+		if latest.Imprecise {
+			when = "in " + latest.DateText + " (the date is recorded to the " + precisionWord(latest.DateText) + " only, so it may fall within the window)"
+		}
 		a.Findings = append(a.Findings, Finding{
 			Code:     PriorLumbarMRI,
-			Text:     fmt.Sprintf("A lumbar MRI was done on %s, within the %d-day repeat-imaging window before %s.", ymd(latest.Date), pol.RepeatMRIWindowDays, ymd(&d)),
+			Text:     fmt.Sprintf("A lumbar MRI was done %s, within the %d-day repeat-imaging window before %s.", when, pol.RepeatMRIWindowDays, ymd(&d)),
 			Evidence: prior,
 		})
 	}
@@ -136,17 +168,19 @@ func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) A
 	}
 
 	// Outcome (DECISIONS.md): a red flag carries the order when there is no
-	// prior lumbar MRI in the window or the red flag is dated after it.
+	// prior lumbar MRI in the window or the red flag is dated after it (an
+	// imprecise MRI date is read at its latest day, a red flag's at its
+	// earliest: neither gains from imprecision).
 	redFlagCarries := false
 	for _, f := range flags {
-		if a.PriorMRI == nil || (f.latest != nil && a.PriorMRI.Date != nil && f.latest.After(*a.PriorMRI.Date)) {
+		if a.PriorMRI == nil || (f.earliest != nil && a.PriorMRI.Latest != nil && f.earliest.After(*a.PriorMRI.Latest)) {
 			redFlagCarries = true
 		}
 	}
 	trialCarries := indicated && th.met && a.PriorMRI == nil && !xrayMissing
 	switch {
-	case len(rec.Unavailable) > 0:
-		for _, s := range rec.Unavailable {
+	case len(facts.Unavailable) > 0:
+		for _, s := range facts.Unavailable {
 			a.Unchecked = append(a.Unchecked, string(s))
 		}
 		// Never criteria-not-met on incomplete data.
@@ -159,7 +193,17 @@ func Assess(order Order, rec *chart.Record, pol *policy.Policy, now time.Time) A
 	default:
 		a.Outcome = CriteriaNotMet
 	}
+	x.unreadable()
+	x.otherPatient()
+	a.NotCounted = x.notCounted
 	return a
+}
+
+func precisionWord(text string) string {
+	if len(text) == 4 {
+		return "year"
+	}
+	return "month"
 }
 
 func contrastText(ordered, recommended Contrast, sc *Code) string {
@@ -177,94 +221,151 @@ func contrastText(ordered, recommended Contrast, sc *Code) string {
 	return "MRI without and with contrast was ordered, but no malignancy, infection, prior surgery or cauda equina is documented; the guideline variant is " + want + code + "."
 }
 
-func source(resourceType string, id *string) string {
-	if id == nil || *id == "" {
-		return resourceType
+// skip records an entry that looked relevant but did not count, once per
+// source and reason.
+func (x *assessor) skip(reason, what, display string, date chart.Date, src string) {
+	key := reason + "|" + src + "|" + what
+	if src != "" && x.seenNC[key] {
+		return
 	}
-	return resourceType + "/" + *id
+	x.seenNC[key] = true
+	dt := ""
+	if !date.IsZero() {
+		dt = date.Text
+	}
+	x.notCounted = append(x.notCounted, NotCounted{Reason: reason, What: what, Display: display, DateText: dt, Source: src})
 }
 
-// Condition statuses (DECISIONS.md "Statuses that count"): clinicalStatus
-// active, recurrence or relapse, or absent; never refuted or entered-in-error.
-func conceptHas(cc *r4.CodeableConcept, codes ...string) bool {
-	if cc == nil {
-		return false
-	}
-	for _, cd := range cc.Coding {
-		if cd.Code == nil {
-			continue
+// unreadable names every entry that failed to decode (issue 13: entries
+// that fail to decode are named in the answer, not only in the log).
+func (x *assessor) unreadable() {
+	for _, u := range x.f.Unreadable {
+		src := u.ResourceType
+		if u.ID != "" {
+			src += "/" + u.ID
 		}
-		for _, c := range codes {
-			if *cd.Code == c {
-				return true
-			}
+		d, _ := chart.ParseDate(u.Date)
+		disp := u.Display
+		if disp == "" {
+			disp = "a " + u.ResourceType + " entry"
 		}
+		x.skip(ReasonUnreadable, u.ResourceType, disp, d, src)
 	}
-	return false
+}
+
+// otherPatient names, by count only, the entries about another patient
+// (their content is another patient's PHI and never shown).
+func (x *assessor) otherPatient() {
+	types := make([]string, 0, len(x.f.OtherPatient))
+	for t := range x.f.OtherPatient {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	for _, t := range types {
+		x.skip(ReasonOtherPatient, t, fmt.Sprintf("%d %s entr%s about another patient", x.f.OtherPatient[t], t, plural(x.f.OtherPatient[t], "y", "ies")), chart.Date{}, "")
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (x *assessor) readConditions() {
-	x.conds = make([]condition, 0, len(x.rec.Conditions))
-	for i := range x.rec.Conditions {
-		c := &x.rec.Conditions[i]
-		if conceptHas(c.VerificationStatus, "refuted", "entered-in-error") {
+	x.conds = make([]condition, 0, len(x.f.Problems))
+	for i := range x.f.Problems {
+		p := &x.f.Problems[i]
+		if p.Refuted() {
 			continue
 		}
-		date := first(datePtr(c.OnsetDateTime), periodStart(c.OnsetPeriod), datePtr(c.RecordedDate))
-		if date != nil && date.After(x.d) {
+		date := p.Date()
+		if !date.IsZero() && date.Earliest.After(x.d) {
 			continue
 		}
-		active := c.ClinicalStatus == nil || len(c.ClinicalStatus.Coding) == 0 ||
-			conceptHas(c.ClinicalStatus, "active", "recurrence", "relapse")
-		x.conds = append(x.conds, condition{c: c, active: active, date: date, source: source("Condition", c.Id)})
+		x.conds = append(x.conds, condition{p: p, active: p.ActiveOn(x.d), date: date})
 	}
 }
 
-// Procedure: completed or in-progress, on or before D.
+// Procedure: completed or in-progress, begun on or before D.
 func (x *assessor) readProcedures() {
-	x.procs = make([]procedure, 0, len(x.rec.Procedures))
-	for i := range x.rec.Procedures {
-		p := &x.rec.Procedures[i]
-		if !p.StatusPresent || (p.Status != r4.EventStatusCompleted && p.Status != r4.EventStatusInProgress) {
+	x.procs = make([]procedure, 0, len(x.f.Procedures))
+	for i := range x.f.Procedures {
+		p := &x.f.Procedures[i]
+		if !p.Done() {
 			continue
 		}
-		start := first(datePtr(p.PerformedDateTime), periodStart(p.PerformedPeriod))
-		if start != nil && start.After(x.d) {
+		start := p.Start
+		if !start.IsZero() && start.Earliest.After(x.d) {
 			continue
 		}
-		end := start
-		if p.PerformedPeriod != nil {
-			if e := periodEnd(p.PerformedPeriod); e != nil {
-				end = e
-			} else if p.Status == r4.EventStatusInProgress && start != nil {
-				d := x.d
-				end = &d
+		end := p.End
+		if end.IsZero() && !start.IsZero() {
+			end = start
+			if p.Status == "in-progress" && !p.Start.IsZero() && p.End.IsZero() && p.Start != p.End {
+				end = chart.DayDate(x.d)
 			}
 		}
-		if end != nil && end.After(x.d) {
-			d := x.d
-			end = &d
-		}
-		x.procs = append(x.procs, procedure{p: p, start: start, end: end, source: source("Procedure", p.Id)})
+		x.procs = append(x.procs, procedure{p: p, start: start, end: end})
 	}
 }
 
-// inWindow reports whether date falls within n days before D (n == 0: any
-// date, or undated).
-func (x *assessor) inWindow(date *time.Time, n int) bool {
+// inWindow reports whether a date lies within n days before D (n <= 0: any
+// date, or undated). A lower-precision date counts only when every day it
+// may name, up to D, lies in the window (a red flag never gains from
+// imprecision).
+func (x *assessor) inWindow(date chart.Date, n int) bool {
 	if n <= 0 {
 		return true
 	}
-	return date != nil && !date.Before(addDays(x.d, -n)) && !date.After(x.d)
+	if date.IsZero() {
+		return false
+	}
+	latest := date.Latest
+	if latest.After(x.d) {
+		latest = x.d
+	}
+	return !date.Earliest.Before(addDays(x.d, -n)) && !latest.Before(date.Earliest) && !date.Earliest.After(x.d)
 }
 
-func evidence(src string, date *time.Time, cd r4.Coding) Evidence {
-	return Evidence{
-		Source:  src,
-		Date:    date,
-		Display: str(cd.Display),
-		Code:    Code{System: str(cd.System), Code: str(cd.Code), Display: str(cd.Display)},
+func dated(e Evidence, date chart.Date) Evidence {
+	if date.IsZero() {
+		return e
 	}
+	t := date.Earliest
+	e.Date = &t
+	l := date.Latest
+	e.Latest = &l
+	e.DateText = date.Text
+	e.Imprecise = date.Imprecise()
+	return e
+}
+
+func evidence(src string, date chart.Date, cd chart.Coding) Evidence {
+	return dated(Evidence{
+		Source:  src,
+		Display: cd.Display,
+		Code:    Code{System: cd.System, Code: cd.Code, Display: cd.Display},
+	}, date)
+}
+
+func codings(c chart.Concept) []policy.Coding {
+	out := make([]policy.Coding, len(c.Codings))
+	for i, cd := range c.Codings {
+		out[i] = policy.Coding{System: cd.System, Code: cd.Code, Display: cd.Display}
+	}
+	return out
+}
+
+// matchConcept returns the first coding of c in the set.
+func matchConcept(codes *policy.Codes, c chart.Concept) (chart.Coding, bool) {
+	for _, cd := range c.Codings {
+		if cd.System != "" && cd.Code != "" && codes.Match(cd.System, cd.Code) {
+			return cd, true
+		}
+	}
+	return chart.Coding{}, false
 }
 
 // matchCriterion returns the evidence of one red-flag entry or combination part.
@@ -274,7 +375,9 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 	case c.Fever:
 		return x.fever(c.WithinDays)
 	case c.Indication:
-		return x.indications(c.WithinDays)
+		return x.indications(&x.pol.Indication, c.WithinDays)
+	case c.LumbarIndication:
+		return x.indications(&x.pol.LumbarIndication, c.WithinDays)
 	}
 	for _, cn := range x.conds {
 		if !cn.active && !c.History {
@@ -283,31 +386,32 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		if !x.inWindow(cn.date, c.WithinDays) {
 			continue
 		}
-		if cd, ok := c.MatchConcept(cn.c.Code); ok {
-			out = append(out, evidence(cn.source, cn.date, cd))
+		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
+			out = append(out, evidence(cn.p.Source, cn.date, cd))
 		}
 	}
 	for _, pr := range x.procs {
 		if !x.inWindow(pr.start, c.WithinDays) {
 			continue
 		}
-		if cd, ok := c.MatchConcept(pr.p.Code); ok {
-			out = append(out, evidence(pr.source, pr.start, cd))
+		if cd, ok := matchConcept(&c.Codes, pr.p.Code); ok {
+			out = append(out, evidence(pr.p.Source, pr.start, cd))
 		}
 	}
 	return out
 }
 
-// indications returns the back-pain and radiculopathy Conditions, with onset
-// (else recorded date) within n days of D when n > 0.
-func (x *assessor) indications(n int) []Evidence {
+// indications returns the active Conditions in the set (back pain,
+// radiculopathy; or their lumbar subset), with onset (else recorded date)
+// within n days of D when n > 0.
+func (x *assessor) indications(set *policy.Codes, n int) []Evidence {
 	var out []Evidence
 	for _, cn := range x.conds {
 		if !cn.active || !x.inWindow(cn.date, n) {
 			continue
 		}
-		if cd, ok := x.pol.Indication.MatchConcept(cn.c.Code); ok {
-			out = append(out, evidence(cn.source, cn.date, cd))
+		if cd, ok := matchConcept(set, cn.p.Code); ok {
+			out = append(out, evidence(cn.p.Source, cn.date, cd))
 		}
 	}
 	return out
@@ -316,7 +420,7 @@ func (x *assessor) indications(n int) []Evidence {
 // hasIndication: an indication Condition, or an indication code among the
 // order's reasonCode (DECISIONS.md "Indication").
 func (x *assessor) hasIndication() bool {
-	if len(x.indications(0)) > 0 {
+	if len(x.indications(&x.pol.Indication, 0)) > 0 {
 		return true
 	}
 	for _, rc := range x.order.ReasonCodes {
@@ -327,16 +431,46 @@ func (x *assessor) hasIndication() bool {
 	return false
 }
 
-// Observation statuses that count: final, amended, corrected, preliminary.
-func observationCounts(o *chart.Observation) bool {
-	if !o.StatusPresent {
-		return false
-	}
-	switch o.Status {
-	case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected, r4.ObservationStatusPreliminary:
+// backRelated reports whether a reason names back pain or a red-flag
+// condition: a coded reason in the indication set or any red-flag set.
+func (x *assessor) backRelated(c chart.Concept) bool {
+	if _, ok := matchConcept(&x.pol.Indication, c); ok {
 		return true
 	}
+	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// forAnotherCondition reports whether an order's reasons are coded and none
+// is a back condition: a treatment ordered for another condition is not
+// back-pain therapy (issue 12; ACP/APS 2007 (Chou): therapy for low back
+// pain). Uncoded or absent reasons do not exclude it.
+func (x *assessor) forAnotherCondition(reasons []chart.Concept) (string, bool) {
+	coded := false
+	for _, r := range reasons {
+		if len(r.Codings) == 0 {
+			continue
+		}
+		coded = true
+		if x.backRelated(r) {
+			return "", false
+		}
+	}
+	if !coded {
+		return "", false
+	}
+	for _, r := range reasons {
+		if len(r.Codings) > 0 {
+			return r.Name(), true
+		}
+	}
+	return "", true
 }
 
 // fever returns body temperatures at or above the policy threshold in the
@@ -347,35 +481,26 @@ func (x *assessor) fever(n int) []Evidence {
 		n = f.WithinDays
 	}
 	var out []Evidence
-	for i := range x.rec.Observations {
-		o := &x.rec.Observations[i]
-		if !observationCounts(o) || o.ValueQuantity == nil || o.ValueQuantity.Value == nil {
+	for i := range x.f.Observations {
+		o := &x.f.Observations[i]
+		if !o.Counts || o.Value == nil {
 			continue
 		}
-		cd, ok := f.MatchConcept(&o.Code)
+		cd, ok := matchConcept(&f.Codes, o.Code)
 		if !ok {
 			continue
 		}
-		date := first(datePtr(o.EffectiveDateTime), periodStart(o.EffectivePeriod), datePtr(o.EffectiveInstant), datePtr(o.Issued))
-		if !x.inWindow(date, n) {
+		if !x.inWindow(o.Effective, n) {
 			continue
-		}
-		v, err := o.ValueQuantity.Value.Float64()
-		if err != nil {
-			continue
-		}
-		unit := str(o.ValueQuantity.Code)
-		if unit == "" {
-			unit = str(o.ValueQuantity.Unit)
 		}
 		for _, t := range f.Thresholds {
-			if unit == t.Unit && v >= t.Value {
-				e := evidence(source("Observation", o.Id), date, cd)
+			if o.Value.Unit == t.Unit && o.Value.Value >= t.Value {
+				e := evidence(o.Source, o.Effective, cd)
 				name := e.Display
 				if name == "" {
 					name = "Body temperature"
 				}
-				e.Display = fmt.Sprintf("%s %s %s", name, o.ValueQuantity.Value.String(), unit)
+				e.Display = fmt.Sprintf("%s %s %s", name, o.Value.Text, o.Value.Unit)
 				out = append(out, e)
 				break
 			}
@@ -385,8 +510,9 @@ func (x *assessor) fever(n int) []Evidence {
 }
 
 type redFlag struct {
-	finding  Finding
-	latest   *time.Time
+	finding Finding
+	// earliest is the earliest day of the latest-dated evidence.
+	earliest *time.Time
 	contrast string
 }
 
@@ -427,19 +553,28 @@ func (x *assessor) redFlags() []redFlag {
 			if name == "" {
 				name = e.Code.Code
 			}
-			items = append(items, fmt.Sprintf("%s (%s)", name, ymd(e.Date)))
+			items = append(items, fmt.Sprintf("%s (%s)", name, dateText(e)))
 		}
+		label := rf.Flag.Label
 		out = append(out, redFlag{
 			finding: Finding{
-				Code:     redFlagCodes[rf.Kind],
-				Text:     rf.Flag.Label + ": " + strings.Join(items, "; ") + ".",
+				Code:     redFlagCode(rf.Kind),
+				Text:     label + ": " + strings.Join(items, "; ") + ".",
 				Evidence: ev,
 			},
-			latest:   latest,
+			earliest: latest,
 			contrast: rf.Flag.Contrast,
 		})
 	}
 	return out
+}
+
+// dateText is an evidence date as recorded, or "undated".
+func dateText(e Evidence) string {
+	if e.DateText != "" {
+		return e.DateText
+	}
+	return ymd(e.Date)
 }
 
 // sortEvidence orders evidence by date (undated last), then source and code,

@@ -39,7 +39,7 @@ func TestAssess(t *testing.T) {
 		want  summary
 	}{
 		// Scenario 1: acute nonspecific low back pain, no therapy.
-		{"acute LBP no therapy", chart.Record{Conditions: []r4.Condition{lbp(14)}}, cpt72148(),
+		{"acute LBP no therapy", chart.Record{Conditions: []chart.Condition{lbp(14)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		{"no indication no red flag", chart.Record{}, cpt72148(),
 			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
@@ -50,191 +50,191 @@ func TestAssess(t *testing.T) {
 				return o
 			}(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"legacy M54.5 accepted", chart.Record{Conditions: []r4.Condition{icd("c", "M54.5", "", 60)}, Procedures: sixWeeksPT()}, cpt72148(),
+		{"legacy M54.5 accepted", chart.Record{Conditions: []chart.Condition{icd("c", "M54.5", "", 60)}, Procedures: sixWeeksPT()}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"SNOMED low back pain accepted", chart.Record{Conditions: []r4.Condition{cond("c", policy.SystemSNOMED, "279039007", "Low back pain", 60)}, Procedures: sixWeeksPT()}, cpt72148(),
+		{"SNOMED low back pain accepted", chart.Record{Conditions: []chart.Condition{cond("c", policy.SystemSNOMED, "279039007", "Low back pain", 60)}, Procedures: sixWeeksPT()}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
 
 		// Red flags.
-		{"cauda equina G83.4", chart.Record{Conditions: []r4.Condition{lbp(5), icd("ces", "G83.4", "Cauda equina syndrome", 0)}}, cpt72148(),
+		{"cauda equina G83.4", chart.Record{Conditions: []chart.Condition{lbp(5), icd("ces", "G83.4", "Cauda equina syndrome", 0)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
-		{"cauda equina SNOMED only", chart.Record{Conditions: []r4.Condition{cond("ces", policy.SystemSNOMED, "192970008", "", 1)}}, cpt72148(),
+		{"cauda equina SNOMED only", chart.Record{Conditions: []chart.Condition{cond("ces", policy.SystemSNOMED, "192970008", "", 1)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
-		{"cauda equina entered-in-error ignored", chart.Record{Conditions: []r4.Condition{lbp(5), withVerification(icd("ces", "G83.4", "", 0), "entered-in-error")}}, cpt72148(),
+		{"cauda equina entered-in-error ignored", chart.Record{Conditions: []chart.Condition{lbp(5), withVerification(icd("ces", "G83.4", "", 0), "entered-in-error")}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"cauda equina refuted ignored", chart.Record{Conditions: []r4.Condition{lbp(5), withVerification(icd("ces", "G83.4", "", 0), "refuted")}}, cpt72148(),
+		{"cauda equina refuted ignored", chart.Record{Conditions: []chart.Condition{lbp(5), withVerification(icd("ces", "G83.4", "", 0), "refuted")}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"cauda equina resolved ignored", chart.Record{Conditions: []r4.Condition{lbp(5), withClinical(icd("ces", "G83.4", "", 0), "resolved")}}, cpt72148(),
+		{"cauda equina resolved ignored", chart.Record{Conditions: []chart.Condition{lbp(5), withClinical(icd("ces", "G83.4", "", 0), "resolved")}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"cauda equina absent clinicalStatus counts", chart.Record{Conditions: []r4.Condition{{Id: ptr("ces"), Code: concept(policy.SystemICD10, "G83.4", "")}}}, cpt72148(),
+		{"cauda equina absent clinicalStatus counts", chart.Record{Conditions: []chart.Condition{{Condition: r4.Condition{Id: ptr("ces"), Code: concept(policy.SystemICD10, "G83.4", "")}}}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
-		{"urinary retention with saddle anaesthesia", chart.Record{Conditions: []r4.Condition{lbp(5), icd("r", "R33.9", "Retention of urine", 2), icd("a", "R20.0", "Anesthesia of skin", 2)}}, cpt72148(),
+		{"urinary retention with saddle anaesthesia", chart.Record{Conditions: []chart.Condition{lbp(5), icd("r", "R33.9", "Retention of urine", 2), icd("a", "R20.0", "Anesthesia of skin", 2)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
-		{"urinary retention alone is not enough", chart.Record{Conditions: []r4.Condition{lbp(5), icd("r", "R33.9", "Retention of urine", 2)}}, cpt72148(),
+		{"urinary retention alone is not enough", chart.Record{Conditions: []chart.Condition{lbp(5), icd("r", "R33.9", "Retention of urine", 2)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"foot drop", chart.Record{Conditions: []r4.Condition{icd("fd", "M21.372", "Foot drop, left foot", 0), lbp(10)}}, cpt72148(),
+		{"foot drop", chart.Record{Conditions: []chart.Condition{icd("fd", "M21.372", "Foot drop, left foot", 0), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagNeurologicDeficit, missing}, 0}},
-		{"active malignancy", chart.Record{Conditions: []r4.Condition{icd("ca", "C50.911", "Malignant neoplasm of breast", 300)}}, cpt72148(),
+		{"active malignancy", chart.Record{Conditions: []chart.Condition{icd("ca", "C50.911", "Malignant neoplasm of breast", 300)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
-		{"vertebral metastasis", chart.Record{Conditions: []r4.Condition{icd("ca", "C79.51", "", 30)}}, cpt72148(),
+		{"vertebral metastasis", chart.Record{Conditions: []chart.Condition{icd("ca", "C79.51", "", 30)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
-		{"skin cancer C44 is not a red flag", chart.Record{Conditions: []r4.Condition{lbp(20), icd("ca", "C44.91", "", 30)}}, cpt72148(),
+		{"skin cancer C44 is not a red flag", chart.Record{Conditions: []chart.Condition{lbp(20), icd("ca", "C44.91", "", 30)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"benign neoplasm D32.9 never", chart.Record{Conditions: []r4.Condition{lbp(20), icd("d", "D32.9", "", 30)}}, cpt72148(),
+		{"benign neoplasm D32.9 never", chart.Record{Conditions: []chart.Condition{lbp(20), icd("d", "D32.9", "", 30)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"benign neoplasm D18.01 never, even with Z85-like history", chart.Record{Conditions: []r4.Condition{lbp(20), icd("d", "D18.01", "", 30)}}, cpt72148(),
+		{"benign neoplasm D18.01 never, even with Z85-like history", chart.Record{Conditions: []chart.Condition{lbp(20), icd("d", "D18.01", "", 30)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		// Scenario 3: history of cancer with new back pain.
-		{"Z85 with back pain onset 21 days ago", chart.Record{Conditions: []r4.Condition{withClinical(icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), "inactive"), lbp(21)}}, cpt72148(),
+		{"Z85 with back pain onset 21 days ago", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), "inactive"), lbp(21)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
-		{"Z85 with back pain onset 200 days ago", chart.Record{Conditions: []r4.Condition{icd("z", "Z85.3", "", 2000), lbp(200)}}, cpt72148(),
+		{"Z85 with back pain onset 200 days ago", chart.Record{Conditions: []chart.Condition{icd("z", "Z85.3", "", 2000), lbp(200)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"Z85 without back pain", chart.Record{Conditions: []r4.Condition{icd("z", "Z85.3", "", 2000)}}, cpt72148(),
+		{"Z85 without back pain", chart.Record{Conditions: []chart.Condition{icd("z", "Z85.3", "", 2000)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
-		{"vertebral osteomyelitis", chart.Record{Conditions: []r4.Condition{icd("o", "M46.26", "Osteomyelitis of vertebra, lumbar region", 3)}}, cpt72148(),
+		{"vertebral osteomyelitis", chart.Record{Conditions: []chart.Condition{icd("o", "M46.26", "Osteomyelitis of vertebra, lumbar region", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"fever 38.6 Cel 3 days ago", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "38.6", "Cel", 3)}}, cpt72148(),
+		{"fever 38.6 Cel 3 days ago", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "38.6", "Cel", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"fever exactly 38.0 Cel counts", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "38.0", "Cel", 14)}}, cpt72148(),
+		{"fever exactly 38.0 Cel counts", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "38.0", "Cel", 14)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"fever 101.2 degF", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "101.2", "[degF]", 1)}}, cpt72148(),
+		{"fever 101.2 degF", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "101.2", "[degF]", 1)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"100.0 degF is no fever", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "100.0", "[degF]", 1)}}, cpt72148(),
+		{"100.0 degF is no fever", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "100.0", "[degF]", 1)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"37.9 Cel is no fever", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "37.9", "Cel", 1)}}, cpt72148(),
+		{"37.9 Cel is no fever", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "37.9", "Cel", 1)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"fever 15 days ago is outside the window", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "39.0", "Cel", 15)}}, cpt72148(),
+		{"fever 15 days ago is outside the window", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "39.0", "Cel", 15)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"fever after D does not count", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "39.0", "Cel", -2)}}, cpt72148(),
+		{"fever after D does not count", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("t", "39.0", "Cel", -2)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"fever observation entered-in-error", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
+		{"fever observation entered-in-error", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
 			o := temperature("t", "39.0", "Cel", 1)
 			o.Status = r4.ObservationStatusEnteredInError
 			return o
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"fever observation without status", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
+		{"fever observation without status", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
 			o := temperature("t", "39.0", "Cel", 1)
 			o.StatusPresent = false
 			return o
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"preliminary temperature counts", chart.Record{Conditions: []r4.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
+		{"preliminary temperature counts", chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{func() chart.Observation {
 			o := temperature("t", "39.0", "Cel", 1)
 			o.Status = r4.ObservationStatusPreliminary
 			return o
 		}()}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"IV drug use with new back pain", chart.Record{Conditions: []r4.Condition{icd("iv", "F11.20", "Opioid dependence", 100), lbp(10)}}, cpt72148(),
+		{"IV drug use with new back pain", chart.Record{Conditions: []chart.Condition{icd("iv", "F11.20", "Opioid dependence", 100), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"IV drug use with old back pain", chart.Record{Conditions: []r4.Condition{icd("iv", "F11.20", "Opioid dependence", 100), lbp(150)}}, cpt72148(),
+		{"IV drug use with old back pain", chart.Record{Conditions: []chart.Condition{icd("iv", "F11.20", "Opioid dependence", 100), lbp(150)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"IV drug use alone", chart.Record{Conditions: []r4.Condition{icd("iv", "F11.20", "", 100)}}, cpt72148(),
+		{"IV drug use alone", chart.Record{Conditions: []chart.Condition{icd("iv", "F11.20", "", 100)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
-		{"HIV with new back pain", chart.Record{Conditions: []r4.Condition{icd("hiv", "B20", "HIV disease", 1000), lbp(10)}}, cpt72148(),
+		{"HIV with new back pain", chart.Record{Conditions: []chart.Condition{icd("hiv", "B20", "HIV disease", 1000), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
-		{"lumbar fracture S32.0", chart.Record{Conditions: []r4.Condition{icd("f", "S32.000A", "Wedge compression fracture of unspecified lumbar vertebra", 3)}}, cpt72148(),
+		{"lumbar fracture S32.0", chart.Record{Conditions: []chart.Condition{icd("f", "S32.000A", "Wedge compression fracture of unspecified lumbar vertebra", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagFracture, missing}, 0}},
-		{"osteoporotic fracture M80", chart.Record{Conditions: []r4.Condition{icd("f", "m80.08xa", "", 3)}}, cpt72148(),
+		{"osteoporotic fracture M80", chart.Record{Conditions: []chart.Condition{icd("f", "m80.08xa", "", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagFracture, missing}, 0}},
-		{"collapsed vertebra M48.5", chart.Record{Conditions: []r4.Condition{icd("f", "M48.56XA", "", 3)}}, cpt72148(),
+		{"collapsed vertebra M48.5", chart.Record{Conditions: []chart.Condition{icd("f", "M48.56XA", "", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagFracture, missing}, 0}},
-		{"osteoporosis without fracture is not a red flag", chart.Record{Conditions: []r4.Condition{icd("o", "M81.0", "", 300), lbp(7)}}, cpt72148(),
+		{"osteoporosis without fracture is not a red flag", chart.Record{Conditions: []chart.Condition{icd("o", "M81.0", "", 300), lbp(7)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		// Scenario 10: prior lumbar surgery; history codes count whatever clinicalStatus.
-		{"arthrodesis status inactive", chart.Record{Conditions: []r4.Condition{withClinical(icd("z", "Z98.1", "Arthrodesis status", 700), "inactive"), icd("r", "M54.17", "", 14)}}, cpt72148(),
+		{"arthrodesis status inactive", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "Z98.1", "Arthrodesis status", 700), "inactive"), icd("r", "M54.17", "", 14)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
-		{"postlaminectomy syndrome", chart.Record{Conditions: []r4.Condition{withClinical(icd("z", "M96.1", "", 700), "resolved")}}, cpt72148(),
+		{"postlaminectomy syndrome", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "M96.1", "", 700), "resolved")}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
 		{"laminectomy procedure 2 years ago", chart.Record{Procedures: []chart.Procedure{proc("lam", policy.SystemSNOMED, "387731002", "Laminectomy", 730)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
 		{"lumbar discectomy CPT", chart.Record{Procedures: []chart.Procedure{proc("s", policy.SystemCPT, "63030", "", 400)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
-		{"not-done surgery does not count", chart.Record{Conditions: []r4.Condition{lbp(10)}, Procedures: []chart.Procedure{func() chart.Procedure {
+		{"not-done surgery does not count", chart.Record{Conditions: []chart.Condition{lbp(10)}, Procedures: []chart.Procedure{func() chart.Procedure {
 			p := proc("s", policy.SystemCPT, "63030", "", 400)
 			p.Status = r4.EventStatusNotDone
 			return p
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"procedure without status does not count", chart.Record{Conditions: []r4.Condition{lbp(10)}, Procedures: []chart.Procedure{func() chart.Procedure {
+		{"procedure without status does not count", chart.Record{Conditions: []chart.Condition{lbp(10)}, Procedures: []chart.Procedure{func() chart.Procedure {
 			p := proc("s", policy.SystemCPT, "63030", "", 400)
 			p.StatusPresent = false
 			return p
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"surgery after D does not count", chart.Record{Conditions: []r4.Condition{lbp(10)}, Procedures: []chart.Procedure{proc("s", policy.SystemCPT, "63030", "", -3)}}, cpt72148(),
+		{"surgery after D does not count", chart.Record{Conditions: []chart.Condition{lbp(10)}, Procedures: []chart.Procedure{proc("s", policy.SystemCPT, "63030", "", -3)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"several red flags in a stable order", chart.Record{Conditions: []r4.Condition{icd("f", "S32.000A", "", 3), icd("ces", "G83.4", "", 1), icd("ca", "C41.2", "", 50)}}, cpt72148(),
+		{"several red flags in a stable order", chart.Record{Conditions: []chart.Condition{icd("f", "S32.000A", "", 3), icd("ces", "G83.4", "", 1), icd("ca", "C41.2", "", 50)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, RedFlagMalignancy, RedFlagFracture, missing}, 0}},
 
 		// Conservative therapy.
-		{"six weeks of PT", chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: sixWeeksPT()}, cpt72148(),
+		{"six weeks of PT", chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: sixWeeksPT()}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"three weeks of PT", chart.Record{Conditions: []r4.Condition{icd("c", "M51.16", "", 35)}, Procedures: ptVisits(21, 0, 7)}, cpt72148(),
+		{"three weeks of PT", chart.Record{Conditions: []chart.Condition{icd("c", "M51.16", "", 35)}, Procedures: ptVisits(21, 0, 7)}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 21}},
-		{"gaps of exactly 21 days merge", chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: ptVisits(50, 8, 21)}, cpt72148(),
+		{"gaps of exactly 21 days merge", chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: ptVisits(50, 8, 21)}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"gaps of 22 days split the course", chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: ptVisits(66, 0, 22)}, cpt72148(),
+		{"gaps of 22 days split the course", chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: ptVisits(66, 0, 22)}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 0}},
-		{"PT 8 months ago does not count", chart.Record{Conditions: []r4.Condition{lbp(400)}, Procedures: ptVisits(290, 240, 7)}, cpt72148(),
+		{"PT 8 months ago does not count", chart.Record{Conditions: []chart.Condition{lbp(400)}, Procedures: ptVisits(290, 240, 7)}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"PT period clipped to the lookback", chart.Record{Conditions: []r4.Condition{lbp(400)}, Procedures: []chart.Procedure{{
+		{"PT period clipped to the lookback", chart.Record{Conditions: []chart.Condition{lbp(400)}, Procedures: []chart.Procedure{{
 			Procedure: r4.Procedure{Id: ptr("pt"), Status: r4.EventStatusCompleted, Code: concept(policy.SystemSNOMED, "91251008", "Physical therapy procedure"),
 				PerformedPeriod: &r4.Period{Start: ago(250), End: ago(150)}},
 			StatusPresent: true,
 		}}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 30}},
-		{"PT and NSAID merge across kinds", chart.Record{Conditions: []r4.Condition{lbp(90)},
+		{"PT and NSAID merge across kinds", chart.Record{Conditions: []chart.Condition{lbp(90)},
 			Procedures:         ptVisits(60, 40, 7),
 			MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 30, 28, 0)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 58}},
-		{"naproxen 20 days x (1+1) is 40 days", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 1)}}, cpt72148(),
+		{"naproxen 20 days x (1+1) is 40 days", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 1)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 40}},
-		{"naproxen 20 days x (1+2) capped at D", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 2)}}, cpt72148(),
+		{"naproxen 20 days x (1+2) capped at D", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 2)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 50}},
-		{"medication without supply is one day", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "5640", "ibuprofen", 50, 0, 0)}}, cpt72148(),
+		{"medication without supply is one day", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "5640", "ibuprofen", 50, 0, 0)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 0}},
-		{"cancelled medication does not count", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
+		{"cancelled medication does not count", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
 			m := medReq("m", "7258", "naproxen", 60, 60, 0)
 			m.Status = "cancelled"
 			return m
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"draft medication does not count", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
+		{"draft medication does not count", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
 			m := medReq("m", "7258", "naproxen", 60, 60, 0)
 			m.Status = "draft"
 			return m
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"medication plan does not count", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
+		{"medication plan does not count", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{func() chart.MedicationRequest {
 			m := medReq("m", "7258", "naproxen", 60, 60, 0)
 			m.Intent = "plan"
 			return m
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"medication statement period", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationStatements: []chart.MedicationStatement{{
+		{"medication statement period", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationStatements: []chart.MedicationStatement{{
 			MedicationStatement: r4.MedicationStatement{Id: ptr("s"), Status: "completed",
 				MedicationCodeableConcept: *concept(policy.SystemRxNorm, "41493", "meloxicam"),
 				EffectivePeriod:           &r4.Period{Start: ago(70), End: ago(20)}},
 			StatusPresent: true,
 		}}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 50}},
-		{"medication statement not-taken does not count", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationStatements: []chart.MedicationStatement{{
+		{"medication statement not-taken does not count", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationStatements: []chart.MedicationStatement{{
 			MedicationStatement: r4.MedicationStatement{Id: ptr("s"), Status: "not-taken",
 				MedicationCodeableConcept: *concept(policy.SystemRxNorm, "41493", "meloxicam"),
 				EffectivePeriod:           &r4.Period{Start: ago(70), End: ago(20)}},
 			StatusPresent: true,
 		}}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"medication by name when the code is not an ingredient", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "198013", "Naproxen 500 MG Oral Tablet", 60, 30, 1)}}, cpt72148(),
+		{"medication by name when the code is not an ingredient", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "198013", "Naproxen 500 MG Oral Tablet", 60, 30, 1)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 60}},
-		{"gabapentin does not count by default", chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "25480", "gabapentin", 60, 60, 0)}}, cpt72148(),
+		{"gabapentin does not count by default", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "25480", "gabapentin", 60, 60, 0)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"PT referral is not therapy", chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: []chart.Procedure{proc("r", policy.SystemSNOMED, "306170007", "Referral to physiotherapy service", 60)}}, cpt72148(),
+		{"PT referral is not therapy", chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: []chart.Procedure{proc("r", policy.SystemSNOMED, "306170007", "Referral to physiotherapy service", 60)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"extraspinal CMT 98943 is not therapy", chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: []chart.Procedure{proc("c1", policy.SystemCPT, "98943", "", 50), proc("c2", policy.SystemCPT, "98943", "", 20), proc("c3", policy.SystemCPT, "98943", "", 5)}}, cpt72148(),
+		{"extraspinal CMT 98943 is not therapy", chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: []chart.Procedure{proc("c1", policy.SystemCPT, "98943", "", 50), proc("c2", policy.SystemCPT, "98943", "", 20), proc("c3", policy.SystemCPT, "98943", "", 5)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
-		{"chiropractic 98940 weekly", chart.Record{Conditions: []r4.Condition{lbp(120)}, Procedures: func() []chart.Procedure {
+		{"chiropractic 98940 weekly", chart.Record{Conditions: []chart.Condition{lbp(120)}, Procedures: func() []chart.Procedure {
 			var out []chart.Procedure
 			for n := 63; n >= 14; n -= 7 {
 				out = append(out, proc("cmt"+itoa(n), policy.SystemCPT, "98940", "", n))
@@ -244,45 +244,45 @@ func TestAssess(t *testing.T) {
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 49}},
 
 		// Prior imaging (scenario 4 and variants).
-		{"prior lumbar MRI 3 months ago", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
+		{"prior lumbar MRI 3 months ago", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyMet, PriorLumbarMRI}, 42}},
-		{"prior lumbar MRI 14 months ago", chart.Record{Conditions: []r4.Condition{lbp(500)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 425)}}, cpt72148(),
+		{"prior lumbar MRI 14 months ago", chart.Record{Conditions: []chart.Condition{lbp(500)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 425)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"prior MRI as a DiagnosticReport", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), DiagnosticReports: []chart.DiagnosticReport{report("dr", policy.SystemLOINC, "30679-5", "MR Lumbar spine WO contrast", 90)}}, cpt72148(),
+		{"prior MRI as a DiagnosticReport", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), DiagnosticReports: []chart.DiagnosticReport{report("dr", policy.SystemLOINC, "30679-5", "MR Lumbar spine WO contrast", 90)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyMet, PriorLumbarMRI}, 42}},
-		{"prior MRI as a Procedure", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: append(sixWeeksPT(), proc("p", policy.SystemCPT, "72148", "", 100))}, cpt72148(),
+		{"prior MRI as a Procedure", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: append(sixWeeksPT(), proc("p", policy.SystemCPT, "72148", "", 100))}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyMet, PriorLumbarMRI}, 42}},
-		{"whole-spine MRI counts as prior lumbar imaging", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
+		{"whole-spine MRI counts as prior lumbar imaging", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
 			s := study("mr", "MR", "", 60)
 			s.ProcedureCode = []r4.CodeableConcept{*concept(policy.SystemSNOMED, "411611000119102", "MRI of cervical, thoracic and lumbar spine")}
 			return s
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyMet, PriorLumbarMRI}, 42}},
-		{"lumbar CT is not a prior MRI", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("ct", "CT", "122496007", 60)}}, cpt72148(),
+		{"lumbar CT is not a prior MRI", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("ct", "CT", "122496007", 60)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"cervical MRI is not a prior lumbar MRI", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122494005", 60)}}, cpt72148(),
+		{"cervical MRI is not a prior lumbar MRI", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122494005", 60)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"cancelled ImagingStudy does not count", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
+		{"cancelled ImagingStudy does not count", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
 			s := study("mr", "MR", "122496007", 60)
 			s.Status = r4.ImagingStudyStatusCancelled
 			return s
 		}()}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
-		{"ImagingStudy without status counts", chart.Record{Conditions: []r4.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
+		{"ImagingStudy without status counts", chart.Record{Conditions: []chart.Condition{lbp(200)}, Procedures: sixWeeksPT(), ImagingStudies: []chart.ImagingStudy{func() chart.ImagingStudy {
 			s := study("mr", "MR", "122496007", 60)
 			s.Status, s.StatusPresent = r4.ImagingStudyStatusRegistered, false
 			return s
 		}()}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyMet, PriorLumbarMRI}, 42}},
-		{"red flag after the prior MRI", chart.Record{Conditions: []r4.Condition{lbp(200), icd("ces", "G83.4", "", 2)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
+		{"red flag after the prior MRI", chart.Record{Conditions: []chart.Condition{lbp(200), icd("ces", "G83.4", "", 2)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing, PriorLumbarMRI}, 0}},
-		{"red flag before the prior MRI", chart.Record{Conditions: []r4.Condition{lbp(200), icd("ca", "C50.9", "", 120)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
+		{"red flag before the prior MRI", chart.Record{Conditions: []chart.Condition{lbp(200), icd("ca", "C50.9", "", 120)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{RedFlagMalignancy, missing, PriorLumbarMRI}, 0}},
 
 		// Incomplete records.
-		{"incomplete record with a red flag", chart.Record{Conditions: []r4.Condition{icd("ces", "G83.4", "", 0)}, Unavailable: []chart.Search{chart.SearchProcedures}}, cpt72148(),
+		{"incomplete record with a red flag", chart.Record{Conditions: []chart.Condition{icd("ces", "G83.4", "", 0)}, Unavailable: []chart.Search{chart.SearchProcedures}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
-		{"incomplete record without a red flag", chart.Record{Conditions: []r4.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchProcedures, chart.SearchMedicationRequests}}, cpt72148(),
+		{"incomplete record without a red flag", chart.Record{Conditions: []chart.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchProcedures, chart.SearchMedicationRequests}}, cpt72148(),
 			summary{CriteriaIndeterminate, []string{missing}, 0}},
 		{"incomplete record never not-met", chart.Record{Unavailable: []chart.Search{chart.SearchConditions}}, cpt72148(),
 			summary{CriteriaIndeterminate, []string{IndicationMissing, missing}, 0}},
@@ -291,7 +291,7 @@ func TestAssess(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec := tt.rec
-			got := summarize(Assess(tt.order, &rec, pol, laterNow))
+			got := summarize(Assess(tt.order, chart.Derive(&rec), pol, laterNow))
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("Assess() mismatch (-got +want):\n%s", diff)
 			}
@@ -300,35 +300,35 @@ func TestAssess(t *testing.T) {
 }
 
 func TestAssessUnchecked(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchProcedures, chart.SearchImagingStudies}}
-	got := Assess(cpt72148(), rec, defaultPolicy(), laterNow).Unchecked
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchProcedures, chart.SearchImagingStudies}}
+	got := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow).Unchecked
 	if diff := cmp.Diff(got, []string{"procedures", "imagingStudies"}); diff != "" {
 		t.Errorf("Unchecked (-got +want):\n%s", diff)
 	}
-	if got := Assess(cpt72148(), &chart.Record{}, defaultPolicy(), laterNow).Unchecked; got != nil {
+	if got := Assess(cpt72148(), chart.Derive(&chart.Record{}), defaultPolicy(), laterNow).Unchecked; got != nil {
 		t.Errorf("complete record: Unchecked = %v, want nil", got)
 	}
 }
 
 // TestAssessDate: D is the order's authoredOn, else the UTC date of now.
 func TestAssessDate(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: sixWeeksPT()}
-	a := Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: sixWeeksPT()}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	if !a.Date.Equal(testD) || a.Outcome != CriteriaMet {
 		t.Errorf("with authoredOn: Date %v outcome %s, want %v criteria-met", a.Date, a.Outcome, testD)
 	}
 	o := cpt72148()
 	o.AuthoredOn = nil
 	now := time.Date(2025, 6, 1, 23, 59, 0, 0, time.FixedZone("x", -5*3600)) // 2025-06-02 UTC
-	a = Assess(o, rec, defaultPolicy(), now)
+	a = Assess(o, chart.Derive(rec), defaultPolicy(), now)
 	if want := testD.AddDate(0, 0, 1); !a.Date.Equal(want) {
 		t.Errorf("without authoredOn: Date %v, want %v", a.Date, want)
 	}
 }
 
 func TestAssessTherapyDetail(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(60)}, Procedures: ptVisits(21, 7, 7)}
-	a := Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: ptVisits(21, 7, 7)}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	wantOn := testD.AddDate(0, 0, -21+42)
 	f := a.Finding(ConservativeTherapyInsufficient)
 	if f == nil {
@@ -338,9 +338,9 @@ func TestAssessTherapyDetail(t *testing.T) {
 		Code: ConservativeTherapyInsufficient,
 		Text: "Conservative therapy (physical therapy) from 2025-05-11 to 2025-05-25: 14 days; at least 42 required. The 42-day point falls on 2025-06-22.",
 		Evidence: []Evidence{
-			{Source: "Procedure/pt21", Date: agoT(21), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
-			{Source: "Procedure/pt14", Date: agoT(14), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
-			{Source: "Procedure/pt7", Date: agoT(7), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
+			{Source: "Procedure/pt21", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
+			{Source: "Procedure/pt14", Date: agoT(14), Latest: agoT(14), DateText: ymd(agoT(14)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
+			{Source: "Procedure/pt7", Date: agoT(7), Latest: agoT(7), DateText: ymd(agoT(7)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
 		},
 	}
 	if diff := cmp.Diff(*f, want); diff != "" {
@@ -351,20 +351,20 @@ func TestAssessTherapyDetail(t *testing.T) {
 	}
 
 	// A lapsed course (last visit long before D) gets no date to aim for.
-	rec = &chart.Record{Conditions: []r4.Condition{lbp(160)}, Procedures: ptVisits(120, 100, 7)}
-	if a := Assess(cpt72148(), rec, defaultPolicy(), laterNow); a.TherapyMetOn != nil {
+	rec = &chart.Record{Conditions: []chart.Condition{lbp(160)}, Procedures: ptVisits(120, 100, 7)}
+	if a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow); a.TherapyMetOn != nil {
 		t.Errorf("lapsed course: TherapyMetOn = %v, want nil", a.TherapyMetOn)
 	}
 }
 
 func TestAssessNameFallbackIsMarked(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "198013", "Naproxen 500 MG Oral Tablet", 60, 60, 0)}}
-	a := Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "198013", "Naproxen 500 MG Oral Tablet", 60, 60, 0)}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	f := a.Finding(ConservativeTherapyMet)
 	if f == nil || len(f.Evidence) != 1 {
 		t.Fatalf("findings %+v", a.Findings)
 	}
-	want := Evidence{Source: "MedicationRequest/m", Date: agoT(60), Display: "naproxen (matched by medication name, not code)",
+	want := Evidence{Source: "MedicationRequest/m", Date: agoT(60), Latest: agoT(60), DateText: ymd(agoT(60)), Display: "naproxen (matched by medication name, not code)", ByText: true,
 		Code: Code{System: policy.SystemRxNorm, Code: "7258", Display: "naproxen"}}
 	if diff := cmp.Diff(f.Evidence[0], want); diff != "" {
 		t.Errorf("evidence (-got +want):\n%s", diff)
@@ -372,24 +372,24 @@ func TestAssessNameFallbackIsMarked(t *testing.T) {
 	// "oxycodone" must not match the word "codeine", nor "morphine" "hydromorphone".
 	rec.MedicationRequests = []chart.MedicationRequest{medReq("m", "1", "hydromorphone-like product", 60, 60, 0)}
 	rec.MedicationRequests[0].MedicationCodeableConcept.Coding[0].Display = ptr("Hydromorphone 2 MG Oral Tablet")
-	a = Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	a = Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	if f := a.Finding(ConservativeTherapyMet); f == nil || f.Evidence[0].Code.Code != "3423" {
 		t.Errorf("hydromorphone matched %+v, want ingredient 3423", a.Findings)
 	}
 }
 
 func TestAssessRedFlagEvidence(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{
+	rec := &chart.Record{Conditions: []chart.Condition{
 		withClinical(icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), "inactive"),
 		lbp(21),
 	}}
-	a := Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	want := Finding{
 		Code: RedFlagMalignancy,
 		Text: "Known or suspected malignancy: Personal history of malignant neoplasm of breast (2019-12-10); Low back pain, unspecified (2025-05-11).",
 		Evidence: []Evidence{
-			{Source: "Condition/z", Date: agoT(2000), Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}},
-			{Source: "Condition/lbp", Date: agoT(21), Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}},
+			{Source: "Condition/z", Date: agoT(2000), Latest: agoT(2000), DateText: ymd(agoT(2000)), Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}},
+			{Source: "Condition/lbp", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}},
 		},
 	}
 	if diff := cmp.Diff(a.Findings[0], want); diff != "" {
@@ -397,7 +397,7 @@ func TestAssessRedFlagEvidence(t *testing.T) {
 	}
 
 	rec = &chart.Record{Observations: []chart.Observation{temperature("t", "101.2", "[degF]", 1)}}
-	a = Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	a = Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	if got, want := a.Findings[0].Evidence[0].Display, "Body temperature 101.2 [degF]"; got != want {
 		t.Errorf("fever display %q, want %q", got, want)
 	}
@@ -408,7 +408,7 @@ func TestAssessXrayFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: sixWeeksPT()}
+	base := chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: sixWeeksPT()}
 	withXR := base
 	withXR.ImagingStudies = []chart.ImagingStudy{study("xr", "DX", "122496007", 30)}
 	withXRCode := base
@@ -429,7 +429,7 @@ func TestAssessXrayFirst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := summarize(Assess(cpt72148(), &tt.rec, tt.pol, laterNow))
+			got := summarize(Assess(cpt72148(), chart.Derive(&tt.rec), tt.pol, laterNow))
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s", diff)
 			}
@@ -449,7 +449,7 @@ conservative_therapy:
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: ptVisits(40, 5, 7)} // 35 days
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: ptVisits(40, 5, 7)} // 35 days
 	for _, tt := range []struct {
 		pol  *policy.Policy
 		want summary
@@ -457,7 +457,7 @@ conservative_therapy:
 		{payer, summary{CriteriaMet, []string{ConservativeTherapyMet}, 35}},
 		{defaultPolicy(), summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 35}},
 	} {
-		a := Assess(cpt72148(), rec, tt.pol, laterNow)
+		a := Assess(cpt72148(), chart.Derive(rec), tt.pol, laterNow)
 		if diff := cmp.Diff(summarize(a), tt.want); diff != "" {
 			t.Errorf("%s (-got +want):\n%s", tt.pol.ID, diff)
 		}
@@ -484,12 +484,12 @@ func TestAssessTherapyOptions(t *testing.T) {
 	ptNotAlone := parse("conservative_therapy: {classes: {physical_therapy: {alone: false}}}\n")
 	gaba := parse("conservative_therapy: {classes: {gabapentinoid: {counts: true}}}\n")
 
-	pt := chart.Record{Conditions: []r4.Condition{lbp(90)}, Procedures: sixWeeksPT()}
+	pt := chart.Record{Conditions: []chart.Condition{lbp(90)}, Procedures: sixWeeksPT()}
 	ptReeval := pt
 	ptReeval.Procedures = append(sixWeeksPT(), proc("re", policy.SystemCPT, "97164", "PT re-evaluation", 3))
 	ptNSAID := pt
 	ptNSAID.MedicationRequests = []chart.MedicationRequest{medReq("m", "5640", "ibuprofen", 45, 30, 0)}
-	gabapentin := chart.Record{Conditions: []r4.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "25480", "gabapentin", 60, 60, 0)}}
+	gabapentin := chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "25480", "gabapentin", 60, 60, 0)}}
 	tests := []struct {
 		name string
 		pol  *policy.Policy
@@ -506,7 +506,7 @@ func TestAssessTherapyOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := summarize(Assess(cpt72148(), &tt.rec, tt.pol, laterNow))
+			got := summarize(Assess(cpt72148(), chart.Derive(&tt.rec), tt.pol, laterNow))
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s", diff)
 			}
@@ -515,10 +515,10 @@ func TestAssessTherapyOptions(t *testing.T) {
 }
 
 func TestAssessContrast(t *testing.T) {
-	radic := []r4.Condition{icd("r", "M54.16", "Radiculopathy, lumbar region", 60)}
-	malig := []r4.Condition{icd("ca", "C50.9", "", 60)}
-	ces := []r4.Condition{icd("ces", "G83.4", "", 1)}
-	surgery := []r4.Condition{icd("z", "Z98.1", "", 700)}
+	radic := []chart.Condition{icd("r", "M54.16", "Radiculopathy, lumbar region", 60)}
+	malig := []chart.Condition{icd("ca", "C50.9", "", 60)}
+	ces := []chart.Condition{icd("ces", "G83.4", "", 1)}
+	surgery := []chart.Condition{icd("z", "Z98.1", "", 700)}
 	type result struct {
 		Review      bool
 		Recommended Contrast
@@ -528,7 +528,7 @@ func TestAssessContrast(t *testing.T) {
 	tests := []struct {
 		name  string
 		order Order
-		conds []r4.Condition
+		conds []chart.Condition
 		want  result
 	}{
 		{"72149 for radiculopathy", order(policy.SystemCPT, "72149"), radic, result{true, ContrastWithout, cptCode("72148", "MRI lumbar spine without contrast")}},
@@ -547,7 +547,7 @@ func TestAssessContrast(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := Assess(tt.order, &chart.Record{Conditions: tt.conds}, defaultPolicy(), laterNow)
+			a := Assess(tt.order, chart.Derive(&chart.Record{Conditions: tt.conds}), defaultPolicy(), laterNow)
 			got := result{a.Has(ContrastReview), a.RecommendedContrast, a.SuggestedCode}
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s", diff)
@@ -560,15 +560,15 @@ func TestAssessContrast(t *testing.T) {
 }
 
 func TestAssessNilInputs(t *testing.T) {
-	a := Assess(cpt72148(), nil, nil, laterNow)
+	a := Assess(cpt72148(), chart.Derive(nil), nil, laterNow)
 	if diff := cmp.Diff(summarize(a), summary{CriteriaNotMet, []string{IndicationMissing, ConservativeTherapyMissing}, 0}); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
 	}
 }
 
 func TestFindingTextsUseDates(t *testing.T) {
-	rec := &chart.Record{Conditions: []r4.Condition{lbp(200)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}
-	a := Assess(cpt72148(), rec, defaultPolicy(), laterNow)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(200)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	f := a.Finding(PriorLumbarMRI)
 	if f == nil || !strings.Contains(f.Text, "2025-03-03") || a.PriorMRI == nil || a.PriorMRI.Source != "ImagingStudy/mr" || a.PriorMRI.Display != "MR Lumbar spine" {
 		t.Errorf("prior MRI finding %+v, PriorMRI %+v", f, a.PriorMRI)

@@ -28,6 +28,12 @@ const (
 	XrayMissing                     = "xray-missing"
 	ContrastReview                  = "contrast-review"
 	IndicationMissing               = "indication-missing"
+	// RedFlagImmunosuppression: immunosuppression (HIV, transplant status,
+	// long-term steroids) with new back pain (ACR Appropriateness Criteria,
+	// Low Back Pain (2021): suspected cancer, infection or immunosuppression).
+	RedFlagImmunosuppression = "red-flag-immunosuppression"
+	// OtherPatientData: every entry supplied was about another patient.
+	OtherPatientData = "other-patient-data"
 )
 
 // Contrast is the contrast class of a lumbar MRI order.
@@ -92,6 +98,8 @@ type Evidence struct {
 	FromNote bool
 	// Quote is a short quote from the note (FromNote only).
 	Quote string
+	// Latest is the last day the recorded date allows (equal to Date for a full date).
+	Latest *time.Time
 }
 
 // NotCounted reasons: why a chart entry that looked relevant (its code or

@@ -36,31 +36,31 @@ func concept(system, code, display string) *r4.CodeableConcept {
 }
 
 // cond is an active Condition with onset n days before D.
-func cond(id, system, code, display string, onset int) r4.Condition {
-	return r4.Condition{
+func cond(id, system, code, display string, onset int) chart.Condition {
+	return chart.Condition{Condition: r4.Condition{
 		Id:             ptr(id),
 		ClinicalStatus: concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active", ""),
 		Code:           concept(system, code, display),
 		OnsetDateTime:  ago(onset),
-	}
+	}}
 }
 
-func icd(id, code, display string, onset int) r4.Condition {
+func icd(id, code, display string, onset int) chart.Condition {
 	return cond(id, policy.SystemICD10, code, display, onset)
 }
 
-func withClinical(c r4.Condition, status string) r4.Condition {
+func withClinical(c chart.Condition, status string) chart.Condition {
 	c.ClinicalStatus = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", status, "")
 	return c
 }
 
-func withVerification(c r4.Condition, status string) r4.Condition {
+func withVerification(c chart.Condition, status string) chart.Condition {
 	c.VerificationStatus = concept("http://terminology.hl7.org/CodeSystem/condition-ver-status", status, "")
 	return c
 }
 
 // lbp is low back pain with onset n days before D.
-func lbp(onset int) r4.Condition { return icd("lbp", "M54.50", "Low back pain, unspecified", onset) }
+func lbp(onset int) chart.Condition { return icd("lbp", "M54.50", "Low back pain, unspecified", onset) }
 
 func proc(id, system, code, display string, performed int) chart.Procedure {
 	return chart.Procedure{
@@ -153,13 +153,13 @@ func report(id, system, code, display string, n int) chart.DiagnosticReport {
 
 // order is a lumbar MRI order dated D.
 func order(system, code string) Order {
-	o, ok := Recognize(r4.ServiceRequest{
+	o, ok := Recognize(chart.OrderOf(&r4.ServiceRequest{
 		Id:         ptr("mri"),
 		Status:     r4.RequestStatusDraft,
 		Intent:     r4.RequestIntentOrder,
 		Code:       concept(system, code, ""),
 		AuthoredOn: ptr(testD.Format(time.DateOnly)),
-	})
+	}))
 	if !ok {
 		return Order{}
 	}

@@ -3,8 +3,6 @@ package criteria
 import (
 	"sort"
 
-	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
@@ -12,84 +10,74 @@ import (
 // imaging finds lumbar studies within n days before D, newest first
 // (DECISIONS.md "Imaging"; reference/clinical-criteria.md 1.4): an
 // ImagingStudy of one of the modalities with a lumbar body site or a code in
-// codes, or a Procedure or DiagnosticReport with a code in codes.
+// codes, or a Procedure or DiagnosticReport with a code in codes. A study
+// whose recorded date is imprecise counts when any day it names falls in
+// the window (DECISIONS.md "Dates": it counts as within it for the outcome,
+// and the card says the date is imprecise). An undated lumbar study cannot
+// be placed: it is named in the answer as not counted.
 func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Evidence {
+	from := addDays(x.d, -n)
 	var out []Evidence
-	for i := range x.rec.ImagingStudies {
-		s := &x.rec.ImagingStudies[i]
-		// ImagingStudy: available, or status absent.
-		if s.StatusPresent && s.Status != r4.ImagingStudyStatusAvailable {
-			continue
+	consider := func(e Evidence, date chart.Date, src string) {
+		e.Source = src
+		if date.IsZero() {
+			x.skip(ReasonNoDate, "prior lumbar imaging", nameOf(e), date, src)
+			return
 		}
-		date := datePtr(s.Started)
-		if date == nil {
-			for _, se := range s.Series {
-				if date = datePtr(se.Started); date != nil {
-					break
-				}
-			}
+		if !date.Overlaps(from, x.d) {
+			return
 		}
-		if !x.inWindow(date, n) || date == nil {
+		out = append(out, dated(e, date))
+	}
+	for i := range x.f.Imaging {
+		s := &x.f.Imaging[i]
+		if !s.Counts {
 			continue
 		}
 		if e, ok := x.lumbarStudy(s, codes, modalities); ok {
-			e.Source, e.Date = source("ImagingStudy", s.Id), date
-			out = append(out, e)
+			consider(e, s.Started, s.Source)
 		}
 	}
 	for _, pr := range x.procs {
-		if pr.start == nil || !x.inWindow(pr.start, n) {
-			continue
-		}
-		if cd, ok := codes.MatchConcept(pr.p.Code); ok {
-			out = append(out, evidence(pr.source, pr.start, cd))
+		if cd, ok := matchConcept(codes, pr.p.Code); ok {
+			consider(evidence("", chart.Date{}, cd), pr.start, pr.p.Source)
 		}
 	}
-	for i := range x.rec.DiagnosticReports {
-		r := &x.rec.DiagnosticReports[i]
-		if !reportCounts(r) {
+	for i := range x.f.Reports {
+		r := &x.f.Reports[i]
+		if !r.Counts {
 			continue
 		}
-		date := first(datePtr(r.EffectiveDateTime), periodStart(r.EffectivePeriod), datePtr(r.Issued))
-		if date == nil || !x.inWindow(date, n) {
-			continue
-		}
-		if cd, ok := codes.MatchConcept(&r.Code); ok {
-			out = append(out, evidence(source("DiagnosticReport", r.Id), date, cd))
+		if cd, ok := matchConcept(codes, r.Code); ok {
+			consider(evidence("", chart.Date{}, cd), r.Effective, r.Source)
 		}
 	}
+	// Newest first by the latest day each date allows.
 	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Date.Equal(*out[j].Date) {
-			return out[i].Date.After(*out[j].Date)
+		if !out[i].Latest.Equal(*out[j].Latest) {
+			return out[i].Latest.After(*out[j].Latest)
 		}
 		return out[i].Source < out[j].Source
 	})
 	return out
 }
 
-// DiagnosticReport: a report that exists (partial, preliminary, final,
-// amended, corrected, appended), or status absent like ImagingStudy.
-func reportCounts(r *chart.DiagnosticReport) bool {
-	if !r.StatusPresent {
-		return true
+func nameOf(e Evidence) string {
+	if e.Display != "" {
+		return e.Display
 	}
-	switch r.Status {
-	case r4.DiagnosticReportStatusPartial, r4.DiagnosticReportStatusPreliminary, r4.DiagnosticReportStatusFinal,
-		r4.DiagnosticReportStatusAmended, r4.DiagnosticReportStatusCorrected, r4.DiagnosticReportStatusAppended:
-		return true
-	}
-	return false
+	return e.Code.Code
 }
 
-func hasModality(cd *r4.Coding, modalities []string) bool {
-	if cd == nil || cd.Code == nil {
+func hasModality(cd chart.Coding, modalities []string) bool {
+	if cd.Code == "" {
 		return false
 	}
-	if cd.System != nil && *cd.System != policy.SystemDICOM {
+	if cd.System != "" && cd.System != policy.SystemDICOM {
 		return false
 	}
 	for _, m := range modalities {
-		if *cd.Code == m {
+		if cd.Code == m {
 			return true
 		}
 	}
@@ -99,46 +87,45 @@ func hasModality(cd *r4.Coding, modalities []string) bool {
 // lumbarStudy: modality in modalities (study or series level) and a lumbar
 // series body site (on a series of that modality, or any series when the
 // study-level modality matches) or a procedure code in codes.
-func (x *assessor) lumbarStudy(s *chart.ImagingStudy, codes *policy.Codes, modalities []string) (Evidence, bool) {
+func (x *assessor) lumbarStudy(s *chart.Study, codes *policy.Codes, modalities []string) (Evidence, bool) {
 	studyLevel := false
-	for i := range s.Modality {
-		if hasModality(&s.Modality[i], modalities) {
+	for _, m := range s.Modalities {
+		if hasModality(m, modalities) {
 			studyLevel = true
 			break
 		}
 	}
 	anySeries := false
-	for i := range s.Series {
-		se := &s.Series[i]
-		seriesMod := hasModality(&se.Modality, modalities)
+	for _, se := range s.Series {
+		seriesMod := hasModality(se.Modality, modalities)
 		anySeries = anySeries || seriesMod
-		if (seriesMod || studyLevel) && x.pol.Imaging.LumbarBodySites.MatchCoding(se.BodySite) {
-			mod := str(se.Modality.Code)
+		if (seriesMod || studyLevel) && se.BodySite.Code != "" && x.pol.Imaging.LumbarBodySites.Match(se.BodySite.System, se.BodySite.Code) {
+			mod := se.Modality.Code
 			if !seriesMod {
-				mod = firstModality(s.Modality, modalities)
+				mod = firstModality(s.Modalities, modalities)
 			}
-			site := str(se.BodySite.Display)
+			site := se.BodySite.Display
 			if site == "" {
-				site = str(se.BodySite.Code)
+				site = se.BodySite.Code
 			}
-			return Evidence{Display: mod + " " + site, Code: Code{System: str(se.BodySite.System), Code: str(se.BodySite.Code), Display: str(se.BodySite.Display)}}, true
+			return Evidence{Display: mod + " " + site, Code: Code{System: se.BodySite.System, Code: se.BodySite.Code, Display: se.BodySite.Display}}, true
 		}
 	}
 	if !studyLevel && !anySeries {
 		return Evidence{}, false
 	}
-	for i := range s.ProcedureCode {
-		if cd, ok := codes.MatchConcept(&s.ProcedureCode[i]); ok {
-			return evidence("", nil, cd), true
+	for _, pc := range s.ProcedureCodes {
+		if cd, ok := matchConcept(codes, pc); ok {
+			return evidence("", chart.Date{}, cd), true
 		}
 	}
 	return Evidence{}, false
 }
 
-func firstModality(cs []r4.Coding, modalities []string) string {
-	for i := range cs {
-		if hasModality(&cs[i], modalities) {
-			return *cs[i].Code
+func firstModality(cs []chart.Coding, modalities []string) string {
+	for _, c := range cs {
+		if hasModality(c, modalities) {
+			return c.Code
 		}
 	}
 	return ""

@@ -3,8 +3,7 @@ package criteria
 import (
 	"strings"
 
-	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -89,20 +88,14 @@ func suggestedCode(system string, c Contrast) *Code {
 	return nil
 }
 
-// Recognize reports whether a ServiceRequest is a lumbar spine MRI order and
+// Recognize reports whether a draft order is a lumbar spine MRI order and
 // describes it. Only coded orders count (CPT, LOINC or SNOMED CT in
 // ServiceRequest.code); a text-only order is not recognised.
-func Recognize(sr r4.ServiceRequest) (Order, bool) {
-	if sr.Code == nil {
-		return Order{}, false
-	}
+func Recognize(sr chart.OrderRequest) (Order, bool) {
 	var best *orderCode
-	var bestCoding r4.Coding
-	for _, cd := range sr.Code.Coding {
-		if cd.System == nil || cd.Code == nil {
-			continue
-		}
-		oc, ok := lookupOrderCode(*cd.System, *cd.Code)
+	var bestCoding chart.Coding
+	for _, cd := range sr.Code.Codings {
+		oc, ok := lookupOrderCode(cd.System, cd.Code)
 		if !ok {
 			continue
 		}
@@ -115,40 +108,27 @@ func Recognize(sr r4.ServiceRequest) (Order, bool) {
 		return Order{}, false
 	}
 	o := Order{
-		Code:        Code{System: best.system, Code: best.code, Display: str(bestCoding.Display)},
+		ID:          sr.ID,
+		Code:        Code{System: best.system, Code: best.code, Display: bestCoding.Display},
 		Contrast:    best.contrast,
 		BillingCode: billingCodes[best.contrast],
-	}
-	if sr.Id != nil {
-		o.ID = *sr.Id
 	}
 	switch {
 	case o.Code.Display != "":
 		o.Display = o.Code.Display
-	case sr.Code.Text != nil && strings.TrimSpace(*sr.Code.Text) != "":
-		o.Display = strings.TrimSpace(*sr.Code.Text)
+	case sr.Code.Text != "":
+		o.Display = sr.Code.Text
 	default:
 		o.Display = best.display
 	}
-	if sr.AuthoredOn != nil {
-		if d, ok := parseDate(*sr.AuthoredOn); ok {
-			o.AuthoredOn = &d
-		}
+	if !sr.AuthoredOn.IsZero() {
+		d := sr.AuthoredOn.Earliest
+		o.AuthoredOn = &d
 	}
-	for _, rc := range sr.ReasonCode {
-		for _, cd := range rc.Coding {
-			if cd.Code == nil {
-				continue
-			}
-			o.ReasonCodes = append(o.ReasonCodes, Code{System: str(cd.System), Code: *cd.Code, Display: str(cd.Display)})
+	for _, rc := range sr.Reasons {
+		for _, cd := range rc.Codings {
+			o.ReasonCodes = append(o.ReasonCodes, Code{System: cd.System, Code: cd.Code, Display: cd.Display})
 		}
 	}
 	return o, true
-}
-
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

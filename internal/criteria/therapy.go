@@ -2,13 +2,11 @@ package criteria
 
 import (
 	"fmt"
-	"math"
 	"sort"
 	"strings"
 	"time"
 
-	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -35,89 +33,107 @@ type therapyResult struct {
 	metOn   *time.Time
 }
 
-// MedicationRequest statuses and intents that count (DECISIONS.md
-// "Statuses that count").
-var (
-	requestStatuses   = map[string]bool{"active": true, "completed": true, "stopped": true}
-	requestIntents    = map[string]bool{"order": true, "original-order": true, "reflex-order": true, "filler-order": true, "instance-order": true}
-	statementStatuses = map[string]bool{"active": true, "completed": true, "stopped": true}
-)
-
 // therapy measures the conservative-therapy trial (DECISIONS.md
 // "Conservative therapy"; ACR Appropriateness Criteria, Low Back Pain (2021),
-// variant 3: 6 weeks of optimal medical management).
+// variant 3: 6 weeks of optimal medical management). Dates recorded at
+// month or year precision are used conservatively (DECISIONS.md "Dates"):
+// a treatment starts at the latest and ends at the earliest day its dates
+// allow, so a course never gains days from imprecision.
 func (x *assessor) therapy() therapyResult {
 	t := &x.pol.ConservativeTherapy
 	from := addDays(x.d, -t.LookbackDays)
 	var items []interval
-	add := func(s time.Time, e *time.Time, kind policy.TherapyKind, visit bool, ev Evidence) {
+	add := func(start chart.Date, e time.Time, kind policy.TherapyKind, visit bool, ev Evidence, what string) {
+		s := start.Latest
 		end := s
-		if e != nil && e.After(s) {
-			end = *e
+		if e.After(s) {
+			end = e
 		}
 		if end.After(x.d) {
 			end = x.d
 		}
-		if s.After(x.d) || end.Before(from) {
+		if s.After(x.d) {
 			return
 		}
+		if end.Before(from) {
+			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
+			return
+		}
+		ev = dated(ev, start)
 		if s.Before(from) {
 			s = from
+			ev = dated(ev, chart.DayDate(s))
 		}
-		ev.Date = &s
 		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev})
+	}
+	label := func(k policy.TherapyKind) string {
+		if cl := x.pol.Class(k); cl != nil && cl.Label != "" {
+			return cl.Label
+		}
+		return string(k)
 	}
 
 	for _, pr := range x.procs {
-		if pr.start == nil {
-			continue
-		}
-		m, ok := x.pol.TherapyProcedure(pr.p.Code)
+		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
-			continue
-		}
-		add(*pr.start, pr.end, m.Kind, true, evidence(pr.source, nil, m.Coding))
-	}
-	for i := range x.rec.MedicationRequests {
-		mr := &x.rec.MedicationRequests[i]
-		if !requestStatuses[mr.Status] || !requestIntents[mr.Intent] || (mr.DoNotPerform != nil && *mr.DoNotPerform) {
-			continue
-		}
-		start := datePtr(mr.AuthoredOn)
-		if start == nil {
-			continue
-		}
-		m, ok := x.pol.TherapyMedication(&mr.MedicationCodeableConcept)
-		if !ok {
-			continue
-		}
-		var end *time.Time
-		if dr := mr.DispenseRequest; dr != nil && dr.ExpectedSupplyDuration != nil {
-			if n, ok := durationDays(dr.ExpectedSupplyDuration); ok && n > 0 {
-				fills := 1
-				if dr.NumberOfRepeatsAllowed != nil && *dr.NumberOfRepeatsAllowed > 0 {
-					fills += *dr.NumberOfRepeatsAllowed
+			if len(pr.p.Code.Codings) == 0 && pr.p.Code.Text != "" {
+				if l := x.pol.TherapyLabelIn(pr.p.Code.Text); l != "" {
+					x.skip(ReasonTextOnly, l, pr.p.Code.Text, pr.start, pr.p.Source)
 				}
-				e := addDays(*start, n*fills)
-				end = &e
 			}
+			continue
 		}
-		add(*start, end, m.Kind, false, medicationEvidence(source("MedicationRequest", mr.Id), m))
+		ev := Evidence{Source: pr.p.Source, Display: m.Coding.Display, Code: Code{System: m.Coding.System, Code: m.Coding.Code, Display: m.Coding.Display}}
+		if _, other := x.forAnotherCondition(pr.p.Reasons); other {
+			x.skip(ReasonOtherCondition, label(m.Kind), nameOf(ev), pr.start, pr.p.Source)
+			continue
+		}
+		if pr.start.IsZero() {
+			x.skip(ReasonNoDate, label(m.Kind), nameOf(ev), pr.start, pr.p.Source)
+			continue
+		}
+		end := pr.start.Latest
+		if !pr.end.IsZero() {
+			end = pr.end.Earliest
+		}
+		add(pr.start, end, m.Kind, true, ev, label(m.Kind))
 	}
-	for i := range x.rec.MedicationStatements {
-		ms := &x.rec.MedicationStatements[i]
-		if !statementStatuses[ms.Status] {
+	for i := range x.f.Medications {
+		mu := &x.f.Medications[i]
+		if !mu.Counts {
 			continue
 		}
-		start := first(periodStart(ms.EffectivePeriod), datePtr(ms.EffectiveDateTime))
-		if start == nil {
-			continue
-		}
-		m, ok := x.pol.TherapyMedication(&ms.MedicationCodeableConcept)
+		m, ok := x.pol.MatchTherapyMedication(codings(mu.Medication), mu.Medication.Text)
 		if !ok {
+			if mu.UnresolvedReference {
+				name := mu.Medication.Text
+				if name == "" {
+					name = "a medication"
+				}
+				x.skip(ReasonUnresolvedMed, "medication", name, mu.Start, mu.Source)
+			}
 			continue
 		}
-		add(*start, periodEnd(ms.EffectivePeriod), m.Kind, false, medicationEvidence(source("MedicationStatement", ms.Id), m))
+		ev := medicationEvidence(mu.Source, m)
+		if _, other := x.forAnotherCondition(mu.Reasons); other {
+			x.skip(ReasonOtherCondition, label(m.Kind), nameOf(ev), mu.Start, mu.Source)
+			continue
+		}
+		if mu.Start.IsZero() {
+			x.skip(ReasonNoDate, label(m.Kind), nameOf(ev), mu.Start, mu.Source)
+			continue
+		}
+		// A medication runs from its start to its effective end, or for
+		// its supply (expectedSupplyDuration x fills, daysSupply); with
+		// neither it is one day (DECISIONS.md "Conservative therapy").
+		end := mu.Start.Latest
+		switch {
+		case !mu.End.IsZero():
+			end = mu.End.Earliest
+		case mu.SupplyDays > 0:
+			end = addDays(mu.Start.Latest, mu.SupplyDays*max(mu.Fills, 1))
+		}
+		add(mu.Start, end, m.Kind, false, ev, label(m.Kind))
 	}
 
 	courses := merge(items, t.MaxGapDays)
@@ -137,6 +153,46 @@ func (x *assessor) therapy() therapyResult {
 			Code: ConservativeTherapyMissing,
 			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %d days).", ymd(&from), ymd(&x.d), t.LookbackDays),
 		}
+		var undated, kinds []string
+		span := map[string][2]string{}
+		for _, nc := range x.notCounted {
+			switch nc.Reason {
+			case ReasonOutsideWindow:
+				sp, ok := span[nc.What]
+				if !ok {
+					kinds = append(kinds, nc.What)
+					sp = [2]string{nc.DateText, nc.DateText}
+				}
+				if nc.DateText < sp[0] {
+					sp[0] = nc.DateText
+				}
+				if nc.DateText > sp[1] {
+					sp[1] = nc.DateText
+				}
+				span[nc.What] = sp
+			case ReasonNoDate:
+				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, strings.TrimSuffix(nc.Display, " (matched by medication name, not code)")))
+			}
+		}
+		if len(undated) > 0 {
+			r.finding.Text += fmt.Sprintf(" %s is documented without a start date, so its duration is unknown.", sentence(uniq(undated)))
+		}
+		if len(kinds) > 0 {
+			var parts []string
+			for _, k := range kinds {
+				sp := span[k]
+				if sp[0] == sp[1] {
+					on := "in"
+					if len(sp[0]) == len(time.DateOnly) {
+						on = "on"
+					}
+					parts = append(parts, fmt.Sprintf("%s %s %s", k, on, sp[0]))
+				} else {
+					parts = append(parts, fmt.Sprintf("%s from %s to %s", k, sp[0], sp[1]))
+				}
+			}
+			r.finding.Text += fmt.Sprintf(" Earlier therapy is outside the %d-day look-back: %s.", t.LookbackDays, strings.Join(parts, "; "))
+		}
 		return r
 	}
 	r.days = best.days()
@@ -147,6 +203,9 @@ func (x *assessor) therapy() therapyResult {
 	ev = sortEvidence(ev)
 	text := fmt.Sprintf("Conservative therapy (%s) from %s to %s: %d days; at least %d required.",
 		x.kinds(best), ymd(&best.s), ymd(&best.e), r.days, t.MinDays)
+	if first := best.items[0].ev; first.Imprecise {
+		text += fmt.Sprintf(" The first treatment is dated only %s, so the course is counted from its last possible day.", first.DateText)
+	}
 
 	var gaps []string
 	if t.RequireFollowup && !x.followup(best) {
@@ -175,15 +234,16 @@ func (x *assessor) therapy() therapyResult {
 	return r
 }
 
-func medicationEvidence(src string, m policy.MedicationMatch) Evidence {
-	if m.Coding != nil {
-		return evidence(src, nil, *m.Coding)
+func medicationEvidence(src string, m policy.TherapyMatch) Evidence {
+	if !m.ByName {
+		return Evidence{Source: src, Display: m.Coding.Display, Code: Code{System: m.Coding.System, Code: m.Coding.Code, Display: m.Coding.Display}}
 	}
 	// Text fallback: name the policy's ingredient, never the chart's text.
 	return Evidence{
 		Source:  src,
 		Display: m.Ingredient.Name + " (matched by medication name, not code)",
 		Code:    Code{System: policy.SystemRxNorm, Code: m.Ingredient.RxNorm, Display: m.Ingredient.Name},
+		ByText:  true,
 	}
 }
 
@@ -239,10 +299,10 @@ func (x *assessor) kinds(c *course) string {
 // before D.
 func (x *assessor) followup(c *course) bool {
 	for _, pr := range x.procs {
-		if pr.start == nil || !pr.start.After(c.s) {
+		if pr.start.IsZero() || !pr.start.Earliest.After(c.s) {
 			continue
 		}
-		if _, ok := x.pol.ConservativeTherapy.FollowupCodes.MatchConcept(pr.p.Code); ok {
+		if _, ok := matchConcept(&x.pol.ConservativeTherapy.FollowupCodes, pr.p.Code); ok {
 			return true
 		}
 	}
@@ -260,33 +320,26 @@ func visits(c *course) int {
 	return len(days)
 }
 
-// durationDays converts a FHIR Duration to whole days (UCUM d, wk, mo, a).
-func durationDays(d *r4.Duration) (int, bool) {
-	if d.Value == nil {
-		return 0, false
+func uniq(list []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
 	}
-	v, err := d.Value.Float64()
-	if err != nil {
-		return 0, false
+	return out
+}
+
+// sentence joins items as "a, b and c" with the first letter capitalised.
+func sentence(items []string) string {
+	s := strings.Join(items, ", ")
+	if n := len(items); n > 1 {
+		s = strings.Join(items[:n-1], ", ") + " and " + items[n-1]
 	}
-	unit := str(d.Code)
-	if unit == "" {
-		unit = strings.ToLower(strings.TrimSpace(str(d.Unit)))
+	if s != "" {
+		s = strings.ToUpper(s[:1]) + s[1:]
 	}
-	var per float64
-	switch unit {
-	case "d", "day", "days":
-		per = 1
-	case "wk", "week", "weeks":
-		per = 7
-	case "mo", "month", "months":
-		per = 30
-	case "a", "year", "years":
-		per = 365
-	case "h", "hour", "hours":
-		per = 1.0 / 24
-	default:
-		return 0, false
-	}
-	return int(math.Round(v * per)), true
+	return s
 }

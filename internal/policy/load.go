@@ -463,7 +463,7 @@ func (v *validator) redFlags(p *Policy) {
 			if strings.TrimSpace(c.Source) == "" {
 				v.at(cp, "needs a source citation")
 			}
-			if c.Indication {
+			if c.Indication || c.LumbarIndication {
 				v.at(cp+".indication", "an indication alone is not a red flag")
 			}
 		}
@@ -494,8 +494,11 @@ func (v *validator) criterion(path string, c *Criterion) {
 	if c.Indication {
 		kinds++
 	}
+	if c.LumbarIndication {
+		kinds++
+	}
 	if kinds != 1 {
-		v.at(path, "needs exactly one of: codes, fever: true, indication: true")
+		v.at(path, "needs exactly one of: codes, fever: true, indication: true, lumbar_indication: true")
 	}
 	if c.WithinDays < 0 || c.WithinDays > 3650 {
 		v.at(path+".within_days", "%d is out of range (0 to 3650)", c.WithinDays)
@@ -505,7 +508,7 @@ func (v *validator) criterion(path string, c *Criterion) {
 // compileAll compiles every code set of the policy and its indexes.
 func (p *Policy) compileAll(bad func(line int, reason string)) {
 	sets := []*Codes{
-		&p.Indication, &p.Fever.Codes, &p.ConservativeTherapy.FollowupCodes,
+		&p.Indication, &p.LumbarIndication, &p.Fever.Codes, &p.ConservativeTherapy.FollowupCodes,
 		&p.Imaging.LumbarMRI, &p.Imaging.LumbarXray, &p.Imaging.LumbarBodySites,
 	}
 	for _, c := range p.ConservativeTherapy.Classes.All() {

@@ -59,6 +59,10 @@ type Policy struct {
 	// order eligible for the therapy-trial pathway (Conditions or the order's
 	// reasonCode).
 	Indication Codes `yaml:"indication"`
+	// LumbarIndication is the lumbar and lumbosacral subset of the
+	// indications: a level-less surgery history (M96.1, Z98.1) counts as
+	// prior lumbar surgery only beside one of these (DECISIONS.md "Red flags").
+	LumbarIndication Codes `yaml:"lumbar_indication"`
 	// Imaging holds the code sets that recognise prior imaging.
 	Imaging Imaging `yaml:"imaging"`
 
@@ -328,6 +332,10 @@ type Criterion struct {
 	Fever bool `yaml:"fever"`
 	// Indication matches any indication Condition (back pain, radiculopathy).
 	Indication bool `yaml:"indication"`
+	// LumbarIndication matches an active Condition in the policy's
+	// lumbar_indication set (a lumbar or lumbosacral back-pain or
+	// radiculopathy diagnosis).
+	LumbarIndication bool `yaml:"lumbar_indication"`
 	// History makes Conditions count whatever their clinicalStatus (history
 	// codes such as Z85.*, Z98.1); refuted and entered-in-error never count.
 	History bool `yaml:"history"`

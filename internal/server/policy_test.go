@@ -18,10 +18,10 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
-// chart builds an order-sign request for a patient with low back pain,
+// payerChart builds an order-sign request for a patient with low back pain,
 // physical therapy visits every 7 days over ptDays before D (2026-06-15), an
 // optional lumbar radiograph, optional medications, and the given coverages.
-func chart(t *testing.T, ptDays int, xray bool, meds []map[string]any, coverages ...map[string]any) []byte {
+func payerChart(t *testing.T, ptDays int, xray bool, meds []map[string]any, coverages ...map[string]any) []byte {
 	t.Helper()
 	return minimal(t, func(r map[string]any) {
 		pf := r["prefetch"].(map[string]any)
@@ -145,12 +145,12 @@ func TestPayerPoliciesDiffer(t *testing.T) {
 		has     string
 		label   string
 	}{
-		{"5 weeks of therapy: default needs 42 days", chart(t, 35, true, nil, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-insufficient", "Lumbar MRI prior-authorization criteria (default)"},
-		{"5 weeks of therapy: Acme accepts 28 days", chart(t, 35, true, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-met", "conservative-therapy-met", "Acme Health Plan"},
-		{"no radiograph: default does not require one", chart(t, 49, false, nil, coverage("c1", "Example Health Plan", 0)), "criteria-met", "conservative-therapy-met", ""},
-		{"no radiograph: Acme requires one", chart(t, 49, false, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-not-met", "xray-missing", ""},
-		{"gabapentin only: default does not count it", chart(t, 0, false, []map[string]any{gabapentin(50)}, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-missing", ""},
-		{"gabapentin only: Summit counts it", chart(t, 0, false, []map[string]any{gabapentin(50)}, coverage("c1", "Summit Care Insurance", 0)), "criteria-met", "conservative-therapy-met", "Summit Care Insurance"},
+		{"5 weeks of therapy: default needs 42 days", payerChart(t, 35, true, nil, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-insufficient", "Lumbar MRI prior-authorization criteria (default)"},
+		{"5 weeks of therapy: Acme accepts 28 days", payerChart(t, 35, true, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-met", "conservative-therapy-met", "Acme Health Plan"},
+		{"no radiograph: default does not require one", payerChart(t, 49, false, nil, coverage("c1", "Example Health Plan", 0)), "criteria-met", "conservative-therapy-met", ""},
+		{"no radiograph: Acme requires one", payerChart(t, 49, false, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-not-met", "xray-missing", ""},
+		{"gabapentin only: default does not count it", payerChart(t, 0, false, []map[string]any{gabapentin(50)}, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-missing", ""},
+		{"gabapentin only: Summit counts it", payerChart(t, 0, false, []map[string]any{gabapentin(50)}, coverage("c1", "Summit Care Insurance", 0)), "criteria-met", "conservative-therapy-met", "Summit Care Insurance"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,13 +183,13 @@ func TestCoverageChoice(t *testing.T) {
 	// Several active coverages: the lowest order wins (Acme, order 1), and the
 	// assertion is about it.
 	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign",
-		chart(t, 35, true, nil, coverage("c-summit", "Summit Care Insurance", 2), coverage("c-acme", "Acme Health Plan", 1)), nil)
+		payerChart(t, 35, true, nil, coverage("c-summit", "Summit Care Insurance", 2), coverage("c-acme", "Acme Health Plan", 1)), nil)
 	outcome, _, ref := reasons(t, rec.Body.Bytes())
-	if ref != "Coverage/c-acme" || outcome != "criteria-met" || !strings.Contains(rec.Body.String(), "2 active coverages") {
+	if ref != "Coverage/c-acme" || outcome != "criteria-met" || !strings.Contains(rec.Body.String(), "lowest coverage order (1) of the 2 coverages in force") {
 		t.Errorf("two coverages: %s about %s; want Acme's policy and coverage, and a note", outcome, ref)
 	}
 	// An unknown payer falls back to the default policy.
-	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", chart(t, 35, true, nil, coverage("c-x", "Unknown Mutual", 0)), nil)
+	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", payerChart(t, 35, true, nil, coverage("c-x", "Unknown Mutual", 0)), nil)
 	if outcome, _, _ := reasons(t, rec.Body.Bytes()); outcome != "criteria-not-met" {
 		t.Errorf("unknown payer: %s, want the default policy's criteria-not-met", outcome)
 	}
@@ -226,7 +226,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := newTestServer(t, func(c *Config) { c.Pipeline.Policies = h })
-	body := chart(t, 35, true, nil, coverage("c1", "Acme Health Plan", 0))
+	body := payerChart(t, 35, true, nil, coverage("c1", "Acme Health Plan", 0))
 	const workers, calls = 6, 40
 	var wg sync.WaitGroup
 	var ok, met, notMet atomic.Int32

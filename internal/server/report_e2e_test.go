@@ -49,7 +49,7 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 		notMet = append(notMet, post(minimal(t, nil)))
 	}
 	for i := 0; i < 2; i++ {
-		post(chart(t, 49, true, nil, coverage("c1", "Example Health Plan", 0)))
+		post(payerChart(t, 49, true, nil, coverage("c1", "Example Health Plan", 0)))
 	}
 	post([]byte(`{"hook":`))
 	// Feedback: the physical therapy referral accepted on two of the three;

@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 
-	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
-
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
@@ -91,7 +89,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		if d.ServiceRequest == nil {
 			continue
 		}
-		o, ok := criteria.Recognize(*d.ServiceRequest)
+		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest))
 		if !ok {
 			continue
 		}
@@ -119,12 +117,26 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		return out, err
 	}
 	set := p.Policies.Current()
-	cov, note := chooseCoverage(rec.Coverages)
-	pol := set.ForCoverage(cov)
-	out.PolicyID = pol.ID
 	now := p.Now().UTC()
+	// One step derives the facts the assessment reads (FHIR semantics
+	// handled once: dates, statuses, references, coverage periods).
+	facts := chart.Derive(rec)
+	// The Coverage in force on D (the first lumbar MRI order's date, else
+	// today): an expired or future Coverage is none (DECISIONS.md "No Coverage").
+	d := chart.Day(now)
+	if at := orders[0].Assessment.Order.AuthoredOn; at != nil {
+		d = chart.Day(*at)
+	}
+	cov, note := facts.CoverageInForce(d)
+	var pol *policy.Policy
+	if cov != nil {
+		pol = set.ForCoverage(cov.Resource)
+	} else {
+		pol = set.ForCoverage(nil)
+	}
+	out.PolicyID = pol.ID
 	for i := range orders {
-		orders[i].Assessment = criteria.Assess(orders[i].Assessment.Order, rec, pol, now)
+		orders[i].Assessment = criteria.Assess(orders[i].Assessment.Order, facts, pol, now)
 		out.Assessments = append(out.Assessments, orders[i].Assessment)
 	}
 	in := cards.Input{
@@ -136,8 +148,8 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		Config:    configuration(req.Extension),
 		Today:     now,
 	}
-	if cov != nil && cov.Id != nil {
-		in.Coverage = &cards.Coverage{Reference: "Coverage/" + *cov.Id, Note: note}
+	if cov != nil && cov.Reference != "" {
+		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note}
 	}
 	res, err := cards.Build(in, p.NewID)
 	if err != nil {
@@ -165,37 +177,6 @@ func considered(req *hooks.Request, drafts []fhir.DraftOrder) []fhir.DraftOrder 
 		}
 	}
 	return out
-}
-
-// chooseCoverage picks the Coverage the assertion is about: with several
-// active Coverages, the one with the lowest order, else the first
-// (DECISIONS.md, "No Coverage"; reference/crd.md 1.2 and 1.9).
-func chooseCoverage(covs []r4.Coverage) (*r4.Coverage, string) {
-	if len(covs) == 0 {
-		return nil, ""
-	}
-	idx := make([]int, len(covs))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		oa, ob := covs[idx[a]].Order, covs[idx[b]].Order
-		switch {
-		case oa != nil && ob != nil:
-			return *oa < *ob
-		default:
-			return oa != nil && ob == nil
-		}
-	})
-	c := &covs[idx[0]]
-	if len(covs) == 1 {
-		return c, ""
-	}
-	name := "the first listed"
-	if c.Order != nil {
-		name = fmt.Sprintf("the one with coverage order %d", *c.Order)
-	}
-	return c, fmt.Sprintf("The patient has %d active coverages; this check used %s.", len(covs), name)
 }
 
 // configuration reads davinci-crd.configuration (CRD deviations.md):

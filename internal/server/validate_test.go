@@ -25,7 +25,7 @@ func TestResourcesValidateAsR4(t *testing.T) {
 			sr := r["context"].(map[string]any)["draftOrders"].(map[string]any)["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
 			sr["code"] = map[string]any{"coding": []any{map[string]any{"system": "http://www.ama-assn.org/go/cpt", "code": "72149", "display": "MRI lumbar spine with contrast"}}}
 		}),
-		"therapy met": chart(t, 49, true, nil, coverage("c1", "Example Health Plan", 0)),
+		"therapy met": payerChart(t, 49, true, nil, coverage("c1", "Example Health Plan", 0)),
 	}
 	for name, body := range bodies {
 		rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, nil)

@@ -1,0 +1,760 @@
+package chart
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+// Coding is one coded value: system, code and display.
+type Coding struct {
+	System, Code, Display string
+}
+
+// Concept is a CodeableConcept: its codings and its text.
+type Concept struct {
+	Codings []Coding
+	Text    string
+}
+
+// Name is the concept in plain words: the first coding display, else the
+// text, else the first code.
+func (c Concept) Name() string {
+	for _, cd := range c.Codings {
+		if cd.Display != "" {
+			return cd.Display
+		}
+	}
+	if c.Text != "" {
+		return c.Text
+	}
+	if len(c.Codings) > 0 {
+		return c.Codings[0].Code
+	}
+	return ""
+}
+
+// Empty reports whether the concept has neither codings nor text.
+func (c Concept) Empty() bool { return len(c.Codings) == 0 && c.Text == "" }
+
+// Problem is a Condition as the assessment reads it.
+type Problem struct {
+	// Source is "Condition/{id}" (or "Condition" without an id).
+	Source string
+	Code   Concept
+	// ClinicalStatus and VerificationStatus are the status codes, "" when absent.
+	ClinicalStatus, VerificationStatus string
+	// Onset is onset[x] as a date: onsetDateTime, onsetPeriod.start, or
+	// onsetAge/onsetRange placed by the birth date. Zero when not dated
+	// (onsetString, or an age without a birth date).
+	Onset Date
+	// Recorded is recordedDate.
+	Recorded Date
+	// Abated is true when any abatement[x] is present (abatementBoolean
+	// false excepted): the condition has ended.
+	Abated bool
+	// AbatedOn is when it ended, when that can be placed: abatementDateTime,
+	// abatementPeriod (its start: the earliest it ended), abatementAge or
+	// abatementRange through the birth date. Zero when the date is unknown
+	// (abatementString, abatementBoolean, an age without a birth date):
+	// ended at an unknown date before D.
+	AbatedOn Date
+}
+
+// Date is the problem's clinically relevant date: onset, else recorded date.
+func (p *Problem) Date() Date { return first(p.Onset, p.Recorded) }
+
+// Refuted reports a verificationStatus of refuted or entered-in-error: such
+// a Condition never counts (DECISIONS.md, "Statuses that count").
+func (p *Problem) Refuted() bool {
+	return p.VerificationStatus == "refuted" || p.VerificationStatus == "entered-in-error"
+}
+
+// EndedBy reports whether the condition had ended on or before day d: any
+// abatement[x] ends it whether or not clinicalStatus is present (FHIR R4
+// Condition.abatement[x]; con-4), unless the abatement is dated after d.
+func (p *Problem) EndedBy(d time.Time) bool {
+	if !p.Abated {
+		return false
+	}
+	return p.AbatedOn.IsZero() || !p.AbatedOn.Earliest.After(d)
+}
+
+// ActiveOn reports whether the condition is current on day d:
+// clinicalStatus active, recurrence or relapse (or absent), not ended by d,
+// and not refuted (DECISIONS.md, "Statuses that count").
+func (p *Problem) ActiveOn(d time.Time) bool {
+	if p.Refuted() || p.EndedBy(d) {
+		return false
+	}
+	switch p.ClinicalStatus {
+	case "", "active", "recurrence", "relapse":
+		return true
+	}
+	return false
+}
+
+// PerformedProcedure is a Procedure as the assessment reads it.
+type PerformedProcedure struct {
+	Source string
+	Code   Concept
+	// Status is the status code, "" when absent.
+	Status string
+	// Start and End are performedDateTime, or performedPeriod start and end.
+	Start, End Date
+	// Reasons are reasonCode and the codes of Conditions reasonReference names.
+	Reasons []Concept
+}
+
+// Done reports a completed or in-progress Procedure (DECISIONS.md).
+func (p *PerformedProcedure) Done() bool { return p.Status == "completed" || p.Status == "in-progress" }
+
+// MedicationKind says which resource a medication use came from.
+type MedicationKind string
+
+// Medication kinds.
+const (
+	MedicationRequested MedicationKind = "MedicationRequest"
+	MedicationStated    MedicationKind = "MedicationStatement"
+	MedicationDispensed MedicationKind = "MedicationDispense"
+)
+
+// MedicationUse is one medication order, statement or dispense.
+type MedicationUse struct {
+	Source string
+	Kind   MedicationKind
+	// Medication is the medication: medicationCodeableConcept, or the
+	// Medication resource medicationReference names (contained, in the
+	// Bundle, or fetched), its code.
+	Medication Concept
+	// UnresolvedReference is set when medicationReference named a
+	// Medication that could not be found; Medication is then empty.
+	UnresolvedReference bool
+	// Counts is true when status and intent count (DECISIONS.md "Statuses
+	// that count"): requests active, completed or stopped with an order
+	// intent and not doNotPerform; statements active, completed or stopped;
+	// dispenses completed.
+	Counts bool
+	// Start is authoredOn (request), effective start (statement) or
+	// whenHandedOver (dispense).
+	Start Date
+	// End is effectivePeriod.end (statement), when recorded.
+	End Date
+	// SupplyDays is the days one fill lasts: expectedSupplyDuration
+	// (request) or daysSupply (dispense); 0 when not recorded.
+	SupplyDays int
+	// Fills is 1 + numberOfRepeatsAllowed for requests, 1 otherwise.
+	Fills int
+	// Reasons are reasonCode and the codes of Conditions reasonReference names.
+	Reasons []Concept
+}
+
+// Quantity is a measured value with its UCUM code (or unit text).
+type Quantity struct {
+	Value float64
+	// Text is the value as recorded ("38.4").
+	Text string
+	Unit string
+}
+
+// Measurement is an Observation as the assessment reads it.
+type Measurement struct {
+	Source string
+	Code   Concept
+	// Counts is true for status final, amended, corrected or preliminary.
+	Counts    bool
+	Value     *Quantity
+	Effective Date
+}
+
+// Series is one ImagingStudy series: modality, body site, start.
+type Series struct {
+	Modality Coding
+	BodySite Coding
+	Started  Date
+}
+
+// Study is an ImagingStudy as the assessment reads it.
+type Study struct {
+	Source string
+	// Counts is true for status available, or status absent.
+	Counts         bool
+	Started        Date
+	Modalities     []Coding
+	Series         []Series
+	ProcedureCodes []Concept
+}
+
+// Report is a DiagnosticReport as the assessment reads it.
+type Report struct {
+	Source string
+	// Counts is true for a report that exists (partial, preliminary, final,
+	// amended, corrected, appended) or status absent.
+	Counts    bool
+	Code      Concept
+	Effective Date
+}
+
+// Coverage is an active Coverage with what choosing it needs.
+type Coverage struct {
+	// Reference is "Coverage/{id}"; empty without an id.
+	Reference string
+	// Order is Coverage.order, nil when absent.
+	Order *int
+	// Start and End are period.start and period.end (zero when open).
+	Start, End Date
+	// Payer names the first payor (display), empty when not named.
+	Payer string
+	// Resource is the decoded Coverage (policy choice reads its payor).
+	Resource *r4.Coverage
+}
+
+// InForceOn reports whether d falls within the Coverage period; an open end
+// is in force (DECISIONS.md, "No Coverage"). Imprecise ends are read
+// generously for start (Earliest) and end (Latest): a Coverage dated
+// "2026" is in force all of 2026.
+func (c *Coverage) InForceOn(d time.Time) bool {
+	if !c.Start.IsZero() && c.Start.Earliest.After(d) {
+		return false
+	}
+	if !c.End.IsZero() && c.End.Latest.Before(d) {
+		return false
+	}
+	return true
+}
+
+// Facts are what the assessment reads of a patient's record, derived once
+// from the FHIR resources with FHIR R4 semantics applied: dates with
+// precision, statuses, abatement, contained and included resources,
+// references. The clinical core reads Facts and never a FHIR element.
+type Facts struct {
+	PatientID    string
+	BirthDate    Date
+	Problems     []Problem
+	Procedures   []PerformedProcedure
+	Medications  []MedicationUse
+	Observations []Measurement
+	Imaging      []Study
+	Reports      []Report
+	// Coverages are the Coverages marked active, in the order received.
+	Coverages []Coverage
+	// Unreadable are entries that failed to decode.
+	Unreadable []Unreadable
+	// OtherPatient counts dropped resources about another patient by type.
+	OtherPatient map[string]int
+	// Unavailable lists needed searches neither prefetch nor the FHIR
+	// server supplied.
+	Unavailable []Search
+	// DispensesChecked is true when MedicationDispense was supplied.
+	DispensesChecked bool
+}
+
+// Kept reports how many resources the facts hold (Patient and Coverage excluded).
+func (f *Facts) Kept() int {
+	return len(f.Problems) + len(f.Procedures) + len(f.Medications) + len(f.Observations) + len(f.Imaging) + len(f.Reports)
+}
+
+// CoverageInForce returns the Coverage the assessment on day d is about and
+// a sentence saying which was used and why: only Coverages in force on d
+// count (status active and d within period, an open end in force); among
+// several, the lowest order, then the first listed (DECISIONS.md "No
+// Coverage"; CRD STU 2.1 coverage-information.coverage). nil when none is in
+// force; the note then says why when Coverages were present.
+func (f *Facts) CoverageInForce(d time.Time) (*Coverage, string) {
+	var in []*Coverage
+	out := 0
+	for i := range f.Coverages {
+		if f.Coverages[i].InForceOn(d) {
+			in = append(in, &f.Coverages[i])
+		} else {
+			out++
+		}
+	}
+	day := d.Format(time.DateOnly)
+	if len(in) == 0 {
+		if out > 0 {
+			return nil, fmt.Sprintf("No coverage is in force on %s (%d active coverage(s) outside their period), so no coverage information is returned.", day, out)
+		}
+		return nil, ""
+	}
+	sort.SliceStable(in, func(a, b int) bool {
+		oa, ob := in[a].Order, in[b].Order
+		switch {
+		case oa != nil && ob != nil:
+			return *oa < *ob
+		default:
+			return oa != nil && ob == nil
+		}
+	})
+	c := in[0]
+	var why []string
+	if len(in) > 1 {
+		if c.Order != nil {
+			why = append(why, fmt.Sprintf("the lowest coverage order (%d) of the %d coverages in force", *c.Order, len(in)))
+		} else {
+			why = append(why, fmt.Sprintf("the first listed of the %d coverages in force", len(in)))
+		}
+	}
+	if out > 0 {
+		why = append(why, fmt.Sprintf("%d other coverage(s) marked active are not in force on %s", out, day))
+	}
+	if len(why) == 0 {
+		return c, ""
+	}
+	name := "the coverage"
+	if c.Payer != "" {
+		name = c.Payer + " coverage"
+	}
+	return c, fmt.Sprintf("This check used %s in force on %s: %s.", name, day, strings.Join(why, "; "))
+}
+
+// Derive turns a Record into Facts. It is pure and deterministic.
+func Derive(rec *Record) *Facts {
+	if rec == nil {
+		rec = &Record{}
+	}
+	f := &Facts{PatientID: rec.PatientID, Unreadable: rec.Unreadable, OtherPatient: rec.OtherPatient, Unavailable: rec.Unavailable}
+	if rec.Patient != nil {
+		f.BirthDate = DateOf(rec.Patient.BirthDate)
+	}
+	conds := map[string]Concept{}
+	for i := range rec.Conditions {
+		p := f.problem(&rec.Conditions[i])
+		f.Problems = append(f.Problems, p)
+		if rec.Conditions[i].Id != nil {
+			conds["Condition/"+*rec.Conditions[i].Id] = p.Code
+		}
+	}
+	reasons := func(codes []r4.CodeableConcept, refs []r4.Reference) []Concept {
+		var out []Concept
+		for i := range codes {
+			out = append(out, concept(&codes[i]))
+		}
+		for _, r := range refs {
+			if r.Reference == nil {
+				continue
+			}
+			if c, ok := conds[trailingRef(*r.Reference, "Condition")]; ok {
+				out = append(out, c)
+			} else if r.Display != nil {
+				out = append(out, Concept{Text: *r.Display})
+			}
+		}
+		return out
+	}
+	for i := range rec.Procedures {
+		p := &rec.Procedures[i]
+		pr := PerformedProcedure{Source: source("Procedure", p.Id), Code: concept(p.Code), Reasons: reasons(p.ReasonCode, p.ReasonReference)}
+		if p.StatusPresent {
+			pr.Status = p.Status.Code()
+		}
+		if p.PerformedDateTime != nil {
+			pr.Start = DateOf(p.PerformedDateTime)
+			pr.End = pr.Start
+		} else if p.PerformedPeriod != nil {
+			pr.Start, pr.End = DateOf(p.PerformedPeriod.Start), DateOf(p.PerformedPeriod.End)
+		}
+		f.Procedures = append(f.Procedures, pr)
+	}
+	for i := range rec.MedicationRequests {
+		m := &rec.MedicationRequests[i]
+		u := MedicationUse{Source: source("MedicationRequest", m.Id), Kind: MedicationRequested, Start: DateOf(m.AuthoredOn), Fills: 1,
+			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
+		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
+		u.Counts = m.StatusPresent && requestStatuses[m.Status] && requestIntents[m.Intent] && (m.DoNotPerform == nil || !*m.DoNotPerform)
+		if dr := m.DispenseRequest; dr != nil {
+			if dr.ExpectedSupplyDuration != nil {
+				u.SupplyDays = durationDays(dr.ExpectedSupplyDuration.Value, dr.ExpectedSupplyDuration.Code, dr.ExpectedSupplyDuration.Unit)
+			}
+			if dr.NumberOfRepeatsAllowed != nil && *dr.NumberOfRepeatsAllowed > 0 {
+				u.Fills += *dr.NumberOfRepeatsAllowed
+			}
+		}
+		f.Medications = append(f.Medications, u)
+	}
+	for i := range rec.MedicationStatements {
+		m := &rec.MedicationStatements[i]
+		u := MedicationUse{Source: source("MedicationStatement", m.Id), Kind: MedicationStated, Fills: 1,
+			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
+		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
+		u.Counts = m.StatusPresent && statementStatuses[m.Status]
+		if m.EffectivePeriod != nil {
+			u.Start, u.End = DateOf(m.EffectivePeriod.Start), DateOf(m.EffectivePeriod.End)
+		} else {
+			u.Start = DateOf(m.EffectiveDateTime)
+		}
+		f.Medications = append(f.Medications, u)
+	}
+	f.DispensesChecked = !contains(rec.Unavailable, SearchMedicationDispenses)
+	for i := range rec.MedicationDispenses {
+		m := &rec.MedicationDispenses[i]
+		u := MedicationUse{Source: source("MedicationDispense", m.Id), Kind: MedicationDispensed, Fills: 1, Start: DateOf(m.WhenHandedOver)}
+		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
+		// MedicationDispense.status: only a completed dispense was handed over.
+		u.Counts = m.Status == "completed"
+		if m.DaysSupply != nil {
+			u.SupplyDays = durationDays(m.DaysSupply.Value, m.DaysSupply.Code, m.DaysSupply.Unit)
+		}
+		f.Medications = append(f.Medications, u)
+	}
+	for i := range rec.Observations {
+		o := &rec.Observations[i]
+		ob := Measurement{Source: source("Observation", o.Id), Code: concept(&o.Code),
+			Effective: first(DateOf(o.EffectiveDateTime), periodStartDate(o.EffectivePeriod), DateOf(o.EffectiveInstant), DateOf(o.Issued))}
+		if o.StatusPresent {
+			switch o.Status {
+			case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected, r4.ObservationStatusPreliminary:
+				ob.Counts = true
+			}
+		}
+		if q := o.ValueQuantity; q != nil && q.Value != nil {
+			if v, err := q.Value.Float64(); err == nil {
+				unit := str(q.Code)
+				if unit == "" {
+					unit = str(q.Unit)
+				}
+				ob.Value = &Quantity{Value: v, Text: q.Value.String(), Unit: unit}
+			}
+		}
+		f.Observations = append(f.Observations, ob)
+	}
+	for i := range rec.ImagingStudies {
+		s := &rec.ImagingStudies[i]
+		st := Study{Source: source("ImagingStudy", s.Id), Counts: !s.StatusPresent || s.Status == r4.ImagingStudyStatusAvailable,
+			Started: DateOf(s.Started)}
+		for _, m := range s.Modality {
+			st.Modalities = append(st.Modalities, coding(&m))
+		}
+		for j := range s.Series {
+			se := &s.Series[j]
+			sr := Series{Modality: coding(&se.Modality), Started: DateOf(se.Started)}
+			if se.BodySite != nil {
+				sr.BodySite = coding(se.BodySite)
+			}
+			st.Series = append(st.Series, sr)
+			if st.Started.IsZero() {
+				st.Started = sr.Started
+			}
+		}
+		for j := range s.ProcedureCode {
+			st.ProcedureCodes = append(st.ProcedureCodes, concept(&s.ProcedureCode[j]))
+		}
+		f.Imaging = append(f.Imaging, st)
+	}
+	for i := range rec.DiagnosticReports {
+		r := &rec.DiagnosticReports[i]
+		rp := Report{Source: source("DiagnosticReport", r.Id), Code: concept(&r.Code),
+			Effective: first(DateOf(r.EffectiveDateTime), periodStartDate(r.EffectivePeriod), DateOf(r.Issued))}
+		rp.Counts = !r.StatusPresent
+		switch r.Status {
+		case r4.DiagnosticReportStatusPartial, r4.DiagnosticReportStatusPreliminary, r4.DiagnosticReportStatusFinal,
+			r4.DiagnosticReportStatusAmended, r4.DiagnosticReportStatusCorrected, r4.DiagnosticReportStatusAppended:
+			rp.Counts = rp.Counts || r.StatusPresent
+		}
+		f.Reports = append(f.Reports, rp)
+	}
+	for i := range rec.Coverages {
+		c := &rec.Coverages[i]
+		cv := Coverage{Order: c.Order, Resource: c}
+		if c.Id != nil && *c.Id != "" {
+			cv.Reference = "Coverage/" + *c.Id
+		}
+		if c.Period != nil {
+			cv.Start, cv.End = DateOf(c.Period.Start), DateOf(c.Period.End)
+		}
+		for _, p := range c.Payor {
+			if p.Display != nil && *p.Display != "" {
+				cv.Payer = *p.Display
+				break
+			}
+		}
+		f.Coverages = append(f.Coverages, cv)
+	}
+	return f
+}
+
+// problem derives a Problem: statuses, onset[x] and abatement[x] in every
+// form (FHIR R4 Condition; DECISIONS.md "Statuses that count").
+func (f *Facts) problem(c *Condition) Problem {
+	p := Problem{Source: source("Condition", c.Id), Code: concept(c.Code), Recorded: DateOf(c.RecordedDate)}
+	p.ClinicalStatus = statusCode(c.ClinicalStatus)
+	p.VerificationStatus = statusCode(c.VerificationStatus)
+	switch {
+	case c.OnsetDateTime != nil:
+		p.Onset = DateOf(c.OnsetDateTime)
+	case c.OnsetPeriod != nil:
+		p.Onset = periodStartDate(c.OnsetPeriod)
+	case c.OnsetAge != nil:
+		p.Onset = f.atAge(c.OnsetAge.Value, c.OnsetAge.Code, c.OnsetAge.Unit)
+	case c.OnsetRange != nil && c.OnsetRange.Low != nil:
+		p.Onset = f.atAge(c.OnsetRange.Low.Value, c.OnsetRange.Low.Code, c.OnsetRange.Low.Unit)
+	}
+	switch {
+	case c.AbatementDateTime != nil:
+		p.Abated, p.AbatedOn = true, DateOf(c.AbatementDateTime)
+	case c.AbatementPeriod != nil:
+		p.Abated = true
+		p.AbatedOn = first(periodStartDate(c.AbatementPeriod), DateOf(c.AbatementPeriod.End))
+	case c.AbatementAge != nil:
+		p.Abated, p.AbatedOn = true, f.atAge(c.AbatementAge.Value, c.AbatementAge.Code, c.AbatementAge.Unit)
+	case c.AbatementRange != nil:
+		p.Abated = true
+		if c.AbatementRange.Low != nil {
+			p.AbatedOn = f.atAge(c.AbatementRange.Low.Value, c.AbatementRange.Low.Code, c.AbatementRange.Low.Unit)
+		}
+	case c.AbatementString != nil:
+		p.Abated = true
+	case c.AbatementBoolean != nil && *c.AbatementBoolean:
+		p.Abated = true
+	}
+	return p
+}
+
+// atAge places an age (UCUM a, mo, wk, d) on the calendar through the birth
+// date: the range from the birth date's earliest day plus the age to its
+// latest day plus the age and one more unit, less a day. Zero without a
+// birth date or a usable age.
+func (f *Facts) atAge(value *json.Number, code, unit *string) Date {
+	if f.BirthDate.IsZero() || value == nil {
+		return Date{}
+	}
+	n, err := value.Float64()
+	if err != nil || n < 0 || n > 150*366 {
+		return Date{}
+	}
+	u := str(code)
+	if u == "" {
+		u = strings.ToLower(strings.TrimSpace(str(unit)))
+	}
+	whole := int(math.Floor(n))
+	var add func(t time.Time, k int) time.Time
+	switch u {
+	case "a", "yr", "year", "years":
+		add = func(t time.Time, k int) time.Time { return t.AddDate(k, 0, 0) }
+	case "mo", "month", "months":
+		add = func(t time.Time, k int) time.Time { return t.AddDate(0, k, 0) }
+	case "wk", "week", "weeks":
+		add = func(t time.Time, k int) time.Time { return t.AddDate(0, 0, 7*k) }
+	case "d", "day", "days":
+		add = func(t time.Time, k int) time.Time { return t.AddDate(0, 0, k) }
+	default:
+		return Date{}
+	}
+	d := Date{Precision: PrecisionYear, Earliest: add(f.BirthDate.Earliest, whole), Latest: add(f.BirthDate.Latest, whole+1).AddDate(0, 0, -1)}
+	if d.Latest.Equal(d.Earliest) {
+		d.Precision = PrecisionDay
+	} else if d.Latest.Sub(d.Earliest) < 32*24*time.Hour {
+		d.Precision = PrecisionMonth
+	}
+	d.Text = fmt.Sprintf("age %s %s", strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", n), "0"), "."), u)
+	return d
+}
+
+// medication resolves a medication[x]: the CodeableConcept, else the
+// Medication medicationReference names: contained ("#id"), included in the
+// Bundle or fetched ("Medication/id", relative or absolute). unresolved is
+// true when a reference was given and nothing was found.
+func (rec *Record) medication(cc *r4.CodeableConcept, ref *r4.Reference, contained []r4.Medication) (Concept, bool) {
+	if c := concept(cc); !c.Empty() {
+		return c, false
+	}
+	if ref == nil || ref.Reference == nil || *ref.Reference == "" {
+		if ref != nil && ref.Display != nil {
+			return Concept{Text: *ref.Display}, false
+		}
+		return Concept{}, false
+	}
+	r := *ref.Reference
+	if strings.HasPrefix(r, "#") {
+		for i := range contained {
+			if contained[i].Id != nil && *contained[i].Id == r[1:] {
+				return concept(contained[i].Code), false
+			}
+		}
+	} else if m, ok := rec.Medications[trailingRef(r, "Medication")]; ok {
+		return concept(m.Code), false
+	}
+	if ref.Display != nil && *ref.Display != "" {
+		// The reference's display names the drug; the text fallback may use it.
+		return Concept{Text: *ref.Display}, true
+	}
+	return Concept{}, true
+}
+
+// UnresolvedMedicationIDs returns the ids of Medications that
+// medicationReference names as "Medication/{id}" but that neither the
+// entry's contained resources nor Record.Medications hold, sorted.
+func (rec *Record) UnresolvedMedicationIDs() []string {
+	seen := map[string]bool{}
+	check := func(cc *r4.CodeableConcept, ref *r4.Reference) {
+		if !concept(cc).Empty() || ref == nil || ref.Reference == nil {
+			return
+		}
+		key := trailingRef(*ref.Reference, "Medication")
+		if key == "" {
+			return
+		}
+		if _, ok := rec.Medications[key]; !ok {
+			seen[strings.TrimPrefix(key, "Medication/")] = true
+		}
+	}
+	for i := range rec.MedicationRequests {
+		check(&rec.MedicationRequests[i].MedicationCodeableConcept, &rec.MedicationRequests[i].MedicationReference)
+	}
+	for i := range rec.MedicationStatements {
+		check(&rec.MedicationStatements[i].MedicationCodeableConcept, &rec.MedicationStatements[i].MedicationReference)
+	}
+	for i := range rec.MedicationDispenses {
+		check(&rec.MedicationDispenses[i].MedicationCodeableConcept, &rec.MedicationDispenses[i].MedicationReference)
+	}
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// trailingRef returns "Type/id" for a relative, absolute or versioned
+// reference to a resource of type typ, or "" when it names another type.
+func trailingRef(ref, typ string) string {
+	ref = strings.TrimSpace(ref)
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	p := typ + "/"
+	i := strings.LastIndex(ref, p)
+	if i < 0 || (i > 0 && ref[i-1] != '/') {
+		return ""
+	}
+	id := ref[i+len(p):]
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return ""
+	}
+	return p + id
+}
+
+// Statuses that count (DECISIONS.md "Statuses that count").
+var (
+	requestStatuses   = map[string]bool{"active": true, "completed": true, "stopped": true}
+	requestIntents    = map[string]bool{"order": true, "original-order": true, "reflex-order": true, "filler-order": true, "instance-order": true}
+	statementStatuses = map[string]bool{"active": true, "completed": true, "stopped": true}
+)
+
+// durationDays converts a FHIR Duration to whole days (UCUM d, wk, mo, a,
+// h); 0 when it cannot.
+func durationDays(value *json.Number, code, unit *string) int {
+	if value == nil {
+		return 0
+	}
+	v, err := value.Float64()
+	if err != nil || v <= 0 || v > 36600 {
+		return 0
+	}
+	u := str(code)
+	if u == "" {
+		u = strings.ToLower(strings.TrimSpace(str(unit)))
+	}
+	var per float64
+	switch u {
+	case "d", "day", "days":
+		per = 1
+	case "wk", "week", "weeks":
+		per = 7
+	case "mo", "month", "months":
+		per = 30
+	case "a", "year", "years":
+		per = 365
+	case "h", "hour", "hours":
+		per = 1.0 / 24
+	default:
+		return 0
+	}
+	return int(math.Round(v * per))
+}
+
+func statusCode(cc *r4.CodeableConcept) string {
+	if cc == nil {
+		return ""
+	}
+	for _, cd := range cc.Coding {
+		if cd.Code != nil && *cd.Code != "" {
+			return *cd.Code
+		}
+	}
+	return ""
+}
+
+func concept(cc *r4.CodeableConcept) Concept {
+	if cc == nil {
+		return Concept{}
+	}
+	c := Concept{Text: strings.TrimSpace(str(cc.Text))}
+	for i := range cc.Coding {
+		cd := coding(&cc.Coding[i])
+		if cd.Code != "" {
+			c.Codings = append(c.Codings, cd)
+		}
+	}
+	return c
+}
+
+func coding(cd *r4.Coding) Coding {
+	return Coding{System: strings.TrimSpace(str(cd.System)), Code: strings.TrimSpace(str(cd.Code)), Display: strings.TrimSpace(str(cd.Display))}
+}
+
+func periodStartDate(p *r4.Period) Date {
+	if p == nil {
+		return Date{}
+	}
+	return DateOf(p.Start)
+}
+
+func source(resourceType string, id *string) string {
+	if id == nil || *id == "" {
+		return resourceType
+	}
+	return resourceType + "/" + *id
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func contains(list []Search, s Search) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// OrderRequest is a draft ServiceRequest as the assessment reads it.
+type OrderRequest struct {
+	// ID is ServiceRequest.id, "" when absent.
+	ID   string
+	Code Concept
+	// AuthoredOn is the order date (D) when recorded.
+	AuthoredOn Date
+	// Reasons are reasonCode (reasonReference is resolved by the chart, not
+	// the draft order).
+	Reasons []Concept
+}
+
+// OrderOf reads a draft ServiceRequest.
+func OrderOf(sr *r4.ServiceRequest) OrderRequest {
+	o := OrderRequest{ID: str(sr.Id), Code: concept(sr.Code), AuthoredOn: DateOf(sr.AuthoredOn)}
+	for i := range sr.ReasonCode {
+		o.Reasons = append(o.Reasons, concept(&sr.ReasonCode[i]))
+	}
+	return o
+}

@@ -1,0 +1,323 @@
+package chart
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
+
+func day(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestParseDate(t *testing.T) {
+	tests := []struct {
+		in       string
+		ok       bool
+		text     string
+		prec     Precision
+		earliest string
+		latest   string
+	}{
+		{"2026", true, "2026", PrecisionYear, "2026-01-01", "2026-12-31"},
+		{"2026-04", true, "2026-04", PrecisionMonth, "2026-04-01", "2026-04-30"},
+		{"2024-02", true, "2024-02", PrecisionMonth, "2024-02-01", "2024-02-29"},
+		{"2026-04-20", true, "2026-04-20", PrecisionDay, "2026-04-20", "2026-04-20"},
+		// The day written in a dateTime, whatever its offset.
+		{"2026-04-20T23:30:00-05:00", true, "2026-04-20", PrecisionDay, "2026-04-20", "2026-04-20"},
+		{"2026-04-20T01:00:00+14:00", true, "2026-04-20", PrecisionDay, "2026-04-20", "2026-04-20"},
+		{"2026-04-20T10:00:00Z", true, "2026-04-20", PrecisionDay, "2026-04-20", "2026-04-20"},
+		{" 2026-04 ", true, "2026-04", PrecisionMonth, "2026-04-01", "2026-04-30"},
+		{"2026-13", false, "", 0, "", ""},
+		{"2026-4", false, "", 0, "", ""},
+		{"2026-04-20T", false, "", 0, "", ""},
+		{"April 2026", false, "", 0, "", ""},
+		{"", false, "", 0, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			d, ok := ParseDate(tt.in)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if !ok {
+				if !d.IsZero() {
+					t.Errorf("failed parse gave a date %+v", d)
+				}
+				return
+			}
+			if d.Text != tt.text || d.Precision != tt.prec || !d.Earliest.Equal(day(tt.earliest)) || !d.Latest.Equal(day(tt.latest)) {
+				t.Errorf("got %q %v %s..%s, want %q %v %s..%s", d.Text, d.Precision, d.Earliest.Format(time.DateOnly), d.Latest.Format(time.DateOnly),
+					tt.text, tt.prec, tt.earliest, tt.latest)
+			}
+			if d.Imprecise() != (tt.prec != PrecisionDay) {
+				t.Errorf("Imprecise() = %v", d.Imprecise())
+			}
+		})
+	}
+}
+
+func TestDateOverlaps(t *testing.T) {
+	month, _ := ParseDate("2025-06")
+	if !month.Overlaps(day("2025-06-30"), day("2026-06-30")) {
+		t.Error("2025-06 overlaps a window starting 2025-06-30")
+	}
+	if month.Overlaps(day("2025-07-01"), day("2026-06-30")) {
+		t.Error("2025-06 does not overlap a window starting 2025-07-01")
+	}
+	if (Date{}).Overlaps(day("2000-01-01"), day("2100-01-01")) {
+		t.Error("no date overlaps nothing")
+	}
+}
+
+// problemOf derives the Problem of one Condition, with a patient born
+// 1970-03-15.
+func problemOf(t *testing.T, condition string) Problem {
+	t.Helper()
+	var c r4.Condition
+	if err := json.Unmarshal([]byte(condition), &c); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		AbatementBoolean *bool `json:"abatementBoolean"`
+	}
+	_ = json.Unmarshal([]byte(condition), &raw)
+	f := Derive(&Record{Patient: &r4.Patient{BirthDate: ptr("1970-03-15")}, Conditions: []Condition{{Condition: c, AbatementBoolean: raw.AbatementBoolean}}})
+	return f.Problems[0]
+}
+
+func TestProblemOnsetAndAbatement(t *testing.T) {
+	d := day("2026-06-15")
+	tests := []struct {
+		name      string
+		condition string
+		onset     string // Text of the onset, "" when undated
+		activeOnD bool
+		endedByD  bool
+	}{
+		{"onsetDateTime", `{"onsetDateTime":"2026-05-01"}`, "2026-05-01", true, false},
+		{"onsetDateTime month", `{"onsetDateTime":"2026-05"}`, "2026-05", true, false},
+		{"onsetPeriod start", `{"onsetPeriod":{"start":"2026-02-10","end":"2026-03-01"}}`, "2026-02-10", true, false},
+		{"onsetAge years through birth date", `{"onsetAge":{"value":56,"unit":"years","system":"http://unitsofmeasure.org","code":"a"}}`, "age 56 a", true, false},
+		{"onsetRange low age", `{"onsetRange":{"low":{"value":50,"code":"a"},"high":{"value":52,"code":"a"}}}`, "age 50 a", true, false},
+		{"onsetString is undated", `{"onsetString":"about 8 weeks ago"}`, "", true, false},
+		{"abatementDateTime before D ends it without clinicalStatus", `{"onsetDateTime":"2024-03-02","abatementDateTime":"2024-05-20"}`, "2024-03-02", false, true},
+		{"abatementDateTime after D: still current on D", `{"onsetDateTime":"2026-03-02","abatementDateTime":"2026-07-20"}`, "2026-03-02", true, false},
+		{"abatementDateTime month containing D ends it", `{"abatementDateTime":"2026-06"}`, "", false, true},
+		{"abatementPeriod", `{"abatementPeriod":{"start":"2025-01-01"}}`, "", false, true},
+		{"abatementAge placed by birth date", `{"abatementAge":{"value":50,"code":"a"}}`, "", false, true},
+		{"abatementAge after D", `{"abatementAge":{"value":70,"code":"a"}}`, "", true, false},
+		{"abatementRange", `{"abatementRange":{"low":{"value":40,"code":"a"}}}`, "", false, true},
+		{"abatementRange without low cannot be placed: ended", `{"abatementRange":{"high":{"value":40,"code":"a"}}}`, "", false, true},
+		{"abatementString: ended at an unknown date", `{"abatementString":"resolved after surgery"}`, "", false, true},
+		{"abatementBoolean true", `{"abatementBoolean":true}`, "", false, true},
+		{"abatementBoolean false", `{"abatementBoolean":false}`, "", true, false},
+		{"clinicalStatus resolved without abatement", `{"clinicalStatus":{"coding":[{"code":"resolved"}]}}`, "", false, false},
+		{"clinicalStatus recurrence", `{"clinicalStatus":{"coding":[{"code":"recurrence"}]}}`, "", true, false},
+		{"refuted", `{"verificationStatus":{"coding":[{"code":"refuted"}]}}`, "", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := problemOf(t, tt.condition)
+			if got := p.Onset.Text; got != tt.onset {
+				t.Errorf("onset %q, want %q", got, tt.onset)
+			}
+			if got := p.ActiveOn(d); got != tt.activeOnD {
+				t.Errorf("ActiveOn(D) = %v, want %v", got, tt.activeOnD)
+			}
+			if got := p.EndedBy(d); got != tt.endedByD {
+				t.Errorf("EndedBy(D) = %v, want %v", got, tt.endedByD)
+			}
+		})
+	}
+	// Without a birth date an age cannot be placed: the onset is undated
+	// and the abatement ends the condition at an unknown date.
+	var c r4.Condition
+	_ = json.Unmarshal([]byte(`{"onsetAge":{"value":56,"code":"a"},"abatementAge":{"value":70,"code":"a"}}`), &c)
+	p := Derive(&Record{Conditions: []Condition{{Condition: c}}}).Problems[0]
+	if !p.Onset.IsZero() || !p.EndedBy(d) {
+		t.Errorf("no birth date: onset %+v, ended %v; want undated and ended", p.Onset, p.EndedBy(d))
+	}
+}
+
+func medRequest(t *testing.T, js string) MedicationRequest {
+	t.Helper()
+	var m r4.MedicationRequest
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		Contained []json.RawMessage `json:"contained"`
+	}
+	_ = json.Unmarshal([]byte(js), &c)
+	mr := MedicationRequest{MedicationRequest: m, StatusPresent: true}
+	for _, raw := range c.Contained {
+		var med r4.Medication
+		if json.Unmarshal(raw, &med) == nil {
+			mr.Contained = append(mr.Contained, med)
+		}
+	}
+	return mr
+}
+
+func TestMedicationReferences(t *testing.T) {
+	naproxen := `{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7258","display":"naproxen"}]}`
+	tests := []struct {
+		name       string
+		request    string
+		medication map[string]string // Record.Medications by key, as JSON
+		wantCode   string
+		wantText   string
+		unresolved bool
+	}{
+		{"codeable concept", `{"status":"active","intent":"order","medicationCodeableConcept":` + naproxen + `}`, nil, "7258", "", false},
+		{"contained #id", `{"status":"active","intent":"order","contained":[{"resourceType":"Medication","id":"med1","code":` + naproxen + `}],"medicationReference":{"reference":"#med1"}}`, nil, "7258", "", false},
+		{"contained id not found", `{"status":"active","intent":"order","contained":[{"resourceType":"Medication","id":"other","code":` + naproxen + `}],"medicationReference":{"reference":"#med1"}}`, nil, "", "", true},
+		{"included in the Bundle, relative", `{"status":"active","intent":"order","medicationReference":{"reference":"Medication/m9"}}`, map[string]string{"Medication/m9": `{"resourceType":"Medication","id":"m9","code":` + naproxen + `}`}, "7258", "", false},
+		{"included, absolute reference", `{"status":"active","intent":"order","medicationReference":{"reference":"https://ehr.example.org/fhir/Medication/m9"}}`, map[string]string{"Medication/m9": `{"resourceType":"Medication","id":"m9","code":` + naproxen + `}`}, "7258", "", false},
+		{"unresolved with display keeps the display as text", `{"status":"active","intent":"order","medicationReference":{"reference":"Medication/zz","display":"Naproxen 500 mg tablet"}}`, nil, "", "Naproxen 500 mg tablet", true},
+		{"unresolved", `{"status":"active","intent":"order","medicationReference":{"reference":"Medication/zz"}}`, nil, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &Record{MedicationRequests: []MedicationRequest{medRequest(t, tt.request)}}
+			for k, js := range tt.medication {
+				var m r4.Medication
+				if err := json.Unmarshal([]byte(js), &m); err != nil {
+					t.Fatal(err)
+				}
+				if rec.Medications == nil {
+					rec.Medications = map[string]r4.Medication{}
+				}
+				rec.Medications[k] = m
+			}
+			u := Derive(rec).Medications[0]
+			code := ""
+			if len(u.Medication.Codings) > 0 {
+				code = u.Medication.Codings[0].Code
+			}
+			if code != tt.wantCode || u.Medication.Text != tt.wantText || u.UnresolvedReference != tt.unresolved {
+				t.Errorf("got code %q text %q unresolved %v; want %q %q %v", code, u.Medication.Text, u.UnresolvedReference, tt.wantCode, tt.wantText, tt.unresolved)
+			}
+			ids := rec.UnresolvedMedicationIDs()
+			wantIDs := 0
+			if tt.unresolved && tt.name != "contained id not found" {
+				wantIDs = 1
+			}
+			if len(ids) != wantIDs {
+				t.Errorf("UnresolvedMedicationIDs() = %v, want %d id(s)", ids, wantIDs)
+			}
+		})
+	}
+}
+
+func TestMedicationSupplyAndStatus(t *testing.T) {
+	rec := &Record{MedicationRequests: []MedicationRequest{
+		medRequest(t, `{"id":"a","status":"active","intent":"order","authoredOn":"2026-04","medicationCodeableConcept":{"text":"x"},
+			"dispenseRequest":{"numberOfRepeatsAllowed":2,"expectedSupplyDuration":{"value":4,"unit":"weeks","code":"wk"}}}`),
+		medRequest(t, `{"id":"b","status":"active","intent":"plan","medicationCodeableConcept":{"text":"x"}}`),
+		medRequest(t, `{"id":"c","status":"active","intent":"order","doNotPerform":true,"medicationCodeableConcept":{"text":"x"}}`),
+	}}
+	var disp r4.MedicationDispense
+	_ = json.Unmarshal([]byte(`{"id":"d","status":"completed","whenHandedOver":"2026-05-02T10:00:00Z","daysSupply":{"value":30,"code":"d"},"medicationCodeableConcept":{"text":"x"}}`), &disp)
+	rec.MedicationDispenses = []MedicationDispense{{MedicationDispense: disp, StatusPresent: true}}
+	got := Derive(rec).Medications
+	type view struct {
+		Source       string
+		Counts       bool
+		Start        string
+		Supply, Fill int
+	}
+	var gotV []view
+	for _, m := range got {
+		gotV = append(gotV, view{m.Source, m.Counts, m.Start.Text, m.SupplyDays, m.Fills})
+	}
+	want := []view{
+		{"MedicationRequest/a", true, "2026-04", 28, 3},
+		{"MedicationRequest/b", false, "", 0, 1},
+		{"MedicationRequest/c", false, "", 0, 1},
+		{"MedicationDispense/d", true, "2026-05-02", 30, 1},
+	}
+	if diff := cmp.Diff(gotV, want); diff != "" {
+		t.Errorf("medications (-got +want):\n%s", diff)
+	}
+}
+
+func coverage(t *testing.T, js string) r4.Coverage {
+	t.Helper()
+	var c r4.Coverage
+	if err := json.Unmarshal([]byte(js), &c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCoverageInForce(t *testing.T) {
+	d := day("2026-06-15")
+	tests := []struct {
+		name      string
+		coverages []string
+		want      string
+		noteHas   string
+	}{
+		{"none", nil, "", ""},
+		{"open period", []string{`{"id":"a","status":"active"}`}, "Coverage/a", ""},
+		{"open end", []string{`{"id":"a","status":"active","period":{"start":"2026-01-01"}}`}, "Coverage/a", ""},
+		{"expired", []string{`{"id":"old","status":"active","period":{"start":"2020-01-01","end":"2025-12-31"}}`}, "", "No coverage is in force on 2026-06-15"},
+		{"not yet started", []string{`{"id":"new","status":"active","period":{"start":"2026-07-01"}}`}, "", "No coverage is in force"},
+		{"ends on D is in force", []string{`{"id":"a","status":"active","period":{"end":"2026-06-15"}}`}, "Coverage/a", ""},
+		{"ends in D's month (imprecise) is in force", []string{`{"id":"a","status":"active","period":{"end":"2026-06"}}`}, "Coverage/a", ""},
+		{"expired first, current second", []string{
+			`{"id":"old","status":"active","order":1,"period":{"end":"2025-12-31"}}`,
+			`{"id":"cur","status":"active","order":1,"period":{"start":"2026-01-01"},"payor":[{"display":"Acme Health"}]}`,
+		}, "Coverage/cur", "1 other coverage(s) marked active are not in force"},
+		{"lowest order wins", []string{`{"id":"two","status":"active","order":2}`, `{"id":"one","status":"active","order":1}`}, "Coverage/one", "lowest coverage order (1)"},
+		{"ordered before unordered", []string{`{"id":"x","status":"active"}`, `{"id":"y","status":"active","order":3}`}, "Coverage/y", "lowest coverage order (3)"},
+		{"first listed among unordered", []string{`{"id":"x","status":"active"}`, `{"id":"y","status":"active"}`}, "Coverage/x", "first listed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &Record{}
+			for _, js := range tt.coverages {
+				rec.Coverages = append(rec.Coverages, coverage(t, js))
+			}
+			c, note := Derive(rec).CoverageInForce(d)
+			got := ""
+			if c != nil {
+				got = c.Reference
+			}
+			if got != tt.want {
+				t.Errorf("coverage %q, want %q", got, tt.want)
+			}
+			if tt.noteHas == "" && note != "" {
+				t.Errorf("note %q, want none", note)
+			}
+			if tt.noteHas != "" && !strings.Contains(note, tt.noteHas) {
+				t.Errorf("note %q, want it to say %q", note, tt.noteHas)
+			}
+		})
+	}
+}
+
+func TestReasonsResolveConditions(t *testing.T) {
+	var c r4.Condition
+	_ = json.Unmarshal([]byte(`{"id":"sh","code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M25.511","display":"Pain in right shoulder"}]}}`), &c)
+	rec := &Record{
+		Conditions:         []Condition{{Condition: c}},
+		MedicationRequests: []MedicationRequest{medRequest(t, `{"status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},"reasonReference":[{"reference":"Condition/sh"}]}`)},
+	}
+	got := Derive(rec).Medications[0].Reasons
+	if len(got) != 1 || got[0].Codings[0].Code != "M25.511" {
+		t.Errorf("reasons %+v, want the shoulder-pain Condition's code", got)
+	}
+}
