@@ -36,6 +36,9 @@ var (
 type expectation struct {
 	Outcome  string   `json:"outcome"`
 	Findings []string `json:"findings"`
+	// Optional checks: findings that must not appear, words the cards must
+	// mention, no critical card, the Coverage the assertion is about.
+	More reviewerExpectation `json:"-"`
 }
 
 type scenario struct {
@@ -53,6 +56,18 @@ func scenarios(t *testing.T) []scenario {
 	var expected map[string]expectation
 	if err := json.Unmarshal(raw, &expected); err != nil {
 		t.Fatal(err)
+	}
+	var more map[string]reviewerExpectation
+	if err := json.Unmarshal(raw, &more); err != nil {
+		t.Fatal(err)
+	}
+	for k, e := range expected {
+		m := more[k]
+		// Outcome and findings are compared exactly in TestScenarios; the
+		// optional checks run through checkReviewer.
+		m.Outcome, m.Findings = "", nil
+		e.More = m
+		expected[k] = e
 	}
 	files, _ := filepath.Glob(filepath.Join(scenarioDir, "*.json"))
 	var out []scenario
@@ -144,7 +159,11 @@ func TestScenarios(t *testing.T) {
 				t.Fatalf("status %d: %s", rec.Code, rec.Body)
 			}
 			got := outcomeOf(t, rec.Body.Bytes())
+			for _, b := range checkReviewer(t, rec.Body.Bytes(), sc.expect.More) {
+				t.Error(b)
+			}
 			want := sc.expect
+			want.More = reviewerExpectation{}
 			if want.Findings == nil {
 				want.Findings = []string{}
 			}
