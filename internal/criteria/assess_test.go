@@ -574,3 +574,50 @@ func TestFindingTextsUseDates(t *testing.T) {
 		t.Errorf("prior MRI finding %+v, PriorMRI %+v", f, a.PriorMRI)
 	}
 }
+
+// TestAssessJoinsRepeatedOrdersWithoutSupply: orders of one class without a
+// supply duration are one day each, joined into a course when the gaps are
+// within the policy's maximum gap (21 days); a longer gap starts a new course.
+func TestAssessJoinsRepeatedOrdersWithoutSupply(t *testing.T) {
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(120)}, MedicationRequests: []chart.MedicationRequest{
+		medReq("a", "7258", "naproxen", 63, 0, 0),
+		medReq("b", "7258", "naproxen", 45, 0, 0),
+		medReq("c", "7258", "naproxen", 25, 0, 0),
+		medReq("d", "7258", "naproxen", 3, 0, 0),
+	}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	// 63 -> 45 -> 25 days before D: gaps of 18 and 20 days join (38 days);
+	// 25 -> 3: a gap of 22 days starts a new course.
+	if a.TherapyDays != 38 {
+		t.Errorf("TherapyDays = %d, want 38", a.TherapyDays)
+	}
+}
+
+// TestAssessNotCounted: entries that looked relevant but did not count are
+// named with their reason (issue 13).
+func TestAssessNotCounted(t *testing.T) {
+	undated := medReq("u", "7258", "naproxen 500 MG Oral Tablet", 0, 0, 0)
+	undated.AuthoredOn = nil
+	old := proc("old", policy.SystemCPT, "97110", "Therapeutic exercises", 300)
+	rec := &chart.Record{
+		Conditions:         []chart.Condition{lbp(400)},
+		MedicationRequests: []chart.MedicationRequest{undated},
+		Procedures:         []chart.Procedure{old},
+		Unreadable:         []chart.Unreadable{{ResourceType: "MedicationRequest", ID: "bad", Display: "Temazepam 15 MG Oral Capsule", Date: "2025-05-20", Reason: "invalid"}},
+		OtherPatient:       map[string]int{"Condition": 2},
+	}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	got := map[string]string{}
+	for _, nc := range a.NotCounted {
+		got[nc.Reason] = nc.Display + "|" + nc.DateText
+	}
+	want := map[string]string{
+		ReasonNoDate:        "naproxen 500 MG Oral Tablet|",
+		ReasonOutsideWindow: "Therapeutic exercises|" + ymd(agoT(300)),
+		ReasonUnreadable:    "Temazepam 15 MG Oral Capsule|2025-05-20",
+		ReasonOtherPatient:  "2 Condition entries about another patient|",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
