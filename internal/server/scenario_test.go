@@ -213,6 +213,9 @@ func TestScenarios(t *testing.T) {
 // prefetch decoding copes with entries no server would store.
 var notOnAServer = map[string]string{
 	"e-bad-entries": "holds an unknown resource type and an invalid status code",
+	// A server answers a search by patient with that patient's resources
+	// only: another patient's entries cannot come back from it.
+	"f17-all-entries-another-patient": "its entries are about another patient, which a search by patient never returns",
 }
 
 // TestScenariosFromFHIRServer loads each scenario's records into a real FHIR
