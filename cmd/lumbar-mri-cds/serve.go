@@ -26,19 +26,21 @@ import (
 
 // serveConfig is the configuration of `serve` (README "Configuration").
 type serveConfig struct {
-	addr, baseURL, policyPath, valueSetDir, dataDir, logFormat, logLevel string
-	fhirTimeout                                                          time.Duration
-	fhirAllow                                                            string
-	fhirMaxConcurrent                                                    int
-	trustFile                                                            string
-	trustSandbox, openDiscovery                                          bool
-	corsOrigins                                                          string
-	adminToken                                                           string
-	auditRetention                                                       int
-	tlsCert, tlsKey                                                      string
-	maxBody                                                              int
-	rateLimit, rateBurst                                                 int
-	shutdownTimeout                                                      time.Duration
+	addr, baseURL, policyPath, dataDir, logFormat, logLevel string
+	fhirTimeout                                             time.Duration
+	fhirAllow                                               string
+	fhirMaxConcurrent                                       int
+	trustFile                                               string
+	trustSandbox, openDiscovery                             bool
+	corsOrigins                                             string
+	adminToken                                              string
+	auditRetention                                          int
+	tlsCert, tlsKey                                         string
+	maxBody                                                 int
+	rateLimit, rateBurst                                    int
+	shutdownTimeout                                         time.Duration
+	// valueSetDir is the operator's ValueSet folder (--valuesets).
+	valueSetDir string
 }
 
 func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveConfig) {
