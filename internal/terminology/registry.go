@@ -36,45 +36,85 @@ type part struct {
 	sets   []*Set
 }
 
-// matcher holds codes keyed "system|code" (ICD-10-CM codes normalised) and
-// ICD-10-CM is-a and descendent-of roots keyed the same way.
+// matcher holds codes by system (ICD-10-CM codes normalised) and
+// ICD-10-CM is-a and descendent-of roots, normalised.
 type matcher struct {
-	codes      map[string]struct{}
+	codes      map[string]map[string]struct{}
 	isa        map[string]struct{}
 	descendant map[string]struct{}
+	n          int
 }
 
 func newMatcher() *matcher {
-	return &matcher{codes: map[string]struct{}{}, isa: map[string]struct{}{}, descendant: map[string]struct{}{}}
+	return &matcher{codes: map[string]map[string]struct{}{}, isa: map[string]struct{}{}, descendant: map[string]struct{}{}}
 }
 
-func (m *matcher) empty() bool { return len(m.codes)+len(m.isa)+len(m.descendant) == 0 }
+func (m *matcher) empty() bool { return m.n+len(m.isa)+len(m.descendant) == 0 }
 
-// key normalises a code of a system into a map key.
-func key(system, code string) string {
-	if system == SystemICD10CM {
-		return system + "|" + NormalizeICD10CM(code)
+// add adds a code and reports whether it was new.
+func (m *matcher) add(system, code string) bool {
+	c := normalize(system, code)
+	set := m.codes[system]
+	if set == nil {
+		set = map[string]struct{}{}
+		m.codes[system] = set
 	}
-	return system + "|" + strings.TrimSpace(code)
+	if _, dup := set[c]; dup {
+		return false
+	}
+	set[c] = struct{}{}
+	m.n++
+	return true
 }
+
+// normalize returns the form a code is stored and looked up in.
+func normalize(system, code string) string {
+	if system == SystemICD10CM {
+		return NormalizeICD10CM(code)
+	}
+	return strings.TrimSpace(code)
+}
+
+// key names a code of a system in the displays map.
+func key(system, code string) string { return system + "|" + normalize(system, code) }
 
 func (m *matcher) match(system, code string) bool {
-	k := key(system, code)
-	if _, ok := m.codes[k]; ok {
+	if system != SystemICD10CM {
+		_, ok := m.codes[system][strings.TrimSpace(code)]
+		return ok
+	}
+	// Normalise into a stack buffer: map lookups with string(bytes) do not
+	// allocate.
+	var buf [16]byte
+	n := 0
+	for i := 0; i < len(code); i++ {
+		ch := code[i]
+		switch {
+		case ch == '.' || ch == ' ' || ch == '\t':
+			continue
+		case ch >= 'a' && ch <= 'z':
+			ch -= 'a' - 'A'
+		}
+		if n == len(buf) {
+			return false // longer than any ICD-10-CM code
+		}
+		buf[n] = ch
+		n++
+	}
+	if _, ok := m.codes[system][string(buf[:n])]; ok {
 		return true
 	}
-	if system != SystemICD10CM || len(m.isa)+len(m.descendant) == 0 {
+	if len(m.isa)+len(m.descendant) == 0 {
 		return false
 	}
 	// ICD-10-CM descendants extend their ancestor's code: probe each prefix
 	// of at least three characters (a category).
-	base := len(system) + 1
-	for n := base + 3; n <= len(k); n++ {
-		if _, ok := m.isa[k[:n]]; ok {
+	for l := 3; l <= n; l++ {
+		if _, ok := m.isa[string(buf[:l])]; ok {
 			return true
 		}
-		if n < len(k) {
-			if _, ok := m.descendant[k[:n]]; ok {
+		if l < n {
+			if _, ok := m.descendant[string(buf[:l])]; ok {
 				return true
 			}
 		}
@@ -365,13 +405,11 @@ func (c *compiler) compile(u string, chain []string) (*Set, error) {
 			if ct.Code == "" || ct.System == "" {
 				return
 			}
-			k := key(ct.System, ct.Code)
-			if _, dup := m.codes[k]; !dup {
+			if m.add(ct.System, ct.Code) {
 				s.size++
 			}
-			m.codes[k] = struct{}{}
 			if ct.Display != "" {
-				s.displays[k] = ct.Display
+				s.displays[key(ct.System, ct.Code)] = ct.Display
 			}
 		})
 		if !m.empty() {
@@ -443,17 +481,17 @@ func (c *compiler) parts(v *ValueSet, u string, list []Include, s *Set, chain []
 func addInclude(m *matcher, in Include, s *Set) int {
 	n := 0
 	for _, ct := range in.Concept {
-		k := key(in.System, ct.Code)
-		if _, dup := m.codes[k]; !dup {
+		if m.add(in.System, ct.Code) {
 			n++
 		}
-		m.codes[k] = struct{}{}
 		if s != nil && ct.Display != "" {
-			s.displays[k] = ct.Display
+			s.displays[key(in.System, ct.Code)] = ct.Display
 		}
 	}
 	for _, f := range in.Filter {
-		k := key(in.System, f.Value)
+		// Filters are validated to be on ICD-10-CM (others need an
+		// expansion, which takes precedence).
+		k := NormalizeICD10CM(f.Value)
 		switch f.Op {
 		case "is-a":
 			m.isa[k] = struct{}{}
