@@ -27,9 +27,10 @@ import (
 // evaluate runs the service pipeline on one hook request offline.
 func evaluate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f := newFlags("evaluate", getenv, stderr)
-	var policyPath, format, service, now string
+	var policyPath, valueSetDir, format, service, now string
 	var fhirTimeout time.Duration
 	f.str(&policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
+	f.str(&valueSetDir, "valuesets", "", "folder of FHIR ValueSet JSON files that add to or replace the shipped value sets by URL (default: none)", false)
 	f.StringVar(&format, "format", "json", "output: json (the response) or text (a summary per order)")
 	f.StringVar(&service, "service", "", "service id (default: from the request's hook)")
 	f.StringVar(&now, "now", "", "the answer date, RFC 3339 (default: now)")
@@ -61,7 +62,7 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 		clock = func() time.Time { return t }
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	holder, err := policy.NewHolder(policyPath, log, nil)
+	holder, err := policy.NewHolderWithValueSets(policyPath, valueSetDir, log, nil)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}

@@ -35,6 +35,7 @@ commands:
   token      mint a short-lived development JWT for a secured instance
   report     print calls, outcomes, card acceptance and latency for a period
   bench      load-test a running instance (throughput, latency, memory; --baseline, --soak)
+  valueset   expand a value set with a FHIR terminology server (valueset expand --tx URL --url CANONICAL)
   version    print the version
 
 Run "lumbar-mri-cds <command> -h" for the flags of a command.
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return report(ctx, args, getenv, stdout, stderr)
 	case "bench":
 		return bench(ctx, args, stdout, stderr)
+	case "valueset":
+		return valuesetCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lumbar-mri-cds", version)
 		return nil

@@ -39,6 +39,8 @@ type serveConfig struct {
 	maxBody                                                 int
 	rateLimit, rateBurst                                    int
 	shutdownTimeout                                         time.Duration
+	// valueSetDir is the operator's ValueSet folder (--valuesets).
+	valueSetDir string
 }
 
 func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveConfig) {
@@ -47,6 +49,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.str(&c.addr, "addr", "127.0.0.1:8080", "listen address host:port", false)
 	f.str(&c.baseURL, "base-url", "", "public URL of the service as EHRs call it (default: derived from --addr)", false)
 	f.str(&c.policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
+	f.str(&c.valueSetDir, "valuesets", "", "folder of FHIR ValueSet JSON files that add to or replace the shipped value sets by URL, reloaded like the policy (default: none)", false)
 	f.str(&c.dataDir, "data-dir", "data", "folder for the audit database and keys", false)
 	f.str(&c.logFormat, "log-format", "text", "log format: text or json", false)
 	f.str(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", false)
@@ -132,7 +135,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	metrics := server.NewMetrics()
-	holder, err := policy.NewHolder(c.policyPath, log, metrics.PolicyReload)
+	holder, err := policy.NewHolderWithValueSets(c.policyPath, c.valueSetDir, log, metrics.PolicyReload)
 	if err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}

@@ -17,6 +17,7 @@ var redFlagCodes = map[policy.RedFlagKind]string{
 	policy.NeurologicDeficit: RedFlagNeurologicDeficit,
 	policy.Malignancy:        RedFlagMalignancy,
 	policy.Infection:         RedFlagInfection,
+	policy.Immunosuppression: RedFlagImmunosuppression,
 	policy.Fracture:          RedFlagFracture,
 	policy.PriorSurgery:      RedFlagPriorSurgery,
 }

@@ -131,7 +131,21 @@ func TestAssess(t *testing.T) {
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		{"IV drug use alone", chart.Record{Conditions: []chart.Condition{icd("iv", "F11.20", "", 100)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
+		// ACR Appropriateness Criteria, Low Back Pain (2021): suspected
+		// cancer, infection or immunosuppression; named as immunosuppression.
 		{"HIV with new back pain", chart.Record{Conditions: []chart.Condition{icd("hiv", "B20", "HIV disease", 1000), lbp(10)}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagImmunosuppression, missing}, 0}},
+		{"kidney transplant status with new back pain", chart.Record{Conditions: []chart.Condition{icd("tx", "Z94.0", "Kidney transplant status", 1000), lbp(10)}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagImmunosuppression, missing}, 0}},
+		{"cannabis dependence is not IV drug use", chart.Record{Conditions: []chart.Condition{icd("c", "F12.20", "Cannabis dependence, uncomplicated", 100), lbp(10)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		{"opioid dependence in remission is not current IV drug use", chart.Record{Conditions: []chart.Condition{icd("o", "F11.21", "Opioid dependence, in remission", 100), lbp(10)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		{"femur osteoporotic fracture is not vertebral", chart.Record{Conditions: []chart.Condition{icd("f", "M80.051A", "Age-related osteoporosis with current pathological fracture, right femur", 3), lbp(10)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		{"cord compression G95.20", chart.Record{Conditions: []chart.Condition{icd("cc", "G95.20", "Unspecified cord compression", 1), lbp(10)}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
+		{"spinal epidural abscess G06.1", chart.Record{Conditions: []chart.Condition{icd("ab", "G06.1", "Intraspinal abscess and granuloma", 1), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
 		{"lumbar fracture S32.0", chart.Record{Conditions: []chart.Condition{icd("f", "S32.000A", "Wedge compression fracture of unspecified lumbar vertebra", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagFracture, missing}, 0}},
@@ -144,10 +158,21 @@ func TestAssess(t *testing.T) {
 		// Scenario 10: prior lumbar surgery; history codes count whatever clinicalStatus.
 		{"arthrodesis status inactive", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "Z98.1", "Arthrodesis status", 700), "inactive"), icd("r", "M54.17", "", 14)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
-		{"postlaminectomy syndrome", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "M96.1", "", 700), "resolved")}}, cpt72148(),
+		// M96.1 and Z98.1 name no level: they count only beside a lumbar
+		// or lumbosacral back-pain or radiculopathy diagnosis (DECISIONS.md).
+		{"postlaminectomy syndrome M96.1 with lumbar pain", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "M96.1", "", 700), "resolved"), icd("r", "M54.16", "Radiculopathy, lumbar region", 30)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
-		{"laminectomy procedure 2 years ago", chart.Record{Procedures: []chart.Procedure{proc("lam", policy.SystemSNOMED, "387731002", "Laminectomy", 730)}}, cpt72148(),
+		{"postlaminectomy syndrome M96.1 alone", chart.Record{Conditions: []chart.Condition{withClinical(icd("z", "M96.1", "", 700), "resolved")}}, cpt72148(),
+			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
+		{"M96.1 with cervical radiculopathy only", chart.Record{Conditions: []chart.Condition{icd("z", "M96.1", "", 700), icd("c", "M54.12", "Radiculopathy, cervical region", 30)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
+		{"SNOMED lumbar post-laminectomy syndrome alone", chart.Record{Conditions: []chart.Condition{cond("p", policy.SystemSNOMED, "202725007", "Lumbar post-laminectomy syndrome", 2000)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
+		{"ankylosis M43.26 is not surgical fusion", chart.Record{Conditions: []chart.Condition{icd("a", "M43.26", "Fusion of spine, lumbar region", 700), lbp(20)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		// A laminectomy without a level may be cervical: not lumbar surgery.
+		{"laminectomy without a level", chart.Record{Procedures: []chart.Procedure{proc("lam", policy.SystemSNOMED, "387731002", "Laminectomy", 730)}}, cpt72148(),
+			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
 		{"lumbar discectomy CPT", chart.Record{Procedures: []chart.Procedure{proc("s", policy.SystemCPT, "63030", "", 400)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagPriorSurgery, missing}, 0}},
 		{"not-done surgery does not count", chart.Record{Conditions: []chart.Condition{lbp(10)}, Procedures: []chart.Procedure{func() chart.Procedure {
@@ -358,7 +383,7 @@ func TestAssessTherapyDetail(t *testing.T) {
 }
 
 func TestAssessNameFallbackIsMarked(t *testing.T) {
-	rec := &chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "198013", "Naproxen 500 MG Oral Tablet", 60, 60, 0)}}
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "1", "Naproxen 500 MG Oral Tablet", 60, 60, 0)}}
 	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	f := a.Finding(ConservativeTherapyMet)
 	if f == nil || len(f.Evidence) != 1 {
@@ -518,7 +543,7 @@ func TestAssessContrast(t *testing.T) {
 	radic := []chart.Condition{icd("r", "M54.16", "Radiculopathy, lumbar region", 60)}
 	malig := []chart.Condition{icd("ca", "C50.9", "", 60)}
 	ces := []chart.Condition{icd("ces", "G83.4", "", 1)}
-	surgery := []chart.Condition{icd("z", "Z98.1", "", 700)}
+	surgery := []chart.Condition{icd("z", "Z98.1", "", 700), icd("r", "M54.17", "Radiculopathy, lumbosacral region", 30)}
 	type result struct {
 		Review      bool
 		Recommended Contrast

@@ -17,19 +17,19 @@
 // default (it is itself overlaid on the embedded one) and becomes the base
 // of the other files.
 //
-// Unknown keys, missing required keys, out-of-range thresholds, bad codes,
-// bad URLs, unknown pa-needed codes, duplicate ids and two policies matching
+// Unknown keys, missing required keys, out-of-range thresholds, missing or
+// empty value sets, bad URLs, unknown pa-needed codes, duplicate ids and two policies matching
 // the same payer are errors; each *Error names the file and line.
 //
 // # Codes
 //
-// ICD-10-CM entries are prefixes compared without dots and case
-// ("M54.5" matches "m54.50"); "C00-C96" is a range of equal-length prefixes
-// and exclude_icd10 removes prefixes or ranges. SNOMED CT, CPT, LOINC and
-// RxNorm entries match exactly. A code is a bare scalar or a mapping
-// {code, display, verified}; verified: false marks codes the clinical
-// reference lists as unverified. Code sets are compiled into maps and prefix
-// lists once, when the policy is loaded.
+// Code lists are FHIR ValueSets named by canonical URL (`valueset:` with an
+// optional `source:`), resolved when the policy is loaded against a
+// terminology.Registry: the shipped value sets, plus an operator's folder
+// (LoadWith, ParseWith, NewHolderWithValueSets). A named set that is missing
+// or empty is an error naming the file, line and URL. Medication classes
+// name a value set of RxNorm codes at every level and list their ingredients
+// by name for the text fallback.
 //
 // # Selecting a policy
 //

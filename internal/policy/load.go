@@ -16,6 +16,8 @@ import (
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"gopkg.in/yaml.v3"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 //go:embed default.yaml
@@ -50,33 +52,66 @@ var paNeededCodes = []string{"auth-needed", "no-auth", "satisfied", "performpa",
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-// Parse reads one policy file named name (used in error messages). The file
-// is overlaid on the embedded default policy: what it sets wins, what it
-// leaves out is inherited. A file whose id is "default" yields a complete
-// default policy.
+// Parse reads one policy file named name (used in error messages), its
+// value sets resolved against the shipped ones. The file is overlaid on the
+// embedded default policy: what it sets wins, what it leaves out is
+// inherited. A file whose id is "default" yields a complete default policy.
 func Parse(name string, data []byte) (*Policy, error) {
-	return parse(name, [][]byte{defaultYAML}, data)
+	reg, err := terminology.Shipped()
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return ParseWith(name, data, reg)
 }
 
-// Default returns the set that holds only the embedded default policy.
+// ParseWith is Parse with the value sets of reg.
+func ParseWith(name string, data []byte, reg *terminology.Registry) (*Policy, error) {
+	return parse(name, [][]byte{defaultYAML}, data, reg)
+}
+
+// Default returns the set that holds only the embedded default policy, with
+// the shipped value sets.
 func Default() *Set {
-	p, err := parse("default.yaml", nil, defaultYAML)
+	reg, err := terminology.Shipped()
+	if err != nil {
+		// The shipped value sets are covered by tests; an empty registry
+		// makes every code list match nothing rather than fail at run time.
+		reg, _ = terminology.New()
+	}
+	return DefaultWith(reg)
+}
+
+// DefaultWith returns the set that holds only the embedded default policy,
+// its value sets resolved against reg.
+func DefaultWith(reg *terminology.Registry) *Set {
+	p, err := parse("default.yaml", nil, defaultYAML, reg)
 	if err != nil {
 		// The embedded file is covered by tests; keep serving with an
 		// empty-coded policy rather than failing at run time.
 		p = &Policy{ID: DefaultID, Name: "Lumbar MRI prior-authorization criteria (default)", PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire}
-		p.compileAll(func(int, string) {})
+		p.buildIndex()
 	}
-	s, _ := newSet(p, nil)
+	s, _ := newSet(p, nil, reg)
 	return s
 }
 
-// Load reads policies from path: one YAML file, or every *.yaml and *.yml
-// file directly inside a folder. Each file holds one policy, overlaid on the
-// default policy. A file with id "default" replaces the embedded default
-// (itself overlaid on the embedded one) and is the base for the other files.
-// Errors name the file and line of every problem found.
+// Load reads policies from path with the shipped value sets; see LoadWith.
 func Load(path string) (*Set, error) {
+	reg, err := terminology.Shipped()
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return LoadWith(path, reg)
+}
+
+// LoadWith reads policies from path: one YAML file, or every *.yaml and
+// *.yml file directly inside a folder. Each file holds one policy, overlaid
+// on the default policy. A file with id "default" replaces the embedded
+// default (itself overlaid on the embedded one) and is the base for the
+// other files. Value sets are resolved against reg. Errors name the file and
+// line of every problem found, and the URL of a value set that is missing or
+// empty.
+func LoadWith(path string, reg *terminology.Registry) (*Set, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
@@ -128,9 +163,9 @@ func Load(path string) (*Set, error) {
 	}
 	var def *Policy
 	if defaultFile != "" {
-		def, err = parse(defaultFile, base[:1], base[1])
+		def, err = parse(defaultFile, base[:1], base[1], reg)
 	} else {
-		def, err = parse("default.yaml", nil, defaultYAML)
+		def, err = parse("default.yaml", nil, defaultYAML, reg)
 	}
 	if err != nil {
 		errs = append(errs, err)
@@ -138,7 +173,7 @@ func Load(path string) (*Set, error) {
 	var payers []*Policy
 	seen := map[string]string{}
 	for _, f := range all {
-		p, err := parse(f.name, base, f.data)
+		p, err := parse(f.name, base, f.data, reg)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -153,7 +188,7 @@ func Load(path string) (*Set, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s, err := newSet(def, payers)
+	s, err := newSet(def, payers, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -170,8 +205,8 @@ func lineOf(data []byte, key string) int {
 }
 
 // parse decodes the base layers and then data into one Policy, validates it
-// against data's own keys and compiles it.
-func parse(name string, base [][]byte, data []byte) (*Policy, error) {
+// against data's own keys and resolves its value sets in reg.
+func parse(name string, base [][]byte, data []byte, reg *terminology.Registry) (*Policy, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(name, err)
@@ -191,7 +226,7 @@ func parse(name string, base [][]byte, data []byte) (*Policy, error) {
 	if err := decodeStrict(data, p); err != nil {
 		return nil, yamlError(name, err)
 	}
-	v := &validator{file: name, root: &doc}
+	v := &validator{file: name, root: &doc, reg: reg}
 	v.policy(p)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
@@ -280,6 +315,7 @@ func hasKey(doc *yaml.Node, key string) bool {
 type validator struct {
 	file string
 	root *yaml.Node
+	reg  *terminology.Registry
 	errs []error
 }
 
@@ -296,8 +332,24 @@ func (v *validator) at(path string, format string, args ...any) {
 	v.errs = append(v.errs, &Error{File: v.file, Line: nodeLine(v.root, parts...), Reason: reason})
 }
 
-func (v *validator) line(line int, path, reason string) {
-	v.errs = append(v.errs, &Error{File: v.file, Line: line, Reason: path + ": " + reason})
+// codes resolves a named value set: a missing valueset key (when required),
+// a set that is not loaded and an empty set are errors naming the URL.
+func (v *validator) codes(path string, c *Codes, required bool) {
+	if c.Empty() {
+		if required {
+			v.at(path, "needs a valueset (the canonical URL of a ValueSet)")
+		}
+		return
+	}
+	u := strings.TrimSpace(c.ValueSet)
+	s := v.reg.Get(u)
+	switch {
+	case s == nil:
+		v.at(path+".valueset", "value set %s is not loaded (neither shipped nor in the value set folder)", u)
+	case s.Empty():
+		v.at(path+".valueset", "value set %s is empty", u)
+	}
+	c.set = s
 }
 
 func (v *validator) policy(p *Policy) {
@@ -349,24 +401,38 @@ func (v *validator) policy(p *Policy) {
 	v.between("xray_lookback_days", p.XrayLookbackDays, 1, 3650)
 	v.fever(&p.Fever)
 	v.redFlags(p)
-	if p.Indication.Empty() {
-		v.at("indication", "needs at least one code")
-	}
-	if p.Imaging.LumbarMRI.Empty() {
-		v.at("imaging.lumbar_mri", "needs at least one code")
-	}
-	if p.Imaging.LumbarBodySites.Empty() {
-		v.at("imaging.lumbar_body_sites", "needs at least one code")
-	}
+	v.codes("indication", &p.Indication, true)
+	v.codes("lumbar_indication", &p.LumbarIndication, p.usesLumbarIndication())
+	v.codes("imaging.lumbar_mri", &p.Imaging.LumbarMRI, true)
+	v.codes("imaging.lumbar_body_sites", &p.Imaging.LumbarBodySites, true)
+	v.codes("imaging.lumbar_xray", &p.Imaging.LumbarXray, p.XrayFirst)
 	if len(p.Imaging.MRModalities) == 0 {
 		v.at("imaging.mr_modalities", "needs at least one modality code")
 	}
-	if p.XrayFirst && (len(p.Imaging.XrayModalities) == 0 || p.Imaging.LumbarXray.Empty()) {
-		v.at("imaging", "xray_first needs lumbar_xray codes and xray_modalities")
+	if p.XrayFirst && len(p.Imaging.XrayModalities) == 0 {
+		v.at("imaging", "xray_first needs lumbar_xray and xray_modalities")
 	}
-	p.compileAll(func(line int, reason string) {
-		v.errs = append(v.errs, &Error{File: v.file, Line: line, Reason: reason})
-	})
+	p.buildIndex()
+}
+
+// usesLumbarIndication reports whether a red-flag criterion needs the
+// lumbar-indication value set.
+func (p *Policy) usesLumbarIndication() bool {
+	for _, rf := range p.RedFlags.All() {
+		for _, c := range rf.Flag.Alone {
+			if c.LumbarIndication {
+				return true
+			}
+		}
+		for _, cb := range rf.Flag.Combinations {
+			for _, c := range cb.All {
+				if c.LumbarIndication {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (v *validator) between(path string, n, lo, hi int) {
@@ -384,9 +450,7 @@ func (v *validator) therapy(p *Policy) {
 	}
 	v.between("conservative_therapy.max_gap_days", t.MaxGapDays, 0, 365)
 	v.between("conservative_therapy.min_visits", t.MinVisits, 0, 100)
-	if t.RequireFollowup && t.FollowupCodes.Empty() {
-		v.at("conservative_therapy.followup_codes", "require_followup needs at least one follow-up code")
-	}
+	v.codes("conservative_therapy.followup_codes", &t.FollowupCodes, t.RequireFollowup)
 	alone := false
 	rx := map[string]string{}
 	for _, c := range t.Classes.All() {
@@ -400,6 +464,8 @@ func (v *validator) therapy(p *Policy) {
 		if c.Class.Counts && strings.TrimSpace(c.Class.Source) == "" {
 			v.at(path+".source", "a counted class needs a source citation")
 		}
+		v.codes(path+".procedures", &c.Class.Procedures, false)
+		v.codes(path+".medications", &c.Class.Medications, len(c.Class.Ingredients) > 0)
 		for i, ing := range c.Class.Ingredients {
 			ip := fmt.Sprintf("%s.ingredients.%d", path, i)
 			if !isDigits(1, 10)(ing.RxNorm) {
@@ -411,6 +477,9 @@ func (v *validator) therapy(p *Policy) {
 			if prev, dup := rx[ing.RxNorm]; dup {
 				v.at(ip+".rxnorm", "RxNorm %s is also listed under %s", ing.RxNorm, prev)
 			}
+			if s := c.Class.Medications.Set(); s != nil && !s.Contains(SystemRxNorm, ing.RxNorm) {
+				v.at(ip+".rxnorm", "RxNorm %s is not in the class's value set %s", ing.RxNorm, c.Class.Medications.ValueSet)
+			}
 			rx[ing.RxNorm] = string(c.Kind)
 		}
 	}
@@ -421,9 +490,7 @@ func (v *validator) therapy(p *Policy) {
 
 func (v *validator) fever(f *Fever) {
 	v.between("fever.within_days", f.WithinDays, 1, 365)
-	if f.Empty() {
-		v.at("fever", "needs at least one body-temperature code")
-	}
+	v.codes("fever", &f.Codes, true)
 	if len(f.Thresholds) == 0 {
 		v.at("fever.thresholds", "needs at least one threshold")
 	}
@@ -464,7 +531,7 @@ func (v *validator) redFlags(p *Policy) {
 				v.at(cp, "needs a source citation")
 			}
 			if c.Indication || c.LumbarIndication {
-				v.at(cp+".indication", "an indication alone is not a red flag")
+				v.at(cp, "an indication alone is not a red flag")
 			}
 		}
 		for i := range f.Combinations {
@@ -487,59 +554,79 @@ func (v *validator) criterion(path string, c *Criterion) {
 	kinds := 0
 	if !c.Empty() {
 		kinds++
+		v.codes(path, &c.Codes, true)
 	}
-	if c.Fever {
-		kinds++
-	}
-	if c.Indication {
-		kinds++
-	}
-	if c.LumbarIndication {
-		kinds++
+	for _, b := range []bool{c.Fever, c.Indication, c.LumbarIndication} {
+		if b {
+			kinds++
+		}
 	}
 	if kinds != 1 {
-		v.at(path, "needs exactly one of: codes, fever: true, indication: true, lumbar_indication: true")
+		v.at(path, "needs exactly one of: valueset, fever: true, indication: true, lumbar_indication: true")
 	}
 	if c.WithinDays < 0 || c.WithinDays > 3650 {
 		v.at(path+".within_days", "%d is out of range (0 to 3650)", c.WithinDays)
 	}
 }
 
-// compileAll compiles every code set of the policy and its indexes.
-func (p *Policy) compileAll(bad func(line int, reason string)) {
-	sets := []*Codes{
-		&p.Indication, &p.LumbarIndication, &p.Fever.Codes, &p.ConservativeTherapy.FollowupCodes,
-		&p.Imaging.LumbarMRI, &p.Imaging.LumbarXray, &p.Imaging.LumbarBodySites,
+// Compile resolves the value sets of a policy assembled in Go rather than
+// loaded (tests, tools) against reg, and builds its indexes. It returns the
+// first value set that is missing or empty.
+func (p *Policy) Compile(reg *terminology.Registry) error {
+	v := &validator{file: "policy " + p.ID, root: &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}, reg: reg}
+	for _, c := range p.allCodes() {
+		v.codes(c.path, c.codes, false)
+	}
+	p.buildIndex()
+	if len(v.errs) > 0 {
+		return v.errs[0]
+	}
+	return nil
+}
+
+type namedCodes struct {
+	path  string
+	codes *Codes
+}
+
+// allCodes lists every value set reference of the policy with its key path.
+func (p *Policy) allCodes() []namedCodes {
+	out := []namedCodes{
+		{"indication", &p.Indication}, {"lumbar_indication", &p.LumbarIndication}, {"fever", &p.Fever.Codes},
+		{"conservative_therapy.followup_codes", &p.ConservativeTherapy.FollowupCodes},
+		{"imaging.lumbar_mri", &p.Imaging.LumbarMRI}, {"imaging.lumbar_xray", &p.Imaging.LumbarXray},
+		{"imaging.lumbar_body_sites", &p.Imaging.LumbarBodySites},
 	}
 	for _, c := range p.ConservativeTherapy.Classes.All() {
-		sets = append(sets, &c.Class.Procedures)
+		path := "conservative_therapy.classes." + string(c.Kind)
+		out = append(out, namedCodes{path + ".procedures", &c.Class.Procedures}, namedCodes{path + ".medications", &c.Class.Medications})
 	}
 	for _, rf := range p.RedFlags.All() {
+		path := "red_flags." + string(rf.Kind)
 		for i := range rf.Flag.Alone {
-			sets = append(sets, &rf.Flag.Alone[i].Codes)
+			out = append(out, namedCodes{fmt.Sprintf("%s.alone.%d", path, i), &rf.Flag.Alone[i].Codes})
 		}
 		for i := range rf.Flag.Combinations {
 			for j := range rf.Flag.Combinations[i].All {
-				sets = append(sets, &rf.Flag.Combinations[i].All[j].Codes)
+				out = append(out, namedCodes{fmt.Sprintf("%s.combinations.%d.all.%d", path, i, j), &rf.Flag.Combinations[i].All[j].Codes})
 			}
 		}
 	}
-	for _, s := range sets {
-		s.compile(bad)
-	}
-	p.buildIndex()
+	return out
 }
 
-// Compile builds the lookup tables of a policy assembled in Go rather than
-// loaded (tests, tools). It returns the first bad code found.
-func (p *Policy) Compile() error {
-	var first error
-	p.compileAll(func(line int, reason string) {
-		if first == nil {
-			first = fmt.Errorf("%w: %s", ErrInvalid, reason)
+// ValueSets lists the canonical URLs the policy names, sorted, each once.
+func (p *Policy) ValueSets() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range p.allCodes() {
+		if u := strings.TrimSpace(c.codes.ValueSet); u != "" && !seen[u] {
+			seen[u] = true
+			out = append(out, u)
 		}
-	})
-	return first
+	}
+	sort.Strings(out)
+	return out
 }
 
 func absoluteURL(s string) bool {
@@ -559,6 +646,7 @@ func contains(list []string, s string) bool {
 // Set is the default policy plus the payer policies. It is read-only once
 // built and safe for concurrent use.
 type Set struct {
+	reg          *terminology.Registry
 	def          *Policy
 	payers       []*Policy
 	byIdentifier map[string]*Policy
@@ -566,8 +654,8 @@ type Set struct {
 	byOrg        map[string]*Policy
 }
 
-func newSet(def *Policy, payers []*Policy) (*Set, error) {
-	s := &Set{def: def, byIdentifier: map[string]*Policy{}, byDisplay: map[string]*Policy{}, byOrg: map[string]*Policy{}}
+func newSet(def *Policy, payers []*Policy, reg *terminology.Registry) (*Set, error) {
+	s := &Set{reg: reg, def: def, byIdentifier: map[string]*Policy{}, byDisplay: map[string]*Policy{}, byOrg: map[string]*Policy{}}
 	sort.Slice(payers, func(i, j int) bool { return payers[i].ID < payers[j].ID })
 	s.payers = payers
 	var errs []error
@@ -599,6 +687,10 @@ func normDisplay(s string) string { return strings.ToLower(strings.Join(strings.
 
 // Default returns the default policy.
 func (s *Set) Default() *Policy { return s.def }
+
+// ValueSets returns the value set registry the policies were resolved
+// against.
+func (s *Set) ValueSets() *terminology.Registry { return s.reg }
 
 // Policies lists the default policy first, then the payer policies by id.
 func (s *Set) Policies() []*Policy {

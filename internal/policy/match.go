@@ -2,38 +2,27 @@ package policy
 
 import "strings"
 
-// Coding is one coded value as the facts step gives it (no FHIR types):
-// system, code and display.
-type Coding struct {
-	System, Code, Display string
-}
-
 // TherapyMatch is a procedure or medication recognised as a counted therapy
 // class.
 type TherapyMatch struct {
 	// Kind is the therapy class.
 	Kind TherapyKind
-	// Ingredient is the matched ingredient (medications only).
+	// Ingredient is the class's ingredient the match names (medications
+	// only): the one whose code or name the matched code's display or the
+	// text carries; the zero value when a product code matched and its
+	// display names no listed ingredient.
 	Ingredient Ingredient
-	// Coding is the coding that matched; empty when matched by name.
+	// Coding is the coding that matched, its display from the chart or else
+	// from the value set; empty when matched by name.
 	Coding Coding
-	// ByName marks the text fallback: the ingredient name was found in the
-	// medication's text or a coding display, not its code.
+	// ByName marks the text fallback: no code of the medication is in a
+	// class's value set, but an ingredient name was found as a word in the
+	// medication's text or a coding display.
 	ByName bool
 }
 
-// MatchAny returns the first coding in the set.
-func (c *Codes) MatchAny(codings []Coding) (Coding, bool) {
-	for _, cd := range codings {
-		if cd.System != "" && cd.Code != "" && c.Match(cd.System, cd.Code) {
-			return cd, true
-		}
-	}
-	return Coding{}, false
-}
-
 // MatchTherapyProcedure reports whether a procedure's codings belong to a
-// counted therapy class.
+// counted therapy class (the class's procedure value set).
 func (p *Policy) MatchTherapyProcedure(codings []Coding) (TherapyMatch, bool) {
 	if p.idx == nil {
 		return TherapyMatch{}, false
@@ -47,20 +36,34 @@ func (p *Policy) MatchTherapyProcedure(codings []Coding) (TherapyMatch, bool) {
 }
 
 // MatchTherapyMedication reports whether a medication belongs to a counted
-// therapy class: by its RxNorm code first, then by an ingredient name found
-// as a word in texts (the medication's text and coding displays), marked
-// ByName (DECISIONS.md "Building and testing here": the text fallback is
-// named in the answer).
+// therapy class: by any of its RxNorm codes (ingredient, clinical drug,
+// branded drug or pack) in a class's medication value set first; failing
+// that, by an ingredient name of a counted class found as a word,
+// case-insensitively, in texts (the medication's text) or a coding display,
+// marked ByName (the text fallback is named in the answer).
 func (p *Policy) MatchTherapyMedication(codings []Coding, texts ...string) (TherapyMatch, bool) {
 	if p.idx == nil {
 		return TherapyMatch{}, false
 	}
 	for _, cd := range codings {
-		if cd.System != SystemRxNorm {
+		if cd.System != SystemRxNorm || cd.Code == "" {
 			continue
 		}
-		if r, ok := p.idx.byRxNorm[strings.TrimSpace(cd.Code)]; ok {
-			return TherapyMatch{Kind: r.kind, Ingredient: r.ing, Coding: cd}, true
+		code := strings.TrimSpace(cd.Code)
+		for _, c := range p.idx.classes {
+			if !c.Class.Medications.Match(SystemRxNorm, code) {
+				continue
+			}
+			m := TherapyMatch{Kind: c.Kind, Coding: Coding{System: SystemRxNorm, Code: code, Display: cd.Display}}
+			if m.Coding.Display == "" {
+				m.Coding.Display = c.Class.Medications.Set().Display(SystemRxNorm, code)
+			}
+			if r, ok := p.idx.byRxNorm[code]; ok && r.kind == c.Kind {
+				m.Ingredient = r.ing
+			} else {
+				m.Ingredient = p.ingredientNamed(c.Kind, strings.ToLower(m.Coding.Display))
+			}
+			return m, true
 		}
 	}
 	for _, cd := range codings {

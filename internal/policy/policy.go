@@ -1,8 +1,9 @@
 package policy
 
 // The YAML model. Every field below is one key of a policy file; the README's
-// schema section is written from these comments. Code lists are data taken
-// from reference/clinical-criteria.md; every entry that decides a clinical
+// schema section is written from these comments. Code lists are FHIR
+// ValueSets named by canonical URL (internal/terminology ships them, each
+// stating where its codes come from); every entry that decides a clinical
 // question carries a `source:` citation.
 
 // DefaultID is the id of the default policy (the embedded default.yaml).
@@ -55,13 +56,14 @@ type Policy struct {
 	Fever Fever `yaml:"fever"`
 	// RedFlags are the findings that support MRI without a therapy trial.
 	RedFlags RedFlags `yaml:"red_flags"`
-	// Indication lists the back-pain and radiculopathy diagnoses that make an
-	// order eligible for the therapy-trial pathway (Conditions or the order's
-	// reasonCode).
+	// Indication names the value set of back-pain and radiculopathy
+	// diagnoses that make an order eligible for the therapy-trial pathway
+	// (Conditions or the order's reasonCode).
 	Indication Codes `yaml:"indication"`
-	// LumbarIndication is the lumbar and lumbosacral subset of the
-	// indications: a level-less surgery history (M96.1, Z98.1) counts as
-	// prior lumbar surgery only beside one of these (DECISIONS.md "Red flags").
+	// LumbarIndication names the value set of the indications that are
+	// lumbar or lumbosacral: the evidence a criterion with
+	// `lumbar_indication: true` needs (an unlevelled surgery code counts as
+	// prior lumbar surgery only beside it).
 	LumbarIndication Codes `yaml:"lumbar_indication"`
 	// Imaging holds the code sets that recognise prior imaging.
 	Imaging Imaging `yaml:"imaging"`
@@ -115,7 +117,7 @@ type Therapy struct {
 	// RequireFollowup, when true, needs a follow-up examination (a Procedure
 	// with one of FollowupCodes) after the course began. Off by default.
 	RequireFollowup bool `yaml:"require_followup"`
-	// FollowupCodes are the codes of a follow-up examination.
+	// FollowupCodes names the value set of a follow-up examination.
 	FollowupCodes Codes `yaml:"followup_codes"`
 	// MinVisits, when above 0, needs that many distinct days of procedure
 	// therapy (physical therapy, chiropractic...) in the course. Off (0) by default.
@@ -192,31 +194,34 @@ type TherapyClass struct {
 	Alone bool `yaml:"alone"`
 	// Source cites why the class counts.
 	Source string `yaml:"source"`
-	// Procedures are the CPT/SNOMED codes of Procedures of this class.
+	// Procedures names the value set of Procedures of this class (CPT,
+	// SNOMED CT).
 	Procedures Codes `yaml:"procedures"`
-	// Ingredients are the RxNorm ingredients of medications of this class.
+	// Medications names the value set of medications of this class: RxNorm
+	// codes at every level (ingredient, clinical drug, branded drug, pack).
+	Medications Codes `yaml:"medications"`
+	// Ingredients are the class's RxNorm ingredients with their names, for
+	// the text fallback; each code must be in Medications.
 	Ingredients []Ingredient `yaml:"ingredients"`
 }
 
 // Ingredient is an RxNorm ingredient (IN) with its name. A medication counts
-// when one of its RxNorm codings is the ingredient code; failing that (no
-// terminology server maps SCD/SBD codes here), when the medication's text or
-// coding display names the ingredient as a word, case-insensitively: that
-// fallback match is marked in the evidence.
+// when one of its RxNorm codings is in the class's medication value set;
+// failing that, when the medication's text or a coding display names the
+// ingredient as a word, case-insensitively: that fallback match is marked in
+// the evidence.
 type Ingredient struct {
 	// RxNorm is the ingredient's RxCUI. Required.
 	RxNorm string `yaml:"rxnorm"`
 	// Name is the ingredient name used for the text fallback. Required.
 	Name string `yaml:"name"`
-	// Verified is false for codes the reference marks [K] (from knowledge,
-	// unverified). Defaults to true.
-	Verified *bool `yaml:"verified"`
 }
 
 // Fever is a body-temperature threshold: an Observation with one of the codes
 // whose value reaches a threshold in the same unit, dated within WithinDays of D.
 type Fever struct {
-	// Codes are the body-temperature Observation codes (LOINC 8310-5).
+	// Codes names the value set of body-temperature Observation codes
+	// (LOINC 8310-5).
 	Codes `yaml:",inline"`
 	// Thresholds are the minimum values per UCUM unit (Cel, [degF]); the
 	// Observation's valueQuantity.code (or unit) must equal the unit.
@@ -242,6 +247,7 @@ const (
 	NeurologicDeficit RedFlagKind = "neurologic_deficit"
 	Malignancy        RedFlagKind = "malignancy"
 	Infection         RedFlagKind = "infection"
+	Immunosuppression RedFlagKind = "immunosuppression"
 	Fracture          RedFlagKind = "fracture"
 	PriorSurgery      RedFlagKind = "prior_surgery"
 )
@@ -256,6 +262,8 @@ type RedFlags struct {
 	Malignancy RedFlag `yaml:"malignancy"`
 	// Infection: finding red-flag-infection.
 	Infection RedFlag `yaml:"infection"`
+	// Immunosuppression: finding red-flag-immunosuppression.
+	Immunosuppression RedFlag `yaml:"immunosuppression"`
 	// Fracture: finding red-flag-fracture.
 	Fracture RedFlag `yaml:"fracture"`
 	// PriorSurgery: finding red-flag-prior-surgery.
@@ -277,6 +285,7 @@ func (r *RedFlags) All() []RedFlagRef {
 		{NeurologicDeficit, &r.NeurologicDeficit},
 		{Malignancy, &r.Malignancy},
 		{Infection, &r.Infection},
+		{Immunosuppression, &r.Immunosuppression},
 		{Fracture, &r.Fracture},
 		{PriorSurgery, &r.PriorSurgery},
 	}
@@ -321,20 +330,23 @@ type Combination struct {
 }
 
 // Criterion is one red-flag entry or combination part. It matches coded
-// Conditions (and Procedures) with its codes, or a fever Observation
-// (fever: true), or an indication Condition (indication: true).
+// Conditions (and Procedures) in its value set, or a fever Observation
+// (fever: true), or an indication Condition (indication: true), or an
+// indication Condition in the lumbar-indication value set
+// (lumbar_indication: true).
 type Criterion struct {
-	// Codes are matched against Condition.code and Procedure.code. Its
-	// `source:` key is required on alone entries.
+	// Codes names the value set matched against Condition.code and
+	// Procedure.code (`valueset:`). Its `source:` key is required on alone
+	// entries.
 	Codes `yaml:",inline"`
 	// Fever matches a body temperature at or above the policy's fever
 	// threshold within its window.
 	Fever bool `yaml:"fever"`
 	// Indication matches any indication Condition (back pain, radiculopathy).
 	Indication bool `yaml:"indication"`
-	// LumbarIndication matches an active Condition in the policy's
-	// lumbar_indication set (a lumbar or lumbosacral back-pain or
-	// radiculopathy diagnosis).
+	// LumbarIndication matches an active indication Condition in the
+	// policy's lumbar_indication value set (lumbar or lumbosacral back pain
+	// or radiculopathy).
 	LumbarIndication bool `yaml:"lumbar_indication"`
 	// History makes Conditions count whatever their clinicalStatus (history
 	// codes such as Z85.*, Z98.1); refuted and entered-in-error never count.
@@ -346,13 +358,15 @@ type Criterion struct {
 
 // Imaging holds the code sets that recognise prior imaging.
 type Imaging struct {
-	// LumbarMRI are MRI codes that include the lumbar spine (lumbar, whole
-	// spine, thoracolumbar), matched on ImagingStudy.procedureCode,
-	// Procedure.code and DiagnosticReport.code.
+	// LumbarMRI names the value set of MRI codes that include the lumbar
+	// spine (lumbar, whole spine, thoracolumbar), matched on
+	// ImagingStudy.procedureCode, Procedure.code and DiagnosticReport.code.
 	LumbarMRI Codes `yaml:"lumbar_mri"`
-	// LumbarXray are lumbar radiograph codes (CPT, LOINC, SNOMED).
+	// LumbarXray names the value set of lumbar radiograph codes (CPT, LOINC,
+	// SNOMED).
 	LumbarXray Codes `yaml:"lumbar_xray"`
-	// LumbarBodySites are ImagingStudy.series.bodySite codes of the lumbar spine.
+	// LumbarBodySites names the value set of ImagingStudy.series.bodySite
+	// codes of the lumbar spine.
 	LumbarBodySites Codes `yaml:"lumbar_body_sites"`
 	// MRModalities are the DICOM modality codes of MRI (MR).
 	MRModalities []string `yaml:"mr_modalities"`

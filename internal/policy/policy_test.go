@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -42,7 +44,11 @@ func TestDefault(t *testing.T) {
 		t.Errorf("Policies() = %d, Label() = %q", len(s.Policies()), p.Label())
 	}
 	// The embedded file parses on its own, not through the fallback.
-	if _, err := parse("default.yaml", nil, defaultYAML); err != nil {
+	reg, err := terminology.Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse("default.yaml", nil, defaultYAML, reg); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -70,8 +76,32 @@ func TestDefaultCodeSets(t *testing.T) {
 		{"C44 excluded", &rf.Malignancy.Alone[0].Codes, SystemICD10, "C44.91", false},
 		{"C97 outside", &rf.Malignancy.Alone[0].Codes, SystemICD10, "C97", false},
 		{"D32.9 benign", &rf.Malignancy.Alone[0].Codes, SystemICD10, "D32.9", false},
-		{"D84.821 in D80-D84", &rf.Infection.Combinations[1].All[0].Codes, SystemICD10, "D84.821", true},
-		{"D85 outside D80-D84", &rf.Infection.Combinations[1].All[0].Codes, SystemICD10, "D86.0", false},
+		{"D84.821 in D80-D84", &rf.Immunosuppression.Combinations[0].All[0].Codes, SystemICD10, "D84.821", true},
+		{"D85 outside D80-D84", &rf.Immunosuppression.Combinations[0].All[0].Codes, SystemICD10, "D86.0", false},
+		{"Z94.81 marrow transplant", &rf.Immunosuppression.Combinations[0].All[0].Codes, SystemICD10, "Z94.81", true},
+		{"Z94.5 skin transplant", &rf.Immunosuppression.Combinations[0].All[0].Codes, SystemICD10, "Z94.5", false},
+		{"HIV SNOMED", &rf.Immunosuppression.Combinations[0].All[0].Codes, SystemSNOMED, "86406008", true},
+		{"F11.20 opioid dependence", &rf.Infection.Combinations[0].All[0].Codes, SystemICD10, "F11.20", true},
+		{"F11.21 in remission", &rf.Infection.Combinations[0].All[0].Codes, SystemICD10, "F11.21", false},
+		{"F12.20 cannabis", &rf.Infection.Combinations[0].All[0].Codes, SystemICD10, "F12.20", false},
+		{"G06.2 epidural abscess", &rf.Infection.Alone[0].Codes, SystemICD10, "G06.2", true},
+		{"G95.29 cord compression", &rf.CaudaEquina.Alone[1].Codes, SystemICD10, "G95.29", true},
+		{"M80.08XA vertebral", &rf.Fracture.Alone[0].Codes, SystemICD10, "M80.08XA", true},
+		{"M80.051A femur", &rf.Fracture.Alone[0].Codes, SystemICD10, "M80.051A", false},
+		{"M48.56XA lumbar collapse", &rf.Fracture.Alone[0].Codes, SystemICD10, "M48.56XA", true},
+		{"M48.52XA cervical collapse", &rf.Fracture.Alone[0].Codes, SystemICD10, "M48.52XA", false},
+		{"S32.001A", &rf.Fracture.Alone[0].Codes, SystemICD10, "S32.001A", true},
+		{"lumbar post-laminectomy SNOMED", &rf.PriorSurgery.Alone[0].Codes, SystemSNOMED, "202725007", true},
+		{"cervical post-laminectomy SNOMED", &rf.PriorSurgery.Alone[0].Codes, SystemSNOMED, "202723000", false},
+		{"M96.1 not alone", &rf.PriorSurgery.Alone[0].Codes, SystemICD10, "M96.1", false},
+		{"M96.1 needs a lumbar indication", &rf.PriorSurgery.Combinations[0].All[0].Codes, SystemICD10, "M96.1", true},
+		{"M43.26 ankylosis is not surgery", &rf.PriorSurgery.Combinations[0].All[0].Codes, SystemICD10, "M43.26", false},
+		{"M47.26 indication", &p.Indication, SystemICD10, "M47.26", true},
+		{"lumbar stenosis SNOMED indication", &p.Indication, SystemSNOMED, "18347007", true},
+		{"M54.9 indication, no level", &p.Indication, SystemICD10, "M54.9", true},
+		{"M54.9 not lumbar", &p.LumbarIndication, SystemICD10, "M54.9", false},
+		{"M54.16 lumbar", &p.LumbarIndication, SystemICD10, "M54.16", true},
+		{"M54.12 cervical radiculopathy", &p.Indication, SystemICD10, "M54.12", false},
 		{"M54.50 indication", &p.Indication, SystemICD10, "M54.50", true},
 		{"M54.5 legacy indication", &p.Indication, SystemICD10, "M54.5", true},
 		{"M51.370 expanded FY2025", &p.Indication, SystemICD10, "M51.370", true},
@@ -91,46 +121,59 @@ func TestDefaultCodeSets(t *testing.T) {
 	}
 }
 
-func TestTherapyMedication(t *testing.T) {
+func TestMatchTherapyMedication(t *testing.T) {
 	p := Default().Default()
-	cc := func(code, display, text string) *r4.CodeableConcept {
-		c := &r4.CodeableConcept{Coding: []r4.Coding{{System: ptr(SystemRxNorm), Code: ptr(code)}}}
-		if display != "" {
-			c.Coding[0].Display = ptr(display)
-		}
-		if text != "" {
-			c.Text = ptr(text)
-		}
-		return c
+	rx := func(code, display string) []Coding {
+		return []Coding{{System: SystemRxNorm, Code: code, Display: display}}
 	}
 	type result struct {
 		OK     bool
 		Kind   TherapyKind
-		RxNorm string
+		RxNorm string // the ingredient named
+		Code   string // the coding matched
 		ByName bool
 	}
 	tests := []struct {
-		name string
-		cc   *r4.CodeableConcept
-		want result
+		name    string
+		codings []Coding
+		text    string
+		want    result
 	}{
-		{"ingredient code", cc("7258", "", ""), result{true, NSAID, "7258", false}},
-		{"opioid", cc("787390", "", ""), result{true, Opioid, "787390", false}},
-		{"gabapentin off by default", cc("25480", "", ""), result{}},
-		{"SCD by display", cc("198013", "Naproxen 500 MG Oral Tablet", ""), result{true, NSAID, "7258", true}},
-		{"by text", cc("999", "", "IBUPROFEN 800mg"), result{true, NSAID, "5640", true}},
-		{"word boundary", cc("999", "", "codeineish"), result{}},
-		{"gabapentin by name off", cc("999", "", "gabapentin 300 mg"), result{}},
-		{"unrelated", cc("6809", "metformin", ""), result{}},
+		{"ingredient code", rx("7258", ""), "", result{true, NSAID, "7258", "7258", false}},
+		{"opioid ingredient", rx("787390", ""), "", result{true, Opioid, "787390", "787390", false}},
+		{"gabapentin off by default", rx("25480", ""), "", result{}},
+		{"clinical drug by code", rx("198013", "Naproxen 250 MG Oral Tablet"), "", result{true, NSAID, "7258", "198013", false}},
+		{"clinical drug without display", rx("197806", ""), "", result{true, NSAID, "5640", "197806", false}},
+		{"branded opioid product", rx("1049611", ""), "", result{true, Opioid, "7804", "1049611", false}},
+		{"muscle relaxant product", rx("828348", ""), "", result{true, MuscleRelaxant, "21949", "828348", false}},
+		{"oral steroid product", rx("312615", ""), "", result{true, OralSteroid, "", "312615", false}},
+		{"code unknown, name in display", rx("849727", "naproxen 500 MG Oral Tablet"), "", result{true, NSAID, "7258", "", true}},
+		{"by text", rx("999", ""), "IBUPROFEN 800mg", result{true, NSAID, "5640", "", true}},
+		{"word boundary", rx("999", ""), "codeineish", result{}},
+		{"gabapentin by name off", rx("999", ""), "gabapentin 300 mg", result{}},
+		{"unrelated", rx("6809", "metformin"), "", result{}},
+		{"acetaminophen is not a class", rx("198440", "Acetaminophen 500 MG Oral Tablet"), "", result{}},
+		{"not RxNorm", []Coding{{System: "http://example.org/local", Code: "5640"}}, "", result{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, ok := p.TherapyMedication(tt.cc)
-			got := result{ok, m.Kind, m.Ingredient.RxNorm, m.ByName}
+			m, ok := p.MatchTherapyMedication(tt.codings, tt.text)
+			got := result{ok, m.Kind, m.Ingredient.RxNorm, m.Coding.Code, m.ByName}
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s", diff)
 			}
 		})
+	}
+	m, _ := p.MatchTherapyMedication(rx("197806", ""))
+	if m.Coding.Display != "ibuprofen 600 MG Oral Tablet" {
+		t.Errorf("display from the value set = %q", m.Coding.Display)
+	}
+	pm, ok := p.MatchTherapyProcedure([]Coding{{System: SystemSNOMED, Code: "1"}, {System: SystemCPT, Code: "97110"}})
+	if !ok || pm.Kind != PhysicalTherapy || pm.Coding.Code != "97110" {
+		t.Errorf("procedure = %+v, %v", pm, ok)
+	}
+	if _, ok := p.MatchTherapyProcedure([]Coding{{System: SystemSNOMED, Code: "444831000124102"}}); ok {
+		t.Error("a physical therapy referral counted as therapy")
 	}
 }
 
@@ -184,8 +227,8 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown key", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nconservative_therapy:\n  min_dayz: 28\n",
 			[]string{"bad.yaml:5: unknown key min_dayz"}},
-		{"unknown key in a code entry", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  icd10:\n    - {code: M54.5, colour: red}\n",
-			[]string{"bad.yaml:6: unknown key colour"}},
+		{"inline code list (value sets only)", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  icd10: [M54.5]\n",
+			[]string{"bad.yaml:5: unknown key icd10"}},
 		{"missing name", "id: a\nmatch: {payor_identifiers: [A]}\n", []string{"bad.yaml:1: missing required key name"}},
 		{"missing id", "name: A\nmatch: {payor_identifiers: [A]}\n", []string{"bad.yaml:1: missing required key id"}},
 		{"bad id", "id: Acme Health\nname: A\nmatch: {payor_identifiers: [A]}\n", []string{"bad.yaml:1: id: \"Acme Health\" must be lower-case"}},
@@ -204,15 +247,21 @@ func TestParseErrors(t *testing.T) {
 			[]string{"bad.yaml:4: questionnaire:"}},
 		{"bad pa_needed", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\npa_needed: yes-please\n",
 			[]string{"bad.yaml:4: pa_needed: \"yes-please\" is not a pa-needed code"}},
-		{"bad ICD-10 code", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  icd10: [M54.5, 54.5]\n",
-			[]string{"bad.yaml:5: \"54.5\" is not an ICD-10-CM code"}},
-		{"bad range", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  icd10: [C96-C00]\n",
-			[]string{"bad.yaml:5: \"C96-C00\" is not an ICD-10-CM code"}},
-		{"bad LOINC code", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nimaging:\n  lumbar_mri:\n    loinc: ['306795']\n",
-			[]string{"bad.yaml:6: \"306795\" is not a LOINC code"}},
-		{"red flag without source", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - icd10: [S32.0]\n",
+		{"missing value set", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/no-such-set\n",
+			[]string{"bad.yaml:5: indication.valueset: value set https://lumbar-mri-cds.github.io/fhir/ValueSet/no-such-set is not loaded"}},
+		{"missing value set in a red flag", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - valueset: https://example.org/ValueSet/x\n        source: x\n",
+			[]string{"bad.yaml:7: red_flags.fracture.alone.0.valueset: value set https://example.org/ValueSet/x is not loaded"}},
+		{"indication without a value set", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nindication:\n  valueset: ''\n",
+			[]string{"bad.yaml:4: indication: needs a valueset"}},
+		{"ingredient outside the class's value set", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nconservative_therapy:\n  classes:\n    nsaid:\n      ingredients: [{rxnorm: '6809', name: metformin}]\n",
+			[]string{"conservative_therapy.classes.nsaid.ingredients.0.rxnorm: RxNorm 6809 is not in the class's value set"}},
+		{"red flag without source", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/vertebral-fracture\n",
 			[]string{"bad.yaml:7: red_flags.fracture.alone.0: needs a source citation"}},
-		{"one-part combination", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    combinations:\n      - source: x\n        all:\n          - icd10: [Z85]\n",
+		{"criterion with two kinds", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/vertebral-fracture, fever: true, source: x}\n",
+			[]string{"bad.yaml:7: red_flags.fracture.alone.0: needs exactly one of"}},
+		{"lumbar indication alone", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - {lumbar_indication: true, source: x}\n",
+			[]string{"bad.yaml:7: red_flags.fracture.alone.0: an indication alone is not a red flag"}},
+		{"one-part combination", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    combinations:\n      - source: x\n        all:\n          - valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/cancer-history\n",
 			[]string{"bad.yaml:8: red_flags.malignancy.combinations.0.all: a combination needs at least two parts"}},
 		{"bad contrast", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  infection:\n    contrast: with\n",
 			[]string{"bad.yaml:6: red_flags.infection.contrast: \"with\" must be one of"}},
@@ -324,7 +373,7 @@ func TestForCoverage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := newSet(Default().Default(), []*Policy{acme})
+	s, err := newSet(Default().Default(), []*Policy{acme}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
