@@ -56,21 +56,36 @@ func (e *Error) Unwrap() error { return ErrInvalid }
 // ValueSet is the part of a FHIR R4 ValueSet resource this package reads.
 // Other elements of the resource are allowed and ignored.
 type ValueSet struct {
-	ResourceType string       `json:"resourceType"`
-	ID           string       `json:"id,omitempty"`
-	Extension    []Extension  `json:"extension,omitempty"`
-	URL          string       `json:"url"`
-	Identifier   []Identifier `json:"identifier,omitempty"`
-	Version      string       `json:"version"`
-	Name         string       `json:"name,omitempty"`
-	Title        string       `json:"title"`
-	Status       string       `json:"status,omitempty"`
-	Date         string       `json:"date,omitempty"`
-	Publisher    string       `json:"publisher,omitempty"`
-	Description  string       `json:"description,omitempty"`
-	Purpose      string       `json:"purpose,omitempty"`
-	Compose      *Compose     `json:"compose,omitempty"`
-	Expansion    *Expansion   `json:"expansion,omitempty"`
+	// ResourceType is "ValueSet".
+	ResourceType string `json:"resourceType"`
+	// ID is the logical id.
+	ID string `json:"id,omitempty"`
+	// Extension holds extensions; SourceExtension entries name sources.
+	Extension []Extension `json:"extension,omitempty"`
+	// URL is the canonical URL (required, without a version).
+	URL string `json:"url"`
+	// Identifier holds business identifiers (a VSAC OID as urn:oid:...).
+	Identifier []Identifier `json:"identifier,omitempty"`
+	// Version is the business version (required).
+	Version string `json:"version"`
+	// Name is the computer-friendly name.
+	Name string `json:"name,omitempty"`
+	// Title is the human title (required).
+	Title string `json:"title"`
+	// Status is draft, active, retired or unknown.
+	Status string `json:"status,omitempty"`
+	// Date is when the set was last changed.
+	Date string `json:"date,omitempty"`
+	// Publisher names the publisher.
+	Publisher string `json:"publisher,omitempty"`
+	// Description says what the set holds.
+	Description string `json:"description,omitempty"`
+	// Purpose says why the set exists.
+	Purpose string `json:"purpose,omitempty"`
+	// Compose is the content definition.
+	Compose *Compose `json:"compose,omitempty"`
+	// Expansion is the computed content; when present it is the membership.
+	Expansion *Expansion `json:"expansion,omitempty"`
 
 	// file is where the resource was read from (for error messages).
 	file string
@@ -78,64 +93,94 @@ type ValueSet struct {
 
 // Extension is a FHIR extension with a string or uri value.
 type Extension struct {
-	URL         string `json:"url"`
+	// URL identifies the extension.
+	URL string `json:"url"`
+	// ValueString is a string value.
 	ValueString string `json:"valueString,omitempty"`
-	ValueURI    string `json:"valueUri,omitempty"`
+	// ValueURI is a uri value.
+	ValueURI string `json:"valueUri,omitempty"`
 }
 
 // Identifier is a FHIR Identifier (VSAC value sets carry urn:oid:...).
 type Identifier struct {
+	// System is the code system URI.
 	System string `json:"system,omitempty"`
-	Value  string `json:"value,omitempty"`
+	// Value is the identifier value.
+	Value string `json:"value,omitempty"`
 }
 
 // Compose is ValueSet.compose.
 type Compose struct {
+	// Include lists the included selections (unioned).
 	Include []Include `json:"include"`
+	// Exclude lists the excluded selections.
 	Exclude []Include `json:"exclude,omitempty"`
 }
 
 // Include is one compose.include or compose.exclude entry.
 type Include struct {
+	// Extension holds extensions; SourceExtension entries name the include's source.
 	Extension []Extension `json:"extension,omitempty"`
-	System    string      `json:"system,omitempty"`
-	Version   string      `json:"version,omitempty"`
-	Concept   []Concept   `json:"concept,omitempty"`
-	Filter    []Filter    `json:"filter,omitempty"`
-	ValueSet  []string    `json:"valueSet,omitempty"`
+	// System is the code system URI.
+	System string `json:"system,omitempty"`
+	// Version is the code system version.
+	Version string `json:"version,omitempty"`
+	// Concept lists codes.
+	Concept []Concept `json:"concept,omitempty"`
+	// Filter lists filters (one per include here).
+	Filter []Filter `json:"filter,omitempty"`
+	// ValueSet imports value sets by canonical URL.
+	ValueSet []string `json:"valueSet,omitempty"`
 }
 
 // Concept is one listed code.
 type Concept struct {
-	Code    string `json:"code"`
+	// Code is the code.
+	Code string `json:"code"`
+	// Display is the display.
 	Display string `json:"display,omitempty"`
 }
 
 // Filter is a compose filter; this package evaluates property "concept"
 // with op "is-a" or "descendent-of" on ICD-10-CM.
 type Filter struct {
+	// Property is the filtered property ("concept").
 	Property string `json:"property"`
-	Op       string `json:"op"`
-	Value    string `json:"value"`
+	// Op is is-a or descendent-of.
+	Op string `json:"op"`
+	// Value is the identifier value.
+	Value string `json:"value"`
 }
 
 // Expansion is ValueSet.expansion.
 type Expansion struct {
-	Identifier string     `json:"identifier,omitempty"`
-	Timestamp  string     `json:"timestamp,omitempty"`
-	Total      *int       `json:"total,omitempty"`
-	Offset     *int       `json:"offset,omitempty"`
-	Contains   []Contains `json:"contains,omitempty"`
+	// Identifier identifies the expansion.
+	Identifier string `json:"identifier,omitempty"`
+	// Timestamp is when the expansion was made.
+	Timestamp string `json:"timestamp,omitempty"`
+	// Total is the number of codes in the whole expansion.
+	Total *int `json:"total,omitempty"`
+	// Offset is the paging offset (a partial expansion when above 0).
+	Offset *int `json:"offset,omitempty"`
+	// Contains lists the codes (entries may nest).
+	Contains []Contains `json:"contains,omitempty"`
 }
 
 // Contains is one expansion entry; entries may nest.
 type Contains struct {
-	System   string     `json:"system,omitempty"`
-	Version  string     `json:"version,omitempty"`
-	Abstract bool       `json:"abstract,omitempty"`
-	Inactive bool       `json:"inactive,omitempty"`
-	Code     string     `json:"code,omitempty"`
-	Display  string     `json:"display,omitempty"`
+	// System is the code system URI (empty on grouping entries).
+	System string `json:"system,omitempty"`
+	// Version is the code system version.
+	Version string `json:"version,omitempty"`
+	// Abstract marks a grouping entry.
+	Abstract bool `json:"abstract,omitempty"`
+	// Inactive marks an inactive code.
+	Inactive bool `json:"inactive,omitempty"`
+	// Code is the code.
+	Code string `json:"code,omitempty"`
+	// Display is the display.
+	Display string `json:"display,omitempty"`
+	// Contains lists the codes (entries may nest).
 	Contains []Contains `json:"contains,omitempty"`
 }
 
