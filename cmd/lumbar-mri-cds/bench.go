@@ -19,7 +19,7 @@ import (
 
 // bench drives concurrent order-sign calls against a running instance and
 // reports throughput, latency percentiles, errors and peak memory; with
-// --baseline it runs the same load against a bare gin handler for
+// --baseline it runs the same load against a bare net/http handler for
 // comparison; with --soak it mixes hostile calls and checks for 5xx and for
 // goroutine and memory growth.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -36,7 +36,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.StringVar(&devKeyDir, "token-dev-key", "", "data folder of the development key: mint a fresh token per call (secured target)")
 	f.IntVar(&pid, "pid", 0, "process id of the target, for peak memory from /proc (default: its /metrics)")
 	f.StringVar(&metricsURL, "metrics", "", "the target's Prometheus endpoint (default: URL/metrics)")
-	f.BoolVar(&baseline, "baseline", false, "also run the same load against a bare gin handler and print the ratio")
+	f.BoolVar(&baseline, "baseline", false, "also run the same load against a bare net/http handler that only decodes the JSON, and print the ratio")
 	f.BoolVar(&soak, "soak", false, "mix valid calls, malformed bodies, bad tokens and a failing FHIR server; fail on 5xx or growth")
 	f.IntVar(&maxGoroutineGrowth, "max-goroutine-growth", 10, "soak: most goroutines the target may gain between start and end")
 	f.Usage = func() {

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // Config describes one load run.
@@ -171,24 +169,25 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[i]
 }
 
-// Baseline starts the bare gin handler on a loopback port: it decodes the
-// request body as JSON and answers {"cards": []}. Close stops it.
+// Baseline starts the bare handler on a loopback port: plain net/http (no
+// router, no middleware) that decodes the request body as JSON with
+// encoding/json and answers {"cards":[]}. It is the floor a service call is
+// compared against. Close stops it.
 func Baseline() (url string, close func(), err error) {
-	gin.SetMode(gin.ReleaseMode)
-	e := gin.New()
-	e.POST("/cds-services/:id", func(c *gin.Context) {
-		var body map[string]any
-		if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "malformed JSON"})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, `{"error":"malformed JSON"}`, http.StatusBadRequest)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"cards": []any{}})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"cards":[]}`)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String() + "/cds-services/baseline", func() { _ = srv.Close() }, nil
 }
