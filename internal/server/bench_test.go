@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -177,4 +178,61 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// speedFixture is the body of the speed run (docs/performance.md): 6,394
+// bytes, one lumbar MRI order and one other order, full prefetch with
+// medications and physical therapy.
+var speedFixture = filepath.Join("..", "..", "testdata", "bench", "order-sign-6k.json")
+
+// BenchmarkOrderSignParallel is the speed run's call through the real router
+// by 8 concurrent callers (4 per CPU on the 2-CPU reference machine), with
+// the durable audit store (group commit) and without it: the difference is
+// what the audit commit costs a call.
+//
+//	go test -run '^$' -bench OrderSignParallel -benchmem -cpuprofile cpu.out ./internal/server
+func BenchmarkOrderSignParallel(b *testing.B) {
+	body, err := os.ReadFile(speedFixture)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, withStore := range []bool{true, false} {
+		name := "store"
+		if !withStore {
+			name = "nostore"
+		}
+		b.Run(name, func(b *testing.B) {
+			ts := benchServer(b, withStore)
+			if rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil); rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			cpu0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil); rec.Code != http.StatusOK {
+						b.Errorf("status %d", rec.Code)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// benchServer is newTestServer as production runs it: logs at info level
+// to nowhere, the default policy, and the audit store or none.
+func benchServer(b *testing.B, withStore bool) *testServer {
+	return newTestServer(b, func(cfg *Config) {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = log
+		cfg.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second}, log)
+		cfg.Pipeline.Policies = fixedPolicies{policy.Default()}
+		if !withStore {
+			cfg.Store = nil
+		}
+	})
 }
