@@ -37,6 +37,9 @@ type Client struct {
 	observe func(resourceType, result string, d time.Duration)
 
 	queries atomic.Int64
+	// bytes, when set, is the call's budget of response bytes across all
+	// searches and pages (LoaderConfig.MaxCallBytes).
+	bytes *budget
 }
 
 // limits are the per-search caps a Client enforces.
@@ -262,12 +265,19 @@ func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
 		return nil, resp.StatusCode, fmt.Errorf("%s: status %d: content type %s: %w", what, resp.StatusCode, clipType(mediaType(ct)), ErrBadResponse)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.lim.maxBodyBytes+1))
+	limit := c.lim.maxBodyBytes
+	if c.bytes != nil {
+		limit = min(limit, c.bytes.remaining())
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, resp.StatusCode, fmt.Errorf("%s: reading body: %v: %w", what, err, ErrUnavailable)
 	}
 	if int64(len(body)) > c.lim.maxBodyBytes {
 		return nil, resp.StatusCode, fmt.Errorf("%s: body over %d bytes: %w", what, c.lim.maxBodyBytes, ErrTooLarge)
+	}
+	if c.bytes != nil && !c.bytes.take(int64(len(body))) {
+		return nil, resp.StatusCode, fmt.Errorf("%s: the call's FHIR responses over %d bytes: %w", what, c.bytes.limit, ErrTooLarge)
 	}
 	return body, resp.StatusCode, nil
 }
@@ -353,6 +363,9 @@ type envelope struct {
 		FullURL  string          `json:"fullUrl"`
 		Resource json.RawMessage `json:"resource"`
 	} `json:"entry"`
+	// over marks a walk stopped at its entry cap (walkEnvelope); nothing
+	// else is set then.
+	over bool
 }
 
 // next returns the `next` link, or "".

@@ -145,7 +145,12 @@ type decoder struct {
 	// hint is the number of entries of the search being added: the first
 	// append to a Record slice makes room for them all at once.
 	hint int
+	// skips counts skipped entries by type and reason; flush logs them once
+	// per search, so a Bundle of thousands of bad entries costs one line.
+	skips map[skipKey]int
 }
+
+type skipKey struct{ typ, reason string }
 
 // appendHint appends v to s; a nil s first gets room for hint elements
 // (an empty search still leaves s nil).
@@ -161,22 +166,9 @@ func appendHint[T any](s []T, v T, hint int) []T {
 var errOtherType = errors.New("not the searched type")
 
 // knownType reports the types an entry may have without being an error: the
-// searched types and a searchset's outcome entry.
+// types the assessment reads (readType) and a searchset's outcome entry.
 func knownType(t string) bool {
-	if t == "OperationOutcome" {
-		return true
-	}
-	for _, s := range Searches {
-		if s.ResourceType == t {
-			return true
-		}
-		for _, inc := range s.Includes {
-			if inc == t {
-				return true
-			}
-		}
-	}
-	return false
+	return t == "OperationOutcome" || readType(t)
 }
 
 // included reports whether t is a type search s may include beside its own.
@@ -348,7 +340,27 @@ func (d *decoder) skip(s SearchSpec, typ, reason string) {
 	if typ == "" {
 		typ = "(unknown)"
 	}
-	d.logger.Warn("fhir entry skipped", "search", s.Key, "type", typ, "reason", clipReason(reason))
+	if d.skips == nil {
+		d.skips = map[skipKey]int{}
+	}
+	k := skipKey{typ, clipReason(reason)}
+	// A bounded number of distinct reasons per search: samply's messages
+	// name the bad code, so each new one would be a new key.
+	if _, ok := d.skips[k]; !ok && len(d.skips) >= maxSkipKeys {
+		k = skipKey{typ, "other reasons"}
+	}
+	d.skips[k]++
+}
+
+// maxSkipKeys is the most distinct (type, reason) pairs logged per search.
+const maxSkipKeys = 16
+
+// flush logs the entries skipped in search s, one line per type and reason.
+func (d *decoder) flush(s SearchSpec) {
+	for k, n := range d.skips {
+		d.logger.Warn("fhir entries skipped", "search", s.Key, "type", k.typ, "reason", k.reason, "count", n)
+	}
+	clear(d.skips)
 }
 
 // clipReason keeps samply's message ("unknown ObservationStatus code 'x'")

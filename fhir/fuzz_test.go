@@ -287,7 +287,7 @@ func FuzzWalkEnvelope(f *testing.F) {
 		if !json.Valid(in) {
 			return // classify walks only valid JSON
 		}
-		got, ok := walkEnvelope(bytes.TrimSpace(in))
+		got, ok := walkEnvelope(bytes.TrimSpace(in), 0)
 		if !ok {
 			return
 		}

@@ -23,6 +23,14 @@ const (
 	DefaultMaxResources  = 2000
 	DefaultMaxBodyBytes  = 8 << 20
 	DefaultMaxConcurrent = 64
+	// DefaultMaxCallResources bounds the resources of one call: about 50
+	// times a large real chart (large-200.json holds ~200), and at most some
+	// tens of MiB of decoded models.
+	DefaultMaxCallResources = 10000
+	// DefaultMaxCallBytes bounds the FHIR response bodies one call reads:
+	// four full-size pages, where 9 searches x 10 pages x 8 MiB would allow
+	// 720 MiB.
+	DefaultMaxCallBytes = 32 << 20
 )
 
 // LoaderConfig bounds what one Load may cost. Zero fields take the defaults.
@@ -32,8 +40,16 @@ type LoaderConfig struct {
 	Timeout time.Duration
 	// MaxPages is the most pages read for one search.
 	MaxPages int
-	// MaxResources is the most entries accepted for one search.
+	// MaxResources is the most entries accepted for one search, from a
+	// prefetch Bundle or from the FHIR server's pages; a search over it is
+	// not used (not supplied).
 	MaxResources int
+	// MaxCallResources is the most entries one Load accepts across all its
+	// searches; searches that would go over it are not used.
+	MaxCallResources int
+	// MaxCallBytes caps the FHIR response bodies one Load reads, across all
+	// searches and pages; a page that would go over it fails its search.
+	MaxCallBytes int64
 	// MaxBodyBytes caps each response body; a larger one fails its search.
 	MaxBodyBytes int64
 	// AllowedHosts, when not empty, lists the only fhirServer hosts queried
@@ -85,6 +101,12 @@ func NewLoader(cfg LoaderConfig, logger *slog.Logger) *Loader {
 	if cfg.MaxConcurrent <= 0 {
 		cfg.MaxConcurrent = DefaultMaxConcurrent
 	}
+	if cfg.MaxCallResources <= 0 {
+		cfg.MaxCallResources = DefaultMaxCallResources
+	}
+	if cfg.MaxCallBytes <= 0 {
+		cfg.MaxCallBytes = DefaultMaxCallBytes
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,6 +148,8 @@ func (l *Loader) Client(base, token string) (*Client, error) {
 	c, err := newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.sem, l.logger)
 	if c != nil {
 		c.observe = l.cfg.Observe
+		// One Client per call: the byte budget spans all its searches and pages.
+		c.bytes = newBudget(l.cfg.MaxCallBytes)
 	}
 	return c, err
 }
@@ -187,6 +211,9 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		}
 		wg.Wait()
 	}
+	for _, k := range capResults(results, l.cfg.MaxCallResources) {
+		l.logger.WarnContext(ctx, "search not used", "search", k, "reason", fmt.Sprintf("the call would hold more than %d resources", l.cfg.MaxCallResources))
+	}
 
 	// Each search fills only its own resource type (add ignores entries of
 	// other types), so the searches decode in parallel into parts of the
@@ -211,6 +238,7 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		for _, raw := range results[i].raws {
 			d.add(s, raw)
 		}
+		d.flush(s)
 	}
 	var dwg sync.WaitGroup
 	for i, s := range Searches {
@@ -261,7 +289,7 @@ type result struct {
 func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client *Client) result {
 	var partial []json.RawMessage
 	if v, ok := in.Prefetch[string(s.Key)]; ok {
-		pv := classify(v, s.ResourceType, in.PrefetchValid)
+		pv := classify(v, s.ResourceType, in.PrefetchValid, l.cfg.MaxResources)
 		switch pv.kind {
 		case prefetchNull:
 			return result{supplied: true}
@@ -328,7 +356,9 @@ type prefetchValue struct {
 // classify reads a prefetch value per CDS Hooks 2.0 section 1.4 and
 // DECISIONS.md: only a resource of the expected type or a searchset or
 // collection Bundle counts; null means "none"; anything else is not supplied.
-func classify(v json.RawMessage, resourceType string, valid bool) prefetchValue {
+// A Bundle of more than maxEntries entries is not supplied either (the
+// FHIR path's per-search cap); its walk stops at the first entry over.
+func classify(v json.RawMessage, resourceType string, valid bool, maxEntries int) prefetchValue {
 	t := bytes.TrimSpace(v)
 	if bytes.Equal(t, []byte("null")) {
 		return prefetchValue{kind: prefetchNull}
@@ -338,13 +368,16 @@ func classify(v json.RawMessage, resourceType string, valid bool) prefetchValue 
 	}
 	env, ok := (*envelope)(nil), false
 	if valid || json.Valid(t) {
-		env, ok = walkEnvelope(t)
+		env, ok = walkEnvelope(t, maxEntries)
 	}
 	if !ok {
 		var err error
 		if env, err = parseEnvelope(t); err != nil {
 			return prefetchValue{reason: err.Error()}
 		}
+	}
+	if env.over || (maxEntries > 0 && len(env.Entry) > maxEntries) {
+		return prefetchValue{reason: overCap(maxEntries)}
 	}
 	switch env.ResourceType {
 	case resourceType:

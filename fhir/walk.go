@@ -193,9 +193,13 @@ func foldsTo(name string, names ...string) bool {
 }
 
 // walkEnvelope reads t, valid JSON, as parseEnvelope would; ok is false when
-// parseEnvelope must decide. Entry resources are sub-slices of t.
-func walkEnvelope(t []byte) (env *envelope, ok bool) {
+// parseEnvelope must decide. Entry resources are sub-slices of t. With
+// maxEntries > 0 the walk stops at the first entry over it and returns an
+// envelope with only over set, so a Bundle of a hundred thousand entries costs
+// no more memory than one of maxEntries.
+func walkEnvelope(t []byte, maxEntries int) (env *envelope, ok bool) {
 	env = &envelope{}
+	over := false
 	str := func(dst *string, b []byte, v int) int {
 		end := skipValue(b, v)
 		if end < 0 {
@@ -229,6 +233,10 @@ func walkEnvelope(t []byte) (env *envelope, ok bool) {
 		case "entry":
 			env.Entry = env.Entry[:0]
 			end, ok := elements(b, v, func(b []byte, e int) int {
+				if maxEntries > 0 && len(env.Entry) >= maxEntries {
+					over = true
+					return -1
+				}
 				var entry struct {
 					FullURL  string          `json:"fullUrl"`
 					Resource json.RawMessage `json:"resource"`
@@ -265,6 +273,9 @@ func walkEnvelope(t []byte) (env *envelope, ok bool) {
 		}
 		return skipValue(b, v)
 	})
+	if over {
+		return &envelope{over: true}, true
+	}
 	if !ok || skipSpace(t, end) != len(t) || env.ResourceType == "" {
 		return nil, false
 	}

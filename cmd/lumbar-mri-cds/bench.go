@@ -19,13 +19,13 @@ import (
 
 // bench drives concurrent order-sign calls against a running instance and
 // reports throughput, latency percentiles, errors and peak memory; with
-// --baseline it runs the same load against a bare gin handler for
-// comparison; with --soak it mixes hostile calls and checks for 5xx and for
+// --baseline it runs the same load, in alternating turns, against a bare
+// net/http handler for comparison; with --soak it mixes hostile calls and checks for 5xx and for
 // goroutine and memory growth.
 func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("bench", func(string) string { return "" }, stderr)
 	var base, service, devKeyDir, metricsURL string
-	var concurrency, requests, pid, maxGoroutineGrowth int
+	var concurrency, requests, pid, maxGoroutineGrowth, tiny, rounds int
 	var duration time.Duration
 	var baseline, soak bool
 	f.StringVar(&base, "url", "http://127.0.0.1:8080", "base URL of the running instance")
@@ -36,8 +36,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.StringVar(&devKeyDir, "token-dev-key", "", "data folder of the development key: mint a fresh token per call (secured target)")
 	f.IntVar(&pid, "pid", 0, "process id of the target, for peak memory from /proc (default: its /metrics)")
 	f.StringVar(&metricsURL, "metrics", "", "the target's Prometheus endpoint (default: URL/metrics)")
-	f.BoolVar(&baseline, "baseline", false, "also run the same load against a bare gin handler and print the ratio")
+	f.IntVar(&rounds, "rounds", 5, "with --baseline: turns of service and baseline in alternation, each --duration/rounds long")
+	f.BoolVar(&baseline, "baseline", false, "also run the same load against a bare net/http handler that only decodes the JSON, and print the ratio")
 	f.BoolVar(&soak, "soak", false, "mix valid calls, malformed bodies, bad tokens and a failing FHIR server; fail on 5xx or growth")
+	f.IntVar(&tiny, "tiny-resources", 0, "bounded-memory run: replace each body's observations prefetch by this many minimal entries (110000: ~4.9 MB), then send one normal call, which must answer 200")
 	f.IntVar(&maxGoroutineGrowth, "max-goroutine-growth", 10, "soak: most goroutines the target may gain between start and end")
 	f.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lumbar-mri-cds bench [flags] [FILE|DIR ...]  (default: testdata/scenarios)")
@@ -53,6 +55,14 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bodies, names, err := benchBodies(paths)
 	if err != nil {
 		return err
+	}
+	normal := bodies[0]
+	if tiny > 0 {
+		for i, b := range bodies {
+			if bodies[i], err = loadtest.TinyResources(b, tiny); err != nil {
+				return err
+			}
+		}
 	}
 	base = strings.TrimRight(base, "/")
 	url := base + "/cds-services/" + service
@@ -108,6 +118,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if requests > 0 {
 		cfg.Duration = 0
 	}
+	if baseline && tiny == 0 {
+		return benchWithBaseline(ctx, cfg, rounds, stdout)
+	}
 	svc, err := loadtest.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -116,8 +129,18 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if statuses := fmt.Sprint(svc.Statuses); svc.Errors > 0 {
 		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
 	}
-	if !baseline {
-		return nil
+	if tiny > 0 {
+		return benchAfterFlood(ctx, cfg, normal, stdout)
+	}
+	return nil
+}
+
+// benchWithBaseline runs the load against the service and the bare baseline
+// handler in alternating turns (loadtest.Interleave) and prints both and the
+// ratio of their throughputs.
+func benchWithBaseline(ctx context.Context, cfg loadtest.Config, rounds int, stdout io.Writer) error {
+	if cfg.Duration <= 0 {
+		return errors.New("bench: --baseline runs for --duration, not --requests")
 	}
 	burl, stop, err := loadtest.Baseline()
 	if err != nil {
@@ -126,14 +149,39 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	bcfg := cfg
 	bcfg.URL, bcfg.Token, bcfg.Memory = burl, nil, loadtest.ProcRSS(os.Getpid())
-	bl, err := loadtest.Run(ctx, bcfg)
+	svc, bl, err := loadtest.Interleave(ctx, cfg, bcfg, rounds)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "service:  %s\n", svc)
+	if statuses := fmt.Sprint(svc.Statuses); svc.Errors > 0 {
+		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
+	}
 	fmt.Fprintf(stdout, "baseline: %s (peak_rss is this process, load driver included)\n", bl)
 	if bl.Throughput > 0 {
-		fmt.Fprintf(stdout, "ratio:    service/baseline throughput = %.2f (p50 %.2fx)\n",
-			svc.Throughput/bl.Throughput, float64(svc.P50)/float64(max(bl.P50, 1)))
+		fmt.Fprintf(stdout, "ratio:    service/baseline throughput = %.2f (p50 %.2fx); %d alternating turns each\n",
+			svc.Throughput/bl.Throughput, float64(svc.P50)/float64(max(bl.P50, 1)), rounds)
+	}
+	return nil
+}
+
+// benchAfterFlood sends one normal call after the bounded-memory run and
+// reports its status and the target's memory then; anything but 200 fails.
+func benchAfterFlood(ctx context.Context, cfg loadtest.Config, body []byte, stdout io.Writer) error {
+	cfg.Bodies, cfg.Concurrency, cfg.Requests, cfg.Duration = [][]byte{body}, 1, 1, 0
+	res, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rss := "unknown"
+	if cfg.Memory != nil {
+		if m, err := cfg.Memory(); err == nil {
+			rss = fmt.Sprintf("%.1fMiB", float64(m)/(1<<20))
+		}
+	}
+	fmt.Fprintf(stdout, "after:    normal call statuses %v, latency %s, target rss %s\n", res.Statuses, res.Max.Round(time.Microsecond), rss)
+	if res.Statuses[200] != 1 {
+		return fmt.Errorf("bench: the normal call after the run did not answer 200 (%v)", res.Statuses)
 	}
 	return nil
 }

@@ -37,6 +37,7 @@ type serveConfig struct {
 	auditRetention                                          int
 	tlsCert, tlsKey                                         string
 	maxBody                                                 int
+	memoryLimit, decodeBudget                               int
 	rateLimit, rateBurst                                    int
 	shutdownTimeout                                         time.Duration
 	// valueSetDir is the operator's ValueSet folder (--valuesets).
@@ -65,6 +66,8 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.str(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS", false)
 	f.str(&c.tlsKey, "tls-key", "", "TLS private key file (PEM)", false)
 	f.integer(&c.maxBody, "max-body", server.DefaultMaxBodyBytes, "largest request body in bytes (413 above)")
+	f.integer(&c.decodeBudget, "decode-budget", server.DefaultDecodeBudget, "total bytes of request bodies decoded at once (503 with Retry-After above)")
+	f.integer(&c.memoryLimit, "memory-limit", 0, "Go runtime soft memory limit in bytes (0: GOMEMLIMIT, else 90% of the container limit, else none with GOGC set, else 512 MiB)")
 	f.integer(&c.rateLimit, "rate-limit", 100, "calls per second per client (0: no limit)")
 	f.integer(&c.rateBurst, "rate-burst", 200, "burst of calls per client above the rate")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long calls in flight may take at shutdown")
@@ -106,7 +109,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 	gcPercent := tuneGC(getenv)
-	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent)}, f.effective()...)...)
+	memLimit, memSource := applyMemoryLimit(int64(c.memoryLimit), getenv)
+	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
+		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)}, f.effective()...)...)
 
 	dev := c.trustFile == ""
 	if dev {
@@ -180,6 +185,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		BaseURL:        c.baseURL,
 		Logger:         log,
 		MaxBodyBytes:   int64(c.maxBody),
+		DecodeBudget:   int64(c.decodeBudget),
 		Questionnaires: policy.Questionnaires(),
 		Store:          db,
 		OpenDiscovery:  c.openDiscovery,

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // Config describes one load run.
@@ -53,8 +51,81 @@ type Result struct {
 // Run drives the load and returns the figures. A non-2xx status or a
 // transport failure counts as an error.
 func Run(ctx context.Context, cfg Config) (Result, error) {
+	r, err := run(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	return r.result(), nil
+}
+
+// Interleave runs the same load against two targets in turns (a, b, a, b,
+// ...; rounds turns each, each a's Duration/rounds long), so that both see the
+// same machine: on a shared machine the load of other processes changes from
+// second to second, and two back-to-back runs compare different machines.
+func Interleave(ctx context.Context, a, b Config, rounds int) (Result, Result, error) {
+	if rounds < 1 {
+		rounds = 1
+	}
+	a.Duration /= time.Duration(rounds)
+	b.Duration = a.Duration
+	a.Requests, b.Requests = 0, 0
+	var ra, rb raw
+	for range rounds {
+		x, err := run(ctx, a)
+		if err != nil {
+			return Result{}, Result{}, err
+		}
+		ra.add(x)
+		y, err := run(ctx, b)
+		if err != nil {
+			return Result{}, Result{}, err
+		}
+		rb.add(y)
+	}
+	return ra.result(), rb.result(), nil
+}
+
+// raw is what a run measured, before it is summarised.
+type raw struct {
+	lat       []time.Duration
+	statuses  map[int]int
+	errs      int
+	transport int
+	elapsed   time.Duration
+	peak      uint64
+}
+
+// add merges another run's measurements into r.
+func (r *raw) add(o raw) {
+	r.lat = append(r.lat, o.lat...)
+	if r.statuses == nil {
+		r.statuses = map[int]int{}
+	}
+	for k, v := range o.statuses {
+		r.statuses[k] += v
+	}
+	r.errs += o.errs
+	r.transport += o.transport
+	r.elapsed += o.elapsed
+	r.peak = max(r.peak, o.peak)
+}
+
+// result summarises r.
+func (r raw) result() Result {
+	lat := r.lat
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	res := Result{Requests: len(lat) + r.transport, Errors: r.errs, Statuses: r.statuses, Elapsed: r.elapsed, PeakMemory: r.peak}
+	if len(lat) > 0 {
+		res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
+		res.Throughput = float64(len(lat)) / r.elapsed.Seconds()
+	}
+	return res
+}
+
+// run drives the load once.
+func run(ctx context.Context, cfg Config) (raw, error) {
 	if cfg.URL == "" || len(cfg.Bodies) == 0 {
-		return Result{}, fmt.Errorf("loadtest: URL and at least one body are required")
+		return raw{}, fmt.Errorf("loadtest: URL and at least one body are required")
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
@@ -154,13 +225,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	elapsed := time.Since(start)
 	close(stopMem)
 	<-memDone
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := Result{Requests: len(lat) + transport, Errors: errs, Statuses: statuses, Elapsed: elapsed, PeakMemory: peak.Load()}
-	if len(lat) > 0 {
-		res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
-		res.Throughput = float64(len(lat)) / elapsed.Seconds()
-	}
-	return res, nil
+	client.CloseIdleConnections()
+	return raw{lat: lat, statuses: statuses, errs: errs, transport: transport, elapsed: elapsed, peak: peak.Load()}, nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {
@@ -171,24 +237,25 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[i]
 }
 
-// Baseline starts the bare gin handler on a loopback port: it decodes the
-// request body as JSON and answers {"cards": []}. Close stops it.
+// Baseline starts the bare handler on a loopback port: plain net/http (no
+// router, no middleware) that decodes the request body as JSON with
+// encoding/json and answers {"cards":[]}. It is the floor a service call is
+// compared against. Close stops it.
 func Baseline() (url string, close func(), err error) {
-	gin.SetMode(gin.ReleaseMode)
-	e := gin.New()
-	e.POST("/cds-services/:id", func(c *gin.Context) {
-		var body map[string]any
-		if err := json.NewDecoder(c.Request.Body).Decode(&body); err != nil {
-			c.JSON(http.StatusBadRequest, gin.H{"error": "malformed JSON"})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body any
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+			http.Error(w, `{"error":"malformed JSON"}`, http.StatusBadRequest)
 			return
 		}
-		c.JSON(http.StatusOK, gin.H{"cards": []any{}})
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"cards":[]}`)
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String() + "/cds-services/baseline", func() { _ = srv.Close() }, nil
 }

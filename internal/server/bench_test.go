@@ -10,11 +10,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/loadtest"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -177,4 +181,129 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// speedFixture is the body of the speed run (docs/performance.md): 6,394
+// bytes, one lumbar MRI order and one other order, full prefetch with
+// medications and physical therapy.
+var speedFixture = filepath.Join("..", "..", "testdata", "bench", "order-sign-6k.json")
+
+// BenchmarkOrderSignParallel is the speed run's call through the real router
+// by 8 concurrent callers (4 per CPU on the 2-CPU reference machine), with
+// the durable audit store (group commit) and without it: the difference is
+// what the audit commit costs a call.
+//
+//	go test -run '^$' -bench OrderSignParallel -benchmem -cpuprofile cpu.out ./internal/server
+func BenchmarkOrderSignParallel(b *testing.B) {
+	body, err := os.ReadFile(speedFixture)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, withStore := range []bool{true, false} {
+		name := "store"
+		if !withStore {
+			name = "nostore"
+		}
+		b.Run(name, func(b *testing.B) {
+			ts := benchServer(b, withStore)
+			if rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil); rec.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+			cpu0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil); rec.Code != http.StatusOK {
+						b.Errorf("status %d", rec.Code)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// benchServer is newTestServer as production runs it: logs at info level
+// to nowhere, the default policy, and the audit store or none.
+func benchServer(b *testing.B, withStore bool) *testServer {
+	return newTestServer(b, func(cfg *Config) {
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = log
+		cfg.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 2 * time.Second}, log)
+		cfg.Pipeline.Policies = fixedPolicies{policy.Default()}
+		if !withStore {
+			cfg.Store = nil
+		}
+	})
+}
+
+// BenchmarkOrderSignTinyResources is the bounded-memory run through the real
+// router: 8 concurrent callers each sending a ~4.9 MB order-sign body whose
+// observations prefetch holds 110,000 minimal resources, with the default
+// decode budget and caps. peak-heap-MiB is the most heap the process held
+// (sampled every 5 ms); calls refused by the decode budget answer 503.
+//
+//	go test -run '^$' -bench TinyResources -benchmem ./internal/server
+func BenchmarkOrderSignTinyResources(b *testing.B) {
+	base, err := os.ReadFile(speedFixture)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := loadtest.TinyResources(base, 110_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts := benchServer(b, true)
+	runtime.GC()
+	stop := sampleHeap()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	var refused atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			switch rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil); rec.Code {
+			case http.StatusOK:
+			case http.StatusServiceUnavailable:
+				refused.Add(1)
+			default:
+				b.Errorf("status %d: %s", rec.Code, rec.Body)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(stop())/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(refused.Load())/float64(b.N), "refused/op")
+	if rec := ts.do(b, http.MethodPost, "/cds-services/"+ServiceOrderSign, base, nil); rec.Code != http.StatusOK {
+		b.Fatalf("a normal call after the run: status %d", rec.Code)
+	}
+}
+
+// sampleHeap samples the heap's in-use bytes every 5 ms until stop, which
+// returns the peak.
+func sampleHeap() (stop func() uint64) {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			if v := s[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); <-finished; return peak.Load() }
 }

@@ -47,6 +47,7 @@ var statusTable = []struct {
 	{err: ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
 	{err: fhir.ErrNothingSupplied, status: http.StatusPreconditionFailed, code: "incomplete",
 		message: "the patient data the assessment needs was not in the prefetch and could not be retrieved from fhirServer"},
+	{err: ErrBusy, status: http.StatusServiceUnavailable, code: "transient", public: true},
 	{err: ErrUnavailable, status: http.StatusServiceUnavailable, code: "transient"},
 }
 

@@ -35,10 +35,16 @@ func (s *Server) handleService(c *gin.Context) {
 		return
 	}
 	body, err := s.readBody(c)
-	c.Set(ctxBody, body)
 	if err != nil {
 		s.fail(c, err)
 		return
+	}
+	// The audit row keeps the body's hash (disputes are settled by matching a
+	// body against it). Hashing now, not after the answer, lets the body go
+	// once it is decoded: on a large prefetch it is megabytes the rest of
+	// the call does not need.
+	if len(body) > 0 && s.cfg.Store != nil {
+		c.Set(ctxBodyHash, sha256.Sum256(body))
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), callTimeout)
 	defer cancel()
@@ -57,8 +63,8 @@ func (s *Server) handleService(c *gin.Context) {
 }
 
 const (
-	ctxOutcome = "lumbar-mri-cds.outcome"
-	ctxBody    = "lumbar-mri-cds.body"
+	ctxOutcome  = "lumbar-mri-cds.outcome"
+	ctxBodyHash = "lumbar-mri-cds.body-sha256"
 )
 
 // audit runs around a service call: it buffers the response, writes the
@@ -76,8 +82,8 @@ func (s *Server) audit(c *gin.Context) {
 	call := store.Call{Time: start.UTC(), ServiceID: clip(c.Param("id")), Status: status, Latency: latency, ClientISS: caller(c)}
 	// The body hashes are for the audit row only (disputes are settled by
 	// matching a body against its hash).
-	if b, ok := c.Get(ctxBody); ok && len(b.([]byte)) > 0 && s.cfg.Store != nil {
-		call.RequestSHA256 = sha256.Sum256(b.([]byte))
+	if h, ok := c.Get(ctxBodyHash); ok {
+		call.RequestSHA256 = h.([32]byte)
 	}
 	if w.buf.Len() > 0 && s.cfg.Store != nil {
 		call.ResponseSHA256 = sha256.Sum256(w.buf.Bytes())

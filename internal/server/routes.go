@@ -11,7 +11,8 @@ import (
 //
 // A service call flows: recover -> request id -> CORS (preflights end here)
 // -> audit (buffers the response until the row is committed) -> authenticate
-// -> rate limit (per verified issuer, else remote address) -> handler.
+// -> rate limit (per verified issuer, else remote address) -> admission (the
+// decode budget, weighted by body size) -> handler.
 func (s *Server) routes() {
 	e := s.engine
 	e.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { s.fail(c, errPanic) }), s.requestID, s.cors)
@@ -22,7 +23,7 @@ func (s *Server) routes() {
 	}
 	discovery = append(discovery, s.rateLimit, s.handleDiscovery)
 	e.GET("/cds-services", discovery...)
-	e.POST("/cds-services/:id", s.audit, s.authenticate, s.rateLimit, s.handleService)
+	e.POST("/cds-services/:id", s.audit, s.authenticate, s.rateLimit, s.admit, s.handleService)
 	e.POST("/cds-services/:id/feedback", s.authenticate, s.rateLimit, s.handleFeedback)
 
 	e.GET("/fhir/Questionnaire/:id", s.handleQuestionnaire)

@@ -41,6 +41,11 @@ type Config struct {
 	BaseURL      string
 	Logger       *slog.Logger
 	MaxBodyBytes int64
+	// DecodeBudget is the total size in bytes of the request bodies decoded
+	// at once (each call is charged its Content-Length, or MaxBodyBytes when
+	// it announces none); a call that does not fit is answered 503 with
+	// Retry-After. Zero means DefaultDecodeBudget.
+	DecodeBudget int64
 	// Questionnaires maps an id to the Questionnaire JSON served at
 	// GET /fhir/Questionnaire/{id}.
 	Questionnaires map[string]json.RawMessage
@@ -76,6 +81,7 @@ type Server struct {
 	anyOrigin bool
 	origins   map[string]struct{}
 	limiter   *limiter
+	decoding  admission
 	// discoveryBody is the discovery document, built once: it never changes.
 	discoveryBody []byte
 }
@@ -84,6 +90,9 @@ type Server struct {
 func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.DecodeBudget <= 0 {
+		cfg.DecodeBudget = DefaultDecodeBudget
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -104,6 +113,7 @@ func New(cfg Config) *Server {
 		}
 		s.limiter = newLimiter(cfg.RatePerSecond, burst)
 	}
+	s.decoding.limit = cfg.DecodeBudget
 	s.discoveryBody, _ = json.Marshal(s.discovery())
 	s.routes()
 	return s
