@@ -164,7 +164,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 		}
 	}
 	if order.Contrast == ContrastWith || (order.Contrast == ContrastWithoutAndWith && !accepted) {
-		a.SuggestedCode = suggestedCode(order.Code.System, a.RecommendedContrast)
+		a.SuggestedCode = suggestedCode(&pol.Orders, order.Code.System, a.RecommendedContrast)
 		a.Findings = append(a.Findings, Finding{Code: ContrastReview, Text: contrastText(order.Contrast, a.RecommendedContrast, a.SuggestedCode)})
 	}
 

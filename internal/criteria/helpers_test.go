@@ -159,7 +159,7 @@ func order(system, code string) Order {
 		Intent:     r4.RequestIntentOrder,
 		Code:       concept(system, code, ""),
 		AuthoredOn: ptr(testD.Format(time.DateOnly)),
-	}))
+	}), nil)
 	if !ok {
 		return Order{}
 	}

@@ -63,7 +63,7 @@ func TestRecognize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.system+"|"+tt.code, func(t *testing.T) {
-			o, ok := Recognize(chart.OrderOf(&r4.ServiceRequest{Code: concept(tt.system, tt.code, "")}))
+			o, ok := Recognize(chart.OrderOf(&r4.ServiceRequest{Code: concept(tt.system, tt.code, "")}), nil)
 			got := result{ok, o.Code.Code, o.Contrast, o.BillingCode}
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s", diff)
@@ -108,7 +108,7 @@ func TestRecognizeDetails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := Recognize(chart.OrderOf(&tt.sr))
+			got, ok := Recognize(chart.OrderOf(&tt.sr), nil)
 			if ok != tt.ok {
 				t.Fatalf("ok = %v, want %v", ok, tt.ok)
 			}

@@ -406,6 +406,7 @@ func (v *validator) policy(p *Policy) {
 	v.codes("imaging.lumbar_mri", &p.Imaging.LumbarMRI, true)
 	v.codes("imaging.lumbar_body_sites", &p.Imaging.LumbarBodySites, true)
 	v.codes("imaging.lumbar_xray", &p.Imaging.LumbarXray, p.XrayFirst)
+	v.orders(&p.Orders)
 	if len(p.Imaging.MRModalities) == 0 {
 		v.at("imaging.mr_modalities", "needs at least one modality code")
 	}
@@ -596,6 +597,8 @@ func (p *Policy) allCodes() []namedCodes {
 		{"conservative_therapy.followup_codes", &p.ConservativeTherapy.FollowupCodes},
 		{"imaging.lumbar_mri", &p.Imaging.LumbarMRI}, {"imaging.lumbar_xray", &p.Imaging.LumbarXray},
 		{"imaging.lumbar_body_sites", &p.Imaging.LumbarBodySites},
+		{"orders.any", &p.Orders.Any}, {"orders.without_contrast", &p.Orders.WithoutContrast},
+		{"orders.with_contrast", &p.Orders.WithContrast}, {"orders.without_and_with_contrast", &p.Orders.WithoutAndWithContrast},
 	}
 	for _, c := range p.ConservativeTherapy.Classes.All() {
 		path := "conservative_therapy.classes." + string(c.Kind)
@@ -740,4 +743,34 @@ func (s *Set) ForCoverage(cov *r4.Coverage) *Policy {
 		}
 	}
 	return s.def
+}
+
+// orders checks the order value sets and the suggested codes: each
+// suggestion names a variant, belongs to that variant's set, and each
+// variant has a CPT entry (its billing code).
+func (v *validator) orders(o *Orders) {
+	v.codes("orders.any", &o.Any, true)
+	sets := map[string]*Codes{OrderWithout: &o.WithoutContrast, OrderWith: &o.WithContrast, OrderWithoutAndWith: &o.WithoutAndWithContrast}
+	v.codes("orders.without_contrast", &o.WithoutContrast, true)
+	v.codes("orders.with_contrast", &o.WithContrast, true)
+	v.codes("orders.without_and_with_contrast", &o.WithoutAndWithContrast, true)
+	cpt := map[string]bool{}
+	for i, oc := range o.Suggest {
+		path := fmt.Sprintf("orders.suggest.%d", i)
+		set, ok := sets[oc.Contrast]
+		switch {
+		case !ok:
+			v.at(path+".contrast", "%q is not one of without, with, without-and-with", oc.Contrast)
+		case set.Set() != nil && !set.Match(oc.System, oc.Code):
+			v.at(path+".code", "%s %s is not in %s", oc.System, oc.Code, set.ValueSet)
+		}
+		if oc.System == SystemCPT {
+			cpt[oc.Contrast] = true
+		}
+	}
+	for _, c := range []string{OrderWithout, OrderWith, OrderWithoutAndWith} {
+		if !cpt[c] {
+			v.at("orders.suggest", "needs a CPT code for the %s variant (its billing code)", c)
+		}
+	}
 }

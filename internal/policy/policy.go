@@ -67,6 +67,8 @@ type Policy struct {
 	LumbarIndication Codes `yaml:"lumbar_indication"`
 	// Imaging holds the code sets that recognise prior imaging.
 	Imaging Imaging `yaml:"imaging"`
+	// Orders recognises lumbar spine MRI orders and their contrast variant.
+	Orders Orders `yaml:"orders"`
 
 	// compiled lookups, built once by compile.
 	idx *index
@@ -372,4 +374,68 @@ type Imaging struct {
 	MRModalities []string `yaml:"mr_modalities"`
 	// XrayModalities are the DICOM modality codes of radiographs (CR, DX).
 	XrayModalities []string `yaml:"xray_modalities"`
+}
+
+// Orders names the value sets that recognise a lumbar spine MRI order and
+// its contrast variant (DECISIONS.md "Order codes"; reference/clinical-
+// criteria.md 1.1-1.4), and the order codes offered when a contrast change
+// is suggested.
+type Orders struct {
+	// Any holds every lumbar MRI order code the service assesses, including
+	// contrast-unspecified ones (whole-spine and thoracolumbar MRI are not
+	// orders it assesses).
+	Any Codes `yaml:"any"`
+	// WithoutContrast, WithContrast and WithoutAndWithContrast hold the
+	// codes of each contrast variant; a code in none of them is
+	// contrast-unspecified.
+	WithoutContrast        Codes `yaml:"without_contrast"`
+	WithContrast           Codes `yaml:"with_contrast"`
+	WithoutAndWithContrast Codes `yaml:"without_and_with_contrast"`
+	// Suggest lists, per contrast variant and code system, the order code
+	// offered when the order is changed to that variant; each variant's CPT
+	// entry is also its billing code (CPT 72148/72149/72158).
+	Suggest []OrderCode `yaml:"suggest"`
+}
+
+// OrderCode is one suggested order code.
+type OrderCode struct {
+	// Contrast is without, with or without-and-with.
+	Contrast string `yaml:"contrast"`
+	// System is the code system URI (CPT, LOINC, SNOMED CT).
+	System string `yaml:"system"`
+	// Code must belong to the variant's value set.
+	Code string `yaml:"code"`
+	// Display names the code for the suggestion.
+	Display string `yaml:"display"`
+}
+
+// Contrast variants of an order (Orders.Suggest[].Contrast).
+const (
+	OrderWithout        = "without"
+	OrderWith           = "with"
+	OrderWithoutAndWith = "without-and-with"
+)
+
+// SuggestedOrder returns the order code for a contrast variant in a code
+// system, falling back to CPT when that system has none (SNOMED CT has no
+// lumbar MRI without-and-with concept).
+func (o *Orders) SuggestedOrder(system, contrast string) (OrderCode, bool) {
+	for _, s := range []string{system, SystemCPT} {
+		for _, oc := range o.Suggest {
+			if oc.System == s && oc.Contrast == contrast {
+				return oc, true
+			}
+		}
+	}
+	return OrderCode{}, false
+}
+
+// BillingCode returns the CPT code of a contrast variant, "" when none.
+func (o *Orders) BillingCode(contrast string) string {
+	for _, oc := range o.Suggest {
+		if oc.System == SystemCPT && oc.Contrast == contrast {
+			return oc.Code
+		}
+	}
+	return ""
 }

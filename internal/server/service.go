@@ -89,7 +89,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		if d.ServiceRequest == nil {
 			continue
 		}
-		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest))
+		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest), p.Policies.Current().Default())
 		if !ok {
 			continue
 		}
