@@ -210,7 +210,7 @@ func trimSpan(text string, s, e int) (int, int) {
 // clauses cuts a sentence at termination terms ("but", "however"): a cue's
 // scope does not cross them (ConText).
 func (f *Finder) clauses(text string, sent span) []span {
-	s := text[sent.start:sent.end]
+	s := lowerASCII(text[sent.start:sent.end])
 	var out []span
 	start := 0
 	for _, m := range f.terminators.FindAllStringIndex(s, -1) {
@@ -225,15 +225,28 @@ func (f *Finder) clauses(text string, sent span) []span {
 
 func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 	s := text[sent.start:sent.end]
+	lower := lowerASCII(s)
 	var found []Finding
 	for ci := range f.concepts {
 		c := &f.concepts[ci]
 		var excluded [][]int
-		for _, ex := range c.exclude {
-			excluded = append(excluded, ex.FindAllStringIndex(s, -1)...)
-		}
-		for _, re := range c.patterns {
-			for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		excludedDone := false
+		for pi, re := range c.patterns {
+			if !c.filters[pi].may(s, lower) {
+				continue
+			}
+			in := s
+			if c.fold[pi] {
+				in = lower
+			}
+			ms := re.FindAllStringSubmatchIndex(in, -1)
+			if len(ms) > 0 && !excludedDone {
+				for _, ex := range c.exclude {
+					excluded = append(excluded, ex.FindAllStringIndex(lower, -1)...)
+				}
+				excludedDone = true
+			}
+			for _, m := range ms {
 				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) {
 					continue
 				}
@@ -249,16 +262,22 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		return nil
 	}
 	clauses := f.clauses(text, sent)
+	cues := make([][]cueHit, len(clauses))
+	seen := make([]bool, len(clauses))
 	for i := range found {
 		fd := &found[i]
-		cl := sent
-		for _, c := range clauses {
+		ci := 0
+		for k, c := range clauses {
 			if fd.Start >= c.start && fd.Start < c.end {
-				cl = c
+				ci = k
 				break
 			}
 		}
-		f.applyCues(text, cl, fd)
+		cl := clauses[ci]
+		if !seen[ci] {
+			cues[ci], seen[ci] = f.clauseCues(text, cl), true
+		}
+		f.applyCues(text, cues[ci], fd)
 		if sec.context != "" {
 			setContext(fd, sec.context, sec.context+": section "+sec.name)
 		}
@@ -341,31 +360,48 @@ func overlapsAny(s, e int, spans [][]int) bool {
 	return false
 }
 
-// applyCues sets the finding's context from the cues in its clause.
-func (f *Finder) applyCues(text string, cl span, fd *Finding) {
-	s := text[cl.start:cl.end]
+// clauseCues finds the context cues of a clause once, for all its findings;
+// a cue inside a pseudo-trigger ("no improvement") is not a cue.
+func (f *Finder) clauseCues(text string, cl span) []cueHit {
+	s := lowerASCII(text[cl.start:cl.end])
+	var hits []cueHit
 	for _, cs := range f.cues {
 		var pseudo [][]int
 		if cs.pseudo != nil {
 			pseudo = cs.pseudo.FindAllStringIndex(s, -1)
 		}
-		try := func(re *regexp.Regexp, after bool) {
-			if re == nil {
-				return
+		for _, side := range []struct {
+			re    *regexp.Regexp
+			after bool
+		}{{cs.before, false}, {cs.after, true}} {
+			if side.re == nil {
+				continue
 			}
-			for _, m := range re.FindAllStringIndex(s, -1) {
-				a, b := cl.start+m[0], cl.start+m[1]
-				if overlapsAny(m[0], m[1], pseudo) || a < fd.End && fd.Start < b {
+			for _, m := range side.re.FindAllStringIndex(s, -1) {
+				if overlapsAny(m[0], m[1], pseudo) {
 					continue
 				}
-				if !after && b <= fd.Start || after && a >= fd.End && words(text[fd.End:a]) <= f.afterWindow {
-					setContext(fd, cs.kind, cs.kind+": "+collapse(s[m[0]:m[1]]))
-					return
-				}
+				hits = append(hits, cueHit{kind: cs.kind, span: span{cl.start + m[0], cl.start + m[1]},
+					text: collapse(text[cl.start+m[0] : cl.start+m[1]]), after: side.after})
 			}
 		}
-		try(cs.before, false)
-		try(cs.after, true)
+	}
+	return hits
+}
+
+// applyCues sets the finding's context from the cues of its clause: a
+// "before" cue anywhere ahead of it, an "after" cue at most afterWindow
+// words behind it. A cue inside the finding's own text does not count.
+func (f *Finder) applyCues(text string, hits []cueHit, fd *Finding) {
+	done := map[string]bool{}
+	for _, h := range hits {
+		if done[h.kind] || h.start < fd.End && fd.Start < h.end {
+			continue
+		}
+		if !h.after && h.end <= fd.Start || h.after && h.start >= fd.End && words(text[fd.End:h.start]) <= f.afterWindow {
+			setContext(fd, h.kind, h.kind+": "+h.text)
+			done[h.kind] = true
+		}
 	}
 }
 
@@ -393,17 +429,22 @@ var numberWords = map[string]int{"one": 1, "two": 2, "three": 3, "four": 4, "fiv
 // course reads a start and a duration from a therapy mention's clause.
 func (f *Finder) course(clause string) *Course {
 	var c Course
-	if m := f.since.FindStringSubmatch(clause); m != nil {
-		c.Since = collapse(strings.TrimRight(m[f.since.SubexpIndex("since")], ", "))
+	lower := lowerASCII(clause)
+	group := func(re *regexp.Regexp, m []int, name string) string {
+		i := re.SubexpIndex(name)
+		return clause[m[2*i]:m[2*i+1]]
 	}
-	if m := f.duration.FindStringSubmatch(clause); m != nil {
-		c.Duration = collapse(m[0])
-		nText := strings.ToLower(m[f.duration.SubexpIndex("n")])
+	if m := f.since.FindStringSubmatchIndex(lower); m != nil {
+		c.Since = collapse(strings.TrimRight(group(f.since, m, "since"), ", "))
+	}
+	if m := f.duration.FindStringSubmatchIndex(lower); m != nil {
+		c.Duration = collapse(clause[m[0]:m[1]])
+		nText := strings.ToLower(group(f.duration, m, "n"))
 		n, err := strconv.Atoi(nText)
 		if err != nil {
 			n = numberWords[nText]
 		}
-		unit := strings.ToLower(m[f.duration.SubexpIndex("unit")])
+		unit := strings.ToLower(group(f.duration, m, "unit"))
 		switch {
 		case strings.HasPrefix(unit, "d"):
 			c.Days = n

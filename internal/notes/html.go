@@ -65,7 +65,7 @@ func StripHTML(s string) string {
 			s = s[end:]
 		case blockTags[name]:
 			b.WriteByte('\n')
-		case name == "td" || name == "th":
+		case (name == "td" || name == "th") && !closing:
 			b.WriteByte(' ')
 		}
 	}
