@@ -147,14 +147,14 @@ func TestNoFalseRedFlags(t *testing.T) {
 func TestNewRejects(t *testing.T) {
 	base := string(defaultPhrases)
 	tests := map[string]string{
-		"not yaml":          "findings: [",
-		"unknown key":       base + "\nextra: 1\n",
-		"uncited source":    strings.Replace(base, "source: ahcpr1994\n    patterns:\n      - 'saddle", "source: nowhere\n    patterns:\n      - 'saddle", 1),
-		"bad regexp":        strings.Replace(base, "'foot ?drop'", "'foot (drop'", 1),
-		"unknown category":  strings.Replace(base, "category: prior-surgery", "category: fracture", 1),
-		"grade group":       strings.Replace(base, "'(?P<grade>[0-5])[+-]? out of 5'", "'[0-5] out of 5'", 1),
-		"unknown cue kind":  strings.Replace(base, "  historical:\n    source: harkema2009", "  past:\n    source: harkema2009", 1),
-		"unknown section":   strings.Replace(base, "context: other-person\n", "context: someone\n", 1),
+		"not yaml":         "findings: [",
+		"unknown key":      base + "\nextra: 1\n",
+		"uncited source":   strings.Replace(base, "source: ahcpr1994\n    patterns:\n      - 'saddle", "source: nowhere\n    patterns:\n      - 'saddle", 1),
+		"bad regexp":       strings.Replace(base, "'foot ?drop'", "'foot (drop'", 1),
+		"unknown category": strings.Replace(base, "category: prior-surgery", "category: fracture", 1),
+		"grade group":      strings.Replace(base, "'(?P<grade>[0-5])[+-]? out of 5'", "'[0-5] out of 5'", 1),
+		"unknown cue kind": strings.Replace(base, "  historical:\n    source: harkema2009", "  past:\n    source: harkema2009", 1),
+		"unknown section":  strings.Replace(base, "context: other-person\n", "context: someone\n", 1),
 	}
 	for name, data := range tests {
 		if data == base {

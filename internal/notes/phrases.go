@@ -92,8 +92,8 @@ type concept struct {
 	// filters[i] is patterns[i]'s prefilter (nil: always run).
 	filters []*prefilter
 	// fold[i] is true when patterns[i] runs on lowered text.
-	fold []bool
-	exclude  []*regexp.Regexp
+	fold    []bool
+	exclude []*regexp.Regexp
 	// gradeAtMost > 0: the "grade" group must be <= it.
 	gradeAtMost int
 	worsening   bool
