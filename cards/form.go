@@ -100,7 +100,7 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 		"id":           taskID,
 		"status":       "ready",
 		"intent":       "order",
-		"code": map[string]any{"coding": []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
+		"code":         map[string]any{"coding": []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
 		"description": "Review and complete the pre-filled prior-authorization documentation for " +
 			o.Assessment.Order.Display + ".",
 		"for":        reference{Reference: "Patient/" + in.PatientID},
