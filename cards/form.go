@@ -95,35 +95,29 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 	if err != nil {
 		return hooks.Suggestion{}, err
 	}
-	task := map[string]any{
-		"resourceType": "Task",
-		"id":           taskID,
-		"status":       "ready",
-		"intent":       "order",
-		"code":         map[string]any{"coding": []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
-		"description": "Review and complete the pre-filled prior-authorization documentation for " +
-			o.Assessment.Order.Display + ".",
-		"for":        reference{Reference: "Patient/" + in.PatientID},
-		"authoredOn": in.Today.UTC().Format(time.RFC3339),
-		"input": []map[string]any{
-			{
-				"type":           codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire", Display: "Questionnaire"}}, Text: "questionnaire"},
-				"valueCanonical": q.canonical(),
-			},
-			{
-				"type":           codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire-response", Display: "Questionnaire Response"}}, Text: "questionnaire-response"},
-				"valueReference": reference{Reference: "QuestionnaireResponse/" + qrID},
-			},
+	task := taskJSON{
+		ResourceType: "Task",
+		ID:           taskID,
+		Status:       "ready",
+		Intent:       "order",
+		Code:         codeableConcept{Coding: []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
+		Description:  "Review and complete the pre-filled prior-authorization documentation for " + o.Assessment.Order.Display + ".",
+		For:          reference{Reference: "Patient/" + in.PatientID},
+		AuthoredOn:   in.Today.UTC().Format(time.RFC3339),
+		Input: []taskInput{
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire", Display: "Questionnaire"}}, Text: "questionnaire"}, ValueCanonical: q.canonical()},
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire-response", Display: "Questionnaire Response"}}, Text: "questionnaire-response"},
+				ValueReference: &reference{Reference: "QuestionnaireResponse/" + qrID}},
 		},
 	}
 	if id := o.Assessment.Order.ID; id != "" {
-		task["basedOn"] = []reference{{Reference: "ServiceRequest/" + id}}
-		task["focus"] = reference{Reference: "ServiceRequest/" + id}
+		task.BasedOn = []reference{{Reference: "ServiceRequest/" + id}}
+		task.Focus = &reference{Reference: "ServiceRequest/" + id}
 	}
-	if in.UserID != "" && strings.HasPrefix(in.UserID, "Practitioner/") {
-		task["owner"] = reference{Reference: in.UserID}
+	if strings.HasPrefix(in.UserID, "Practitioner/") {
+		task.Owner = &reference{Reference: in.UserID}
 	}
-	taskJSON, err := json.Marshal(task)
+	taskRaw, err := json.Marshal(task)
 	if err != nil {
 		return hooks.Suggestion{}, fmt.Errorf("form task: %w", err)
 	}
@@ -132,9 +126,30 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 		UUID:  newID(),
 		Actions: []hooks.Action{
 			{Type: hooks.ActionCreate, Description: "Prior-authorization documentation, pre-filled from the chart (in progress).", Resource: qr},
-			{Type: hooks.ActionCreate, Description: "Task to review and complete the prior-authorization form.", Resource: taskJSON},
+			{Type: hooks.ActionCreate, Description: "Task to review and complete the prior-authorization form.", Resource: taskRaw},
 		},
 	}, nil
+}
+
+type taskJSON struct {
+	ResourceType string          `json:"resourceType"`
+	ID           string          `json:"id"`
+	BasedOn      []reference     `json:"basedOn,omitempty"`
+	Status       string          `json:"status"`
+	Intent       string          `json:"intent"`
+	Code         codeableConcept `json:"code"`
+	Description  string          `json:"description"`
+	Focus        *reference      `json:"focus,omitempty"`
+	For          reference       `json:"for"`
+	AuthoredOn   string          `json:"authoredOn"`
+	Owner        *reference      `json:"owner,omitempty"`
+	Input        []taskInput     `json:"input"`
+}
+
+type taskInput struct {
+	Type           codeableConcept `json:"type"`
+	ValueCanonical string          `json:"valueCanonical,omitempty"`
+	ValueReference *reference      `json:"valueReference,omitempty"`
 }
 
 // QuestionnaireResponse returns the pre-filled in-progress
@@ -147,9 +162,41 @@ func QuestionnaireResponse(in *Input, a *criteria.Assessment, id string) (json.R
 	return questionnaireResponse(q, in, a, id)
 }
 
+// qrAnswer is one QuestionnaireResponse answer: one value[x] and its
+// extensions.
+type qrAnswer struct {
+	ValueBoolean *bool   `json:"valueBoolean,omitempty"`
+	ValueDate    string  `json:"valueDate,omitempty"`
+	ValueString  string  `json:"valueString,omitempty"`
+	ValueCoding  *coding `json:"valueCoding,omitempty"`
+	Extension    []ext   `json:"extension,omitempty"`
+}
+
+type qrItem struct {
+	LinkID string     `json:"linkId"`
+	Answer []qrAnswer `json:"answer,omitempty"`
+	Item   []qrItem   `json:"item,omitempty"`
+}
+
+type questionnaireResponseJSON struct {
+	ResourceType  string      `json:"resourceType"`
+	ID            string      `json:"id"`
+	Questionnaire string      `json:"questionnaire"`
+	Status        string      `json:"status"`
+	Subject       reference   `json:"subject"`
+	BasedOn       []reference `json:"basedOn,omitempty"`
+	Authored      string      `json:"authored"`
+	Item          []qrItem    `json:"item,omitempty"`
+}
+
+func boolAnswer(b bool) qrAnswer     { return qrAnswer{ValueBoolean: &b} }
+func dateAnswer(d string) qrAnswer   { return qrAnswer{ValueDate: d} }
+func stringAnswer(s string) qrAnswer { return qrAnswer{ValueString: s} }
+func codingAnswer(c coding) qrAnswer { return qrAnswer{ValueCoding: &c} }
+
 // answer is one answer value with the evidence behind it.
 type answer struct {
-	value    map[string]any
+	value    qrAnswer
 	evidence []criteria.Evidence
 	// source, when set, is a reference for an answer without chart
 	// evidence (the order itself, for its reason code).
@@ -157,20 +204,17 @@ type answer struct {
 }
 
 func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, id string) (json.RawMessage, error) {
-	answers := formAnswers(q, in, a)
-	qr := map[string]any{
-		"resourceType":  "QuestionnaireResponse",
-		"id":            id,
-		"questionnaire": q.canonical(),
-		"status":        "in-progress",
-		"subject":       reference{Reference: "Patient/" + in.PatientID},
-		"authored":      in.Today.UTC().Format(time.RFC3339),
+	qr := questionnaireResponseJSON{
+		ResourceType:  "QuestionnaireResponse",
+		ID:            id,
+		Questionnaire: q.canonical(),
+		Status:        "in-progress",
+		Subject:       reference{Reference: "Patient/" + in.PatientID},
+		Authored:      in.Today.UTC().Format(time.RFC3339),
+		Item:          responseItems(q.Item, formAnswers(q, in, a)),
 	}
 	if a.Order.ID != "" {
-		qr["basedOn"] = []reference{{Reference: "ServiceRequest/" + a.Order.ID}}
-	}
-	if items := responseItems(q.Item, answers); len(items) > 0 {
-		qr["item"] = items
+		qr.BasedOn = []reference{{Reference: "ServiceRequest/" + a.Order.ID}}
 	}
 	b, err := json.Marshal(qr)
 	if err != nil {
@@ -181,13 +225,12 @@ func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, 
 
 // responseItems mirrors the Questionnaire's tree, keeping the items that
 // have answers (and the groups that hold them), in Questionnaire order.
-func responseItems(items []questionnaireItem, answers map[string][]answer) []map[string]any {
-	var out []map[string]any
+func responseItems(items []questionnaireItem, answers map[string][]answer) []qrItem {
+	var out []qrItem
 	for _, it := range items {
 		if it.Type == "group" || it.Type == "display" {
-			kids := responseItems(it.Item, answers)
-			if len(kids) > 0 {
-				out = append(out, map[string]any{"linkId": it.LinkID, "item": kids})
+			if kids := responseItems(it.Item, answers); len(kids) > 0 {
+				out = append(out, qrItem{LinkID: it.LinkID, Item: kids})
 			}
 			continue
 		}
@@ -195,16 +238,13 @@ func responseItems(items []questionnaireItem, answers map[string][]answer) []map
 		if len(as) == 0 {
 			continue
 		}
-		var list []map[string]any
+		item := qrItem{LinkID: it.LinkID}
 		for _, an := range as {
-			m := map[string]any{}
-			for k, v := range an.value {
-				m[k] = v
-			}
-			m["extension"] = answerExtensions(an)
-			list = append(list, m)
+			v := an.value
+			v.Extension = answerExtensions(an)
+			item.Answer = append(item.Answer, v)
 		}
-		out = append(out, map[string]any{"linkId": it.LinkID, "answer": list})
+		out = append(out, item)
 	}
 	return out
 }
@@ -274,7 +314,7 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 				if a.Order.ID != "" {
 					src = "ServiceRequest/" + a.Order.ID
 				}
-				set("indication.diagnosis", answer{value: map[string]any{"valueCoding": coding{System: rc.System, Code: rc.Code, Display: rc.Display}}, source: src})
+				set("indication.diagnosis", answer{value: codingAnswer(coding{System: rc.System, Code: rc.Code, Display: rc.Display}), source: src})
 				break
 			}
 		}
@@ -284,9 +324,9 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		g := byCode[f.Code]
 		switch {
 		case strings.HasPrefix(f.Code, "red-flag-") && g != nil && len(f.Evidence) > 0:
-			set(g.LinkID+".present", answer{value: map[string]any{"valueBoolean": true}, evidence: f.Evidence})
+			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: f.Evidence})
 			if d, ev, ok := earliest(f.Evidence); ok {
-				set(g.LinkID+".onset", answer{value: map[string]any{"valueDate": d}, evidence: []criteria.Evidence{ev}})
+				set(g.LinkID+".onset", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
 			}
 			switch f.Code {
 			case criteria.RedFlagNeurologicDeficit:
@@ -299,27 +339,27 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 					}
 				}
 				if len(parts) > 0 {
-					set(g.LinkID+".exam", answer{value: map[string]any{"valueString": strings.Join(parts, "; ")}, evidence: f.Evidence})
+					set(g.LinkID+".exam", answer{value: stringAnswer(strings.Join(parts, "; ")), evidence: f.Evidence})
 				}
 			case criteria.RedFlagPriorSurgery:
 				e := f.Evidence[0]
 				if e.Display != "" {
-					set(g.LinkID+".procedure", answer{value: map[string]any{"valueString": e.Display}, evidence: []criteria.Evidence{e}})
+					set(g.LinkID+".procedure", answer{value: stringAnswer(e.Display), evidence: []criteria.Evidence{e}})
 				}
 				if d := fhirDate(e); d != "" {
-					set(g.LinkID+".date", answer{value: map[string]any{"valueDate": d}, evidence: []criteria.Evidence{e}})
+					set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: []criteria.Evidence{e}})
 				}
 			}
 		case f.Code == criteria.ConservativeTherapyMet || f.Code == criteria.ConservativeTherapyInsufficient:
 			therapyAnswers(in.Policy, f.Evidence, set)
 		case f.Code == criteria.PriorLumbarMRI && g != nil && len(f.Evidence) > 0:
-			set(g.LinkID+".done", answer{value: map[string]any{"valueBoolean": true}, evidence: f.Evidence})
+			set(g.LinkID+".done", answer{value: boolAnswer(true), evidence: f.Evidence})
 			if d := fhirDate(f.Evidence[0]); d != "" {
-				set(g.LinkID+".date", answer{value: map[string]any{"valueDate": d}, evidence: f.Evidence[:1]})
+				set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: f.Evidence[:1]})
 			}
 		case f.Code == criteria.XrayMissing && g != nil:
 			// The assessment looked and found none in the payer's window.
-			set(g.LinkID+".done", answer{value: map[string]any{"valueBoolean": false}})
+			set(g.LinkID+".done", answer{value: boolAnswer(false)})
 		}
 	}
 	return answers
@@ -344,9 +384,9 @@ func therapyAnswers(p *policy.Policy, evidence []criteria.Evidence, set func(str
 	for _, k := range kinds {
 		group := "therapy." + strings.ReplaceAll(k, "_", "-")
 		evs := byKind[k]
-		set(group+".given", answer{value: map[string]any{"valueBoolean": true}, evidence: evs})
+		set(group+".given", answer{value: boolAnswer(true), evidence: evs})
 		if d, ev, ok := earliest(evs); ok {
-			set(group+".start", answer{value: map[string]any{"valueDate": d}, evidence: []criteria.Evidence{ev}})
+			set(group+".start", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
 		}
 	}
 }
