@@ -38,6 +38,9 @@ type assessor struct {
 	procs []procedure
 	// notCounted collects entries that looked relevant but did not count.
 	notCounted []NotCounted
+	// flagLabel is the red flag being evaluated (what an advisory note
+	// finding would have counted as).
+	flagLabel string
 	seenNC     map[string]bool
 }
 
@@ -85,6 +88,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 		TherapyRequiredDays: pol.ConservativeTherapy.MinDays,
 		LookbackDays:        pol.ConservativeTherapy.LookbackDays,
 		RecommendedContrast: ContrastWithout,
+		NotesChecked:        facts.NotesChecked,
 	}
 
 	// A chart whose entries all belong to another patient is not this
@@ -195,6 +199,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	}
 	x.unreadable()
 	x.otherPatient()
+	x.notesRead()
 	a.NotCounted = x.notCounted
 	return a
 }
@@ -372,6 +377,8 @@ func matchConcept(codes *policy.Codes, c chart.Concept) (chart.Coding, bool) {
 func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 	var out []Evidence
 	switch {
+	case len(c.Note) > 0:
+		return x.noteEvidence(c.Note, c.WithinDays, x.flagLabel)
 	case c.Fever:
 		return x.fever(c.WithinDays)
 	case c.Indication:
@@ -521,6 +528,7 @@ func (x *assessor) redFlags() []redFlag {
 	var out []redFlag
 	for _, rf := range x.pol.RedFlags.All() {
 		var ev []Evidence
+		x.flagLabel = rf.Flag.Label
 		for i := range rf.Flag.Alone {
 			ev = append(ev, x.matchCriterion(&rf.Flag.Alone[i])...)
 		}

@@ -115,6 +115,7 @@ const (
 	ReasonOtherCondition = "ordered-for-another-condition"
 	ReasonNotCurrent     = "not-current"
 	ReasonAdvisoryNote   = "advisory-note"
+	ReasonNoteNotRead    = "note-not-read"
 )
 
 // NotCounted is a chart entry that looked relevant but did not count, with
@@ -172,6 +173,10 @@ type Assessment struct {
 	NotCounted []NotCounted
 	// LookbackDays is the policy's conservative-therapy look-back window.
 	LookbackDays int
+	// NotesChecked is false when the clinical notes were not supplied: the
+	// answer says "notes not checked" (never indeterminate: notes are
+	// optional data).
+	NotesChecked bool
 }
 
 // Has reports whether the assessment carries the finding code.

@@ -17,6 +17,8 @@ type Finding struct {
 	Category Category
 	// Concept is the phrase entry that matched ("saddle-anesthesia").
 	Concept string
+	// Label names the concept in plain words ("saddle anaesthesia").
+	Label string
 	// Source is the key of the entry's source in phrases.yaml.
 	Source string
 	// Start and End are byte offsets of the match in the text given to Find.
@@ -251,7 +253,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 					continue
 				}
 				found = append(found, Finding{
-					Category: c.category, Concept: c.id, Source: c.source,
+					Category: c.category, Concept: c.id, Label: c.label, Source: c.source,
 					Start: sent.start + m[0], End: sent.start + m[1], Text: s[m[0]:m[1]],
 					NeedsCurrent: c.current,
 				})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -46,6 +47,7 @@ type phraseFile struct {
 	Sources  map[string]string `yaml:"sources"`
 	Findings []struct {
 		ID                   string   `yaml:"id"`
+		Label                string   `yaml:"label"`
 		Category             Category `yaml:"category"`
 		Current              bool     `yaml:"current"`
 		Source               string   `yaml:"source"`
@@ -85,6 +87,7 @@ type phraseFile struct {
 // concept is one compiled finding entry.
 type concept struct {
 	id       string
+	label    string
 	category Category
 	current  bool
 	source   string
@@ -122,8 +125,30 @@ type Finder struct {
 	afterWindow int
 }
 
-// Default returns the finder built from the embedded phrases.yaml.
-func Default() (*Finder, error) { return New(defaultPhrases) }
+// defaultFinder compiles the embedded phrases once: a Finder is immutable
+// after New, like a compiled regexp.
+var defaultFinder = sync.OnceValues(func() (*Finder, error) { return New(defaultPhrases) })
+
+// Default returns the finder built from the embedded phrases.yaml, compiled
+// once and shared (a Finder is immutable and safe for concurrent use).
+func Default() (*Finder, error) { return defaultFinder() }
+
+// Vocabulary lists the names a policy may use to select note findings: the
+// categories and the concept ids of the embedded phrases.
+func Vocabulary() []string {
+	out := make([]string, 0, len(Categories)+32)
+	for _, c := range Categories {
+		out = append(out, string(c))
+	}
+	f, err := Default()
+	if err != nil {
+		return out
+	}
+	for _, c := range f.concepts {
+		out = append(out, c.id)
+	}
+	return out
+}
 
 // New builds a finder from a phrase file in the format of phrases.yaml.
 func New(data []byte) (*Finder, error) {
@@ -160,7 +185,10 @@ func New(data []byte) (*Finder, error) {
 		if len(e.Patterns) == 0 {
 			return nil, fmt.Errorf("%w: %s: no patterns", ErrInvalid, where)
 		}
-		c := concept{id: e.ID, category: e.Category, current: e.Current, source: e.Source,
+		if strings.TrimSpace(e.Label) == "" {
+			return nil, fmt.Errorf("%w: %s: no label", ErrInvalid, where)
+		}
+		c := concept{id: e.ID, label: e.Label, category: e.Category, current: e.Current, source: e.Source,
 			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy}
 		if e.GradeAtMost != nil {
 			if *e.GradeAtMost < 0 || *e.GradeAtMost > 4 {
