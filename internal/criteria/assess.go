@@ -41,7 +41,7 @@ type assessor struct {
 	// flagLabel is the red flag being evaluated (what an advisory note
 	// finding would have counted as).
 	flagLabel string
-	seenNC     map[string]bool
+	seenNC    map[string]bool
 }
 
 // condition is a Condition that is not refuted or entered-in-error, dated on

@@ -105,7 +105,7 @@ func TestAssessNotes(t *testing.T) {
 func TestAssessNoteEvidenceAdvisory(t *testing.T) {
 	rec := withNotes([]chart.Condition{lbp(20)}, note("ed", 1, "New urinary retention."))
 	// A payer whose policy makes note evidence advisory.
-	pol, err := policy.Parse("payer.yaml", []byte("id: payer-a\nname: Payer A\nmatch: {payer_ids: [PA1]}\nnote_evidence: {advisory: true, source: \"coded documentation only\"}\n"))
+	pol, err := policy.Parse("payer.yaml", []byte("id: payer-a\nname: Payer A\nmatch: {payor_identifiers: [PA1]}\nnote_evidence: {advisory: true, source: \"coded documentation only\"}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
