@@ -369,14 +369,15 @@ func (f *Finder) clauseCues(text string, cl span) []cueHit {
 	var hits []cueHit
 	for _, cs := range f.cues {
 		var pseudo [][]int
-		if cs.pseudo != nil {
+		if cs.pseudo != nil && cs.pseudoF.may(s, s) {
 			pseudo = cs.pseudo.FindAllStringIndex(s, -1)
 		}
 		for _, side := range []struct {
 			re    *regexp.Regexp
+			pf    *prefilter
 			after bool
-		}{{cs.before, false}, {cs.after, true}} {
-			if side.re == nil {
+		}{{cs.before, cs.beforeF, false}, {cs.after, cs.afterF, true}} {
+			if side.re == nil || !side.pf.may(s, s) {
 				continue
 			}
 			for _, m := range side.re.FindAllStringIndex(s, -1) {

@@ -111,6 +111,8 @@ type cueSet struct {
 	before *regexp.Regexp
 	after  *regexp.Regexp
 	pseudo *regexp.Regexp
+	// prefilters of before, after and pseudo (run on lowered text).
+	beforeF, afterF, pseudoF *prefilter
 }
 
 // Finder finds evidence in note text. It is safe for concurrent use.
@@ -278,6 +280,7 @@ func New(data []byte) (*Finder, error) {
 		if set.pseudo, err = compileList(cs.Pseudo); err != nil {
 			return nil, fmt.Errorf("%w: cues %s pseudo: %w", ErrInvalid, kind, err)
 		}
+		set.beforeF, set.afterF, set.pseudoF = listFilter(set.before), listFilter(set.after), listFilter(set.pseudo)
 		f.cues = append(f.cues, set)
 	}
 	if err := cited("terminators", pf.Terminators.Source); err != nil {
@@ -377,4 +380,12 @@ func lowerPattern(p string) string {
 		}
 	}
 	return string(b)
+}
+
+// listFilter is the prefilter of a compiled cue list (nil: always run).
+func listFilter(re *regexp.Regexp) *prefilter {
+	if re == nil {
+		return nil
+	}
+	return newPrefilter(re.String(), false)
 }
