@@ -287,12 +287,12 @@ func TestCheckFormFinds(t *testing.T) {
 // marked as from a note.
 func TestEvidenceFromNote(t *testing.T) {
 	f := criteria.Finding{Code: criteria.RedFlagCaudaEquina, Text: "Suspected cauda equina syndrome.", Evidence: []criteria.Evidence{
-		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", FromNote: true, Quote: "new *urinary* retention"},
+		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "urinary retention", FromNote: true, Quote: "new *urinary* retention"},
 		{Source: "Condition/c1", Date: fday("2026-04-29"), Display: "Retention of urine"},
 	}}
 	got := evidenceLines(f)
 	want := "- Suspected cauda equina syndrome.\n" +
-		"  - From a note (2026-04-28, DocumentReference/ed): \u201cnew \\*urinary\\* retention\u201d\n" +
+		"  - From a note (2026-04-28, DocumentReference/ed): urinary retention: \u201cnew \\*urinary\\* retention\u201d\n" +
 		"  - Retention of urine (2026-04-29, Condition/c1)\n"
 	if got != want {
 		t.Errorf("evidenceLines =\n%s\nwant\n%s", got, want)

@@ -130,7 +130,7 @@ func evidenceLines(f criteria.Finding) string {
 			if when == "" {
 				when = day(e.Date)
 			}
-			fmt.Fprintf(&b, "  - From a note (%s, %s): \u201c%s\u201d\n", when, mdEscape(e.Source), mdEscape(e.Quote))
+			fmt.Fprintf(&b, "  - From a note (%s, %s): %s: \u201c%s\u201d\n", when, mdEscape(e.Source), mdEscape(e.Display), mdEscape(e.Quote))
 			continue
 		}
 		name := e.Display

@@ -602,7 +602,9 @@ func sortEvidence(ev []Evidence) []Evidence {
 	})
 	out := ev[:0]
 	for i, e := range ev {
-		if i > 0 && e.Source == ev[i-1].Source && e.Code == ev[i-1].Code {
+		// Two findings in one note share its source and have no code:
+		// they differ by what was found.
+		if i > 0 && e.Source == ev[i-1].Source && e.Code == ev[i-1].Code && e.Display == ev[i-1].Display {
 			continue
 		}
 		out = append(out, e)

@@ -48,7 +48,7 @@ func noteSelected(nf *chart.NoteFinding, names []string) bool {
 
 // noteEvidence is the Evidence of a note finding: its note, date and quote.
 func noteEvidence(nf *chart.NoteFinding) Evidence {
-	ev := Evidence{Source: nf.Source, Display: nf.Label + " (from a note)", FromNote: true, Quote: nf.Quote}
+	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote}
 	return dated(ev, nf.Date)
 }
 

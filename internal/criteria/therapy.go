@@ -60,10 +60,16 @@ func (x *assessor) therapy() therapyResult {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
 			return
 		}
-		ev = dated(ev, start)
+		// A finding from a note keeps the note's date (shown beside its
+		// quote); the course it describes starts at s.
+		if !ev.FromNote {
+			ev = dated(ev, start)
+		}
 		if s.Before(from) {
 			s = from
-			ev = dated(ev, chart.DayDate(s))
+			if !ev.FromNote {
+				ev = dated(ev, chart.DayDate(s))
+			}
 		}
 		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev})
 	}
