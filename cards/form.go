@@ -404,6 +404,12 @@ func therapyKind(p *policy.Policy, e criteria.Evidence) string {
 			return string(m.Kind)
 		}
 	}
+	if p != nil && e.FromNote {
+		// A medication named in the note's words ("naproxen 500 mg").
+		if m, ok := p.MatchTherapyMedication(nil, e.Quote); ok {
+			return string(m.Kind)
+		}
+	}
 	d := strings.ToLower(e.Display)
 	for _, w := range []struct{ word, kind string }{
 		{"physical therap", string(policy.PhysicalTherapy)}, {"physiotherap", string(policy.PhysicalTherapy)},

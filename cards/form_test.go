@@ -50,6 +50,7 @@ func formAssessment() criteria.Assessment {
 				{Source: "Procedure/pt-1", Date: fday("2026-03-06"), DateText: "2026-03-06", Display: "PT evaluation", Code: criteria.Code{System: policy.SystemCPT, Code: "97161"}},
 				{Source: "MedicationRequest/m-1", Date: fday("2026-03-01"), DateText: "2026-03-01", Display: "naproxen", Code: criteria.Code{System: policy.SystemRxNorm, Code: "7258"}},
 				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04", Display: "chiropractic care", FromNote: true, Quote: "Chiropractor weekly since April"},
+				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04", Display: "medication trial", FromNote: true, Quote: "Meloxicam 15 mg daily since April"},
 				{Source: "MedicationRequest/m-x", Date: fday("2026-03-01"), DateText: "2026-03-01", Display: "something unclassified", Code: criteria.Code{System: "urn:x", Code: "1"}},
 			}},
 			{Code: criteria.PriorLumbarMRI, Evidence: []criteria.Evidence{
@@ -190,7 +191,7 @@ func TestFormCompletion(t *testing.T) {
 		"red-flag.prior-surgery.date":         `valueDate:"2024" [auto] ` + lam,
 		"therapy.physical-therapy.given":      "valueBoolean:true [auto] resource=Procedure/pt-2,date=2026-03-20 | resource=Procedure/pt-1,date=2026-03-06",
 		"therapy.physical-therapy.start":      `valueDate:"2026-03-06" [auto] resource=Procedure/pt-1,date=2026-03-06`,
-		"therapy.nsaid.given":                 "valueBoolean:true [auto] resource=MedicationRequest/m-1,date=2026-03-01",
+		"therapy.nsaid.given":                 "valueBoolean:true [auto] resource=MedicationRequest/m-1,date=2026-03-01 | resource=DocumentReference/pt-note,quote=Meloxicam 15 mg daily since April,date=2026-04",
 		"therapy.nsaid.start":                 `valueDate:"2026-03-01" [auto] resource=MedicationRequest/m-1,date=2026-03-01`,
 		"therapy.chiropractic.given":          "valueBoolean:true [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04",
 		"therapy.chiropractic.start":          `valueDate:"2026-04" [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04`,
