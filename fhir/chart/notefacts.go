@@ -20,6 +20,9 @@ type NoteFinding struct {
 	Category notes.Category
 	// Concept is the phrase entry ("urinary-retention"), Label its plain words.
 	Concept, Label string
+	// Code is the code proposed to record the finding in the chart (zero
+	// where no verified code names it).
+	Code Coding
 	// Quote is a short quote around the finding.
 	Quote string
 	// Counts is the finder's verdict from context: not negated, hypothetical
@@ -66,6 +69,9 @@ func (f *Facts) deriveNotes(rec *Record) {
 		for _, fd := range finder.Find(n.Text) {
 			nf := NoteFinding{Source: n.Source, Date: date, Category: fd.Category, Concept: fd.Concept, Label: fd.Label,
 				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Context: fd.Cues}
+			if fd.Code != nil {
+				nf.Code = Coding{System: fd.Code.System, Code: fd.Code.Code, Display: fd.Code.Display}
+			}
 			if fd.Course != nil {
 				nf.CourseDays = fd.Course.Days
 				if fd.Course.Since != "" && !date.IsZero() {

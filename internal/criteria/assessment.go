@@ -94,7 +94,9 @@ type Evidence struct {
 	// (a medication named but not coded in a value set), not by its code.
 	ByText bool
 	// FromNote is true when the evidence is a finding in a clinical note;
-	// Quote then holds a short quote from it.
+	// Quote then holds a short quote from it, Source names the note, and
+	// Code, when set, is the code proposed to record the finding in the
+	// chart (not a code the chart holds).
 	FromNote bool
 	// Quote is a short quote from the note (FromNote only).
 	Quote string

@@ -48,7 +48,10 @@ func noteSelected(nf *chart.NoteFinding, names []string) bool {
 
 // noteEvidence is the Evidence of a note finding: its note, date and quote.
 func noteEvidence(nf *chart.NoteFinding) Evidence {
-	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote}
+	// Code is the code proposed to record the finding in the chart (cards
+	// offer it as a Condition); the evidence itself is the note.
+	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote,
+		Code: Code{System: nf.Code.System, Code: nf.Code.Code, Display: nf.Code.Display}}
 	return dated(ev, nf.Date)
 }
 

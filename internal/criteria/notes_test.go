@@ -138,3 +138,23 @@ func TestAssessNotesChecked(t *testing.T) {
 		t.Errorf("not-read note: checked %v, NotCounted %+v", a.NotesChecked, a.NotCounted)
 	}
 }
+
+// Note evidence carries the code proposed to record the finding, where a
+// verified code names it.
+func TestNoteEvidenceCode(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(20)}, note("ed", 1, "Reports saddle anesthesia. EHL 2/5."))
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	got := map[string]string{}
+	for _, f := range a.Findings {
+		for _, e := range f.Evidence {
+			got[f.Code+" "+e.Display] = e.Code.System + "|" + e.Code.Code
+		}
+	}
+	want := map[string]string{
+		RedFlagCaudaEquina + " saddle anaesthesia":                      policy.SystemICD10 + "|R20.0",
+		RedFlagNeurologicDeficit + " motor weakness, grade 3/5 or less": "|",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}

@@ -19,6 +19,9 @@ type Finding struct {
 	Concept string
 	// Label names the concept in plain words ("saddle anaesthesia").
 	Label string
+	// Code is the code proposed to record the finding in the chart (a
+	// Condition), nil where no verified code names it.
+	Code *Coding
 	// Source is the key of the entry's source in phrases.yaml.
 	Source string
 	// Start and End are byte offsets of the match in the text given to Find.
@@ -253,7 +256,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 					continue
 				}
 				found = append(found, Finding{
-					Category: c.category, Concept: c.id, Label: c.label, Source: c.source,
+					Category: c.category, Concept: c.id, Label: c.label, Code: c.code, Source: c.source,
 					Start: sent.start + m[0], End: sent.start + m[1], Text: s[m[0]:m[1]],
 					NeedsCurrent: c.current,
 				})

@@ -30,6 +30,13 @@ const (
 	ConservativeTherapy Category = "conservative-therapy"
 )
 
+// Coding is a code proposed to record a finding in the chart.
+type Coding struct {
+	System  string `yaml:"system"`
+	Code    string `yaml:"code"`
+	Display string `yaml:"display"`
+}
+
 // Categories lists the categories in a stable order.
 var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, ConservativeTherapy}
 
@@ -48,6 +55,7 @@ type phraseFile struct {
 	Findings []struct {
 		ID                   string   `yaml:"id"`
 		Label                string   `yaml:"label"`
+		Code                 *Coding  `yaml:"code"`
 		Category             Category `yaml:"category"`
 		Current              bool     `yaml:"current"`
 		Source               string   `yaml:"source"`
@@ -88,6 +96,7 @@ type phraseFile struct {
 type concept struct {
 	id       string
 	label    string
+	code     *Coding
 	category Category
 	current  bool
 	source   string
@@ -190,7 +199,10 @@ func New(data []byte) (*Finder, error) {
 		if strings.TrimSpace(e.Label) == "" {
 			return nil, fmt.Errorf("%w: %s: no label", ErrInvalid, where)
 		}
-		c := concept{id: e.ID, label: e.Label, category: e.Category, current: e.Current, source: e.Source,
+		if e.Code != nil && (e.Code.System == "" || e.Code.Code == "" || e.Code.Display == "") {
+			return nil, fmt.Errorf("%w: %s: code needs system, code and display", ErrInvalid, where)
+		}
+		c := concept{id: e.ID, label: e.Label, code: e.Code, category: e.Category, current: e.Current, source: e.Source,
 			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy}
 		if e.GradeAtMost != nil {
 			if *e.GradeAtMost < 0 || *e.GradeAtMost > 4 {
