@@ -123,6 +123,16 @@ func evidenceLines(f criteria.Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "- %s\n", mdEscape(f.Text))
 	for _, e := range f.Evidence {
+		if e.FromNote {
+			// A finding read in a clinical note: marked as such, with the
+			// note's date as recorded and its words (DECISIONS.md "Notes").
+			when := e.DateText
+			if when == "" {
+				when = day(e.Date)
+			}
+			fmt.Fprintf(&b, "  - From a note (%s, %s): %s: \u201c%s\u201d\n", when, mdEscape(e.Source), mdEscape(e.Display), mdEscape(e.Quote))
+			continue
+		}
 		name := e.Display
 		if name == "" {
 			name = e.Code.Code

@@ -443,6 +443,12 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 			return err
 		}
 		rec.DiagnosticReports = appendHint(rec.DiagnosticReports, DiagnosticReport{DiagnosticReport: v, StatusPresent: p.statusPresent()}, d.hint)
+	case "DocumentReference":
+		v, err := unmarshal[r4.DocumentReference](raw)
+		if err != nil {
+			return err
+		}
+		rec.DocumentReferences = appendHint(rec.DocumentReferences, DocumentReference{DocumentReference: v, StatusPresent: p.statusPresent()}, d.hint)
 	default:
 		return errors.New("resource type not read by the assessment")
 	}

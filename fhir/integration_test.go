@@ -58,7 +58,11 @@ const scenarioRequest = `{
       {"resource": {"resourceType": "ImagingStudy", "id": "xr-1", "status": "available", "subject": {"reference": "Patient/lbp-001"},
         "started": "2026-08-03", "series": [{"uid": "1.2.3", "modality": {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "DX"}}]}}
     ]},
-    "diagnosticReports": {"resourceType": "Bundle", "type": "searchset", "entry": []}
+    "diagnosticReports": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+    "documentReferences": {"resourceType": "Bundle", "type": "searchset", "entry": [
+      {"resource": {"resourceType": "DocumentReference", "id": "note-1", "status": "current", "subject": {"reference": "Patient/lbp-001"},
+        "date": "2026-08-03T10:00:00Z", "content": [{"attachment": {"contentType": "text/plain", "data": "UFQgdHdpY2Ugd2Vla2x5IHNpbmNlIEFwcmlsLg=="}}]}}
+    ]}
   }
 }`
 
@@ -77,8 +81,8 @@ func TestLoadFromRealServerMatchesPrefetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("seeded %v", sum.Resources)
-	if sum.Total != 9 {
-		t.Errorf("seeded %d resources, want 9", sum.Total)
+	if sum.Total != 10 {
+		t.Errorf("seeded %d resources, want 10", sum.Total)
 	}
 
 	var req struct {
@@ -122,6 +126,9 @@ func TestLoadFromRealServerMatchesPrefetch(t *testing.T) {
 		fb, errB := b.Float64()
 		return errA == nil && errB == nil && fa == fb
 	})
+	if len(got.Notes.List) != 1 || got.Notes.List[0].Text != "PT twice weekly since April." || !got.Notes.Checked {
+		t.Errorf("note from the server: %+v", got.Notes)
+	}
 	if diff := cmp.Diff(got, want, ignore, decimals); diff != "" {
 		t.Errorf("Record from the server differs from the prefetch one (-server +prefetch):\n%s", diff)
 	}

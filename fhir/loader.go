@@ -262,6 +262,18 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 			got++
 		}
 	}
+	// Notes: the DocumentReference search is optional data; whether it was
+	// supplied is what "notes checked" means (DECISIONS.md, "Notes").
+	var fetch AttachmentFetcher
+	if client != nil {
+		fetch = client.Attachment
+	}
+	for i, s := range Searches {
+		if s.Key == SearchDocumentReferences {
+			rec.Notes.Checked = results[i].supplied
+		}
+	}
+	rec.Notes.List = ExtractNotes(ctx, rec.DocumentReferences, rec.DiagnosticReports, fetch)
 	if client != nil {
 		l.resolveMedications(ctx, client, rec, log)
 		rec.Queries = client.Queries()

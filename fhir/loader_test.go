@@ -302,6 +302,7 @@ func TestLoadFromServer(t *testing.T) {
 		"/fhir/Condition?patient=" + testPatient,
 		"/fhir/Coverage?patient=" + testPatient + "&status=active",
 		"/fhir/DiagnosticReport?patient=" + testPatient,
+		"/fhir/DocumentReference?patient=" + testPatient,
 		"/fhir/ImagingStudy?patient=" + testPatient,
 		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication",
 		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication",

@@ -34,6 +34,10 @@ type (
 	MedicationDispense = chart.MedicationDispense
 	// Unreadable describes an entry that failed to decode.
 	Unreadable = chart.Unreadable
+	// DocumentReference is an r4.DocumentReference plus whether status was present.
+	DocumentReference = chart.DocumentReference
+	// Note is the text of one note attachment.
+	Note = chart.Note
 )
 
 // The needed searches (see package chart).
@@ -48,6 +52,7 @@ const (
 	SearchImagingStudies       = chart.SearchImagingStudies
 	SearchDiagnosticReports    = chart.SearchDiagnosticReports
 	SearchMedicationDispenses  = chart.SearchMedicationDispenses
+	SearchDocumentReferences   = chart.SearchDocumentReferences
 )
 
 // Searches lists the needed searches in a stable order (chart.Searches).
@@ -81,6 +86,7 @@ func join(r, part *Record) {
 		}
 		r.OtherPatient[k] += n
 	}
+	r.DocumentReferences = joinSlice(r.DocumentReferences, part.DocumentReferences)
 	r.Skipped += part.Skipped
 	r.Dropped += part.Dropped
 }

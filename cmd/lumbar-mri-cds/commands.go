@@ -28,12 +28,14 @@ import (
 func evaluate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f := newFlags("evaluate", getenv, stderr)
 	var policyPath, valueSetDir, format, service, now string
+	var form bool
 	var fhirTimeout time.Duration
 	f.str(&policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
 	f.str(&valueSetDir, "valuesets", "", "folder of FHIR ValueSet JSON files that add to or replace the shipped value sets by URL (default: none)", false)
 	f.StringVar(&format, "format", "json", "output: json (the response) or text (a summary per order)")
 	f.StringVar(&service, "service", "", "service id (default: from the request's hook)")
 	f.StringVar(&now, "now", "", "the answer date, RFC 3339 (default: now)")
+	f.BoolVar(&form, "form", false, "print the pre-filled prior-authorization QuestionnaireResponse instead of the response")
 	f.duration(&fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for FHIR queries when the request names a fhirServer")
 	f.Usage = func() { fmt.Fprintln(stderr, "usage: lumbar-mri-cds evaluate [flags] FILE|-"); f.PrintDefaults() }
 	if err := f.parse(args); err != nil {
@@ -81,6 +83,9 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("the service would answer %s", server.Describe(err))
 	}
+	if form {
+		return writeForm(stdout, out, holder.Current(), clock().UTC())
+	}
 	if format == "text" {
 		return writeSummary(stdout, out)
 	}
@@ -88,6 +93,39 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(out.Response)
+}
+
+// writeForm prints the pre-filled QuestionnaireResponse of the assessed
+// order, or a collection Bundle of them when the request held several.
+func writeForm(w io.Writer, out *server.Outcome, set *policy.Set, today time.Time) error {
+	if len(out.Assessments) == 0 {
+		return errors.New("no lumbar spine MRI among the orders: no form")
+	}
+	pol := set.Get(out.PolicyID)
+	if pol == nil {
+		pol = set.Default()
+	}
+	in := &cards.Input{PatientID: out.Request.Context.PatientID, UserID: out.Request.Context.UserID, Policy: pol, Today: today}
+	var forms []json.RawMessage
+	for i := range out.Assessments {
+		qr, err := cards.QuestionnaireResponse(in, &out.Assessments[i], newUUID())
+		if err != nil {
+			return err
+		}
+		forms = append(forms, qr)
+	}
+	var doc any = forms[0]
+	if len(forms) > 1 {
+		entries := make([]map[string]json.RawMessage, len(forms))
+		for i, f := range forms {
+			entries[i] = map[string]json.RawMessage{"resource": f}
+		}
+		doc = map[string]any{"resourceType": "Bundle", "type": "collection", "entry": entries}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
 }
 
 // writeSummary prints a readable summary per order: outcome, findings, cards.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
@@ -290,6 +291,18 @@ func TestEvaluate(t *testing.T) {
 	}
 	if errs := cards.Check([]byte(js.String())); len(errs) > 0 || !strings.Contains(js.String(), `"systemActions"`) {
 		t.Errorf("evaluate JSON: %v\n%.300s", errs, js.String())
+	}
+	var form syncBuffer
+	if err := run(context.Background(), []string{"evaluate", "--form", file}, env(nil), strings.NewReader(""), &form, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var qr struct{ ResourceType, Status string }
+	if err := json.Unmarshal([]byte(form.String()), &qr); err != nil || qr.ResourceType != "QuestionnaireResponse" || qr.Status != "in-progress" {
+		t.Errorf("evaluate --form: %v\n%.300s", err, form.String())
+	}
+	if probs := cards.CheckForm([]byte(form.String()), policy.Questionnaires()[cards.FormQuestionnaireID]); len(probs) > 0 ||
+		!strings.Contains(form.String(), `"red-flag.cauda-equina.present"`) {
+		t.Errorf("evaluate --form: %v\n%s", probs, form.String())
 	}
 	err := run(context.Background(), []string{"evaluate", "-"}, env(nil), strings.NewReader(`{"hook":"order-sign"}`), &js, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "400 Bad Request") {

@@ -24,6 +24,7 @@ const (
 	SearchImagingStudies       Search = "imagingStudies"
 	SearchDiagnosticReports    Search = "diagnosticReports"
 	SearchMedicationDispenses  Search = "medicationDispenses"
+	SearchDocumentReferences   Search = "documentReferences"
 )
 
 // SearchSpec is one needed search: its prefetch key, the resource type it
@@ -57,6 +58,7 @@ var Searches = []SearchSpec{
 	{Key: SearchDiagnosticReports, ResourceType: "DiagnosticReport", Template: "DiagnosticReport?patient={{context.patientId}}", Optional: true},
 	// What was actually supplied (whenHandedOver, daysSupply): optional.
 	{Key: SearchMedicationDispenses, ResourceType: "MedicationDispense", Template: "MedicationDispense?patient={{context.patientId}}&_include=MedicationDispense:medication", Optional: true, Includes: []string{"Medication"}},
+	{Key: SearchDocumentReferences, ResourceType: "DocumentReference", Template: "DocumentReference?patient={{context.patientId}}", Optional: true},
 }
 
 // Record is the part of a patient's chart the assessment reads. Resources
@@ -85,7 +87,11 @@ type Record struct {
 	Unreadable []Unreadable
 	// OtherPatient counts, per resource type, the resources about another
 	// patient that were dropped.
-	OtherPatient map[string]int
+	OtherPatient       map[string]int
+	DocumentReferences []DocumentReference
+	// Notes holds the text of the notes (DocumentReference attachments and
+	// DiagnosticReport presentedForm), filled by the loader.
+	Notes Notes
 
 	// Unavailable lists the needed searches that neither prefetch nor the
 	// FHIR server supplied. An empty list means the record is complete.

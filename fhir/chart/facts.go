@@ -252,6 +252,13 @@ type Facts struct {
 	Unavailable []Search
 	// DispensesChecked is true when MedicationDispense was supplied.
 	DispensesChecked bool
+	// NotesChecked is true when the DocumentReference search was supplied;
+	// false means "notes not checked" (never indeterminate).
+	NotesChecked bool
+	// Notes are the findings in the notes that were read.
+	Notes []NoteFinding
+	// NotesNotRead are the notes that could not be read, with the reason.
+	NotesNotRead []Note
 }
 
 // Kept reports how many resources the facts hold (Patient and Coverage excluded).
@@ -475,6 +482,7 @@ func Derive(rec *Record) *Facts {
 		}
 		f.Coverages = append(f.Coverages, cv)
 	}
+	f.deriveNotes(rec)
 	return f
 }
 

@@ -39,7 +39,10 @@ type assessor struct {
 	procs []procedure
 	// notCounted collects entries that looked relevant but did not count.
 	notCounted []NotCounted
-	seenNC     map[string]bool
+	// flagLabel is the red flag being evaluated (what an advisory note
+	// finding would have counted as).
+	flagLabel string
+	seenNC    map[string]bool
 }
 
 // condition is a Condition that is not refuted or entered-in-error, dated on
@@ -86,6 +89,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 		TherapyRequiredDays: pol.ConservativeTherapy.MinDays,
 		LookbackDays:        pol.ConservativeTherapy.LookbackDays,
 		RecommendedContrast: ContrastWithout,
+		NotesChecked:        facts.NotesChecked,
 	}
 
 	// A chart whose entries all belong to another patient is not this
@@ -196,6 +200,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	}
 	x.unreadable()
 	x.otherPatient()
+	x.notesRead()
 	a.NotCounted = x.notCounted
 	return a
 }
@@ -373,6 +378,8 @@ func matchConcept(codes *policy.Codes, c chart.Concept) (chart.Coding, bool) {
 func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 	var out []Evidence
 	switch {
+	case len(c.Note) > 0:
+		return x.noteEvidence(c.Note, c.WithinDays, x.flagLabel)
 	case c.Fever:
 		return x.fever(c.WithinDays)
 	case c.Indication:
@@ -522,6 +529,7 @@ func (x *assessor) redFlags() []redFlag {
 	var out []redFlag
 	for _, rf := range x.pol.RedFlags.All() {
 		var ev []Evidence
+		x.flagLabel = rf.Flag.Label
 		for i := range rf.Flag.Alone {
 			ev = append(ev, x.matchCriterion(&rf.Flag.Alone[i])...)
 		}
@@ -595,7 +603,9 @@ func sortEvidence(ev []Evidence) []Evidence {
 	})
 	out := ev[:0]
 	for i, e := range ev {
-		if i > 0 && e.Source == ev[i-1].Source && e.Code == ev[i-1].Code {
+		// Two findings in one note share its source and have no code:
+		// they differ by what was found.
+		if i > 0 && e.Source == ev[i-1].Source && e.Code == ev[i-1].Code && e.Display == ev[i-1].Display {
 			continue
 		}
 		out = append(out, e)

@@ -94,7 +94,9 @@ type Evidence struct {
 	// (a medication named but not coded in a value set), not by its code.
 	ByText bool
 	// FromNote is true when the evidence is a finding in a clinical note;
-	// Quote then holds a short quote from it.
+	// Quote then holds a short quote from it, Source names the note, and
+	// Code, when set, is the code proposed to record the finding in the
+	// chart (not a code the chart holds).
 	FromNote bool
 	// Quote is a short quote from the note (FromNote only).
 	Quote string
@@ -115,6 +117,7 @@ const (
 	ReasonOtherCondition = "ordered-for-another-condition"
 	ReasonNotCurrent     = "not-current"
 	ReasonAdvisoryNote   = "advisory-note"
+	ReasonNoteNotRead    = "note-not-read"
 )
 
 // NotCounted is a chart entry that looked relevant but did not count, with
@@ -172,6 +175,10 @@ type Assessment struct {
 	NotCounted []NotCounted
 	// LookbackDays is the policy's conservative-therapy look-back window.
 	LookbackDays int
+	// NotesChecked is false when the clinical notes were not supplied: the
+	// answer says "notes not checked" (never indeterminate: notes are
+	// optional data).
+	NotesChecked bool
 }
 
 // Has reports whether the assessment carries the finding code.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/notes"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
@@ -59,10 +60,16 @@ func (x *assessor) therapy() therapyResult {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
 			return
 		}
-		ev = dated(ev, start)
+		// A finding from a note keeps the note's date (shown beside its
+		// quote); the course it describes starts at s.
+		if !ev.FromNote {
+			ev = dated(ev, start)
+		}
 		if s.Before(from) {
 			s = from
-			ev = dated(ev, chart.DayDate(s))
+			if !ev.FromNote {
+				ev = dated(ev, chart.DayDate(s))
+			}
 		}
 		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev})
 	}
@@ -134,6 +141,24 @@ func (x *assessor) therapy() therapyResult {
 			end = addDays(mu.Start.Latest, mu.SupplyDays*max(mu.Fills, 1))
 		}
 		add(mu.Start, end, m.Kind, false, ev, label(m.Kind))
+	}
+
+	// Therapy courses written in notes (DECISIONS.md "Notes").
+	for i := range x.f.Notes {
+		nf := &x.f.Notes[i]
+		if !nf.Counts || nf.Category != notes.ConservativeTherapy || nf.Date.IsZero() {
+			continue
+		}
+		kind, ok := x.noteTherapyKind(nf)
+		if !ok {
+			continue
+		}
+		if nf.Advisory || x.pol.NoteEvidence.Advisory {
+			x.skip(ReasonAdvisoryNote, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			continue
+		}
+		start, end := noteCourse(nf)
+		add(start, end, kind, false, noteEvidence(nf), label(kind))
 	}
 
 	courses := merge(items, t.MaxGapDays)

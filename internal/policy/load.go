@@ -17,6 +17,7 @@ import (
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 	"gopkg.in/yaml.v3"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/notes"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
@@ -562,8 +563,20 @@ func (v *validator) criterion(path string, c *Criterion) {
 			kinds++
 		}
 	}
+	if len(c.Note) > 0 {
+		kinds++
+		known := map[string]bool{}
+		for _, k := range notes.Vocabulary() {
+			known[k] = true
+		}
+		for i, n := range c.Note {
+			if !known[n] {
+				v.at(fmt.Sprintf("%s.note.%d", path, i), "%q is not a note concept or category", n)
+			}
+		}
+	}
 	if kinds != 1 {
-		v.at(path, "needs exactly one of: valueset, fever: true, indication: true, lumbar_indication: true")
+		v.at(path, "needs exactly one of: valueset, fever: true, indication: true, lumbar_indication: true, note")
 	}
 	if c.WithinDays < 0 || c.WithinDays > 3650 {
 		v.at(path+".within_days", "%d is out of range (0 to 3650)", c.WithinDays)

@@ -69,6 +69,8 @@ type Policy struct {
 	Imaging Imaging `yaml:"imaging"`
 	// Orders recognises lumbar spine MRI orders and their contrast variant.
 	Orders Orders `yaml:"orders"`
+	// NoteEvidence says how findings in clinical notes are used.
+	NoteEvidence NoteEvidence `yaml:"note_evidence"`
 
 	// compiled lookups, built once by compile.
 	idx *index
@@ -356,6 +358,19 @@ type Criterion struct {
 	// WithinDays, when above 0, needs the evidence (onset, else recorded or
 	// performed date) to fall within that many days before D. Unit: days.
 	WithinDays int `yaml:"within_days"`
+	// Note matches counting findings in clinical notes (dated by the note)
+	// whose concept or category (internal/notes phrases.yaml) is listed.
+	Note []string `yaml:"note"`
+}
+
+// NoteEvidence is the policy on findings read from clinical notes
+// (DECISIONS.md, "Notes").
+type NoteEvidence struct {
+	// Advisory makes note findings shown but not counted: a payer that
+	// accepts only coded documentation. Default false: they count.
+	Advisory bool `yaml:"advisory"`
+	// Source cites the payer rule behind the setting.
+	Source string `yaml:"source"`
 }
 
 // Imaging holds the code sets that recognise prior imaging.

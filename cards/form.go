@@ -1,0 +1,470 @@
+package cards
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// FormQuestionnaireID is the id of the project's prior-authorization
+// Questionnaire, served at GET /fhir/Questionnaire/{id}, that the pre-filled
+// form answers.
+const FormQuestionnaireID = "lumbar-mri-pa"
+
+// Extension URLs written on each answer of the pre-filled form.
+const (
+	// InformationOriginURL is the Da Vinci DTR STU 2.1 information-origin
+	// extension (context QuestionnaireResponse.item.answer); its "source"
+	// sub-extension is "auto" from DTR's temporary code system.
+	InformationOriginURL = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/information-origin"
+	// AnswerEvidenceURL is the project's extension naming where an answer
+	// came from (README "Pre-filled form"): sub-extensions "resource"
+	// (valueReference to the chart resource, a DocumentReference or
+	// DiagnosticReport for a note), "quote" (valueString, the note's words)
+	// and "date" (valueString, the evidence date as recorded).
+	AnswerEvidenceURL = "https://lumbar-mri-cds.github.io/fhir/StructureDefinition/answer-evidence"
+	// sdcTemp is the SDC temporary code system (complete-questionnaire,
+	// questionnaire, questionnaire-response).
+	sdcTemp = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+	// maxEvidencePerAnswer bounds the evidence extensions on one answer.
+	maxEvidencePerAnswer = 5
+)
+
+// ErrNoQuestionnaire means the embedded Questionnaire the form answers is
+// missing or unreadable (a build defect, not bad input).
+var ErrNoQuestionnaire = errors.New("cards: form questionnaire not available")
+
+// questionnaireItem is the part of a Questionnaire item the form reads.
+type questionnaireItem struct {
+	LinkID  string              `json:"linkId"`
+	Type    string              `json:"type"`
+	Repeats bool                `json:"repeats"`
+	Code    []coding            `json:"code"`
+	Item    []questionnaireItem `json:"item"`
+}
+
+type questionnaire struct {
+	URL     string              `json:"url"`
+	Version string              `json:"version"`
+	Item    []questionnaireItem `json:"item"`
+}
+
+// formQuestionnaire reads the embedded Questionnaire.
+func formQuestionnaire() (*questionnaire, json.RawMessage, error) {
+	raw, ok := policy.Questionnaires()[FormQuestionnaireID]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: %s not embedded", ErrNoQuestionnaire, FormQuestionnaireID)
+	}
+	var q questionnaire
+	if err := json.Unmarshal(raw, &q); err != nil || q.URL == "" {
+		return nil, nil, fmt.Errorf("%w: %s unreadable", ErrNoQuestionnaire, FormQuestionnaireID)
+	}
+	return &q, raw, nil
+}
+
+// canonical is the Questionnaire's versioned canonical ("url|version").
+func (q *questionnaire) canonical() string {
+	if q.Version == "" {
+		return q.URL
+	}
+	return q.URL + "|" + q.Version
+}
+
+// FormCompletion returns the CRD Form Completion suggestion for one assessed
+// order (CRD STU 2.1 "Request Form Completion"; SDC Task for questionnaire
+// completion): two create actions, the pre-filled in-progress
+// QuestionnaireResponse and a Task (code complete-questionnaire) whose
+// inputs are the Questionnaire's canonical and a reference to that
+// QuestionnaireResponse. newID gives the suggestion uuid and both resource ids.
+func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion, error) {
+	q, _, err := formQuestionnaire()
+	if err != nil {
+		return hooks.Suggestion{}, err
+	}
+	qrID, taskID := newID(), newID()
+	qr, err := questionnaireResponse(q, in, &o.Assessment, qrID)
+	if err != nil {
+		return hooks.Suggestion{}, err
+	}
+	task := taskJSON{
+		ResourceType: "Task",
+		ID:           taskID,
+		Status:       "ready",
+		Intent:       "order",
+		Code:         codeableConcept{Coding: []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
+		Description:  "Review and complete the pre-filled prior-authorization documentation for " + o.Assessment.Order.Display + ".",
+		For:          reference{Reference: "Patient/" + in.PatientID},
+		AuthoredOn:   in.Today.UTC().Format(time.RFC3339),
+		Input: []taskInput{
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire", Display: "Questionnaire"}}, Text: "questionnaire"}, ValueCanonical: q.canonical()},
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire-response", Display: "Questionnaire Response"}}, Text: "questionnaire-response"},
+				ValueReference: &reference{Reference: "QuestionnaireResponse/" + qrID}},
+		},
+	}
+	if id := o.Assessment.Order.ID; id != "" {
+		task.BasedOn = []reference{{Reference: "ServiceRequest/" + id}}
+		task.Focus = &reference{Reference: "ServiceRequest/" + id}
+	}
+	if strings.HasPrefix(in.UserID, "Practitioner/") {
+		task.Owner = &reference{Reference: in.UserID}
+	}
+	taskRaw, err := json.Marshal(task)
+	if err != nil {
+		return hooks.Suggestion{}, fmt.Errorf("form task: %w", err)
+	}
+	return hooks.Suggestion{
+		Label: "Pre-filled prior-authorization form",
+		UUID:  newID(),
+		Actions: []hooks.Action{
+			{Type: hooks.ActionCreate, Description: "Prior-authorization documentation, pre-filled from the chart (in progress).", Resource: qr},
+			{Type: hooks.ActionCreate, Description: "Task to review and complete the prior-authorization form.", Resource: taskRaw},
+		},
+	}, nil
+}
+
+type taskJSON struct {
+	ResourceType string          `json:"resourceType"`
+	ID           string          `json:"id"`
+	BasedOn      []reference     `json:"basedOn,omitempty"`
+	Status       string          `json:"status"`
+	Intent       string          `json:"intent"`
+	Code         codeableConcept `json:"code"`
+	Description  string          `json:"description"`
+	Focus        *reference      `json:"focus,omitempty"`
+	For          reference       `json:"for"`
+	AuthoredOn   string          `json:"authoredOn"`
+	Owner        *reference      `json:"owner,omitempty"`
+	Input        []taskInput     `json:"input"`
+}
+
+type taskInput struct {
+	Type           codeableConcept `json:"type"`
+	ValueCanonical string          `json:"valueCanonical,omitempty"`
+	ValueReference *reference      `json:"valueReference,omitempty"`
+}
+
+// QuestionnaireResponse returns the pre-filled in-progress
+// QuestionnaireResponse for one assessment, with the given id.
+func QuestionnaireResponse(in *Input, a *criteria.Assessment, id string) (json.RawMessage, error) {
+	q, _, err := formQuestionnaire()
+	if err != nil {
+		return nil, err
+	}
+	return questionnaireResponse(q, in, a, id)
+}
+
+// qrAnswer is one QuestionnaireResponse answer: one value[x] and its
+// extensions.
+type qrAnswer struct {
+	ValueBoolean *bool   `json:"valueBoolean,omitempty"`
+	ValueDate    string  `json:"valueDate,omitempty"`
+	ValueString  string  `json:"valueString,omitempty"`
+	ValueCoding  *coding `json:"valueCoding,omitempty"`
+	Extension    []ext   `json:"extension,omitempty"`
+}
+
+type qrItem struct {
+	LinkID string     `json:"linkId"`
+	Answer []qrAnswer `json:"answer,omitempty"`
+	Item   []qrItem   `json:"item,omitempty"`
+}
+
+type questionnaireResponseJSON struct {
+	ResourceType  string      `json:"resourceType"`
+	ID            string      `json:"id"`
+	Questionnaire string      `json:"questionnaire"`
+	Status        string      `json:"status"`
+	Subject       reference   `json:"subject"`
+	BasedOn       []reference `json:"basedOn,omitempty"`
+	Authored      string      `json:"authored"`
+	Item          []qrItem    `json:"item,omitempty"`
+}
+
+func boolAnswer(b bool) qrAnswer     { return qrAnswer{ValueBoolean: &b} }
+func dateAnswer(d string) qrAnswer   { return qrAnswer{ValueDate: d} }
+func stringAnswer(s string) qrAnswer { return qrAnswer{ValueString: s} }
+func codingAnswer(c coding) qrAnswer { return qrAnswer{ValueCoding: &c} }
+
+// answer is one answer value with the evidence behind it.
+type answer struct {
+	value    qrAnswer
+	evidence []criteria.Evidence
+	// source, when set, is a reference for an answer without chart
+	// evidence (the order itself, for its reason code).
+	source string
+}
+
+func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, id string) (json.RawMessage, error) {
+	qr := questionnaireResponseJSON{
+		ResourceType:  "QuestionnaireResponse",
+		ID:            id,
+		Questionnaire: q.canonical(),
+		Status:        "in-progress",
+		Subject:       reference{Reference: "Patient/" + in.PatientID},
+		Authored:      in.Today.UTC().Format(time.RFC3339),
+		Item:          responseItems(q.Item, formAnswers(q, in, a)),
+	}
+	if a.Order.ID != "" {
+		qr.BasedOn = []reference{{Reference: "ServiceRequest/" + a.Order.ID}}
+	}
+	b, err := json.Marshal(qr)
+	if err != nil {
+		return nil, fmt.Errorf("questionnaire response: %w", err)
+	}
+	return b, nil
+}
+
+// responseItems mirrors the Questionnaire's tree, keeping the items that
+// have answers (and the groups that hold them), in Questionnaire order.
+func responseItems(items []questionnaireItem, answers map[string][]answer) []qrItem {
+	var out []qrItem
+	for _, it := range items {
+		if it.Type == "group" || it.Type == "display" {
+			if kids := responseItems(it.Item, answers); len(kids) > 0 {
+				out = append(out, qrItem{LinkID: it.LinkID, Item: kids})
+			}
+			continue
+		}
+		as := answers[it.LinkID]
+		if len(as) == 0 {
+			continue
+		}
+		item := qrItem{LinkID: it.LinkID}
+		for _, an := range as {
+			v := an.value
+			v.Extension = answerExtensions(an)
+			item.Answer = append(item.Answer, v)
+		}
+		out = append(out, item)
+	}
+	return out
+}
+
+// answerExtensions: DTR information-origin (auto) and one answer-evidence
+// extension per evidence item.
+func answerExtensions(an answer) []ext {
+	out := []ext{{URL: InformationOriginURL, Extension: []ext{{URL: "source", ValueCode: "auto"}}}}
+	if an.source != "" {
+		out = append(out, ext{URL: AnswerEvidenceURL, Extension: []ext{{URL: "resource", ValueReference: &reference{Reference: an.source}}}})
+	}
+	for i, e := range an.evidence {
+		if i == maxEvidencePerAnswer {
+			break
+		}
+		var sub []ext
+		if strings.Contains(e.Source, "/") {
+			sub = append(sub, ext{URL: "resource", ValueReference: &reference{Reference: e.Source}})
+		}
+		if e.FromNote && e.Quote != "" {
+			sub = append(sub, ext{URL: "quote", ValueString: e.Quote})
+		}
+		if d := evidenceDateText(e); d != "" {
+			sub = append(sub, ext{URL: "date", ValueString: d})
+		}
+		if len(sub) > 0 {
+			out = append(out, ext{URL: AnswerEvidenceURL, Extension: sub})
+		}
+	}
+	return out
+}
+
+// formAnswers maps the assessment onto the Questionnaire's linkIds. Only
+// what the evidence supports is answered; the coordinator completes the
+// rest (status in-progress). Red-flag and imaging groups are found by the
+// finding code they carry in the Questionnaire, so the mapping follows the
+// Questionnaire.
+func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string][]answer {
+	answers := map[string][]answer{}
+	byCode := map[string]*questionnaireItem{}
+	exists := map[string]string{} // linkId -> type
+	var walk func(items []questionnaireItem)
+	walk = func(items []questionnaireItem) {
+		for i := range items {
+			it := &items[i]
+			exists[it.LinkID] = it.Type
+			for _, c := range it.Code {
+				if c.System == criteria.CodeSystem {
+					byCode[c.Code] = it
+				}
+			}
+			walk(it.Item)
+		}
+	}
+	walk(q.Item)
+	set := func(linkID string, an answer) {
+		if _, ok := exists[linkID]; ok {
+			answers[linkID] = append(answers[linkID], an)
+		}
+	}
+
+	// Indication: the order's reason codes that are indication codes.
+	if in.Policy != nil {
+		for _, rc := range a.Order.ReasonCodes {
+			if in.Policy.Indication.Match(rc.System, rc.Code) {
+				src := ""
+				if a.Order.ID != "" {
+					src = "ServiceRequest/" + a.Order.ID
+				}
+				set("indication.diagnosis", answer{value: codingAnswer(coding{System: rc.System, Code: rc.Code, Display: rc.Display}), source: src})
+				break
+			}
+		}
+	}
+
+	for _, f := range a.Findings {
+		g := byCode[f.Code]
+		switch {
+		case strings.HasPrefix(f.Code, "red-flag-") && g != nil && len(f.Evidence) > 0:
+			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: f.Evidence})
+			if d, ev, ok := earliest(f.Evidence); ok {
+				set(g.LinkID+".onset", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
+			}
+			switch f.Code {
+			case criteria.RedFlagNeurologicDeficit:
+				var parts []string
+				for _, e := range f.Evidence {
+					if e.FromNote && e.Quote != "" {
+						parts = append(parts, "\""+e.Quote+"\"")
+					} else if e.Display != "" {
+						parts = append(parts, e.Display)
+					}
+				}
+				if len(parts) > 0 {
+					set(g.LinkID+".exam", answer{value: stringAnswer(strings.Join(parts, "; ")), evidence: f.Evidence})
+				}
+			case criteria.RedFlagPriorSurgery:
+				e := f.Evidence[0]
+				if e.Display != "" {
+					set(g.LinkID+".procedure", answer{value: stringAnswer(e.Display), evidence: []criteria.Evidence{e}})
+				}
+				if d := fhirDate(e); d != "" {
+					set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: []criteria.Evidence{e}})
+				}
+			}
+		case f.Code == criteria.ConservativeTherapyMet || f.Code == criteria.ConservativeTherapyInsufficient:
+			therapyAnswers(in.Policy, f.Evidence, set)
+		case f.Code == criteria.PriorLumbarMRI && g != nil && len(f.Evidence) > 0:
+			set(g.LinkID+".done", answer{value: boolAnswer(true), evidence: f.Evidence})
+			if d := fhirDate(f.Evidence[0]); d != "" {
+				set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: f.Evidence[:1]})
+			}
+		case f.Code == criteria.XrayMissing && g != nil:
+			// The assessment looked and found none in the payer's window.
+			set(g.LinkID+".done", answer{value: boolAnswer(false)})
+		}
+	}
+	return answers
+}
+
+// therapyAnswers groups therapy evidence by class: one instance of the
+// class's group with given = true and the earliest start.
+func therapyAnswers(p *policy.Policy, evidence []criteria.Evidence, set func(string, answer)) {
+	byKind := map[string][]criteria.Evidence{}
+	var kinds []string
+	for _, e := range evidence {
+		k := therapyKind(p, e)
+		if k == "" {
+			continue
+		}
+		if _, seen := byKind[k]; !seen {
+			kinds = append(kinds, k)
+		}
+		byKind[k] = append(byKind[k], e)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		group := "therapy." + strings.ReplaceAll(k, "_", "-")
+		evs := byKind[k]
+		set(group+".given", answer{value: boolAnswer(true), evidence: evs})
+		if d, ev, ok := earliest(evs); ok {
+			set(group+".start", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
+		}
+	}
+}
+
+// therapyKind classifies one therapy evidence item by its code through the
+// policy (procedure codes, then medication codes); a note finding, which
+// carries no code, by the words of its display.
+func therapyKind(p *policy.Policy, e criteria.Evidence) string {
+	if p != nil && e.Code.Code != "" {
+		cd := []policy.Coding{{System: e.Code.System, Code: e.Code.Code}}
+		if m, ok := p.MatchTherapyProcedure(cd); ok {
+			return string(m.Kind)
+		}
+		if m, ok := p.MatchTherapyMedication(cd); ok && !m.ByName {
+			return string(m.Kind)
+		}
+	}
+	if p != nil && e.FromNote {
+		// A medication named in the note's words ("naproxen 500 mg").
+		if m, ok := p.MatchTherapyMedication(nil, e.Quote); ok {
+			return string(m.Kind)
+		}
+	}
+	d := strings.ToLower(e.Display)
+	for _, w := range []struct{ word, kind string }{
+		{"physical therap", string(policy.PhysicalTherapy)}, {"physiotherap", string(policy.PhysicalTherapy)},
+		{"chiropract", string(policy.Chiropractic)}, {"manipulation", string(policy.Chiropractic)},
+	} {
+		if strings.Contains(d, w.word) {
+			return w.kind
+		}
+	}
+	return ""
+}
+
+// earliest returns the earliest dated evidence as a FHIR date.
+func earliest(evs []criteria.Evidence) (string, criteria.Evidence, bool) {
+	var best *criteria.Evidence
+	for i := range evs {
+		e := &evs[i]
+		if e.Date == nil || fhirDate(*e) == "" {
+			continue
+		}
+		if best == nil || e.Date.Before(*best.Date) {
+			best = e
+		}
+	}
+	if best == nil {
+		return "", criteria.Evidence{}, false
+	}
+	return fhirDate(*best), *best, true
+}
+
+// fhirDate is the evidence date as a FHIR date at its recorded precision
+// ("2026", "2026-04", "2026-04-20"), from DateText when it holds one, else
+// from Date; "" when undated.
+func fhirDate(e criteria.Evidence) string {
+	t := e.DateText
+	if i := strings.IndexByte(t, 'T'); i >= 0 {
+		t = t[:i]
+	}
+	for _, layout := range []string{"2006-01-02", "2006-01", "2006"} {
+		if len(t) == len(layout) {
+			if _, err := time.Parse(layout, t); err == nil {
+				return t
+			}
+		}
+	}
+	if e.Date != nil {
+		return e.Date.Format(time.DateOnly)
+	}
+	return ""
+}
+
+func evidenceDateText(e criteria.Evidence) string {
+	if e.DateText != "" {
+		return e.DateText
+	}
+	if e.Date != nil {
+		return e.Date.Format(time.DateOnly)
+	}
+	return ""
+}

@@ -1,0 +1,301 @@
+package cards
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+func fday(s string) *time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return &t
+}
+
+// formAssessment has a red flag from a note and from a Condition, a
+// deficit from a note, a prior surgery, a therapy course of PT and an
+// NSAID, a prior MRI and a missing x-ray.
+func formAssessment() criteria.Assessment {
+	return criteria.Assessment{
+		Order: criteria.Order{
+			ID: "sr-1", Display: "MRI lumbar spine without contrast",
+			ReasonCodes: []criteria.Code{{System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}},
+		},
+		Date:    *fday("2026-05-01"),
+		Outcome: criteria.CriteriaMet,
+		Findings: []criteria.Finding{
+			{Code: criteria.RedFlagCaudaEquina, Evidence: []criteria.Evidence{
+				{Source: "DocumentReference/ed-note", Date: fday("2026-04-28"), DateText: "2026-04-28T14:02:00Z", Display: "urinary retention", FromNote: true, Quote: "Bladder scan 650 mL; new urinary retention."},
+				{Source: "Condition/c-r339", Date: fday("2026-04-29"), DateText: "2026-04-29", Display: "Retention of urine, unspecified", Code: criteria.Code{System: policy.SystemICD10, Code: "R33.9"}},
+			}},
+			{Code: criteria.RedFlagNeurologicDeficit, Evidence: []criteria.Evidence{
+				{Source: "DocumentReference/clinic", Date: fday("2026-04-30"), DateText: "2026-04-30", FromNote: true, Quote: "right ankle dorsiflexion 3/5, was 4/5 two weeks ago"},
+			}},
+			{Code: criteria.RedFlagPriorSurgery, Evidence: []criteria.Evidence{
+				{Source: "Procedure/p-lam", Date: fday("2024-12-31"), DateText: "2024", Imprecise: true, Display: "Laminectomy"},
+			}},
+			{Code: criteria.ConservativeTherapyMet, Evidence: []criteria.Evidence{
+				{Source: "Procedure/pt-2", Date: fday("2026-03-20"), DateText: "2026-03-20", Display: "Therapeutic exercises", Code: criteria.Code{System: policy.SystemCPT, Code: "97110"}},
+				{Source: "Procedure/pt-1", Date: fday("2026-03-06"), DateText: "2026-03-06", Display: "PT evaluation", Code: criteria.Code{System: policy.SystemCPT, Code: "97161"}},
+				{Source: "MedicationRequest/m-1", Date: fday("2026-03-01"), DateText: "2026-03-01", Display: "naproxen", Code: criteria.Code{System: policy.SystemRxNorm, Code: "7258"}},
+				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04", Display: "chiropractic care", FromNote: true, Quote: "Chiropractor weekly since April"},
+				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04", Display: "medication trial", FromNote: true, Quote: "Meloxicam 15 mg daily since April"},
+				{Source: "MedicationRequest/m-x", Date: fday("2026-03-01"), DateText: "2026-03-01", Display: "something unclassified", Code: criteria.Code{System: "urn:x", Code: "1"}},
+			}},
+			{Code: criteria.PriorLumbarMRI, Evidence: []criteria.Evidence{
+				{Source: "ImagingStudy/mri-1", Date: fday("2025-11-02"), DateText: "2025-11-02", Display: "MRI lumbar spine"},
+			}},
+			{Code: criteria.XrayMissing},
+		},
+	}
+}
+
+func formInput(t *testing.T) *Input {
+	t.Helper()
+	return &Input{
+		Hook: hooks.HookOrderSign, PatientID: "pat-1", UserID: "Practitioner/dr-1",
+		Policy: policy.Default().Default(), Today: time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC),
+	}
+}
+
+func TestFormCompletion(t *testing.T) {
+	in := formInput(t)
+	o := Order{Assessment: formAssessment()}
+	s, err := FormCompletion(in, &o, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UUID == "" || len(s.Actions) != 2 || s.Actions[0].Type != hooks.ActionCreate || s.Actions[1].Type != hooks.ActionCreate {
+		t.Fatalf("suggestion %+v: want a uuid and two create actions", s)
+	}
+	qrRaw, taskRaw := s.Actions[0].Resource, s.Actions[1].Resource
+	q := policy.Questionnaires()[FormQuestionnaireID]
+	var qmeta struct{ URL, Version string }
+	if err := json.Unmarshal(q, &qmeta); err != nil {
+		t.Fatal(err)
+	}
+	canonical := qmeta.URL + "|" + qmeta.Version
+
+	var task struct {
+		ResourceType, Status, Intent, AuthoredOn string
+		Code                                     struct{ Coding []coding }
+		For                                      reference
+		BasedOn                                  []reference
+		Input                                    []struct {
+			Type           struct{ Coding []coding }
+			ValueCanonical string
+			ValueReference *reference
+		}
+	}
+	if err := json.Unmarshal(taskRaw, &task); err != nil {
+		t.Fatal(err)
+	}
+	var qr struct {
+		ResourceType, ID, Status, Questionnaire string
+		Subject                                 reference
+		BasedOn                                 []reference
+	}
+	if err := json.Unmarshal(qrRaw, &qr); err != nil {
+		t.Fatal(err)
+	}
+	if task.ResourceType != "Task" || task.Status != "ready" || task.Intent != "order" ||
+		len(task.Code.Coding) != 1 || task.Code.Coding[0].Code != "complete-questionnaire" || task.Code.Coding[0].System != sdcTemp ||
+		task.For.Reference != "Patient/pat-1" || len(task.BasedOn) != 1 || task.BasedOn[0].Reference != "ServiceRequest/sr-1" {
+		t.Errorf("task: %s", taskRaw)
+	}
+	if len(task.Input) != 2 || task.Input[0].Type.Coding[0].Code != "questionnaire" || task.Input[0].ValueCanonical != canonical ||
+		task.Input[1].Type.Coding[0].Code != "questionnaire-response" || task.Input[1].ValueReference == nil ||
+		task.Input[1].ValueReference.Reference != "QuestionnaireResponse/"+qr.ID {
+		t.Errorf("task inputs do not name the Questionnaire %s and QuestionnaireResponse/%s: %s", canonical, qr.ID, taskRaw)
+	}
+	if qr.ResourceType != "QuestionnaireResponse" || qr.Status != "in-progress" || qr.Questionnaire != canonical ||
+		qr.Subject.Reference != "Patient/pat-1" || qr.ID == "" || len(qr.BasedOn) != 1 {
+		t.Errorf("questionnaire response header: %s", qrRaw)
+	}
+
+	// Against the Questionnaire itself.
+	if probs := CheckForm(qrRaw, q); len(probs) > 0 {
+		t.Errorf("CheckForm: %s", strings.Join(probs, "\n"))
+	}
+	// As FHIR R4 (the node validator).
+	for i, probs := range fhirtest.Validate(t, qrRaw, taskRaw, q) {
+		if len(probs) > 0 {
+			t.Errorf("resource %d not valid R4: %v", i, probs)
+		}
+	}
+
+	// The answers, each with its origin and evidence.
+	got := map[string]string{}
+	var walk func(items []checkQRItemFull)
+	walk = func(items []checkQRItemFull) {
+		for _, it := range items {
+			walk(it.Item)
+			for _, an := range it.Answer {
+				origin, evidence := "", []string{}
+				for _, e := range an.Extension {
+					switch e.URL {
+					case InformationOriginURL:
+						origin = e.Extension[0].ValueCode
+					case AnswerEvidenceURL:
+						var parts []string
+						for _, sub := range e.Extension {
+							v := sub.ValueString
+							if sub.ValueReference != nil {
+								v = sub.ValueReference.Reference
+							}
+							parts = append(parts, sub.URL+"="+v)
+						}
+						evidence = append(evidence, strings.Join(parts, ","))
+					}
+				}
+				var value string
+				for k, v := range an.Values {
+					if strings.HasPrefix(k, "value") {
+						value = k + ":" + string(v)
+					}
+				}
+				got[it.LinkID] += fmt.Sprintf("%s [%s] %s", value, origin, strings.Join(evidence, " | "))
+			}
+		}
+	}
+	var full struct{ Item []checkQRItemFull }
+	if err := json.Unmarshal(qrRaw, &full); err != nil {
+		t.Fatal(err)
+	}
+	walk(full.Item)
+	ed := "resource=DocumentReference/ed-note,quote=Bladder scan 650 mL; new urinary retention.,date=2026-04-28T14:02:00Z"
+	cond := "resource=Condition/c-r339,date=2026-04-29"
+	clinic := "resource=DocumentReference/clinic,quote=right ankle dorsiflexion 3/5, was 4/5 two weeks ago,date=2026-04-30"
+	lam := "resource=Procedure/p-lam,date=2024"
+	want := map[string]string{
+		"indication.diagnosis":                `valueCoding:{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"} [auto] resource=ServiceRequest/sr-1`,
+		"red-flag.cauda-equina.present":       "valueBoolean:true [auto] " + ed + " | " + cond,
+		"red-flag.cauda-equina.onset":         `valueDate:"2026-04-28" [auto] ` + ed,
+		"red-flag.neurologic-deficit.present": "valueBoolean:true [auto] " + clinic,
+		"red-flag.neurologic-deficit.onset":   `valueDate:"2026-04-30" [auto] ` + clinic,
+		"red-flag.neurologic-deficit.exam":    `valueString:"\"right ankle dorsiflexion 3/5, was 4/5 two weeks ago\"" [auto] ` + clinic,
+		"red-flag.prior-surgery.present":      "valueBoolean:true [auto] " + lam,
+		"red-flag.prior-surgery.onset":        `valueDate:"2024" [auto] ` + lam,
+		"red-flag.prior-surgery.procedure":    `valueString:"Laminectomy" [auto] ` + lam,
+		"red-flag.prior-surgery.date":         `valueDate:"2024" [auto] ` + lam,
+		"therapy.physical-therapy.given":      "valueBoolean:true [auto] resource=Procedure/pt-2,date=2026-03-20 | resource=Procedure/pt-1,date=2026-03-06",
+		"therapy.physical-therapy.start":      `valueDate:"2026-03-06" [auto] resource=Procedure/pt-1,date=2026-03-06`,
+		"therapy.nsaid.given":                 "valueBoolean:true [auto] resource=MedicationRequest/m-1,date=2026-03-01 | resource=DocumentReference/pt-note,quote=Meloxicam 15 mg daily since April,date=2026-04",
+		"therapy.nsaid.start":                 `valueDate:"2026-03-01" [auto] resource=MedicationRequest/m-1,date=2026-03-01`,
+		"therapy.chiropractic.given":          "valueBoolean:true [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04",
+		"therapy.chiropractic.start":          `valueDate:"2026-04" [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04`,
+		"prior-imaging.mri.done":              "valueBoolean:true [auto] resource=ImagingStudy/mri-1,date=2025-11-02",
+		"prior-imaging.mri.date":              `valueDate:"2025-11-02" [auto] resource=ImagingStudy/mri-1,date=2025-11-02`,
+		"prior-imaging.xray.done":             "valueBoolean:false [auto] ",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("answers (-got +want):\n%s", diff)
+	}
+}
+
+type checkQRItemFull struct {
+	LinkID string `json:"linkId"`
+	Answer []struct {
+		Extension []ext                      `json:"extension"`
+		Values    map[string]json.RawMessage `json:"-"`
+	} `json:"answer"`
+	Item []checkQRItemFull `json:"item"`
+}
+
+// UnmarshalJSON keeps the raw value[x] of each answer beside its extensions.
+func (c *checkQRItemFull) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		LinkID string            `json:"linkId"`
+		Answer []json.RawMessage `json:"answer"`
+		Item   []checkQRItemFull `json:"item"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	c.LinkID, c.Item = raw.LinkID, raw.Item
+	for _, a := range raw.Answer {
+		var an struct {
+			Extension []ext                      `json:"extension"`
+			Values    map[string]json.RawMessage `json:"-"`
+		}
+		if err := json.Unmarshal(a, &an); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(a, &an.Values); err != nil {
+			return err
+		}
+		c.Answer = append(c.Answer, an)
+	}
+	return nil
+}
+
+// An assessment with nothing documented still gives a valid, empty-bodied
+// in-progress form (the coordinator fills it in).
+func TestFormEmptyAssessment(t *testing.T) {
+	in := formInput(t)
+	a := criteria.Assessment{Order: criteria.Order{Display: "MRI lumbar spine"}, Outcome: criteria.CriteriaNotMet,
+		Findings: []criteria.Finding{{Code: criteria.ConservativeTherapyMissing}, {Code: criteria.IndicationMissing}}}
+	qr, err := QuestionnaireResponse(in, &a, "qr-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(qr), `"item"`) || strings.Contains(string(qr), "basedOn") {
+		t.Errorf("answers or basedOn without evidence or order id: %s", qr)
+	}
+	if probs := CheckForm(qr, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+		t.Errorf("CheckForm: %v", probs)
+	}
+}
+
+// CheckForm finds what is wrong: it is the test above's oracle, so it must
+// be able to fail.
+func TestCheckFormFinds(t *testing.T) {
+	q := policy.Questionnaires()[FormQuestionnaireID]
+	head := `{"resourceType":"QuestionnaireResponse","status":"in-progress","questionnaire":"https://lumbar-mri-cds.github.io/fhir/Questionnaire/lumbar-mri-pa|1.0.0","item":`
+	tests := map[string]struct{ items, want string }{
+		"unknown linkId":    {`[{"linkId":"nope","answer":[{"valueBoolean":true}]}]`, "no such linkId"},
+		"misplaced linkId":  {`[{"linkId":"red-flag.cauda-equina.present","answer":[{"valueBoolean":true}]}]`, "no such linkId"},
+		"wrong type":        {`[{"linkId":"red-flag","item":[{"linkId":"red-flag.cauda-equina","item":[{"linkId":"red-flag.cauda-equina.present","answer":[{"valueString":"yes"}]}]}]}]`, "valueString answer for an item of type boolean"},
+		"group with answer": {`[{"linkId":"red-flag","answer":[{"valueBoolean":true}]}]`, "a group with answers"},
+		"two values":        {`[{"linkId":"follow-up","item":[{"linkId":"follow-up.date","answer":[{"valueDate":"2026-01-01","valueString":"x"}]}]}]`, "answer with 2 values"},
+		"two answers":       {`[{"linkId":"follow-up","item":[{"linkId":"follow-up.date","answer":[{"valueDate":"2026-01-01"},{"valueDate":"2026-01-02"}]}]}]`, "does not repeat"},
+		"bad option":        {`[{"linkId":"therapy","item":[{"linkId":"therapy.nsaid","item":[{"linkId":"therapy.nsaid.response","answer":[{"valueCoding":{"system":"x","code":"y"}}]}]}]}]`, "not among the item's answerOption"},
+		"no answers":        {`[{"linkId":"follow-up","item":[{"linkId":"follow-up.date"}]}]`, "a question without answers"},
+	}
+	for name, tt := range tests {
+		probs := CheckForm([]byte(head+tt.items+"}"), q)
+		if !strings.Contains(strings.Join(probs, "\n"), tt.want) {
+			t.Errorf("%s: problems %v, want one with %q", name, probs, tt.want)
+		}
+	}
+	if probs := CheckForm([]byte(`{"resourceType":"QuestionnaireResponse","questionnaire":"http://other/Q"}`), q); len(probs) != 1 {
+		t.Errorf("other questionnaire: %v", probs)
+	}
+}
+
+// A finding from a note is shown with the note's date and its words,
+// marked as from a note.
+func TestEvidenceFromNote(t *testing.T) {
+	f := criteria.Finding{Code: criteria.RedFlagCaudaEquina, Text: "Suspected cauda equina syndrome.", Evidence: []criteria.Evidence{
+		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "urinary retention", FromNote: true, Quote: "new *urinary* retention"},
+		{Source: "Condition/c1", Date: fday("2026-04-29"), Display: "Retention of urine"},
+	}}
+	got := evidenceLines(f)
+	want := "- Suspected cauda equina syndrome.\n" +
+		"  - From a note (2026-04-28, DocumentReference/ed): urinary retention: \u201cnew \\*urinary\\* retention\u201d\n" +
+		"  - Retention of urine (2026-04-29, Condition/c1)\n"
+	if got != want {
+		t.Errorf("evidenceLines =\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,0 +1,157 @@
+package chart
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/notes"
+)
+
+// NoteFinding is one finding in a clinical note, as the assessment reads it:
+// what the finder saw, with the note's provenance.
+type NoteFinding struct {
+	// Source is the note's resource ("DocumentReference/d1").
+	Source string
+	// Date is the note's date (see Note.Date), zero when undated.
+	Date     Date
+	Category notes.Category
+	// Concept is the phrase entry ("urinary-retention"), Label its plain words.
+	Concept, Label string
+	// Code is the code proposed to record the finding in the chart (zero
+	// where no verified code names it).
+	Code Coding
+	// Quote is a short quote around the finding.
+	Quote string
+	// Counts is the finder's verdict from context: not negated, hypothetical
+	// or about someone else, and not historical where the concept needs a
+	// current state.
+	Counts bool
+	// Advisory is true when the note is preliminary: shown, not counted.
+	Advisory bool
+	// Context lists the cues that set the finding's context.
+	Context []string
+	// CourseStart is a therapy course's start written in the note ("since
+	// April"), placed by the note's date; zero when none was written.
+	CourseStart Date
+	// CourseDays is a therapy course's duration written in the note ("6
+	// weeks of PT"), 0 when none.
+	CourseDays int
+}
+
+// deriveNotes runs the note finder over the notes' text (DECISIONS.md,
+// "Notes"). Notes listed as not read are kept for the answer; advisory
+// notes' findings are marked Advisory.
+func (f *Facts) deriveNotes(rec *Record) {
+	f.NotesChecked = rec.Notes.Checked
+	var finder *notes.Finder
+	for i := range rec.Notes.List {
+		n := &rec.Notes.List[i]
+		if n.Status == NoteNotRead {
+			f.NotesNotRead = append(f.NotesNotRead, *n)
+			continue
+		}
+		if strings.TrimSpace(n.Text) == "" {
+			continue
+		}
+		if finder == nil {
+			var err error
+			if finder, err = notes.Default(); err != nil {
+				// The embedded phrases are checked by tests; should they
+				// fail, the notes are said to be not checked.
+				f.NotesChecked = false
+				return
+			}
+		}
+		date, _ := ParseDate(n.Date)
+		for _, fd := range finder.Find(n.Text) {
+			nf := NoteFinding{Source: n.Source, Date: date, Category: fd.Category, Concept: fd.Concept, Label: fd.Label,
+				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Context: fd.Cues}
+			if fd.Code != nil {
+				nf.Code = Coding{System: fd.Code.System, Code: fd.Code.Code, Display: fd.Code.Display}
+			}
+			if fd.Course != nil {
+				nf.CourseDays = fd.Course.Days
+				if fd.Course.Since != "" && !date.IsZero() {
+					nf.CourseStart = SinceDate(fd.Course.Since, date)
+				}
+			}
+			f.Notes = append(f.Notes, nf)
+		}
+	}
+}
+
+var months = map[string]time.Month{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
+	"sep": 9, "oct": 10, "nov": 11, "dec": 12}
+
+var (
+	monthDayYear = regexp.MustCompile(`^(?i)(?:(?:early|mid|late)\s+)?([a-z]{3})[a-z]*\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?)?,?(?:\s+(\d{4}))?$`)
+	slashDate    = regexp.MustCompile(`^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$`)
+)
+
+// SinceDate places a course start as written in a note ("April", "March
+// 15, 2026", "2026-03", "3/2/2026", "3/2") by the note's date: a month or
+// day without a year is its latest occurrence on or before the note. The
+// result keeps the written precision (a month is the range of its days),
+// so a course counted from its Latest day never gains from imprecision.
+// Zero when it cannot be placed, or falls after the note.
+func SinceDate(since string, noted Date) Date {
+	s := strings.TrimSpace(since)
+	ref := noted.Latest
+	if d, ok := ParseDate(s); ok {
+		if d.Earliest.After(ref) {
+			return Date{}
+		}
+		return d
+	}
+	y, m, dd, yearGiven := 0, time.Month(0), 0, false
+	if g := monthDayYear.FindStringSubmatch(s); g != nil {
+		mo, ok := months[strings.ToLower(g[1])]
+		if !ok {
+			return Date{}
+		}
+		m = mo
+		if g[2] != "" {
+			dd, _ = strconv.Atoi(g[2])
+		}
+		if g[3] != "" {
+			y, _ = strconv.Atoi(g[3])
+			yearGiven = true
+		}
+	} else if g := slashDate.FindStringSubmatch(s); g != nil {
+		mo, _ := strconv.Atoi(g[1])
+		dd, _ = strconv.Atoi(g[2])
+		if mo < 1 || mo > 12 {
+			return Date{}
+		}
+		m = time.Month(mo)
+		if g[3] != "" {
+			y, _ = strconv.Atoi(g[3])
+			if y < 100 {
+				y += 2000
+			}
+			yearGiven = true
+		}
+	} else {
+		return Date{}
+	}
+	if !yearGiven {
+		y = ref.Year()
+		if m > ref.Month() || m == ref.Month() && dd > ref.Day() {
+			y--
+		}
+	}
+	var text string
+	if dd > 0 {
+		text = fmt.Sprintf("%04d-%02d-%02d", y, m, dd)
+	} else {
+		text = fmt.Sprintf("%04d-%02d", y, m)
+	}
+	d, ok := ParseDate(text)
+	if !ok || d.Earliest.After(ref) {
+		return Date{}
+	}
+	return d
+}

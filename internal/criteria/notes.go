@@ -1,0 +1,99 @@
+package criteria
+
+import (
+	"strings"
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// noteEvidence returns the counting note findings whose concept or category
+// is listed, dated by their note within n days of D (n <= 0: any date).
+// A finding the policy or the note's status makes advisory is named in
+// NotCounted instead (DECISIONS.md "Notes"): shown, not counted. Negated,
+// hypothetical, other-person and (for current-state concepts) historical
+// findings never count and are not listed: the note said they are absent.
+func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
+	var out []Evidence
+	for i := range x.f.Notes {
+		nf := &x.f.Notes[i]
+		if !nf.Counts || !noteSelected(nf, names) {
+			continue
+		}
+		if !nf.Date.IsZero() && nf.Date.Earliest.After(x.d) {
+			continue
+		}
+		if !x.inWindow(nf.Date, n) {
+			continue
+		}
+		ev := noteEvidence(nf)
+		if nf.Advisory || x.pol.NoteEvidence.Advisory {
+			x.skip(ReasonAdvisoryNote, what, nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			continue
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func noteSelected(nf *chart.NoteFinding, names []string) bool {
+	for _, n := range names {
+		if n == nf.Concept || n == string(nf.Category) {
+			return true
+		}
+	}
+	return false
+}
+
+// noteEvidence is the Evidence of a note finding: its note, date and quote.
+func noteEvidence(nf *chart.NoteFinding) Evidence {
+	// Code is the code proposed to record the finding in the chart (cards
+	// offer it as a Condition); the evidence itself is the note.
+	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote,
+		Code: Code{System: nf.Code.System, Code: nf.Code.Code, Display: nf.Code.Display}}
+	return dated(ev, nf.Date)
+}
+
+// noteTherapyKind is the therapy class of a note's therapy finding: the
+// concept named like the class (physical-therapy is physical_therapy), or
+// for a medication the policy's ingredient named in the quote.
+func (x *assessor) noteTherapyKind(nf *chart.NoteFinding) (policy.TherapyKind, bool) {
+	k := policy.TherapyKind(strings.ReplaceAll(nf.Concept, "-", "_"))
+	if x.pol.Class(k) != nil {
+		return k, true
+	}
+	if m, ok := x.pol.MatchTherapyMedication(nil, nf.Quote); ok {
+		return m.Kind, true
+	}
+	return "", false
+}
+
+// noteCourse is the span a note's therapy finding covers, ending at the
+// note's date: from the start written ("since April", at its latest day),
+// else the duration written before the note ("6 weeks of PT"), else the
+// note's day alone.
+func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
+	end := nf.Date.Earliest
+	switch {
+	case !nf.CourseStart.IsZero():
+		if nf.CourseDays > 0 {
+			if e := addDays(nf.CourseStart.Latest, nf.CourseDays); e.Before(end) {
+				end = e
+			}
+		}
+		return nf.CourseStart, end
+	case nf.CourseDays > 0:
+		return chart.DayDate(addDays(end, -nf.CourseDays)), end
+	}
+	return nf.Date, end
+}
+
+// notesRead names the notes that could not be read (issue 15: other types
+// are listed as not read).
+func (x *assessor) notesRead() {
+	for _, n := range x.f.NotesNotRead {
+		d, _ := chart.ParseDate(n.Date)
+		x.skip(ReasonNoteNotRead, "clinical note", n.Reason, d, n.Source)
+	}
+}

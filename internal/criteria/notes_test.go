@@ -1,0 +1,160 @@
+package criteria
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// note is a read, counting note dated n days before D.
+func note(id string, daysAgo int, text string) chart.Note {
+	return chart.Note{Source: "DocumentReference/" + id, Date: *ago(daysAgo), Status: chart.NoteCounts, ContentType: "text/plain", Text: text}
+}
+
+func withNotes(conds []chart.Condition, ns ...chart.Note) *chart.Record {
+	return &chart.Record{PatientID: "p1", Conditions: conds, Notes: chart.Notes{Checked: true, List: ns}}
+}
+
+// noteSummary is the finding codes with, for each, how many pieces of
+// evidence came from notes.
+func noteSummary(a Assessment) []string {
+	var out []string
+	for _, f := range a.Findings {
+		n := 0
+		for _, e := range f.Evidence {
+			if e.FromNote {
+				n++
+			}
+		}
+		s := f.Code
+		if n > 0 {
+			s += " (note)"
+		}
+		out = append(out, s)
+	}
+	return append(out, a.Outcome)
+}
+
+// Scenario variants with notes: each red flag and a therapy course read
+// from a note, and the guards (negated, family, hypothetical, historical,
+// ruled out) that must give no red flag.
+func TestAssessNotes(t *testing.T) {
+	back := []chart.Condition{lbp(20)}
+	tests := []struct {
+		name string
+		rec  *chart.Record
+		want []string
+	}{
+		{"cauda equina in an ED note", withNotes(back, note("ed", 1, "Pt reports saddle anesthesia since yesterday.")),
+			[]string{RedFlagCaudaEquina + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"urinary retention alone in a note", withNotes(nil, note("ed", 2, "Bladder scan 700 mL: new urinary retention.")),
+			[]string{RedFlagCaudaEquina + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"progressive deficit", withNotes(back, note("clinic", 3, "Right ankle dorsiflexion 3/5, was 4/5 two weeks ago.")),
+			[]string{RedFlagNeurologicDeficit + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"foot drop", withNotes(back, note("clinic", 3, "Exam: new left foot drop.")),
+			[]string{RedFlagNeurologicDeficit + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"fever", withNotes(back, note("ed", 1, "Temp 38.9 C with severe back pain.")),
+			[]string{RedFlagInfection + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"IV drug use with back pain", withNotes(back, note("ed", 30, "Social History: active IV drug use.")),
+			[]string{RedFlagInfection + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"cancer history with back pain", withNotes(back, note("pcp", 400, "History of breast cancer, s/p lumpectomy 2018.")),
+			[]string{RedFlagMalignancy + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"prior surgery", withNotes(back, note("pcp", 60, "Status post L4-L5 laminectomy in 2019.")),
+			[]string{RedFlagPriorSurgery + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"therapy course since a month", withNotes(back, note("pt", 2, "PT twice weekly since March with no improvement.")),
+			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
+		{"therapy course by duration", withNotes(back, note("pt", 2, "Completed 6 weeks of physical therapy without relief.")),
+			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
+		{"short therapy course", withNotes(back, note("pt", 2, "Physical therapy for 2 weeks so far.")),
+			[]string{ConservativeTherapyInsufficient + " (note)", CriteriaNotMet}},
+		// Guards.
+		{"negated", withNotes(back, note("ed", 1, "Denies saddle anesthesia, bowel or bladder incontinence. No fever.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"family history", withNotes(back, note("pcp", 1, "Family History:\nMother with breast cancer. Father had a lumbar fusion.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"hypothetical", withNotes(back, note("ed", 1, "Return precautions: saddle numbness, urinary retention, fever, foot drop.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"historical current-state sign", withNotes(back, note("pcp", 1, "History of urinary retention after surgery in 2015, resolved.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"ruled out", withNotes(back, note("ed", 1, "Cauda equina syndrome was ruled out by MRI.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(cpt72148(), chart.Derive(tt.rec), defaultPolicy(), laterNow)
+			if diff := cmp.Diff(noteSummary(a), tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+			for _, f := range a.Findings {
+				for _, e := range f.Evidence {
+					if e.FromNote && (e.Quote == "" || e.DateText == "" || !strings.HasPrefix(e.Source, "DocumentReference/")) {
+						t.Errorf("note evidence without quote, date or source: %+v", e)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestAssessNoteEvidenceAdvisory(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(20)}, note("ed", 1, "New urinary retention."))
+	// A payer whose policy makes note evidence advisory.
+	pol, err := policy.Parse("payer.yaml", []byte("id: payer-a\nname: Payer A\nmatch: {payor_identifiers: [PA1]}\nnote_evidence: {advisory: true, source: \"coded documentation only\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Assess(cpt72148(), chart.Derive(rec), pol, laterNow)
+	if a.Has(RedFlagCaudaEquina) || a.Outcome != CriteriaNotMet {
+		t.Errorf("advisory note counted: %v", noteSummary(a))
+	}
+	if len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAdvisoryNote || a.NotCounted[0].Source != "DocumentReference/ed" ||
+		!strings.Contains(a.NotCounted[0].Display, "New urinary retention.") {
+		t.Errorf("NotCounted = %+v, want the advisory note finding", a.NotCounted)
+	}
+	// A preliminary note is advisory whatever the policy.
+	pre := note("ed", 1, "New urinary retention.")
+	pre.Status = chart.NoteAdvisory
+	a = Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, pre)), defaultPolicy(), laterNow)
+	if a.Has(RedFlagCaudaEquina) || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAdvisoryNote {
+		t.Errorf("preliminary note: %v %+v", noteSummary(a), a.NotCounted)
+	}
+}
+
+func TestAssessNotesChecked(t *testing.T) {
+	rec := &chart.Record{PatientID: "p1", Conditions: []chart.Condition{lbp(20)}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.NotesChecked || a.Outcome == CriteriaIndeterminate {
+		t.Errorf("no notes: NotesChecked %v, outcome %s; want false and not indeterminate", a.NotesChecked, a.Outcome)
+	}
+	rec.Notes = chart.Notes{Checked: true, List: []chart.Note{{Source: "DocumentReference/pdf", Date: *ago(3), Status: chart.NoteNotRead, Reason: "content type application/pdf not read"}}}
+	a = Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if !a.NotesChecked || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonNoteNotRead || a.NotCounted[0].Display != "content type application/pdf not read" {
+		t.Errorf("not-read note: checked %v, NotCounted %+v", a.NotesChecked, a.NotCounted)
+	}
+}
+
+// Note evidence carries the code proposed to record the finding, where a
+// verified code names it.
+func TestNoteEvidenceCode(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(20)}, note("ed", 1, "Reports saddle anesthesia. EHL 2/5."))
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	got := map[string]string{}
+	for _, f := range a.Findings {
+		for _, e := range f.Evidence {
+			got[f.Code+" "+e.Display] = e.Code.System + "|" + e.Code.Code
+		}
+	}
+	want := map[string]string{
+		RedFlagCaudaEquina + " saddle anaesthesia":                      policy.SystemICD10 + "|R20.0",
+		RedFlagNeurologicDeficit + " motor weakness, grade 3/5 or less": "|",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}

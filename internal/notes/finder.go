@@ -1,0 +1,552 @@
+package notes
+
+import (
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxQuote is the longest quote, in characters, that a finding carries.
+const MaxQuote = 120
+
+// Finding is one piece of evidence found in a note.
+type Finding struct {
+	Category Category
+	// Concept is the phrase entry that matched ("saddle-anesthesia").
+	Concept string
+	// Label names the concept in plain words ("saddle anaesthesia").
+	Label string
+	// Code is the code proposed to record the finding in the chart (a
+	// Condition), nil where no verified code names it.
+	Code *Coding
+	// Source is the key of the entry's source in phrases.yaml.
+	Source string
+	// Start and End are byte offsets of the match in the text given to Find.
+	Start, End int
+	// Text is the matched text as written.
+	Text string
+	// Quote is a short quote around the match (whole words, whitespace
+	// collapsed, at most MaxQuote characters, "…" where cut).
+	Quote string
+
+	Negated      bool
+	Hypothetical bool
+	OtherPerson  bool
+	Historical   bool
+	// NeedsCurrent is true for concepts that need a current state (cauda
+	// equina signs, motor deficit, fever): historical mentions do not count.
+	NeedsCurrent bool
+	// Counts is true when the finding counts as evidence: not negated,
+	// hypothetical or about someone else, and not historical where the
+	// concept needs a current state.
+	Counts bool
+	// Cues lists what set the context, as "kind: text" ("negated: denies",
+	// "other-person: section Family History").
+	Cues []string
+	// Course holds the start and duration written near a therapy mention;
+	// nil for other categories or when none was written.
+	Course *Course
+}
+
+// Course is a therapy course's start and duration as written in a note.
+type Course struct {
+	// Since is the start as written ("April", "2026-03-02", "3/2/2026").
+	Since string
+	// Duration is the duration as written ("6 weeks"); Days is it in days
+	// (weeks x 7, months x 30), 0 when not a number ("several weeks").
+	Duration string
+	Days     int
+}
+
+type span struct{ start, end int }
+
+type cueHit struct {
+	kind string
+	span
+	text  string
+	after bool
+}
+
+// Find returns the findings in text, in text order.
+func (f *Finder) Find(text string) []Finding {
+	var out []Finding
+	for _, sec := range f.sectionsOf(text) {
+		for _, sent := range sentences(text, sec.span) {
+			out = append(out, f.findInSentence(text, sent, sec)...)
+		}
+	}
+	return dedupe(out)
+}
+
+type section struct {
+	span
+	context string
+	name    string
+}
+
+// headerRe matches a line that starts like a section header: a short name
+// followed by a colon.
+var headerRe = regexp.MustCompile(`^[ \t]*(?:[-*•][ \t]*)?([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*:(.*)$`)
+
+// sectionsOf cuts text at section headers. A known header sets the
+// context of its section, which runs until the next header line (a known
+// header, or any header name alone on its line) or a blank line after
+// content (ConText: a section header's scope is its section).
+func (f *Finder) sectionsOf(text string) []section {
+	var out []section
+	cur := section{span: span{0, 0}}
+	content := false
+	pos := 0
+	for pos <= len(text) {
+		end := strings.IndexByte(text[pos:], '\n')
+		if end < 0 {
+			end = len(text)
+		} else {
+			end += pos
+		}
+		line := text[pos:end]
+		startNew := func(ctx, name string) {
+			cur.end = pos
+			if cur.end > cur.start {
+				out = append(out, cur)
+			}
+			cur = section{span: span{pos, pos}, context: ctx, name: name}
+			content = false
+		}
+		if m := headerRe.FindStringSubmatch(line); m != nil {
+			name := strings.ToLower(strings.TrimSpace(m[1]))
+			rest := strings.TrimSpace(m[2])
+			if ctx, ok := f.sections[name]; ok {
+				startNew(ctx, strings.TrimSpace(m[1]))
+				if rest != "" {
+					content = true
+				}
+			} else if rest == "" {
+				startNew("", "")
+			} else {
+				content = true
+			}
+		} else if strings.TrimSpace(line) == "" {
+			if content && cur.context != "" {
+				startNew("", "")
+			}
+		} else {
+			content = true
+		}
+		if end == len(text) {
+			break
+		}
+		pos = end + 1
+	}
+	cur.end = len(text)
+	if cur.end > cur.start {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// abbreviations whose trailing period does not end a sentence.
+var abbreviations = map[string]bool{"dr": true, "mr": true, "mrs": true, "ms": true, "vs": true, "e.g": true,
+	"i.e": true, "approx": true, "st": true, "no": true, "pt": true, "hx": true, "h/o": true, "etc": true, "fig": true}
+
+// sentences cuts a span into sentences: at ., ! or ? followed by a space or
+// the end (not after a known abbreviation), at ;, and at a line break unless
+// the next line continues in lower case (a wrapped line).
+func sentences(text string, sp span) []span {
+	var out []span
+	start := sp.start
+	emit := func(end int) {
+		s, e := trimSpan(text, start, end)
+		if e > s {
+			out = append(out, span{s, e})
+		}
+	}
+	for i := sp.start; i < sp.end; i++ {
+		c := text[i]
+		switch c {
+		case '.', '!', '?':
+			if i+1 < sp.end && !isSpace(text[i+1]) {
+				continue
+			}
+			if c == '.' && abbreviations[strings.ToLower(lastWord(text[start:i]))] {
+				continue
+			}
+			emit(i + 1)
+			start = i + 1
+		case ';':
+			emit(i + 1)
+			start = i + 1
+		case '\n':
+			j := i + 1
+			for j < sp.end && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r') {
+				j++
+			}
+			if j < sp.end && text[j] >= 'a' && text[j] <= 'z' && strings.TrimSpace(text[start:i]) != "" {
+				continue
+			}
+			emit(i)
+			start = i + 1
+		}
+	}
+	emit(sp.end)
+	return out
+}
+
+func lastWord(s string) string {
+	i := strings.LastIndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || r == '(' })
+	return s[i+1:]
+}
+
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\f' }
+
+func trimSpan(text string, s, e int) (int, int) {
+	for s < e && isSpace(text[s]) {
+		s++
+	}
+	for e > s && isSpace(text[e-1]) {
+		e--
+	}
+	return s, e
+}
+
+// clauses cuts a sentence at termination terms ("but", "however"): a cue's
+// scope does not cross them (ConText).
+func (f *Finder) clauses(text string, sent span) []span {
+	s := lowerASCII(text[sent.start:sent.end])
+	var out []span
+	start := 0
+	for _, m := range f.terminators.FindAllStringIndex(s, -1) {
+		if m[0] > start {
+			out = append(out, span{sent.start + start, sent.start + m[0]})
+		}
+		start = m[0]
+	}
+	out = append(out, span{sent.start + start, sent.end})
+	return out
+}
+
+func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
+	s := text[sent.start:sent.end]
+	lower := lowerASCII(s)
+	var found []Finding
+	for ci := range f.concepts {
+		c := &f.concepts[ci]
+		var excluded [][]int
+		excludedDone := false
+		for pi, re := range c.patterns {
+			if !c.filters[pi].may(s, lower) {
+				continue
+			}
+			in := s
+			if c.fold[pi] {
+				in = lower
+			}
+			ms := re.FindAllStringSubmatchIndex(in, -1)
+			if len(ms) > 0 && !excludedDone {
+				for _, ex := range c.exclude {
+					excluded = append(excluded, ex.FindAllStringIndex(lower, -1)...)
+				}
+				excludedDone = true
+			}
+			for _, m := range ms {
+				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) {
+					continue
+				}
+				found = append(found, Finding{
+					Category: c.category, Concept: c.id, Label: c.label, Code: c.code, Source: c.source,
+					Start: sent.start + m[0], End: sent.start + m[1], Text: s[m[0]:m[1]],
+					NeedsCurrent: c.current,
+				})
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	clauses := f.clauses(text, sent)
+	cues := make([][]cueHit, len(clauses))
+	seen := make([]bool, len(clauses))
+	for i := range found {
+		fd := &found[i]
+		ci := 0
+		for k, c := range clauses {
+			if fd.Start >= c.start && fd.Start < c.end {
+				ci = k
+				break
+			}
+		}
+		cl := clauses[ci]
+		if !seen[ci] {
+			cues[ci], seen[ci] = f.clauseCues(text, cl), true
+		}
+		f.applyCues(text, cues[ci], fd)
+		if sec.context != "" {
+			setContext(fd, sec.context, sec.context+": section "+sec.name)
+		}
+		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent)
+		fd.Quote = quote(text, sent, fd.Start, fd.End)
+		if f.concepts[f.conceptIndex(fd.Concept)].therapy {
+			fd.Course = f.course(text[cl.start:cl.end])
+		}
+	}
+	return found
+}
+
+func (f *Finder) conceptIndex(id string) int {
+	for i := range f.concepts {
+		if f.concepts[i].id == id {
+			return i
+		}
+	}
+	return 0
+}
+
+// accepts applies an entry's numeric rules to a match.
+func (c *concept) accepts(re *regexp.Regexp, s string, m []int) bool {
+	group := func(name string) (string, bool) {
+		i := re.SubexpIndex(name)
+		if i < 0 || m[2*i] < 0 {
+			return "", false
+		}
+		return s[m[2*i]:m[2*i+1]], true
+	}
+	if c.gradeAtMost > 0 {
+		g, ok := group("grade")
+		n, err := strconv.Atoi(g)
+		if !ok || err != nil || n > c.gradeAtMost-1 {
+			return false
+		}
+	}
+	if c.worsening {
+		g, ok1 := group("grade")
+		w, ok2 := group("was")
+		gn, err1 := strconv.Atoi(g)
+		wn, err2 := strconv.Atoi(w)
+		if !ok1 || !ok2 || err1 != nil || err2 != nil || gn >= wn {
+			return false
+		}
+	}
+	if c.feverC > 0 {
+		t, ok := group("temp")
+		v, err := strconv.ParseFloat(t, 64)
+		if !ok || err != nil {
+			return false
+		}
+		unit, _ := group("unit")
+		unit = strings.ToUpper(unit)
+		if unit == "" {
+			// No unit written: body temperatures in C are below 45, in F
+			// above 90; anything else is not a temperature.
+			switch {
+			case v >= 30 && v < 45:
+				unit = "C"
+			case v >= 90 && v < 115:
+				unit = "F"
+			default:
+				return false
+			}
+		}
+		if unit == "C" && (v < c.feverC || v >= 45) || unit == "F" && (v < c.feverF || v >= 115) {
+			return false
+		}
+	}
+	return true
+}
+
+func overlapsAny(s, e int, spans [][]int) bool {
+	for _, x := range spans {
+		if s < x[1] && x[0] < e {
+			return true
+		}
+	}
+	return false
+}
+
+// clauseCues finds the context cues of a clause once, for all its findings;
+// a cue inside a pseudo-trigger ("no improvement") is not a cue.
+func (f *Finder) clauseCues(text string, cl span) []cueHit {
+	s := lowerASCII(text[cl.start:cl.end])
+	var hits []cueHit
+	for _, cs := range f.cues {
+		var pseudo [][]int
+		if cs.pseudo != nil && cs.pseudoF.may(s, s) {
+			pseudo = cs.pseudo.FindAllStringIndex(s, -1)
+		}
+		for _, side := range []struct {
+			re    *regexp.Regexp
+			pf    *prefilter
+			after bool
+		}{{cs.before, cs.beforeF, false}, {cs.after, cs.afterF, true}} {
+			if side.re == nil || !side.pf.may(s, s) {
+				continue
+			}
+			for _, m := range side.re.FindAllStringIndex(s, -1) {
+				if overlapsAny(m[0], m[1], pseudo) {
+					continue
+				}
+				hits = append(hits, cueHit{kind: cs.kind, span: span{cl.start + m[0], cl.start + m[1]},
+					text: collapse(text[cl.start+m[0] : cl.start+m[1]]), after: side.after})
+			}
+		}
+	}
+	return hits
+}
+
+// applyCues sets the finding's context from the cues of its clause: a
+// "before" cue anywhere ahead of it, an "after" cue at most afterWindow
+// words behind it. A cue inside the finding's own text does not count.
+func (f *Finder) applyCues(text string, hits []cueHit, fd *Finding) {
+	done := map[string]bool{}
+	for _, h := range hits {
+		if done[h.kind] || h.start < fd.End && fd.Start < h.end {
+			continue
+		}
+		if !h.after && h.end <= fd.Start || h.after && h.start >= fd.End && words(text[fd.End:h.start]) <= f.afterWindow {
+			setContext(fd, h.kind, h.kind+": "+h.text)
+			done[h.kind] = true
+		}
+	}
+}
+
+func setContext(fd *Finding, kind, cue string) {
+	switch kind {
+	case ctxNegated:
+		fd.Negated = true
+	case ctxHypothetical:
+		fd.Hypothetical = true
+	case ctxOtherPerson:
+		fd.OtherPerson = true
+	case ctxHistorical:
+		fd.Historical = true
+	}
+	fd.Cues = append(fd.Cues, cue)
+}
+
+func words(s string) int { return len(strings.Fields(s)) }
+
+func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+var numberWords = map[string]int{"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+	"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+// course reads a start and a duration from a therapy mention's clause.
+func (f *Finder) course(clause string) *Course {
+	var c Course
+	lower := lowerASCII(clause)
+	group := func(re *regexp.Regexp, m []int, name string) string {
+		i := re.SubexpIndex(name)
+		return clause[m[2*i]:m[2*i+1]]
+	}
+	if m := f.since.FindStringSubmatchIndex(lower); m != nil {
+		c.Since = collapse(strings.TrimRight(group(f.since, m, "since"), ", "))
+	}
+	if m := f.duration.FindStringSubmatchIndex(lower); m != nil {
+		c.Duration = collapse(clause[m[0]:m[1]])
+		nText := strings.ToLower(group(f.duration, m, "n"))
+		n, err := strconv.Atoi(nText)
+		if err != nil {
+			n = numberWords[nText]
+		}
+		unit := strings.ToLower(group(f.duration, m, "unit"))
+		switch {
+		case strings.HasPrefix(unit, "d"):
+			c.Days = n
+		case strings.HasPrefix(unit, "w"):
+			c.Days = n * 7
+		case strings.HasPrefix(unit, "m"):
+			c.Days = n * 30
+		}
+	}
+	if c.Since == "" && c.Duration == "" {
+		return nil
+	}
+	return &c
+}
+
+// quote returns at most MaxQuote characters of the sentence around the
+// match, cut at word boundaries, whitespace collapsed, "…" where cut.
+func quote(text string, sent span, start, end int) string {
+	full := collapse(text[sent.start:sent.end])
+	if utf8.RuneCountInString(full) <= MaxQuote {
+		return full
+	}
+	core := collapse(text[start:end])
+	if utf8.RuneCountInString(core) > MaxQuote-2 {
+		r := []rune(core)[:MaxQuote-2]
+		cut := string(r)
+		if i := strings.LastIndexByte(cut, ' '); i > 0 {
+			cut = cut[:i]
+		}
+		return cut + " …"
+	}
+	left := strings.Fields(text[sent.start:start])
+	right := strings.Fields(text[end:sent.end])
+	// A match that starts or ends inside a word joins it.
+	if len(left) > 0 && start > sent.start && !isSpace(text[start-1]) {
+		core = left[len(left)-1] + core
+		left = left[:len(left)-1]
+	}
+	if len(right) > 0 && end < sent.end && !isSpace(text[end]) {
+		core += right[0]
+		right = right[1:]
+	}
+	l, r := len(left), 0
+	n := utf8.RuneCountInString(core) + 4 // room for both ellipses
+	for {
+		grown := false
+		if l > 0 && n+1+utf8.RuneCountInString(left[l-1]) <= MaxQuote {
+			n += 1 + utf8.RuneCountInString(left[l-1])
+			l--
+			grown = true
+		}
+		if r < len(right) && n+1+utf8.RuneCountInString(right[r]) <= MaxQuote {
+			n += 1 + utf8.RuneCountInString(right[r])
+			r++
+			grown = true
+		}
+		if !grown {
+			break
+		}
+	}
+	parts := append(append(append([]string{}, left[l:]...), core), right[:r]...)
+	q := strings.Join(parts, " ")
+	if l > 0 {
+		q = "… " + q
+	}
+	if r < len(right) {
+		q += " …"
+	}
+	return q
+}
+
+// dedupe drops a finding whose span overlaps a longer one of the same
+// category, and sorts by position.
+func dedupe(in []Finding) []Finding {
+	sort.SliceStable(in, func(i, j int) bool {
+		if in[i].Start != in[j].Start {
+			return in[i].Start < in[j].Start
+		}
+		return in[i].End-in[i].Start > in[j].End-in[j].Start
+	})
+	var out []Finding
+	for _, fd := range in {
+		dup := false
+		for k := range out {
+			o := &out[k]
+			if o.Category == fd.Category && fd.Start < o.End && o.Start < fd.End {
+				if fd.End-fd.Start > o.End-o.Start {
+					*o = fd
+				}
+				dup = true
+				break
+			}
+		}
+		if !dup {
+			out = append(out, fd)
+		}
+	}
+	return out
+}

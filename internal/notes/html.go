@@ -1,0 +1,75 @@
+package notes
+
+import (
+	"html"
+	"strings"
+)
+
+// blockTags are the HTML elements that start or end a line of text.
+var blockTags = map[string]bool{"p": true, "div": true, "br": true, "li": true, "ul": true, "ol": true,
+	"tr": true, "table": true, "h1": true, "h2": true, "h3": true, "h4": true, "h5": true, "h6": true,
+	"section": true, "article": true, "header": true, "footer": true, "blockquote": true, "pre": true,
+	"hr": true, "dt": true, "dd": true, "dl": true, "title": true, "thead": true, "tbody": true, "caption": true}
+
+// StripHTML returns the text of an HTML note: tags removed, character
+// references decoded, block elements (p, div, br, li, tr, headings...) as
+// line breaks, table cells separated by a space, script and style content
+// and comments dropped. The result is never longer than the input plus one
+// byte per tag.
+func StripHTML(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	text := func(t string) { b.WriteString(html.UnescapeString(t)) }
+	for len(s) > 0 {
+		i := strings.IndexByte(s, '<')
+		if i < 0 {
+			text(s)
+			break
+		}
+		text(s[:i])
+		s = s[i:]
+		if strings.HasPrefix(s, "<!--") {
+			j := strings.Index(s, "-->")
+			if j < 0 {
+				break
+			}
+			s = s[j+3:]
+			continue
+		}
+		j := strings.IndexByte(s, '>')
+		if j < 0 {
+			// A lone "<" is text ("pain < 3 weeks").
+			text(s)
+			break
+		}
+		tag := s[1:j]
+		name := strings.ToLower(strings.TrimLeft(tag, "/!?"))
+		if k := strings.IndexAny(name, " \t\r\n/"); k >= 0 {
+			name = name[:k]
+		}
+		if name == "" || !isLetter(name[0]) {
+			// "<" followed by something that is not a tag name is text.
+			text(s[:1])
+			s = s[1:]
+			continue
+		}
+		s = s[j+1:]
+		closing := strings.HasPrefix(tag, "/")
+		switch {
+		case (name == "script" || name == "style") && !closing:
+			end := strings.Index(strings.ToLower(s), "</"+name)
+			if end < 0 {
+				s = ""
+				continue
+			}
+			s = s[end:]
+		case blockTags[name]:
+			b.WriteByte('\n')
+		case (name == "td" || name == "th") && !closing:
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -1,0 +1,403 @@
+package notes
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed phrases.yaml
+var defaultPhrases []byte
+
+// ErrInvalid is wrapped by every error about a phrase file.
+var ErrInvalid = errors.New("invalid note phrases")
+
+// Category is the kind of evidence a finding is.
+type Category string
+
+// Finding categories.
+const (
+	CaudaEquina         Category = "cauda-equina"
+	MotorDeficit        Category = "motor-deficit"
+	Infection           Category = "infection"
+	Cancer              Category = "cancer"
+	PriorSurgery        Category = "prior-surgery"
+	ConservativeTherapy Category = "conservative-therapy"
+)
+
+// Coding is a code proposed to record a finding in the chart.
+type Coding struct {
+	System  string `yaml:"system"`
+	Code    string `yaml:"code"`
+	Display string `yaml:"display"`
+}
+
+// Categories lists the categories in a stable order.
+var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, ConservativeTherapy}
+
+// Context kinds, as named in phrases.yaml.
+const (
+	ctxNegated      = "negated"
+	ctxHypothetical = "hypothetical"
+	ctxOtherPerson  = "other-person"
+	ctxHistorical   = "historical"
+)
+
+var contextKinds = []string{ctxNegated, ctxHypothetical, ctxOtherPerson, ctxHistorical}
+
+type phraseFile struct {
+	Sources  map[string]string `yaml:"sources"`
+	Findings []struct {
+		ID                   string   `yaml:"id"`
+		Label                string   `yaml:"label"`
+		Code                 *Coding  `yaml:"code"`
+		Category             Category `yaml:"category"`
+		Current              bool     `yaml:"current"`
+		Source               string   `yaml:"source"`
+		Patterns             []string `yaml:"patterns"`
+		CaseSensitivePattern []string `yaml:"case_sensitive_patterns"`
+		Exclude              []string `yaml:"exclude"`
+		GradeAtMost          *int     `yaml:"grade_at_most"`
+		Worsening            bool     `yaml:"worsening"`
+		FeverCelsius         float64  `yaml:"fever_celsius"`
+		FeverFahrenheit      float64  `yaml:"fever_fahrenheit"`
+		Therapy              bool     `yaml:"therapy"`
+	} `yaml:"findings"`
+	Course struct {
+		Source   string   `yaml:"source"`
+		Since    []string `yaml:"since"`
+		Duration []string `yaml:"duration"`
+	} `yaml:"course"`
+	Cues map[string]struct {
+		Source string   `yaml:"source"`
+		Before []string `yaml:"before"`
+		After  []string `yaml:"after"`
+		Pseudo []string `yaml:"pseudo"`
+	} `yaml:"cues"`
+	Terminators struct {
+		Source string   `yaml:"source"`
+		Words  []string `yaml:"words"`
+	} `yaml:"terminators"`
+	Sections struct {
+		Source string `yaml:"source"`
+		List   []struct {
+			Names   []string `yaml:"names"`
+			Context string   `yaml:"context"`
+		} `yaml:"list"`
+	} `yaml:"sections"`
+}
+
+// concept is one compiled finding entry.
+type concept struct {
+	id       string
+	label    string
+	code     *Coding
+	category Category
+	current  bool
+	source   string
+	patterns []*regexp.Regexp
+	// filters[i] is patterns[i]'s prefilter (nil: always run).
+	filters []*prefilter
+	// fold[i] is true when patterns[i] runs on lowered text.
+	fold    []bool
+	exclude []*regexp.Regexp
+	// gradeAtMost > 0: the "grade" group must be <= it.
+	gradeAtMost int
+	worsening   bool
+	feverC      float64
+	feverF      float64
+	therapy     bool
+}
+
+// cueSet is one context kind's compiled cues.
+type cueSet struct {
+	kind   string
+	before *regexp.Regexp
+	after  *regexp.Regexp
+	pseudo *regexp.Regexp
+	// prefilters of before, after and pseudo (run on lowered text).
+	beforeF, afterF, pseudoF *prefilter
+}
+
+// Finder finds evidence in note text. It is safe for concurrent use.
+type Finder struct {
+	concepts    []concept
+	cues        []cueSet
+	terminators *regexp.Regexp
+	since       *regexp.Regexp
+	duration    *regexp.Regexp
+	sections    map[string]string
+	// afterWindow is how many words a post-cue may follow its finding.
+	afterWindow int
+}
+
+// defaultFinder compiles the embedded phrases once: a Finder is immutable
+// after New, like a compiled regexp.
+var defaultFinder = sync.OnceValues(func() (*Finder, error) { return New(defaultPhrases) })
+
+// Default returns the finder built from the embedded phrases.yaml, compiled
+// once and shared (a Finder is immutable and safe for concurrent use).
+func Default() (*Finder, error) { return defaultFinder() }
+
+// Vocabulary lists the names a policy may use to select note findings: the
+// categories and the concept ids of the embedded phrases.
+func Vocabulary() []string {
+	out := make([]string, 0, len(Categories)+32)
+	for _, c := range Categories {
+		out = append(out, string(c))
+	}
+	f, err := Default()
+	if err != nil {
+		return out
+	}
+	for _, c := range f.concepts {
+		out = append(out, c.id)
+	}
+	return out
+}
+
+// New builds a finder from a phrase file in the format of phrases.yaml.
+func New(data []byte) (*Finder, error) {
+	var pf phraseFile
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&pf); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	f := &Finder{sections: map[string]string{}, afterWindow: 8}
+	cited := func(where, src string) error {
+		if _, ok := pf.Sources[src]; !ok {
+			return fmt.Errorf("%w: %s: source %q is not listed under sources", ErrInvalid, where, src)
+		}
+		return nil
+	}
+	known := map[Category]bool{}
+	for _, c := range Categories {
+		known[c] = true
+	}
+	ids := map[string]bool{}
+	for _, e := range pf.Findings {
+		where := "finding " + e.ID
+		if e.ID == "" || ids[e.ID] {
+			return nil, fmt.Errorf("%w: finding id %q empty or repeated", ErrInvalid, e.ID)
+		}
+		ids[e.ID] = true
+		if !known[e.Category] {
+			return nil, fmt.Errorf("%w: %s: unknown category %q", ErrInvalid, where, e.Category)
+		}
+		if err := cited(where, e.Source); err != nil {
+			return nil, err
+		}
+		if len(e.Patterns) == 0 {
+			return nil, fmt.Errorf("%w: %s: no patterns", ErrInvalid, where)
+		}
+		if strings.TrimSpace(e.Label) == "" {
+			return nil, fmt.Errorf("%w: %s: no label", ErrInvalid, where)
+		}
+		if e.Code != nil && (e.Code.System == "" || e.Code.Code == "" || e.Code.Display == "") {
+			return nil, fmt.Errorf("%w: %s: code needs system, code and display", ErrInvalid, where)
+		}
+		c := concept{id: e.ID, label: e.Label, code: e.Code, category: e.Category, current: e.Current, source: e.Source,
+			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy}
+		if e.GradeAtMost != nil {
+			if *e.GradeAtMost < 0 || *e.GradeAtMost > 4 {
+				return nil, fmt.Errorf("%w: %s: grade_at_most %d not in 0..4", ErrInvalid, where, *e.GradeAtMost)
+			}
+			c.gradeAtMost = *e.GradeAtMost + 1 // stored +1 so that 0 means unset
+		}
+		sensitive := map[string]bool{}
+		for _, p := range e.CaseSensitivePattern {
+			sensitive[p] = true
+		}
+		for _, p := range e.CaseSensitivePattern {
+			if !contains(e.Patterns, p) {
+				return nil, fmt.Errorf("%w: %s: case-sensitive pattern %q is not among its patterns", ErrInvalid, where, p)
+			}
+		}
+		for _, p := range e.Patterns {
+			re, err := compile(p, !sensitive[p])
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, where, err)
+			}
+			names := re.SubexpNames()
+			if c.gradeAtMost > 0 && !contains(names, "grade") {
+				return nil, fmt.Errorf("%w: %s: pattern %q has no grade group", ErrInvalid, where, p)
+			}
+			if c.worsening && (!contains(names, "grade") || !contains(names, "was")) {
+				return nil, fmt.Errorf("%w: %s: pattern %q needs grade and was groups", ErrInvalid, where, p)
+			}
+			if c.feverC > 0 && !contains(names, "temp") {
+				return nil, fmt.Errorf("%w: %s: pattern %q has no temp group", ErrInvalid, where, p)
+			}
+			c.patterns = append(c.patterns, re)
+			c.filters = append(c.filters, newPrefilter(re.String(), !sensitive[p]))
+			c.fold = append(c.fold, !sensitive[p])
+		}
+		if (c.feverC > 0) != (c.feverF > 0) {
+			return nil, fmt.Errorf("%w: %s: set both fever_celsius and fever_fahrenheit", ErrInvalid, where)
+		}
+		for _, p := range e.Exclude {
+			re, err := compile(p, true)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: exclude: %w", ErrInvalid, where, err)
+			}
+			c.exclude = append(c.exclude, re)
+		}
+		f.concepts = append(f.concepts, c)
+	}
+	if len(f.concepts) == 0 {
+		return nil, fmt.Errorf("%w: no findings", ErrInvalid)
+	}
+	if err := cited("course", pf.Course.Source); err != nil {
+		return nil, err
+	}
+	var err error
+	if f.since, err = compileList(pf.Course.Since); err != nil {
+		return nil, fmt.Errorf("%w: course since: %w", ErrInvalid, err)
+	}
+	if f.duration, err = compileList(pf.Course.Duration); err != nil {
+		return nil, fmt.Errorf("%w: course duration: %w", ErrInvalid, err)
+	}
+	if f.since == nil || !contains(f.since.SubexpNames(), "since") {
+		return nil, fmt.Errorf("%w: course since needs a since group", ErrInvalid)
+	}
+	if f.duration == nil || !contains(f.duration.SubexpNames(), "n") || !contains(f.duration.SubexpNames(), "unit") {
+		return nil, fmt.Errorf("%w: course duration needs n and unit groups", ErrInvalid)
+	}
+	for name := range pf.Cues {
+		if !contains(contextKinds, name) {
+			return nil, fmt.Errorf("%w: unknown cue kind %q", ErrInvalid, name)
+		}
+	}
+	for _, kind := range contextKinds {
+		cs, ok := pf.Cues[kind]
+		if !ok {
+			return nil, fmt.Errorf("%w: cues: %s missing", ErrInvalid, kind)
+		}
+		if err := cited("cues "+kind, cs.Source); err != nil {
+			return nil, err
+		}
+		set := cueSet{kind: kind}
+		if set.before, err = compileList(cs.Before); err != nil {
+			return nil, fmt.Errorf("%w: cues %s before: %w", ErrInvalid, kind, err)
+		}
+		if set.after, err = compileList(cs.After); err != nil {
+			return nil, fmt.Errorf("%w: cues %s after: %w", ErrInvalid, kind, err)
+		}
+		if set.pseudo, err = compileList(cs.Pseudo); err != nil {
+			return nil, fmt.Errorf("%w: cues %s pseudo: %w", ErrInvalid, kind, err)
+		}
+		set.beforeF, set.afterF, set.pseudoF = listFilter(set.before), listFilter(set.after), listFilter(set.pseudo)
+		f.cues = append(f.cues, set)
+	}
+	if err := cited("terminators", pf.Terminators.Source); err != nil {
+		return nil, err
+	}
+	if f.terminators, err = compileList(pf.Terminators.Words); err != nil {
+		return nil, fmt.Errorf("%w: terminators: %w", ErrInvalid, err)
+	}
+	if err := cited("sections", pf.Sections.Source); err != nil {
+		return nil, err
+	}
+	for _, s := range pf.Sections.List {
+		if s.Context != "none" && !contains(contextKinds, s.Context) {
+			return nil, fmt.Errorf("%w: section context %q unknown", ErrInvalid, s.Context)
+		}
+		ctx := s.Context
+		if ctx == "none" {
+			ctx = ""
+		}
+		for _, n := range s.Names {
+			f.sections[strings.ToLower(strings.TrimSpace(n))] = ctx
+		}
+	}
+	return f, nil
+}
+
+// compile wraps a phrase as a whole-word, whitespace-tolerant RE2 regexp.
+func compile(p string, fold bool) (*regexp.Regexp, error) {
+	if strings.TrimSpace(p) == "" {
+		return nil, errors.New("empty pattern")
+	}
+	// A literal " ?" is optional whitespace and " " any run of it, so a
+	// phrase wrapped across lines still matches.
+	p = strings.ReplaceAll(p, " ?", `\s*`)
+	p = strings.ReplaceAll(p, " ", `\s+`)
+	expr := `\b(?:` + p + `)\b`
+	if fold {
+		// Folding patterns run on ASCII-lowered text (lowerASCII): cheaper
+		// than (?i), and byte offsets are the same.
+		expr = lowerPattern(expr)
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, fmt.Errorf("pattern %q: %w", p, err)
+	}
+	return re, nil
+}
+
+func compileList(ps []string) (*regexp.Regexp, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		if strings.TrimSpace(p) == "" {
+			return nil, errors.New("empty pattern")
+		}
+		p = strings.ReplaceAll(p, " ?", `\s*`)
+		parts[i] = strings.ReplaceAll(p, " ", `\s+`)
+	}
+	re, err := regexp.Compile(lowerPattern(`\b(?:` + strings.Join(parts, "|") + `)\b`))
+	if err != nil {
+		return nil, err
+	}
+	return re, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+}
+
+// lowerPattern lowers the ASCII letters of a pattern's literals, keeping
+// escapes (\b, \D) and group names ((?P<grade>)) as written.
+func lowerPattern(p string) string {
+	b := []byte(p)
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\\':
+			i++
+		case b[i] == '(' && strings.HasPrefix(p[i:], "(?P<"):
+			j := strings.IndexByte(p[i:], '>')
+			if j < 0 {
+				return string(b)
+			}
+			i += j
+		case b[i] >= 'A' && b[i] <= 'Z':
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// listFilter is the prefilter of a compiled cue list (nil: always run).
+func listFilter(re *regexp.Regexp) *prefilter {
+	if re == nil {
+		return nil
+	}
+	return newPrefilter(re.String(), false)
+}
