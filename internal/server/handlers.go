@@ -244,19 +244,19 @@ func Period(fromS, toS string, now time.Time) (time.Time, time.Time, error) {
 	if toS != "" {
 		t, err := time.Parse(time.DateOnly, toS)
 		if err != nil {
-			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD", hooks.ErrInvalid)
+			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD, got %q", ErrBadPeriod, clip(toS))
 		}
 		to = t.AddDate(0, 0, 1)
 	}
 	if fromS != "" {
 		t, err := time.Parse(time.DateOnly, fromS)
 		if err != nil {
-			return from, to, fmt.Errorf("%w: from must be a date YYYY-MM-DD", hooks.ErrInvalid)
+			return from, to, fmt.Errorf("%w: from must be a date YYYY-MM-DD, got %q", ErrBadPeriod, clip(fromS))
 		}
 		from = t
 	}
 	if !from.Before(to) {
-		return from, to, fmt.Errorf("%w: from must be before to", hooks.ErrInvalid)
+		return from, to, fmt.Errorf("%w: from must not be after to", ErrBadPeriod)
 	}
 	return from, to, nil
 }

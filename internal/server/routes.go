@@ -14,6 +14,11 @@ import (
 // -> rate limit (per verified issuer, else remote address) -> handler.
 func (s *Server) routes() {
 	e := s.engine
+	// A known path called with another method is 405 with Allow (gin fills
+	// the header from the routes); trailing slashes are trimmed before
+	// routing (Handler), so no empty redirect is ever sent.
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
 	e.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { s.fail(c, errPanic) }), s.requestID, s.cors)
 
 	discovery := []gin.HandlerFunc{}
@@ -33,5 +38,5 @@ func (s *Server) routes() {
 	}
 	e.GET("/admin/report", s.adminOnly, s.handleReport)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, ErrNotFound) })
-	e.NoMethod(func(c *gin.Context) { s.fail(c, ErrNotFound) })
+	e.NoMethod(func(c *gin.Context) { s.fail(c, ErrMethodNotAllowed) })
 }
