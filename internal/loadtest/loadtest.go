@@ -48,6 +48,10 @@ type Result struct {
 	P99        time.Duration
 	Max        time.Duration
 	PeakMemory uint64
+	// Transport counts calls that got no HTTP answer at all (refused,
+	// reset, timed out); FirstTransportError is the first such error.
+	Transport           int
+	FirstTransportError string
 }
 
 // Run drives the load and returns the figures. A non-2xx status or a
@@ -78,6 +82,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		statuses  = map[int]int{}
 		errs      int
 		transport int // failures without an HTTP status
+		firstErr  string
 		peak      atomic.Uint64
 	)
 	stopMem := make(chan struct{})
@@ -136,6 +141,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				if err != nil {
 					errs++
 					transport++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
 					mu.Unlock()
 					continue
 				}
@@ -155,7 +163,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	close(stopMem)
 	<-memDone
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := Result{Requests: len(lat) + transport, Errors: errs, Statuses: statuses, Elapsed: elapsed, PeakMemory: peak.Load()}
+	res := Result{Requests: len(lat) + transport, Errors: errs, Statuses: statuses, Elapsed: elapsed, PeakMemory: peak.Load(),
+		Transport: transport, FirstTransportError: firstErr}
 	if len(lat) > 0 {
 		res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
 		res.Throughput = float64(len(lat)) / elapsed.Seconds()

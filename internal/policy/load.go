@@ -75,17 +75,26 @@ func Default() *Set {
 // file directly inside a folder. Each file holds one policy, overlaid on the
 // default policy. A file with id "default" replaces the embedded default
 // (itself overlaid on the embedded one) and is the base for the other files.
-// Errors name the file and line of every problem found.
+// Errors name the file and line of every problem found, after one "policy: "
+// prefix.
 func Load(path string) (*Set, error) {
-	fi, err := os.Stat(path)
+	s, err := load(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return s, nil
+}
+
+func load(path string) (*Set, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
 	}
 	var files []string
 	if fi.IsDir() {
 		entries, err := os.ReadDir(path)
 		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
+			return nil, err
 		}
 		for _, e := range entries {
 			ext := strings.ToLower(filepath.Ext(e.Name()))
@@ -109,7 +118,7 @@ func Load(path string) (*Set, error) {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
+			return nil, err
 		}
 		var head struct {
 			ID string `yaml:"id"`
