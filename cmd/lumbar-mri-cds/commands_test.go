@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestHelpListsEveryCommand: --help, help and serve -h show every subcommand.
@@ -184,4 +186,34 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestComposePortsDistinct: no two services of docker-compose.yml publish
+// the same host port.
+func TestComposePortsDistinct(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Ports []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for name, svc := range compose.Services {
+		for _, p := range svc.Ports {
+			host := strings.Split(p, ":")[0]
+			if other, ok := seen[host]; ok {
+				t.Errorf("host port %s published by %s and %s", host, other, name)
+			}
+			seen[host] = name
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("expected HAPI and the service to publish ports, got %v", seen)
+	}
 }

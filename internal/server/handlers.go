@@ -72,6 +72,9 @@ func (s *Server) audit(c *gin.Context) {
 	c.Writer = w
 	c.Next()
 	status := w.Status()
+	// latency is the service time: request received to answer ready, the
+	// figure the audit row can hold (it is written in the commit). The
+	// client also waits for that commit; answered (below) includes it.
 	latency := time.Since(start)
 	call := store.Call{Time: start.UTC(), ServiceID: clip(c.Param("id")), Status: status, Latency: latency, ClientISS: caller(c)}
 	// The body hashes are for the audit row only (disputes are settled by
@@ -120,6 +123,7 @@ func (s *Server) audit(c *gin.Context) {
 			w.Header().Set("Content-Type", "application/json")
 		}
 	}
+	answered := time.Since(start)
 	if m := s.cfg.Metrics; m != nil {
 		// Labels come from this service's own names, never from what the
 		// client sent, so the number of series stays bounded.
@@ -128,7 +132,7 @@ func (s *Server) audit(c *gin.Context) {
 			svc = "unknown"
 		}
 		m.calls.WithLabelValues(svc, hook, strconv.Itoa(w.Status())).Inc()
-		m.latency.WithLabelValues(svc, hook).Observe(latency.Seconds())
+		m.latency.WithLabelValues(svc, hook).Observe(answered.Seconds())
 		for _, o := range outcomes {
 			m.outcomes.WithLabelValues(o).Inc()
 		}
@@ -138,7 +142,7 @@ func (s *Server) audit(c *gin.Context) {
 	}
 	log.Info("call",
 		slog.String("service", call.ServiceID), slog.String("hook", call.Hook), slog.Int("status", w.Status()),
-		slog.Duration("latency", latency), slog.String("outcomes", strings.Join(outcomes, ",")),
+		slog.Duration("service_time", latency), slog.Duration("latency", answered), slog.String("outcomes", strings.Join(outcomes, ",")),
 		slog.String("findings", strings.Join(findings, ",")), slog.Int("fhir_queries", call.FHIRQueries),
 		slog.String("client", call.ClientISS))
 	w.ResponseWriter.WriteHeader(w.Status())

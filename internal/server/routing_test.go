@@ -2,17 +2,20 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
 
 // diagnostics returns the OperationOutcome text of an error answer.
@@ -172,5 +175,60 @@ func TestReportErrors(t *testing.T) {
 	d := diagnostics(t, rec.Body.Bytes())
 	if rec.Code != http.StatusBadRequest || d != `invalid report period: from must be a date YYYY-MM-DD, got "June"` {
 		t.Errorf("bad date: %d %q", rec.Code, d)
+	}
+}
+
+// slowStore makes every audit commit take at least delay.
+type slowStore struct {
+	Store
+	delay time.Duration
+}
+
+func (s slowStore) RecordCall(ctx context.Context, c store.Call) error {
+	time.Sleep(s.delay)
+	return s.Store.RecordCall(ctx, c)
+}
+
+// TestLatencyIncludesTheAuditCommit: the call's log line names both
+// figures, and "latency" (what the client waits, also the metric) includes
+// the audit commit.
+func TestLatencyIncludesTheAuditCommit(t *testing.T) {
+	const delay = 80 * time.Millisecond
+	s := newTestServer(t, nil)
+	s2 := newTestServer(t, func(c *Config) { c.Store = slowStore{Store: s.db, delay: delay} })
+	if rec := s2.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), nil); rec.Code != 200 {
+		t.Fatalf("status %d", rec.Code)
+	}
+	line := ""
+	for _, l := range strings.Split(s2.logs.String(), "\n") {
+		if strings.Contains(l, "msg=call ") {
+			line = l
+		}
+	}
+	field := func(name string) time.Duration {
+		m := regexp.MustCompile(` ` + name + `=(\S+)`).FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("no %s in the call's log line: %s", name, line)
+		}
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	service, latency := field("service_time"), field("latency")
+	if latency < delay || service >= delay || latency < service {
+		t.Errorf("service_time %s, latency %s: latency should include the %s audit commit, service_time not", service, latency, delay)
+	}
+	var sum float64
+	if mfs, err := s2.cfg.Metrics.registry.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() == "lumbar_mri_cds_call_duration_seconds" {
+				sum = mf.GetMetric()[0].GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	if sum < delay.Seconds() {
+		t.Errorf("the latency metric recorded %.3f s, less than the audit commit", sum)
 	}
 }
