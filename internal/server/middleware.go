@@ -216,8 +216,8 @@ func (w *bufferedWriter) Status() int {
 	}
 	return w.status
 }
-func (w *bufferedWriter) Size() int { return w.buf.Len() }
+func (w *bufferedWriter) Size() int     { return w.buf.Len() }
+func (w *bufferedWriter) Written() bool { return w.status != 0 || w.buf.Len() > 0 }
 
 // Unwrap gives http.ResponseController the connection (read deadlines).
 func (w *bufferedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-func (w *bufferedWriter) Written() bool               { return w.status != 0 || w.buf.Len() > 0 }
