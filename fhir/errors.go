@@ -10,6 +10,9 @@ var (
 	// in the prefetch and not from fhirServer (absent, refused or failing).
 	// CDS Hooks 2.0 answers this with 412 Precondition Failed.
 	ErrNothingSupplied = errors.New("fhir: no needed data supplied by prefetch or fhirServer")
+	// ErrNoFHIRServer accompanies ErrNothingSupplied when the request named
+	// no fhirServer at all, so the answer can say what was missing.
+	ErrNoFHIRServer = errors.New("fhir: the request names no fhirServer")
 	// ErrUnavailable means the FHIR server did not answer a request usefully:
 	// network error, deadline, 5xx, or 404 on a search.
 	ErrUnavailable = errors.New("fhir: server unavailable")

@@ -278,8 +278,17 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		l.resolveMedications(ctx, client, rec, log)
 		rec.Queries = client.Queries()
 	}
+	if failed := failures(results); len(failed) > 0 {
+		// One line per call, not one per search: a failing server fails
+		// every search the same way.
+		l.logger.WarnContext(ctx, "fhir searches failed", "searches", strings.Join(failed, ","), "count", len(failed),
+			"reason", firstFailure(results))
+	}
 	if got == 0 {
-		return rec, fmt.Errorf("load: %d searches, none supplied (fhirServer given: %t): %w",
+		if in.FHIRServer == "" {
+			return rec, fmt.Errorf("load: %d searches, none supplied: %w: %w", len(Searches), ErrNothingSupplied, ErrNoFHIRServer)
+		}
+		return rec, fmt.Errorf("load: %d searches, none supplied (fhirServer used: %t): %w",
 			len(Searches), client != nil, ErrNothingSupplied)
 	}
 	return rec, nil
@@ -295,6 +304,30 @@ const parallelDecodeMin = 64 << 10
 type result struct {
 	raws     []json.RawMessage
 	supplied bool
+	// failed is why the search failed on fhirServer ("" when it did not).
+	failed string
+	key    Search
+}
+
+// failures lists the keys of the searches that failed.
+func failures(rs []result) []string {
+	var out []string
+	for _, r := range rs {
+		if r.failed != "" {
+			out = append(out, string(r.key))
+		}
+	}
+	return out
+}
+
+// firstFailure is the reason of the first failed search.
+func firstFailure(rs []result) string {
+	for _, r := range rs {
+		if r.failed != "" {
+			return r.failed
+		}
+	}
+	return ""
 }
 
 // resolve gets one search from the prefetch or, failing that, the server.
@@ -320,8 +353,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 				return result{raws: append(pv.raws, more...), supplied: true}
 			}
 			if !errors.Is(err, ErrForeignOrigin) {
-				l.logger.WarnContext(ctx, "prefetch next page failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
-				return result{raws: pv.raws}
+				return result{raws: pv.raws, key: s.Key, failed: "prefetch next page: " + err.Error()}
 			}
 			// A `next` link off the fhirServer origin is never sent the
 			// token; run the whole search on fhirServer instead.
@@ -342,8 +374,8 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 			// A read of a missing resource is what a client's null says.
 			return result{supplied: true}
 		}
-		l.logger.WarnContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
-		return result{raws: partial}
+		l.logger.DebugContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
+		return result{raws: partial, key: s.Key, failed: err.Error()}
 	}
 	return result{raws: raws, supplied: true}
 }

@@ -39,14 +39,19 @@ func SeedFiles(ctx context.Context, c *Client, paths ...string) (Summary, error)
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return Summary{}, fmt.Errorf("seed: %w", err)
+			return Summary{}, fmt.Errorf("seed: %w", err) // names the path
 		}
 		if !json.Valid(b) {
 			return Summary{}, fmt.Errorf("seed %s: not JSON: %w", filepath.Base(p), ErrMalformed)
 		}
 		docs = append(docs, b)
 	}
-	return Seed(ctx, c, docs...)
+	sum, err := Seed(ctx, c, docs...)
+	if err != nil && len(paths) == 1 {
+		// Seed's own errors start with "seed"; add only which file.
+		return sum, fmt.Errorf("%s: %w", filepath.Base(paths[0]), err)
+	}
+	return sum, err
 }
 
 // Seed writes scenario patients to any FHIR R4 server with transaction

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -71,7 +73,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var tok func() string
 	if devKeyDir != "" {
-		key, err := auth.LoadOrCreateDevKey(devKeyDir)
+		key, err := auth.LoadDevKey(devKeyDir)
 		if err != nil {
 			return err
 		}
@@ -93,6 +95,9 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "target %s, %d request bodies (%s; %d bytes on average), concurrency %d\n",
 		url, len(bodies), strings.Join(names, ", "), total/len(bodies), concurrency)
 
+	if err := probe(ctx, url, bodies[0], tok); err != nil {
+		return err
+	}
 	if soak {
 		res, err := loadtest.Soak(ctx, loadtest.SoakConfig{
 			URL: url, MetricsURL: metricsURL, Bodies: bodies, Concurrency: concurrency, Duration: duration, Token: tok,
@@ -130,9 +135,10 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
 	}
 	if tiny > 0 {
+		// The flood expects refusals (503); the normal call after it must answer 200.
 		return benchAfterFlood(ctx, cfg, normal, stdout)
 	}
-	return nil
+	return failed(svc)
 }
 
 // benchWithBaseline runs the load against the service and the bare baseline
@@ -162,7 +168,7 @@ func benchWithBaseline(ctx context.Context, cfg loadtest.Config, rounds int, std
 		fmt.Fprintf(stdout, "ratio:    service/baseline throughput = %.2f (p50 %.2fx); %d alternating turns each\n",
 			svc.Throughput/bl.Throughput, float64(svc.P50)/float64(max(bl.P50, 1)), rounds)
 	}
-	return nil
+	return failed(svc)
 }
 
 // benchAfterFlood sends one normal call after the bounded-memory run and
@@ -184,6 +190,46 @@ func benchAfterFlood(ctx context.Context, cfg loadtest.Config, body []byte, stdo
 		return fmt.Errorf("bench: the normal call after the run did not answer 200 (%v)", res.Statuses)
 	}
 	return nil
+}
+
+// probe sends one call before the load, so that a target that does not
+// answer fails the run at once with the reason, not after a run of errors.
+func probe(ctx context.Context, url string, body []byte, tok func() string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if tok != nil {
+		req.Header.Set("Authorization", tok())
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: the target does not answer: %w", err)
+	}
+	defer resp.Body.Close()
+	// A wrong URL or token fails every call the same way: stop here.
+	// Other statuses are the run's to count.
+	switch resp.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed:
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("bench: the target answered %s to a first call: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// failed turns a run with failed calls into an error saying how many and why.
+func failed(r loadtest.Result) error {
+	if r.Errors == 0 {
+		return nil
+	}
+	why := fmt.Sprintf("statuses %v", r.Statuses)
+	if r.Transport > 0 {
+		why += fmt.Sprintf(", %d without an answer (first: %s)", r.Transport, r.FirstTransportError)
+	}
+	return fmt.Errorf("bench: %d of %d calls failed: %s", r.Errors, r.Requests, why)
 }
 
 // benchBodies reads order-sign requests from files and folders (a folder's

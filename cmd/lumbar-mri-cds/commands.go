@@ -41,9 +41,12 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	if format != "json" && format != "text" {
+		return usageError{fmt.Errorf("--format %q: want json or text", format)}
+	}
 	if f.NArg() != 1 {
 		f.Usage()
-		return errors.New("evaluate needs one request file, or - for stdin")
+		return usageError{errors.New("evaluate needs one request file, or - for stdin")}
 	}
 	var body []byte
 	var err error
@@ -66,7 +69,7 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	holder, err := policy.NewHolderWithValueSets(policyPath, valueSetDir, log, nil)
 	if err != nil {
-		return fmt.Errorf("policy: %w", err)
+		return err // policy errors name the policy and file
 	}
 	if service == "" {
 		var h struct {
@@ -215,7 +218,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	for _, file := range files {
 		sum, err := fhir.SeedFiles(ctx, client, file)
 		if err != nil {
-			fmt.Fprintf(stderr, "seed %s: %v\n", filepath.Base(file), err)
+			fmt.Fprintln(stderr, err) // SeedFiles' errors name the file
 			failed = append(failed, filepath.Base(file))
 			continue
 		}
@@ -299,6 +302,9 @@ func waitFor(ctx context.Context, url string, wait time.Duration) error {
 	}
 }
 
+// devTrustFile is the trust file `token --init` writes beside the key.
+const devTrustFile = "dev-trust.yaml"
+
 // token mints a development JWT with the local key in the data dir.
 func token(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("token", getenv, stderr)
@@ -309,27 +315,44 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	f.StringVar(&aud, "aud", "", "audience: the exact URL to call, e.g. http://127.0.0.1:8080/cds-services/lumbar-mri-order-sign")
 	f.DurationVar(&ttl, "ttl", 5*time.Minute, "token lifetime (at most 1h)")
 	f.BoolVar(&jwks, "jwks", false, "print the public JWKS of the development key instead of a token")
-	f.BoolVar(&initKey, "init", false, "create the key if needed, write dev-jwks.json next to it and print the trust-file entry")
+	f.BoolVar(&initKey, "init", false, "create the key if needed, write dev-jwks.json and dev-trust.yaml (a trust file for --trust) next to it")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	key, err := auth.LoadOrCreateDevKey(dataDir)
+	if !initKey && !jwks && aud == "" {
+		return usageError{errors.New("token needs --aud (the URL you will call), or --jwks / --init")}
+	}
+	if initKey {
+		key, err := auth.LoadOrCreateDevKey(dataDir)
+		if err != nil {
+			return err
+		}
+		jwksPath := filepath.Join(dataDir, "dev-jwks.json")
+		if err := os.WriteFile(jwksPath, key.JWKS(), 0o644); err != nil {
+			return err
+		}
+		// The trust file sits beside the JWKS and names it relative to its
+		// own folder, which is how the server reads jwks_file.
+		trustPath := filepath.Join(dataDir, devTrustFile)
+		entry := auth.DevTrustEntry("dev-jwks.json")
+		if err := os.WriteFile(trustPath, []byte(entry), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Development key %s in %s; public JWKS written to %s.\nStart the server with --trust %s (it trusts this key). Trust file:\n\n%s",
+			key.KID(), dataDir, jwksPath, trustPath, entry)
+		return nil
+	}
+	key, err := auth.LoadDevKey(dataDir)
+	if errors.Is(err, auth.ErrNoDevKey) {
+		return fmt.Errorf("no development key in %s: run \"lumbar-mri-cds token --init --data-dir %s\" and start the server with --trust %s; a new key the server does not trust would only get 401",
+			dataDir, dataDir, filepath.Join(dataDir, devTrustFile))
+	}
 	if err != nil {
 		return err
 	}
-	switch {
-	case initKey:
-		path := filepath.Join(dataDir, "dev-jwks.json")
-		if err := os.WriteFile(path, key.JWKS(), 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Development key %s; public JWKS written to %s. Trust-file entry:\n\n%s", key.KID(), path, auth.DevTrustEntry(path))
-		return nil
-	case jwks:
+	if jwks {
 		_, err := stdout.Write(append(key.JWKS(), '\n'))
 		return err
-	case aud == "":
-		return errors.New("token needs --aud (the URL you will call), or --jwks / --init")
 	}
 	tok, err := key.Mint(aud, ttl)
 	if err != nil {

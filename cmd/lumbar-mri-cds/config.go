@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -97,19 +98,29 @@ func (f *flags) integer(p *int, name string, def int, help string) {
 	f.shown = append(f.shown, shownFlag{name, key, false})
 }
 
-// parse parses args; environment errors come first.
+// parse parses args; environment errors come first. Both are usage errors
+// (exit status 2), as is a help request's flag.ErrHelp (exit status 0).
 func (f *flags) parse(args []string) error {
 	if len(f.errs) > 0 {
-		return f.errs[0]
+		return usageError{f.errs[0]}
 	}
-	return f.Parse(args)
+	err := f.Parse(args)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return usageError{err}
+	}
+	return err
 }
 
-// effective returns the configuration as log attributes, secrets redacted.
-func (f *flags) effective() []any {
+// effective returns the configuration as log attributes, secrets redacted;
+// resolved holds the values in force of flags whose default is derived at
+// start (base-url from the bound address, for example).
+func (f *flags) effective(resolved map[string]string) []any {
 	var attrs []any
 	for _, s := range f.shown {
 		v := f.Lookup(s.name).Value.String()
+		if r, ok := resolved[s.name]; ok {
+			v = r
+		}
 		if s.secret && v != "" {
 			v = "[redacted]"
 		}

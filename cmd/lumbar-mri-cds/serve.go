@@ -72,6 +72,11 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.integer(&c.rateBurst, "rate-burst", 200, "burst of calls per client above the rate")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long calls in flight may take at shutdown")
 	f.SetOutput(stderr)
+	f.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fmt.Fprintln(stderr, "\nflags of serve:")
+		f.PrintDefaults()
+	}
 	return f, c
 }
 
@@ -110,15 +115,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	gcPercent := tuneGC(getenv)
 	memLimit, memSource := applyMemoryLimit(int64(c.memoryLimit), getenv)
-	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
-		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)}, f.effective()...)...)
 
 	dev := c.trustFile == ""
-	if dev {
-		if !auth.IsLoopback(c.addr) {
-			return fmt.Errorf("refusing to listen on %s without a trust file: set --trust (LUMBAR_MRI_CDS_TRUST_FILE), or listen on loopback for development", c.addr)
-		}
-		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
+	if dev && !auth.IsLoopback(c.addr) {
+		return fmt.Errorf("refusing to listen on %s without a trust file: set --trust (LUMBAR_MRI_CDS_TRUST_FILE), or listen on loopback for development", c.addr)
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -138,11 +138,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.corsOrigins == "" && dev {
 		corsOrigins = []string{"*"}
 	}
+	// The configuration in force, defaults resolved: what the flags left
+	// empty is logged as the value used.
+	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
+		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)},
+		f.effective(map[string]string{"base-url": c.baseURL, "cors-origins": strings.Join(corsOrigins, ",")})...)...)
+	switch {
+	case dev && c.trustSandbox:
+		log.Warn("DEVELOPMENT MODE: no trust file; only tokens signed with the public CDS Hooks sandbox key are accepted (--trust-sandbox); listening on loopback only")
+	case dev:
+		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
+	}
 
 	metrics := server.NewMetrics()
 	holder, err := policy.NewHolderWithValueSets(c.policyPath, c.valueSetDir, log, metrics.PolicyReload)
 	if err != nil {
-		return fmt.Errorf("policy: %w", err)
+		return err // policy errors name the policy and file
 	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -158,7 +169,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if !dev {
 		trust, err := auth.LoadTrust(c.trustFile)
 		if err != nil {
-			return fmt.Errorf("trust file: %w", err)
+			return err // LoadTrust's errors name the trust file
 		}
 		clients = trust.Clients
 	}

@@ -89,6 +89,20 @@ func LoadOrCreateDevKey(dataDir string) (*DevKey, error) {
 	return newDevKey(priv), nil
 }
 
+// ErrNoDevKey means the data folder holds no development key yet.
+var ErrNoDevKey = errors.New("no development key")
+
+// LoadDevKey reads the development key of dataDir without creating one: a
+// token signed by a key the server was never told about would only be
+// refused (401).
+func LoadDevKey(dataDir string) (*DevKey, error) {
+	path := filepath.Join(dataDir, DevKeyFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s", ErrNoDevKey, dataDir)
+	}
+	return LoadOrCreateDevKey(dataDir)
+}
+
 func parseDevKey(raw []byte, path string) (*DevKey, error) {
 	block, _ := pem.Decode(raw)
 	if block == nil || block.Type != "PRIVATE KEY" {

@@ -46,6 +46,10 @@ type Result struct {
 	P99        time.Duration
 	Max        time.Duration
 	PeakMemory uint64
+	// Transport counts calls that got no HTTP answer at all (refused,
+	// reset, timed out); FirstTransportError is the first such error.
+	Transport           int
+	FirstTransportError string
 }
 
 // Run drives the load and returns the figures. A non-2xx status or a
@@ -93,6 +97,7 @@ type raw struct {
 	transport int
 	elapsed   time.Duration
 	peak      uint64
+	firstErr  string
 }
 
 // add merges another run's measurements into r.
@@ -106,6 +111,9 @@ func (r *raw) add(o raw) {
 	}
 	r.errs += o.errs
 	r.transport += o.transport
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
 	r.elapsed += o.elapsed
 	r.peak = max(r.peak, o.peak)
 }
@@ -114,7 +122,8 @@ func (r *raw) add(o raw) {
 func (r raw) result() Result {
 	lat := r.lat
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	res := Result{Requests: len(lat) + r.transport, Errors: r.errs, Statuses: r.statuses, Elapsed: r.elapsed, PeakMemory: r.peak}
+	res := Result{Requests: len(lat) + r.transport, Errors: r.errs, Statuses: r.statuses, Elapsed: r.elapsed, PeakMemory: r.peak,
+		Transport: r.transport, FirstTransportError: r.firstErr}
 	if len(lat) > 0 {
 		res.P50, res.P90, res.P99, res.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
 		res.Throughput = float64(len(lat)) / r.elapsed.Seconds()
@@ -149,6 +158,7 @@ func run(ctx context.Context, cfg Config) (raw, error) {
 		statuses  = map[int]int{}
 		errs      int
 		transport int // failures without an HTTP status
+		firstErr  string
 		peak      atomic.Uint64
 	)
 	stopMem := make(chan struct{})
@@ -207,6 +217,9 @@ func run(ctx context.Context, cfg Config) (raw, error) {
 				if err != nil {
 					errs++
 					transport++
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
 					mu.Unlock()
 					continue
 				}
@@ -226,7 +239,7 @@ func run(ctx context.Context, cfg Config) (raw, error) {
 	close(stopMem)
 	<-memDone
 	client.CloseIdleConnections()
-	return raw{lat: lat, statuses: statuses, errs: errs, transport: transport, elapsed: elapsed, peak: peak.Load()}, nil
+	return raw{lat: lat, statuses: statuses, errs: errs, transport: transport, elapsed: elapsed, peak: peak.Load(), firstErr: firstErr}, nil
 }
 
 func pct(sorted []time.Duration, p int) time.Duration {

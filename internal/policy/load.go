@@ -111,17 +111,25 @@ func Load(path string) (*Set, error) {
 // default (itself overlaid on the embedded one) and is the base for the
 // other files. Value sets are resolved against reg. Errors name the file and
 // line of every problem found, and the URL of a value set that is missing or
-// empty.
+// empty, after one "policy: " prefix.
 func LoadWith(path string, reg *terminology.Registry) (*Set, error) {
-	fi, err := os.Stat(path)
+	s, err := load(path, reg)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
+	}
+	return s, nil
+}
+
+func load(path string, reg *terminology.Registry) (*Set, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
 	}
 	var files []string
 	if fi.IsDir() {
 		entries, err := os.ReadDir(path)
 		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
+			return nil, err
 		}
 		for _, e := range entries {
 			ext := strings.ToLower(filepath.Ext(e.Name()))
@@ -145,7 +153,7 @@ func LoadWith(path string, reg *terminology.Registry) (*Set, error) {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("policy: %w", err)
+			return nil, err
 		}
 		var head struct {
 			ID string `yaml:"id"`

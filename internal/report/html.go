@@ -41,8 +41,33 @@ const (
 type view struct {
 	Title    string
 	From, To string
-	Report   *Report
-	Charts   []chart
+	// FromDay and ToDay are the period as the date picker shows it: YYYY-MM-DD,
+	// both inclusive.
+	FromDay, ToDay string
+	// Ranges are quick links to common periods ending on ToDay.
+	Ranges  []dateRange
+	Report  *Report
+	Summary []summaryRow
+	Trends  []trend
+	Charts  []chart
+	Splits  []splitTable
+}
+
+type dateRange struct{ Label, From, To string }
+
+// summaryRow is one figure with its denominator spelled out.
+type summaryRow struct{ ID, Label, Value string }
+
+// splitTable is one split of the calls (by policy, hook or client).
+type splitTable struct {
+	ID, Title string
+	Rows      []splitRow
+}
+
+type splitRow struct {
+	Key, Name                                     string
+	Calls, Orders, Met, Issued, Accepted, Overrid string
+	Feedback                                      string
 }
 
 // chart is a horizontal bar chart with its geometry computed here, because
@@ -59,6 +84,7 @@ type chart struct {
 
 type bar struct {
 	Label, FullLabel string
+	Code             string // data-code: the code the label names
 	Value            string // data-value: the number shown, unformatted
 	Text             string // the visible text beside the bar
 	Y, W, H          int
@@ -89,14 +115,23 @@ func page(r *Report) view {
 		To:     r.To.UTC().Format(time.RFC3339),
 		Report: r,
 	}
-	countBars := func(cs []Count) []bar {
+	if !r.From.IsZero() && !r.To.IsZero() {
+		last := r.To.UTC().Add(-time.Nanosecond)
+		v.FromDay, v.ToDay = r.From.UTC().Format(time.DateOnly), last.Format(time.DateOnly)
+		for _, n := range []int{7, 30, 90, 365} {
+			v.Ranges = append(v.Ranges, dateRange{Label: fmt.Sprintf("Last %d days", n),
+				From: last.AddDate(0, 0, 1-n).Format(time.DateOnly), To: v.ToDay})
+		}
+	}
+	v.Summary = summary(r)
+	countBars := func(cs []Count, name func(string) string) []bar {
 		var bs []bar
 		for _, c := range cs {
-			label := c.Label
+			label := name(c.Label)
 			if c.Detail != "" {
-				label += " — " + c.Detail
+				label = c.Detail
 			}
-			bs = append(bs, bar{FullLabel: label, Value: strconv.Itoa(c.N), Text: strconv.Itoa(c.N)})
+			bs = append(bs, bar{FullLabel: label, Code: c.Label, Value: strconv.Itoa(c.N), Text: strconv.Itoa(c.N)})
 		}
 		return bs
 	}
@@ -105,9 +140,15 @@ func page(r *Report) view {
 		for _, c := range r.CardTypes {
 			p, n := rate(c)
 			val := strconv.FormatFloat(p, 'f', 1, 64)
-			bs = append(bs, bar{FullLabel: c.Topic, Value: val, Text: fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)})
+			bs = append(bs, bar{FullLabel: TopicName(c.Topic), Code: c.Topic, Value: val, Text: fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)})
 		}
 		return bs
+	}
+	reasonName := func(code string) string {
+		if code == "(none given)" {
+			return "No reason given"
+		}
+		return code
 	}
 	ms := func(label string, x float64) bar {
 		val := strconv.FormatFloat(x, 'f', 1, 64)
@@ -125,20 +166,63 @@ func page(r *Report) view {
 				Text: fmt.Sprintf("%d (%.1f%%)", r.Suggestions.Accepted, r.Suggestions.Rate())},
 		}
 	}
+	feedbackNote := fmt.Sprintf("Each rate divides by all cards issued of the type. A card's outcome is its latest feedback; "+
+		"%d of the %d cards issued got feedback, the others count as neither accepted nor overridden (EHRs report only some outcomes).",
+		r.Cards.WithFeedback, r.Cards.Issued)
 	v.Charts = []chart{
-		layout("outcomes", "Calls by outcome", "Number of calls", "", colourCount, countBars(r.Outcomes), false),
-		layout("findings", "Findings", "Number of orders assessed", "", colourCount, countBars(r.Findings), false),
-		layout("acceptance", "Card acceptance rate by card type", "Accepted cards, % of cards issued",
-			"A card's outcome is its latest feedback; cards without feedback were ignored.",
+		layout("outcomes", "Calls by outcome", "Number of calls", fmt.Sprintf("Each of the %d calls counted once.", r.Calls),
+			colourCount, countBars(r.Outcomes, OutcomeName), false),
+		layout("findings", "Findings", "Number of orders", fmt.Sprintf("Share of the %d orders assessed; an order can have several findings.", r.Orders),
+			colourCount, countBars(r.Findings, FindingName), false),
+		layout("acceptance", "Card acceptance rate by card type", "Accepted cards, % of cards issued", feedbackNote,
 			colourAccepted, rateBars(func(c CardType) (float64, int) { return c.AcceptanceRate(), c.Accepted }), true),
-		layout("override", "Card override rate by card type", "Overridden cards, % of cards issued", "",
+		layout("override", "Card override rate by card type", "Overridden cards, % of cards issued", "Divides by all cards issued of the type, as above.",
 			colourOverride, rateBars(func(c CardType) (float64, int) { return c.OverrideRate(), c.Overridden }), true),
-		layout("reasons", "Override reasons", "Number of overridden cards", "", colourOverride, countBars(r.OverrideReasons), false),
-		layout("suggestions", "Suggestion acceptance", "Number of suggestions", "", colourAccepted, suggestions, false),
-		layout("latency", "Latency percentiles", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank.", r.Latency.N),
+		layout("reasons", "Override reasons", "Number of overridden cards", fmt.Sprintf("Of the %d overridden cards, by the reason chosen.", r.Cards.Overridden),
+			colourOverride, countBars(r.OverrideReasons, reasonName), false),
+		layout("suggestions", "Suggestion acceptance", "Number of suggestions", "Accepted: % of the suggestions offered.", colourAccepted, suggestions, false),
+		layout("latency", "Latency percentiles", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank; service time, from the request to the answer, before the audit commit.", r.Latency.N),
 			colourLatency, latency, false),
 	}
+	v.Trends = trends(r.Days)
+	v.Splits = []splitTable{
+		splitOf("policy", "By payer policy", r.ByPolicy, PolicyName),
+		splitOf("hook", "By hook", r.ByHook, HookName),
+		splitOf("client", "By client", r.ByClient, ClientName),
+	}
 	return v
+}
+
+// summary states each figure with what it is a share of.
+func summary(r *Report) []summaryRow {
+	c := r.Cards
+	var met int
+	for _, s := range r.ByHook { // every call is in one hook group
+		met += s.Met
+	}
+	return []summaryRow{
+		{"calls", "Calls", strconv.Itoa(r.Calls)},
+		{"orders", "Lumbar MRI orders assessed", strconv.Itoa(r.Orders)},
+		{"met", "Orders meeting the criteria", fmt.Sprintf("%d of %d orders assessed (%.1f%%)", met, r.Orders, percent(met, r.Orders))},
+		{"cards", "Cards issued", strconv.Itoa(c.Issued)},
+		{"feedback", "Cards with feedback", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.WithFeedback, c.Issued, percent(c.WithFeedback, c.Issued))},
+		{"accepted", "Cards accepted", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.Accepted, c.Issued, c.AcceptanceRate())},
+		{"overridden", "Cards overridden", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.Overridden, c.Issued, c.OverrideRate())},
+	}
+}
+
+func splitOf(id, title string, ss []Split, name func(string) string) splitTable {
+	t := splitTable{ID: id, Title: title}
+	pct := func(n, of int) string { return fmt.Sprintf("%d (%.1f%%)", n, percent(n, of)) }
+	for _, s := range ss {
+		t.Rows = append(t.Rows, splitRow{
+			Key: s.Key, Name: name(s.Key), Calls: strconv.Itoa(s.Calls), Orders: strconv.Itoa(s.Orders),
+			Met: pct(s.Met, s.Orders), Issued: strconv.Itoa(s.Cards.Issued),
+			Accepted: pct(s.Cards.Accepted, s.Cards.Issued), Overrid: pct(s.Cards.Overridden, s.Cards.Issued),
+			Feedback: pct(s.Cards.WithFeedback, s.Cards.Issued),
+		})
+	}
+	return t
 }
 
 // layout places the bars of one chart. Percentages use a fixed 0-100 scale
@@ -157,6 +241,9 @@ func layout(id, title, axis, note, colour string, bars []bar, percentScale bool)
 	}
 	for i := range c.Bars {
 		b := &c.Bars[i]
+		if b.Code == "" {
+			b.Code = b.FullLabel
+		}
 		v, _ := strconv.ParseFloat(b.Value, 64)
 		b.Label = cut(b.FullLabel)
 		b.Y = topPad + i*rowH

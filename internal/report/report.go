@@ -34,7 +34,42 @@ type Report struct {
 	Suggestions Suggestions
 	// Latency is the distribution of call latency over all calls.
 	Latency Latency
+	// Days has one entry per UTC day of the period, oldest first, days
+	// without calls included (the daily trend).
+	Days []Day
+	// ByPolicy, ByHook and ByClient split the calls by the payer policy
+	// applied, the hook, and the calling client (its verified iss; "" in
+	// development mode), most calls first.
+	ByPolicy, ByHook, ByClient []Split
 }
+
+// Day is the activity of one UTC day.
+type Day struct {
+	Date time.Time
+	// Calls counts every call of the day; Refused those answered with a
+	// status other than 200.
+	Calls, Refused int
+	// Orders counts lumbar MRI orders assessed; Met those of them whose
+	// documentation met the criteria.
+	Orders, Met int
+}
+
+// MetRate is Met/Orders in percent; 0 when no order was assessed.
+func (d Day) MetRate() float64 { return percent(d.Met, d.Orders) }
+
+// Split is what happened to the calls that share one Key.
+type Split struct {
+	// Key is a policy id, a hook or a client issuer ("" when none).
+	Key string
+	// Calls counts calls, every status; Orders the orders assessed in them
+	// and Met those whose documentation met the criteria.
+	Calls, Orders, Met int
+	// Cards is what became of the cards these calls issued.
+	Cards CardType
+}
+
+// MetRate is Met/Orders in percent; 0 when no order was assessed.
+func (s Split) MetRate() float64 { return percent(s.Met, s.Orders) }
 
 // Count is one labelled number.
 type Count struct {
@@ -52,6 +87,9 @@ type CardType struct {
 	Issued     int
 	Accepted   int
 	Overridden int
+	// WithFeedback counts the cards that received any feedback; the others
+	// count as neither accepted nor overridden.
+	WithFeedback int
 }
 
 // AcceptanceRate is Accepted/Issued in percent; 0 when nothing was issued.

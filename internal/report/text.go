@@ -13,43 +13,80 @@ import (
 func Text(w io.Writer, r *Report) error {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	line("Lumbar MRI CDS report, %s to %s (UTC)", r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339))
-	line("Calls: %d   Orders assessed: %d", r.Calls, r.Orders)
+	// Scripts read the first line: it stays "Calls: N".
+	line("Calls: %d", r.Calls)
+	line("Lumbar MRI CDS report, %s to %s (UTC, end exclusive); %d lumbar MRI orders assessed",
+		r.From.UTC().Format(time.RFC3339), r.To.UTC().Format(time.RFC3339), r.Orders)
 
-	line("\nCalls by outcome")
-	table(&b, nil, countRows(r.Outcomes, r.Calls), "calls")
-	line("\nFindings (share of %d orders assessed)", r.Orders)
-	table(&b, nil, countRows(r.Findings, r.Orders), "orders")
+	line("\nCalls by outcome (share of %d calls)", r.Calls)
+	table(&b, nil, countRows(r.Outcomes, r.Calls, OutcomeName), "calls")
+	line("\nFindings (share of %d orders assessed; an order can have several)", r.Orders)
+	table(&b, nil, countRows(r.Findings, r.Orders, FindingName), "orders")
 
-	line("\nCards by type (a card's outcome is its latest feedback; no feedback: ignored)")
+	line("\nCards by type (%% of cards issued; a card's outcome is its latest feedback, and %d of %d cards got feedback)",
+		r.Cards.WithFeedback, r.Cards.Issued)
 	var rows [][]string
 	for _, c := range r.CardTypes {
-		rows = append(rows, cardRow(c.Topic, c))
+		rows = append(rows, cardRow(TopicName(c.Topic), c))
 	}
 	if len(rows) > 0 {
-		rows = append(rows, cardRow("all cards", r.Cards))
+		rows = append(rows, cardRow("All cards", r.Cards))
 	}
-	table(&b, []string{"type", "issued", "accepted", "%", "overridden", "%"}, rows, "cards")
+	table(&b, []string{"type", "issued", "feedback", "accepted", "%", "overridden", "%"}, rows, "cards")
 
 	line("\nOverride reasons (share of %d overridden cards)", r.Cards.Overridden)
-	table(&b, nil, countRows(r.OverrideReasons, r.Cards.Overridden), "overrides")
+	table(&b, nil, countRows(r.OverrideReasons, r.Cards.Overridden, func(c string) string {
+		if c == "(none given)" {
+			return "No reason given"
+		}
+		return c
+	}), "overrides")
+
+	for _, sp := range []struct {
+		title string
+		rows  []Split
+		name  func(string) string
+	}{{"By payer policy", r.ByPolicy, PolicyName}, {"By hook", r.ByHook, HookName}, {"By client", r.ByClient, ClientName}} {
+		line("\n%s (met: %% of orders assessed; accepted and overridden: %% of cards issued)", sp.title)
+		var rows [][]string
+		for _, s := range sp.rows {
+			rows = append(rows, []string{sp.name(s.Key), fmt.Sprint(s.Calls), fmt.Sprint(s.Orders),
+				fmt.Sprintf("%.1f%%", s.MetRate()), fmt.Sprint(s.Cards.Issued),
+				fmt.Sprintf("%.1f%%", s.Cards.AcceptanceRate()), fmt.Sprintf("%.1f%%", s.Cards.OverrideRate())})
+		}
+		table(&b, []string{"", "calls", "orders", "met", "cards", "accepted", "overridden"}, rows, "calls")
+	}
+
+	line("\nPer day (UTC; met: %% of the day's orders assessed)")
+	rows = nil
+	for _, d := range r.Days {
+		if d.Calls == 0 {
+			continue
+		}
+		rows = append(rows, []string{d.Date.UTC().Format(time.DateOnly), fmt.Sprint(d.Calls), fmt.Sprint(d.Refused),
+			fmt.Sprint(d.Orders), fmt.Sprintf("%.1f%%", d.MetRate())})
+	}
+	table(&b, []string{"day", "calls", "refused", "orders", "met"}, rows, "calls")
 
 	line("\nSuggestions: %d offered, %d accepted (%.1f%%)", r.Suggestions.Offered, r.Suggestions.Accepted, r.Suggestions.Rate())
 	if l := r.Latency; l.N == 0 {
 		line("Latency: no calls")
 	} else {
-		line("Latency over %d calls (ms): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
+		line("Latency over %d calls (ms, service time before the audit commit): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-func countRows(cs []Count, total int) [][]string {
+func countRows(cs []Count, total int, name func(string) string) [][]string {
 	var rows [][]string
 	for _, c := range cs {
-		label := c.Label
+		label := name(c.Label)
 		if c.Detail != "" {
-			label += " (" + c.Detail + ")"
+			label = c.Detail
+		}
+		if label != c.Label && !strings.HasPrefix(c.Label, "(") {
+			label += " (" + c.Label + ")"
 		}
 		rows = append(rows, []string{label, fmt.Sprint(c.N), fmt.Sprintf("%.1f%%", percent(c.N, total))})
 	}
@@ -57,7 +94,7 @@ func countRows(cs []Count, total int) [][]string {
 }
 
 func cardRow(name string, c CardType) []string {
-	return []string{name, fmt.Sprint(c.Issued), fmt.Sprint(c.Accepted), fmt.Sprintf("%.1f%%", c.AcceptanceRate()),
+	return []string{name, fmt.Sprint(c.Issued), fmt.Sprint(c.WithFeedback), fmt.Sprint(c.Accepted), fmt.Sprintf("%.1f%%", c.AcceptanceRate()),
 		fmt.Sprint(c.Overridden), fmt.Sprintf("%.1f%%", c.OverrideRate())}
 }
 

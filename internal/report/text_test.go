@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,13 +22,26 @@ func sample() *Report {
 		Outcomes: []Count{{Label: "criteria-not-met", N: 5}, {Label: "HTTP 400", N: 1}, {Label: "HTTP 412", N: 1},
 			{Label: "criteria-met", N: 1}, {Label: "mixed", N: 1}, {Label: "no-lumbar-mri", N: 1}},
 		Findings: []Count{{Label: "conservative-therapy-missing", N: 8}, {Label: "red-flag-cauda-equina", N: 2}},
-		CardTypes: []CardType{{Topic: "coverage-info", Issued: 7, Accepted: 1, Overridden: 4},
-			{Topic: "therapy-alternatives-opt", Issued: 7, Accepted: 2, Overridden: 1}},
-		Cards: CardType{Issued: 14, Accepted: 3, Overridden: 5},
+		CardTypes: []CardType{{Topic: "coverage-info", Issued: 7, Accepted: 1, Overridden: 4, WithFeedback: 5},
+			{Topic: "therapy-alternatives-opt", Issued: 7, Accepted: 2, Overridden: 1, WithFeedback: 3}},
+		Cards: CardType{Issued: 14, Accepted: 3, Overridden: 5, WithFeedback: 8},
 		OverrideReasons: []Count{{Label: "not-applicable", Detail: "Not applicable to this patient", N: 3},
 			{Label: "(none given)", N: 1}, {Label: "documented-elsewhere", Detail: "Documented elsewhere", N: 1}},
 		Suggestions: Suggestions{Offered: 7, Accepted: 3},
 		Latency:     Latency{N: 10, P50: 50, P90: 90, P99: 100, Max: 100},
+		Days:        []Day{{Date: day, Calls: 10, Refused: 2, Orders: 8, Met: 2}},
+		ByPolicy: []Split{
+			{Key: "default", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "acme", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
+		ByHook: []Split{
+			{Key: "order-sign", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "order-select", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
+		ByClient: []Split{
+			{Key: "https://ehr.example", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
 	}
 }
 
@@ -87,6 +102,20 @@ func TestPercentiles(t *testing.T) {
 	for _, tt := range tests {
 		if diff := cmp.Diff(Percentiles(tt.in), tt.want); diff != "" {
 			t.Errorf("Percentiles(%d values) (-got +want):\n%s", len(tt.in), diff)
+		}
+	}
+}
+
+// TestTextFirstLine: scripts read "Calls: N" from the first line.
+func TestTextFirstLine(t *testing.T) {
+	for _, r := range []*Report{sample(), {}} {
+		var b bytes.Buffer
+		if err := Text(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(b.String(), "\n")
+		if want := fmt.Sprintf("Calls: %d", r.Calls); first != want {
+			t.Errorf("first line %q, want %q", first, want)
 		}
 	}
 }

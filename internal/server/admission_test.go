@@ -40,6 +40,20 @@ func TestDecodeBudget(t *testing.T) {
 	if _, err := pw.Write(big[:100]); err != nil {
 		t.Fatal(err)
 	}
+	// Wait until the first call holds its share of the budget, so that a
+	// small call admitted first cannot turn the first one away instead.
+	for until := time.Now().Add(5 * time.Second); ; {
+		ts.decoding.mu.Lock()
+		used := ts.decoding.used
+		ts.decoding.mu.Unlock()
+		if used >= held {
+			break
+		}
+		if time.Now().After(until) {
+			t.Fatal("the first call never took its share of the decode budget")
+		}
+		time.Sleep(time.Millisecond)
+	}
 
 	var refused *http.Response
 	deadline := time.Now().Add(5 * time.Second)

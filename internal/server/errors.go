@@ -22,6 +22,17 @@ var (
 	errPanic = errors.New("internal error")
 	// ErrUnavailable means a dependency (the store) failed (503).
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrMethodNotAllowed is a known route called with another method (405,
+	// with an Allow header).
+	ErrMethodNotAllowed = errors.New("method not allowed")
+	// ErrBodyTimeout means the client did not send its whole body in time
+	// (408): a stalled upload, not a malformed one.
+	ErrBodyTimeout = errors.New("request body not received in time")
+	// ErrBadPeriod is a report period that does not parse (400).
+	ErrBadPeriod = errors.New("invalid report period")
+	// ErrReportOff means /admin/report was asked for while no admin token is
+	// configured (404: the page does not exist on this instance).
+	ErrReportOff = errors.New("the report is off: no admin token is configured (set --admin-token or LUMBAR_MRI_CDS_ADMIN_TOKEN)")
 )
 
 // statusTable is the one mapping from errors to HTTP statuses, with the
@@ -45,6 +56,14 @@ var statusTable = []struct {
 	{err: store.ErrUnknownCard, status: http.StatusNotFound, code: "not-found", public: true},
 	{err: store.ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
 	{err: ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: ErrMethodNotAllowed, status: http.StatusMethodNotAllowed, code: "not-supported", public: true},
+	{err: ErrBodyTimeout, status: http.StatusRequestTimeout, code: "timeout", public: true},
+	{err: ErrBadPeriod, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: ErrReportOff, status: http.StatusNotFound, code: "not-found", public: true},
+	// The 412 text says what the request lacked: a fhirServer, or one that
+	// answered.
+	{err: fhir.ErrNoFHIRServer, status: http.StatusPreconditionFailed, code: "incomplete",
+		message: "the patient data the assessment needs was not in the prefetch, and the request names no fhirServer to retrieve it from"},
 	{err: fhir.ErrNothingSupplied, status: http.StatusPreconditionFailed, code: "incomplete",
 		message: "the patient data the assessment needs was not in the prefetch and could not be retrieved from fhirServer"},
 	{err: ErrBusy, status: http.StatusServiceUnavailable, code: "transient", public: true},

@@ -78,6 +78,9 @@ func (s *Server) audit(c *gin.Context) {
 	c.Writer = w
 	c.Next()
 	status := w.Status()
+	// latency is the service time: request received to answer ready, the
+	// figure the audit row can hold (it is written in the commit). The
+	// client also waits for that commit; answered (below) includes it.
 	latency := time.Since(start)
 	call := store.Call{Time: start.UTC(), ServiceID: clip(c.Param("id")), Status: status, Latency: latency, ClientISS: caller(c)}
 	// The body hashes are for the audit row only (disputes are settled by
@@ -126,6 +129,7 @@ func (s *Server) audit(c *gin.Context) {
 			w.Header().Set("Content-Type", "application/json")
 		}
 	}
+	answered := time.Since(start)
 	if m := s.cfg.Metrics; m != nil {
 		// Labels come from this service's own names, never from what the
 		// client sent, so the number of series stays bounded.
@@ -134,7 +138,7 @@ func (s *Server) audit(c *gin.Context) {
 			svc = "unknown"
 		}
 		m.calls.WithLabelValues(svc, hook, strconv.Itoa(w.Status())).Inc()
-		m.latency.WithLabelValues(svc, hook).Observe(latency.Seconds())
+		m.latency.WithLabelValues(svc, hook).Observe(answered.Seconds())
 		for _, o := range outcomes {
 			m.outcomes.WithLabelValues(o).Inc()
 		}
@@ -144,7 +148,7 @@ func (s *Server) audit(c *gin.Context) {
 	}
 	log.Info("call",
 		slog.String("service", call.ServiceID), slog.String("hook", call.Hook), slog.Int("status", w.Status()),
-		slog.Duration("latency", latency), slog.String("outcomes", strings.Join(outcomes, ",")),
+		slog.Duration("service_time", latency), slog.Duration("latency", answered), slog.String("outcomes", strings.Join(outcomes, ",")),
 		slog.String("findings", strings.Join(findings, ",")), slog.Int("fhir_queries", call.FHIRQueries),
 		slog.String("client", call.ClientISS))
 	w.ResponseWriter.WriteHeader(w.Status())
@@ -250,19 +254,19 @@ func Period(fromS, toS string, now time.Time) (time.Time, time.Time, error) {
 	if toS != "" {
 		t, err := time.Parse(time.DateOnly, toS)
 		if err != nil {
-			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD", hooks.ErrInvalid)
+			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD, got %q", ErrBadPeriod, clip(toS))
 		}
 		to = t.AddDate(0, 0, 1)
 	}
 	if fromS != "" {
 		t, err := time.Parse(time.DateOnly, fromS)
 		if err != nil {
-			return from, to, fmt.Errorf("%w: from must be a date YYYY-MM-DD", hooks.ErrInvalid)
+			return from, to, fmt.Errorf("%w: from must be a date YYYY-MM-DD, got %q", ErrBadPeriod, clip(fromS))
 		}
 		from = t
 	}
 	if !from.Before(to) {
-		return from, to, fmt.Errorf("%w: from must be before to", hooks.ErrInvalid)
+		return from, to, fmt.Errorf("%w: from must not be after to", ErrBadPeriod)
 	}
 	return from, to, nil
 }

@@ -31,7 +31,7 @@ func NewMetrics() *Metrics {
 			Name: "lumbar_mri_cds_calls_total", Help: "Service calls by service, hook and HTTP status.",
 		}, []string{"service", "hook", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "lumbar_mri_cds_call_duration_seconds", Help: "Service call latency by service and hook.",
+			Name: "lumbar_mri_cds_call_duration_seconds", Help: "Service call latency as the client sees it (the audit commit included), by service and hook.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"service", "hook"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{

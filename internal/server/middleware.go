@@ -181,11 +181,15 @@ func (s *Server) rateLimit(c *gin.Context) {
 // configured token the admin routes are off.
 func (s *Server) adminOnly(c *gin.Context) {
 	want := s.cfg.AdminToken
+	if want == "" {
+		s.fail(c, ErrReportOff)
+		return
+	}
 	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
 	if got == "" {
 		got = c.Query("token")
 	}
-	if want == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		c.Header("WWW-Authenticate", "Bearer")
 		c.Header("Content-Type", "application/json")
 		c.AbortWithStatusJSON(http.StatusUnauthorized, outcome("login", "admin token required"))
@@ -214,3 +218,6 @@ func (w *bufferedWriter) Status() int {
 }
 func (w *bufferedWriter) Size() int     { return w.buf.Len() }
 func (w *bufferedWriter) Written() bool { return w.status != 0 || w.buf.Len() > 0 }
+
+// Unwrap gives http.ResponseController the connection (read deadlines).
+func (w *bufferedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -104,7 +104,7 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 	}
 	type bar struct{ Chart, Label, Value, Text string }
 	bars, err := chromedp.Run(ctx, chromedp.Evaluate[[]bar](`[...document.querySelectorAll("svg[data-chart] g.bar")].map(g => ({
-		Chart: g.closest("svg").dataset.chart, Label: g.dataset.label, Value: g.dataset.value,
+		Chart: g.closest("svg").dataset.chart, Label: g.dataset.code, Value: g.dataset.value,
 		Text: g.querySelector("text.value").textContent }))`))
 	if err != nil {
 		t.Fatal(err)
@@ -114,16 +114,16 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 		shown[b.Chart+"/"+b.Label] = b.Text
 	}
 	want := map[string]string{
-		"outcomes/criteria-not-met":                                         "3",
-		"outcomes/criteria-met":                                             "2",
-		"outcomes/HTTP 400":                                                 "1",
-		"findings/conservative-therapy-missing":                             "3",
-		"findings/conservative-therapy-met":                                 "2",
-		"acceptance/therapy-alternatives-opt":                               "66.7% (2 of 3)",
-		"override/coverage-info":                                            "20.0% (1 of 5)",
-		"reasons/documented-elsewhere — Documented outside the coded chart": "1",
-		"suggestions/offered":                                               "3",
-		"suggestions/accepted":                                              "2 (66.7%)",
+		"outcomes/criteria-not-met":             "3",
+		"outcomes/criteria-met":                 "2",
+		"outcomes/HTTP 400":                     "1",
+		"findings/conservative-therapy-missing": "3",
+		"findings/conservative-therapy-met":     "2",
+		"acceptance/therapy-alternatives-opt":   "66.7% (2 of 3)",
+		"override/coverage-info":                "20.0% (1 of 5)",
+		"reasons/documented-elsewhere":          "1",
+		"suggestions/offered":                   "3",
+		"suggestions/accepted":                  "2 (66.7%)",
 	}
 	for k, v := range want {
 		if shown[k] != v {

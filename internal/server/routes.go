@@ -15,6 +15,11 @@ import (
 // decode budget, weighted by body size) -> handler.
 func (s *Server) routes() {
 	e := s.engine
+	// A known path called with another method is 405 with Allow (gin fills
+	// the header from the routes); trailing slashes are trimmed before
+	// routing (Handler), so no empty redirect is ever sent.
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
 	e.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { s.fail(c, errPanic) }), s.requestID, s.cors)
 
 	discovery := []gin.HandlerFunc{}
@@ -34,5 +39,5 @@ func (s *Server) routes() {
 	}
 	e.GET("/admin/report", s.adminOnly, s.handleReport)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, ErrNotFound) })
-	e.NoMethod(func(c *gin.Context) { s.fail(c, ErrNotFound) })
+	e.NoMethod(func(c *gin.Context) { s.fail(c, ErrMethodNotAllowed) })
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,9 @@ import (
 // DefaultMaxBodyBytes is the documented request body limit (README): 5 MiB
 // holds a prefetch of several thousand resources.
 const DefaultMaxBodyBytes = 5 << 20
+
+// DefaultBodyTimeout is how long a client may take to send its body.
+const DefaultBodyTimeout = 10 * time.Second
 
 // Store is what the server needs from the audit and feedback database
 // (internal/store satisfies it; a server database can replace it).
@@ -67,6 +71,10 @@ type Config struct {
 	AdminToken string
 	// Metrics, when set, is served at /metrics and fed by every call.
 	Metrics *Metrics
+	// BodyTimeout bounds reading a request body (default 10 s): a client that
+	// stalls mid-body gets 408 then, rather than holding a worker until the
+	// server's read timeout.
+	BodyTimeout time.Duration
 	// Ready lists the readiness checks (policy loaded, store writable, trust
 	// keys loaded) by name.
 	Ready map[string]func(context.Context) error
@@ -93,6 +101,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.DecodeBudget <= 0 {
 		cfg.DecodeBudget = DefaultDecodeBudget
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -122,8 +133,18 @@ func New(cfg Config) *Server {
 // Pipeline returns the pipeline the service calls run through.
 func (s *Server) Pipeline() *Pipeline { return s.cfg.Pipeline }
 
-// Handler returns the http.Handler serving every route.
-func (s *Server) Handler() http.Handler { return s.engine }
+// Handler returns the http.Handler serving every route. A trailing slash is
+// trimmed before routing, so /cds-services/ and /cds-services answer alike
+// (a redirect would make clients re-send a POST body, and gin's is empty).
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+			r.URL.Path = "/" + strings.Trim(p, "/")
+			r.URL.RawPath = ""
+		}
+		s.engine.ServeHTTP(w, r)
+	})
+}
 
 // Drain makes the server refuse new service calls (503) while calls in
 // flight complete; used at graceful shutdown.
@@ -175,8 +196,12 @@ func configurationOptions() json.RawMessage {
 	return b
 }
 
-// readBody reads the request body within the limit.
+// readBody reads the request body within the limit and the body deadline.
 func (s *Server) readBody(c *gin.Context) ([]byte, error) {
+	// The connection's read deadline, when the writer reaches the
+	// connection (always under net/http; not under httptest.ResponseRecorder).
+	rc := http.NewResponseController(c.Writer)
+	deadline := rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) == nil
 	r := http.MaxBytesReader(c.Writer, c.Request.Body, s.cfg.MaxBodyBytes)
 	var b []byte
 	var err error
@@ -192,6 +217,15 @@ func (s *Server) readBody(c *gin.Context) ([]byte, error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, ErrTooLarge
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// Close after the answer: net/http would otherwise try to read the
+		// rest of the stalled body before writing it.
+		c.Header("Connection", "close")
+		return nil, ErrBodyTimeout
+	}
+	if deadline {
+		_ = rc.SetReadDeadline(time.Time{})
 	}
 	if err != nil {
 		return nil, hooks.ErrMalformed

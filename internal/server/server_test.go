@@ -39,7 +39,7 @@ func TestServiceCallStatuses(t *testing.T) {
 		{"unknown service", "/cds-services/knee-mri", minimal(t, nil), 404, "unknown service"},
 		{"too large", "/cds-services/lumbar-mri-order-sign", bytes.Repeat([]byte(" "), 70<<10), 413, "too large"},
 		{"no lumbar MRI needs no data", "/cds-services/lumbar-mri-order-sign", noMRI, 200, ""},
-		{"nothing supplied", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "prefetch") }), 412, "could not be retrieved"},
+		{"nothing supplied", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "prefetch") }), 412, "names no fhirServer"},
 		{"unknown fields ignored", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) {
 			r["somethingNew"] = map[string]any{"x": 1}
 			r["context"].(map[string]any)["selections"] = []any{"ServiceRequest/mri-1"}

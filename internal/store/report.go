@@ -11,8 +11,8 @@ import (
 
 // period selects the calls of the report period; every report query starts
 // with it, so all of them count the same calls.
-const period = `WITH p AS (SELECT id, status, latency_ms FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
-k AS (SELECT cards.id, cards.topic FROM cards JOIN p ON p.id = cards.call_id),
+const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status, latency_ms FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
+k AS (SELECT cards.id, cards.topic, cards.call_id FROM cards JOIN p ON p.id = cards.call_id),
 latest AS (
 	SELECT f.card_id, f.outcome, f.override_system, f.override_code,
 		row_number() OVER (PARTITION BY f.card_id ORDER BY f.outcome_at_ms DESC, f.id DESC) AS rn
@@ -58,6 +58,18 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 		}
 	}
 	var latencies []float64
+	var days []report.Day
+	splitRows := func(dst *[]report.Split) func(*sql.Rows) error {
+		return func(rows *sql.Rows) error {
+			var s report.Split
+			if err := rows.Scan(&s.Key, &s.Calls, &s.Orders, &s.Met,
+				&s.Cards.Issued, &s.Cards.Accepted, &s.Cards.Overridden, &s.Cards.WithFeedback); err != nil {
+				return err
+			}
+			*dst = append(*dst, s)
+			return nil
+		}
+	}
 	steps := []struct {
 		what, query string
 		scan        func(*sql.Rows) error
@@ -78,20 +90,39 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 			GROUP BY f.finding ORDER BY n DESC, f.finding`, counts(&r.Findings)},
 		{"card types", `SELECT k.topic, count(*) AS n,
 				count(CASE WHEN l.outcome = 'accepted' THEN 1 END),
-				count(CASE WHEN l.outcome = 'overridden' THEN 1 END)
+				count(CASE WHEN l.outcome = 'overridden' THEN 1 END),
+				count(l.card_id)
 			FROM k LEFT JOIN latest l ON l.card_id = k.id AND l.rn = 1
 			GROUP BY k.topic ORDER BY n DESC, k.topic`,
 			func(rows *sql.Rows) error {
 				var c report.CardType
-				if err := rows.Scan(&c.Topic, &c.Issued, &c.Accepted, &c.Overridden); err != nil {
+				if err := rows.Scan(&c.Topic, &c.Issued, &c.Accepted, &c.Overridden, &c.WithFeedback); err != nil {
 					return err
 				}
 				r.CardTypes = append(r.CardTypes, c)
 				r.Cards.Issued += c.Issued
 				r.Cards.Accepted += c.Accepted
 				r.Cards.Overridden += c.Overridden
+				r.Cards.WithFeedback += c.WithFeedback
 				return nil
 			}},
+		{"days", `, o AS (` + ordersPerCall + `)
+			SELECT p.at_ms / 86400000 AS d, count(*), count(CASE WHEN p.status <> 200 THEN 1 END),
+				coalesce(sum(o.n), 0), coalesce(sum(o.met), 0)
+			FROM p LEFT JOIN o ON o.call_id = p.id GROUP BY d ORDER BY d`,
+			func(rows *sql.Rows) error {
+				var d report.Day
+				var day int64
+				if err := rows.Scan(&day, &d.Calls, &d.Refused, &d.Orders, &d.Met); err != nil {
+					return err
+				}
+				d.Date = time.UnixMilli(day * 86400000).UTC()
+				days = append(days, d)
+				return nil
+			}},
+		{"by policy", split("policy_id"), splitRows(&r.ByPolicy)},
+		{"by hook", split("hook"), splitRows(&r.ByHook)},
+		{"by client", split("client_iss"), splitRows(&r.ByClient)},
 		{"override reasons", `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
 				coalesce(max(r.display), ''), count(*) AS n
 			FROM latest l LEFT JOIN card_override_reasons r
@@ -123,5 +154,51 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 	}
 	r.Calls = len(latencies)
 	r.Latency = report.Percentiles(latencies)
+	r.Days = everyDay(from, to, days)
 	return r, nil
+}
+
+// ordersPerCall counts each call's assessed orders and those that met the
+// criteria.
+const ordersPerCall = `SELECT o.call_id, count(*) AS n, count(CASE WHEN o.assessment = 'criteria-met' THEN 1 END) AS met
+	FROM call_orders o JOIN p ON p.id = o.call_id GROUP BY o.call_id`
+
+// split groups the period's calls by one column of calls (a constant of
+// this file, never caller input): calls, orders, orders met, and what
+// became of their cards.
+func split(column string) string {
+	return `, o AS (` + ordersPerCall + `),
+		c AS (SELECT k.call_id, count(*) AS issued,
+				count(CASE WHEN l.outcome = 'accepted' THEN 1 END) AS accepted,
+				count(CASE WHEN l.outcome = 'overridden' THEN 1 END) AS overridden,
+				count(l.card_id) AS feedback
+			FROM k LEFT JOIN latest l ON l.card_id = k.id AND l.rn = 1 GROUP BY k.call_id)
+		SELECT p.` + column + ` AS key, count(*) AS n, coalesce(sum(o.n), 0), coalesce(sum(o.met), 0),
+			coalesce(sum(c.issued), 0), coalesce(sum(c.accepted), 0), coalesce(sum(c.overridden), 0), coalesce(sum(c.feedback), 0)
+		FROM p LEFT JOIN o ON o.call_id = p.id LEFT JOIN c ON c.call_id = p.id
+		GROUP BY key ORDER BY n DESC, key`
+}
+
+// maxTrendDays bounds the daily trend: a longer period shows its last
+// maxTrendDays days.
+const maxTrendDays = 366
+
+// everyDay returns one Day per UTC day of [from, to), the days with calls
+// from got and zero days between them.
+func everyDay(from, to time.Time, got []report.Day) []report.Day {
+	first := from.UTC().Truncate(24 * time.Hour)
+	if n := int(to.Sub(first).Hours()/24) + 1; n > maxTrendDays {
+		first = to.UTC().Truncate(24*time.Hour).AddDate(0, 0, -(maxTrendDays - 1))
+	}
+	byDate := map[time.Time]report.Day{}
+	for _, d := range got {
+		byDate[d.Date] = d
+	}
+	var out []report.Day
+	for d := first; d.Before(to); d = d.AddDate(0, 0, 1) {
+		day := byDate[d]
+		day.Date = d
+		out = append(out, day)
+	}
+	return out
 }

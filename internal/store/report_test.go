@@ -35,6 +35,11 @@ func TestReport(t *testing.T) {
 		call(9, 200, 90, notMet),
 		call(10, 200, 100, notMet),
 	}
+	// The last three calls: another hook, payer policy and client, for the
+	// splits.
+	for i := 7; i < 10; i++ {
+		calls[i].Hook, calls[i].PolicyID, calls[i].ClientISS = "order-select", "acme", ""
+	}
 	for _, c := range calls {
 		if err := db.RecordCall(ctx, c); err != nil {
 			t.Fatal(err)
@@ -82,10 +87,10 @@ func TestReport(t *testing.T) {
 		},
 		Findings: []report.Count{{Label: "conservative-therapy-missing", N: 8}, {Label: "red-flag-cauda-equina", N: 2}},
 		CardTypes: []report.CardType{
-			{Topic: "coverage-info", Issued: 7, Accepted: 1, Overridden: 4},
-			{Topic: "therapy-alternatives-opt", Issued: 7, Accepted: 2, Overridden: 1},
+			{Topic: "coverage-info", Issued: 7, Accepted: 1, Overridden: 4, WithFeedback: 5},
+			{Topic: "therapy-alternatives-opt", Issued: 7, Accepted: 2, Overridden: 1, WithFeedback: 3},
 		},
-		Cards: report.CardType{Issued: 14, Accepted: 3, Overridden: 5},
+		Cards: report.CardType{Issued: 14, Accepted: 3, Overridden: 5, WithFeedback: 8},
 		OverrideReasons: []report.Count{
 			{Label: "not-applicable", Detail: reasonNotApplicable.Display, N: 3},
 			{Label: "(none given)", N: 1},
@@ -93,11 +98,49 @@ func TestReport(t *testing.T) {
 		},
 		Suggestions: report.Suggestions{Offered: 7, Accepted: 3},
 		Latency:     report.Latency{N: 10, P50: 50, P90: 90, P99: 100, Max: 100},
+		Days:        []report.Day{{Date: day, Calls: 10, Refused: 2, Orders: 8, Met: 2}},
+		ByPolicy: []report.Split{
+			{Key: "default", Calls: 7, Orders: 5, Met: 2, Cards: report.CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "acme", Calls: 3, Orders: 3, Cards: report.CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
+		ByHook: []report.Split{
+			{Key: "order-sign", Calls: 7, Orders: 5, Met: 2, Cards: report.CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "order-select", Calls: 3, Orders: 3, Cards: report.CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
+		ByClient: []report.Split{
+			{Key: "https://ehr.example", Calls: 7, Orders: 5, Met: 2, Cards: report.CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
+			{Key: "", Calls: 3, Orders: 3, Cards: report.CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+		},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("Report (-got +want):\n%s", diff)
 	}
 	if got.Cards.AcceptanceRate() != 100*3.0/14 {
 		t.Errorf("AcceptanceRate = %v", got.Cards.AcceptanceRate())
+	}
+}
+
+// TestReportDays: the daily trend has every day of the period, days
+// without calls as zeros, each call on its UTC day.
+func TestReportDays(t *testing.T) {
+	db := open(t, t.TempDir())
+	ctx := t.Context()
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{day.Add(time.Hour), day.Add(23*time.Hour + 59*time.Minute), day.AddDate(0, 0, 2).Add(time.Minute)} {
+		if err := db.RecordCall(ctx, sampleCall(at, "pat", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Report(ctx, day, day.AddDate(0, 0, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []report.Day{
+		{Date: day, Calls: 2, Orders: 2},
+		{Date: day.AddDate(0, 0, 1)},
+		{Date: day.AddDate(0, 0, 2), Calls: 1, Orders: 1},
+	}
+	if diff := cmp.Diff(got.Days, want); diff != "" {
+		t.Errorf("Days (-got +want):\n%s", diff)
 	}
 }

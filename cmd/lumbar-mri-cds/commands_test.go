@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// TestHelpListsEveryCommand: --help, help and serve -h show every subcommand.
+func TestHelpListsEveryCommand(t *testing.T) {
+	commands := []string{"serve", "evaluate", "seed", "token", "report", "bench", "version"}
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "-h"}} {
+		var out, errOut syncBuffer
+		err := run(context.Background(), args, env(nil), strings.NewReader(""), &out, &errOut)
+		if code := exitCode(err); code != 0 {
+			t.Errorf("%v: exit %d (%v)", args, code, err)
+		}
+		all := out.String() + errOut.String()
+		for _, c := range commands {
+			if !strings.Contains(all, "\n  "+c+" ") {
+				t.Errorf("%v does not list %q:\n%s", args, c, all)
+			}
+		}
+	}
+	var errOut syncBuffer
+	_ = run(context.Background(), []string{"serve", "-h"}, env(nil), strings.NewReader(""), &syncBuffer{}, &errOut)
+	if !strings.Contains(errOut.String(), "-base-url") {
+		t.Errorf("serve -h lacks serve's flags:\n%s", errOut.String())
+	}
+}
+
+// TestExitCodes: usage errors exit 2 with a message saying what is wrong,
+// failures 1, help 0.
+func TestExitCodes(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
+	tests := []struct {
+		args []string
+		code int
+		text string
+	}{
+		{[]string{"evaluate", "--format", "yaml", file}, 2, `--format "yaml": want json or text`},
+		{[]string{"evaluate"}, 2, "needs one request file"},
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"report", "--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"token"}, 2, "token needs --aud"},
+		{[]string{"evaluate", filepath.Join(t.TempDir(), "missing.json")}, 1, "missing.json"},
+		{[]string{"evaluate", "--format", "text", file}, 0, ""},
+	}
+	for _, tt := range tests {
+		var out syncBuffer
+		err := run(context.Background(), tt.args, env(nil), strings.NewReader(""), &out, &syncBuffer{})
+		if got := exitCode(err); got != tt.code {
+			t.Errorf("%v: exit %d, want %d (%v)", tt.args, got, tt.code, err)
+		}
+		if tt.text != "" && (err == nil || !strings.Contains(err.Error(), tt.text)) {
+			t.Errorf("%v: error %v, want it to say %q", tt.args, err, tt.text)
+		}
+		if tt.code == 2 && strings.HasPrefix(tt.args[0], "evaluate") && out.String() != "" {
+			t.Errorf("%v printed output although refused:\n%s", tt.args, out.String())
+		}
+	}
+	if exitCode(flag.ErrHelp) != 0 || exitCode(errors.New("x")) != 1 {
+		t.Error("exitCode of help / a plain error")
+	}
+}
+
+// TestTokenWithoutKeyRefuses: token --aud on a data dir without a key does
+// not make a new key (the server would not know it) and says what to do.
+func TestTokenWithoutKeyRefuses(t *testing.T) {
+	data := t.TempDir()
+	var out syncBuffer
+	err := run(context.Background(), []string{"token", "--data-dir", data, "--aud", "http://127.0.0.1:8080/cds-services"}, env(nil), strings.NewReader(""), &out, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "no development key in "+data) || !strings.Contains(err.Error(), "token --init") {
+		t.Fatalf("token without a key: %v", err)
+	}
+	if out.String() != "" {
+		t.Errorf("a token was printed: %q", out.String())
+	}
+	if entries, _ := os.ReadDir(data); len(entries) != 0 {
+		t.Errorf("token without --init wrote %d files into the data dir", len(entries))
+	}
+	err = run(context.Background(), []string{"bench", "--url", "http://127.0.0.1:1", "--token-dev-key", data, "--requests", "1",
+		filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "no development key") {
+		t.Errorf("bench --token-dev-key without a key: %v", err)
+	}
+}
+
+// TestBenchFailsWithTheReason: a dead URL fails at once with the
+// connection error; a target answering errors fails with the count and the
+// statuses.
+func TestBenchFailsWithTheReason(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	var out syncBuffer
+	err = run(context.Background(), []string{"bench", "--url", dead, "--requests", "20", file}, env(nil), strings.NewReader(""), &out, &syncBuffer{})
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("bench against a dead URL: %v\n%s", err, out.String())
+	}
+
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"resourceType":"OperationOutcome"}`, http.StatusInternalServerError)
+	}))
+	defer failing.Close()
+	err = run(context.Background(), []string{"bench", "--url", failing.URL, "--requests", "6", "--concurrency", "2", file}, env(nil), strings.NewReader(""), &out, &syncBuffer{})
+	if exitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), "6 of 6 calls failed: statuses map[500:6]") {
+		t.Errorf("bench against a failing target: %v\n%s", err, out.String())
+	}
+}
+
+// TestStartupLog: the start-up line shows the values in force for base-url
+// and cors-origins, and --trust-sandbox without a trust file does not claim
+// that tokens go unverified.
+func TestStartupLog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	base, done, stderr := startServe(t, ctx, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--trust-sandbox", "--log-format", "json"}, nil)
+	cancel()
+	<-done
+	log := stderr.String()
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"*"`, "public CDS Hooks sandbox key are accepted"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("start-up log lacks %s:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "not verified") {
+		t.Errorf("with --trust-sandbox the log says tokens are not verified:\n%s", log)
+	}
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	_, done2, stderr2 := startServe(t, ctx2, []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--base-url", "https://cds.example.org/", "--cors-origins", "https://ehr.example.org"}, nil)
+	cancel2()
+	<-done2
+	if log := stderr2.String(); !strings.Contains(log, "base-url=https://cds.example.org ") || !strings.Contains(log, "cors-origins=https://ehr.example.org") ||
+		!strings.Contains(log, "tokens are not verified") {
+		t.Errorf("start-up log with explicit values:\n%s", log)
+	}
+}
+
+// TestErrorPrefixesOnce: each wrapping site adds its context once.
+func TestErrorPrefixesOnce(t *testing.T) {
+	dir := t.TempDir()
+	badTrust := filepath.Join(dir, "trust.yaml")
+	os.WriteFile(badTrust, []byte("clients: []\n"), 0o644)
+	badPolicy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(badPolicy, []byte("id: x\nname: X\nconservative_therapy:\n  min_days: -3\n"), 0o644)
+	notJSON := filepath.Join(dir, "bad.json")
+	os.WriteFile(notJSON, []byte("{not json"), 0o644)
+	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
+
+	var seedErr syncBuffer
+	seedRun := run(context.Background(), []string{"seed", "--fhir", "http://127.0.0.1:1/fhir", notJSON}, env(nil), strings.NewReader(""), &syncBuffer{}, &seedErr)
+	tests := []struct {
+		name, text, prefix string
+	}{
+		{"trust file", errText(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--trust", badTrust}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})), "trust file"},
+		{"missing trust file", errText(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--trust", filepath.Join(dir, "none.yaml")}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})), "trust file"},
+		{"policy", errText(run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--policy", badPolicy}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})), "policy:"},
+		{"missing policy", errText(run(context.Background(), []string{"evaluate", "--policy", filepath.Join(dir, "none.yaml"), file}, env(nil), strings.NewReader(""), &syncBuffer{}, &syncBuffer{})), "policy:"},
+		{"seed", seedErr.String() + errText(seedRun), "seed bad.json"},
+	}
+	for _, tt := range tests {
+		if n := strings.Count(tt.text, tt.prefix); n != 1 {
+			t.Errorf("%s: %q appears %d times in %q", tt.name, tt.prefix, n, tt.text)
+		}
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestComposePortsDistinct: no two services of docker-compose.yml publish
+// the same host port.
+func TestComposePortsDistinct(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Ports []string `yaml:"ports"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for name, svc := range compose.Services {
+		for _, p := range svc.Ports {
+			host := strings.Split(p, ":")[0]
+			if other, ok := seen[host]; ok {
+				t.Errorf("host port %s published by %s and %s", host, other, name)
+			}
+			seen[host] = name
+		}
+	}
+	if len(seen) < 2 {
+		t.Errorf("expected HAPI and the service to publish ports, got %v", seen)
+	}
+}

@@ -1,0 +1,123 @@
+package report
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Plain-language names for the codes the audit trail stores, so that the
+// report reads without the code list at hand. The codes stay visible
+// beside the names (in the HTML as data-code and a tooltip, in the text
+// report in parentheses) so a reader can match them with logs and the API.
+
+// outcomeNames names the outcome groups of Report.Outcomes.
+var outcomeNames = map[string]string{
+	"criteria-met":           "Documentation meets the criteria",
+	"criteria-not-met":       "Documentation incomplete",
+	"criteria-indeterminate": "Could not be verified (patient data unavailable)",
+	"mixed":                  "Orders of one call assessed differently",
+	"no-lumbar-mri":          "No lumbar MRI among the orders",
+}
+
+// statusNames says why a call was not answered with cards.
+var statusNames = map[int]string{
+	http.StatusBadRequest:            "Refused: invalid request",
+	http.StatusUnauthorized:          "Refused: client not authenticated",
+	http.StatusNotFound:              "Refused: unknown service or card",
+	http.StatusMethodNotAllowed:      "Refused: wrong HTTP method",
+	http.StatusRequestTimeout:        "Refused: body not received in time",
+	http.StatusPreconditionFailed:    "Refused: no patient data available",
+	http.StatusRequestEntityTooLarge: "Refused: request too large",
+	http.StatusTooManyRequests:       "Refused: over the rate limit",
+	http.StatusInternalServerError:   "Failed: internal error",
+	http.StatusServiceUnavailable:    "Failed: service unavailable",
+}
+
+// findingNames follows the README's outcome code table.
+var findingNames = map[string]string{
+	"red-flag-cauda-equina":             "Red flag: cauda equina or cord compression",
+	"red-flag-neurologic-deficit":       "Red flag: severe or progressive neurological deficit",
+	"red-flag-malignancy":               "Red flag: known or suspected cancer",
+	"red-flag-infection":                "Red flag: suspected spinal infection",
+	"red-flag-fracture":                 "Red flag: lumbar vertebral fracture",
+	"red-flag-prior-surgery":            "Red flag: prior lumbar surgery",
+	"conservative-therapy-met":          "Conservative therapy: long enough",
+	"conservative-therapy-insufficient": "Conservative therapy: too short",
+	"conservative-therapy-missing":      "Conservative therapy: none documented",
+	"prior-lumbar-mri":                  "Lumbar MRI already done in the repeat window",
+	"xray-missing":                      "Radiographs required first, none documented",
+	"contrast-review":                   "Contrast differs from the guideline",
+	"indication-missing":                "No back pain or radiculopathy diagnosis",
+}
+
+// topicNames names the CRD card types.
+var topicNames = map[string]string{
+	"coverage-info":            "Coverage information",
+	"clinical-reminder":        "Clinical reminder (emergent imaging)",
+	"duplicate-therapy":        "Repeat imaging",
+	"appropriate-use":          "Appropriate use (contrast)",
+	"therapy-alternatives-opt": "Therapy alternatives (PT referral)",
+	"therapy-alternatives-req": "Therapy alternatives (required)",
+	"guideline":                "Guideline and policy links",
+	"prior-auth":               "Prior authorization",
+	"dtr-clin":                 "Documentation form",
+}
+
+// hookNames names the CDS Hooks.
+var hookNames = map[string]string{
+	"order-sign":   "Order signed",
+	"order-select": "Order selected",
+}
+
+// OutcomeName is the plain name of an outcome group: an assessment code,
+// "mixed", "no-lumbar-mri" or "HTTP nnn".
+func OutcomeName(code string) string {
+	if n, ok := outcomeNames[code]; ok {
+		return n
+	}
+	if s, ok := strings.CutPrefix(code, "HTTP "); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			if name, ok := statusNames[n]; ok {
+				return name
+			}
+			return "Other answer"
+		}
+	}
+	return code
+}
+
+// FindingName is the plain name of a finding code.
+func FindingName(code string) string { return nameOr(findingNames, code) }
+
+// TopicName is the plain name of a CRD card type.
+func TopicName(code string) string { return nameOr(topicNames, code) }
+
+// HookName is the plain name of a hook.
+func HookName(code string) string { return nameOr(hookNames, code) }
+
+// PolicyName is how the report shows a payer policy id.
+func PolicyName(id string) string {
+	switch id {
+	case "":
+		return "No policy (nothing assessed)"
+	case "default":
+		return "Default policy"
+	}
+	return "Policy " + id
+}
+
+// ClientName is how the report shows a client issuer.
+func ClientName(iss string) string {
+	if iss == "" {
+		return "No verified client (development mode or refused)"
+	}
+	return iss
+}
+
+func nameOr(names map[string]string, code string) string {
+	if n, ok := names[code]; ok {
+		return n
+	}
+	return code
+}
