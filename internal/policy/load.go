@@ -58,13 +58,16 @@ func Parse(name string, data []byte) (*Policy, error) {
 	return parse(name, [][]byte{defaultYAML}, data)
 }
 
+// defaultPayer is the embedded default policy's payer name (default.yaml).
+const defaultPayer = "General lumbar MRI criteria (no payer-specific policy)"
+
 // Default returns the set that holds only the embedded default policy.
 func Default() *Set {
 	p, err := parse("default.yaml", nil, defaultYAML)
 	if err != nil {
 		// The embedded file is covered by tests; keep serving with an
 		// empty-coded policy rather than failing at run time.
-		p = &Policy{ID: DefaultID, Name: "Lumbar MRI prior-authorization criteria (default)", PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire}
+		p = &Policy{ID: DefaultID, Name: "Lumbar MRI prior-authorization criteria (default)", Payer: defaultPayer, PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire}
 		p.compileAll(func(int, string) {})
 	}
 	s, _ := newSet(p, nil)
@@ -190,6 +193,9 @@ func parse(name string, base [][]byte, data []byte) (*Policy, error) {
 	}
 	if err := decodeStrict(data, p); err != nil {
 		return nil, yamlError(name, err)
+	}
+	if p.ID != DefaultID && !hasKey(&doc, "payer") {
+		p.Payer = "" // the default's payer name describes the default only
 	}
 	v := &validator{file: name, root: &doc}
 	v.policy(p)
