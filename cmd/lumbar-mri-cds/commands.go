@@ -114,16 +114,11 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 		}
 	}
 	if len(out.Response.Cards) > 0 {
-		b.WriteString("Cards:\n")
-	}
-	for _, c := range out.Response.Cards {
-		fmt.Fprintf(&b, "  [%s/%s] %s\n", c.Indicator, c.Source.Topic.Code, c.Summary)
-		for _, s := range c.Suggestions {
-			fmt.Fprintf(&b, "      suggestion: %s\n", s.Label)
+		b.WriteString("\nCards:\n\n")
+		if err := cards.WriteText(&b, out.Response.Cards); err != nil {
+			return err
 		}
-		for _, l := range c.Links {
-			fmt.Fprintf(&b, "      link: %s <%s>\n", l.Label, l.URL)
-		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "System actions: %d coverage-information update(s)\n", len(out.Response.SystemActions))
 	_, err := w.Write(b.Bytes())
