@@ -43,11 +43,11 @@ type offer struct {
 	todo, pointer string
 }
 
-// offers returns the suggestions for one order, each switched off with its
-// card type's configuration option.
+// offers returns the suggestions for one order in the order of kinds, each
+// switched off with its card type's configuration option.
 func (b *builder) offers(o *Order) []offer {
 	var out []offer
-	for _, of := range []*offer{b.contrastOffer(o), b.referralOffer(o)} {
+	for _, of := range []*offer{b.referralOffer(o), b.contrastOffer(o)} {
 		if of != nil && !b.in.Config.Disabled[of.topic] {
 			out = append(out, *of)
 		}
