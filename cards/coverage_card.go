@@ -371,7 +371,7 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 	placed := false
 	req := a.TherapyRequiredDays
 	if a.Has(criteria.IndicationMissing) {
-		out = append(out, "- A back-pain or radiculopathy diagnosis on the problem list or as the order's reason, or the red flag that prompts imaging.\n")
+		out = append(out, "- A back-pain or radiculopathy diagnosis, or the red flag that prompts imaging.\n")
 	}
 	if a.Has(criteria.ConservativeTherapyMissing) && len(redFlags(a)) == 0 {
 		s := fmt.Sprintf("- At least %d days of conservative therapy within the %d-day look-back: none is documented.\n", req, lookback(a))
@@ -537,7 +537,7 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			break
 		}
 		if a.Has(criteria.IndicationMissing) {
-			out = append(out, "Add the back-pain or radiculopathy diagnosis to the problem list or to the order's reason.")
+			out = append(out, "Add the diagnosis to the problem list or to the order's reason.")
 		}
 		if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
 			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %d days.", req))

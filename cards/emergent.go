@@ -31,16 +31,27 @@ var emergentFindings = map[string]bool{
 // (ACP high-value care advice, Chou 2011, Table 2: immediate MRI).
 var epiduralAbscessICD10 = []string{"G061", "G062"}
 
-// emergencies returns the labels of the findings that call for emergent
-// imaging, in the assessment's order.
-func emergencies(a *criteria.Assessment, pol *policy.Policy) []string {
-	var out []string
+// emergency is one finding that calls for emergent imaging, with the
+// guidance that says so.
+type emergency struct{ label, source string }
+
+const (
+	acrVariant4 = "ACR Appropriateness Criteria, Low Back Pain (2021), variant 4"
+	acp2011     = "ACP high-value care advice (Chou 2011), Table 2"
+)
+
+// emergencies returns the findings that call for emergent imaging, in the
+// assessment's order.
+func emergencies(a *criteria.Assessment, pol *policy.Policy) []emergency {
+	var out []emergency
 	for _, f := range a.Findings {
 		switch {
+		case f.Code == criteria.RedFlagCaudaEquina || f.Code == RedFlagCordCompression:
+			out = append(out, emergency{redFlagLabel(pol, f.Code), acrVariant4 + "; " + acp2011})
 		case emergentFindings[f.Code]:
-			out = append(out, redFlagLabel(pol, f.Code))
+			out = append(out, emergency{redFlagLabel(pol, f.Code), acp2011})
 		case f.Code == criteria.RedFlagInfection && epiduralAbscess(f.Evidence):
-			out = append(out, "Suspected spinal epidural abscess")
+			out = append(out, emergency{"Suspected spinal epidural abscess", acp2011})
 		}
 	}
 	return out
@@ -69,7 +80,7 @@ func (b *builder) critical() {
 	if b.in.Config.Disabled[TopicClinicalReminder] {
 		return
 	}
-	var labels, ids []string
+	var labels, sources, ids []string
 	seen := map[string]bool{}
 	n := 0
 	for i := range b.in.Orders {
@@ -81,10 +92,16 @@ func (b *builder) critical() {
 		n++
 		b.emergent[a.Order.ID] = true
 		ids = append(ids, a.Order.ID)
-		for _, l := range found {
-			if !seen[l] {
-				seen[l] = true
-				labels = append(labels, l)
+		for _, e := range found {
+			if !seen[e.label] {
+				seen[e.label] = true
+				labels = append(labels, e.label)
+			}
+			for _, s := range strings.Split(e.source, "; ") {
+				if !seen[s] {
+					seen[s] = true
+					sources = append(sources, s)
+				}
 			}
 		}
 	}
@@ -96,7 +113,7 @@ func (b *builder) critical() {
 		Summary: list + ": emergent MRI, do not wait for prior authorization",
 		Detail: "**Emergent imaging is indicated:** " + mdEscape(list) + " (the evidence is on the coverage card).\n\n" +
 			"Arrange the MRI and a same-day surgical assessment now. Emergency imaging does not need prior authorization first; submit the documentation afterwards.\n\n" +
-			"*ACR Appropriateness Criteria, Low Back Pain (2021), variant 4; ACP high-value care advice (Chou 2011), Table 2.*",
+			"*" + strings.Join(sources, "; ") + ".*",
 		Indicator: hooks.IndicatorCritical,
 	}, ids...)
 }
