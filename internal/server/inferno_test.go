@@ -20,12 +20,9 @@ import (
 
 // infernoDir is the folder of the Inferno Da Vinci CRD test kit's request
 // fixtures: shared/examples/inferno beside the repository (kept outside it:
-// they are the kit's files), or LUMBAR_MRI_CDS_INFERNO_DIR.
+// they are the kit's files).
 func infernoDir(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("LUMBAR_MRI_CDS_INFERNO_DIR"); d != "" {
-		return d
-	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
