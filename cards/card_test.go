@@ -80,7 +80,7 @@ func TestCoverageCardSaysWhatToAddAndWhatDidNotCount(t *testing.T) {
 		"The NSAID in 2025-09 is outside the 180-day look-back.",
 		"**In the chart but not counted:**",
 		// grouped by reason, in the order the reasons first occur
-		"Naproxen 500 mg (undated): no usable date.", "Diclofenac (undated): no usable date.", "Meloxicam (undated): no usable date.",
+		"Naproxen 500 mg: no usable date.", "Diclofenac: no usable date.", "Meloxicam: no usable date.",
 		"PT eval (2026-06-01): recorded as text without a code.", "Chiro visit (2026-05-02): recorded as text without a code.",
 		"- and 2 more",
 		"**What to do:**", "Start conservative therapy", "If a red flag is present, document it",
@@ -458,5 +458,25 @@ func TestWriteText(t *testing.T) {
 	}
 	if strings.Contains(text, "**") || strings.Contains(text, `\_`) || strings.Contains(text, "&lt;") {
 		t.Errorf("markdown left in the text:\n%s", text)
+	}
+}
+
+func TestNotCountedLines(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.ConservativeTherapyMet)
+	a.NotCounted = []criteria.NotCounted{
+		{Reason: criteria.ReasonOtherPatient, What: "Condition", Display: "2 Condition entries about another patient"},
+		{Reason: criteria.ReasonUnreadable, What: "Observation", Display: "Body temperature", DateText: "2026-06-14", Source: "Observation/o1"},
+		{Reason: criteria.ReasonOutsideWindow, What: "chiropractic", Display: "Spinal manipulation", DateText: "2025-08-02", Source: "Procedure/p9"},
+		{Reason: criteria.ReasonAdvisoryNote, What: "physical therapy", Display: "Physical therapy", Source: "DocumentReference/d1"},
+	}
+	a.LookbackDays = 120
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if err := inOrder(c.Detail, "**In the chart but not counted:**",
+		"- The chiropractic in 2025-08 is outside the 120-day look-back.", // no therapy gap to put it under
+		"- 2 Condition entries about another patient: left out.",
+		"- Body temperature (2026-06-14): the entry could not be read.",
+		"- Physical therapy (undated): from a note, advisory only under this policy.",
+		"**What to do:**"); err != nil {
+		t.Errorf("%v\n%s", err, c.Detail)
 	}
 }

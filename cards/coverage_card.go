@@ -489,11 +489,18 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 			if name == "" {
 				name = n.What
 			}
-			when := n.DateText
-			if when == "" {
-				when = "undated"
+			switch {
+			case r == criteria.ReasonOtherPatient:
+				// The display counts the entries ("2 Condition entries about
+				// another patient"); nothing else of them is shown.
+				lines = append(lines, mdEscape(name)+": left out.")
+			case n.DateText != "":
+				lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(n.DateText), why))
+			case r == criteria.ReasonNoDate:
+				lines = append(lines, fmt.Sprintf("%s: %s.", mdEscape(name), why))
+			default:
+				lines = append(lines, fmt.Sprintf("%s (undated): %s.", mdEscape(name), why))
 			}
-			lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(when), why))
 		}
 	}
 	if len(lines) == 0 {
