@@ -461,11 +461,13 @@ func month(s string) string {
 
 // notCounted lists chart entries that looked relevant but did not count,
 // grouped by reason, display and date only, at most maxNotCounted lines.
-// Entries outside the look-back are listed here unless the therapy gap
-// already named them.
+// Therapy outside the look-back is listed here when the therapy rule is
+// unmet and the therapy gap did not already name it.
 func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) {
 	var lines []string
-	if !outsidePlaced {
+	// Old therapy matters only while the therapy rule is what is missing.
+	therapyGap := a.Has(criteria.ConservativeTherapyMissing) || a.Has(criteria.ConservativeTherapyInsufficient)
+	if !outsidePlaced && therapyGap && a.Outcome != criteria.CriteriaMet {
 		lines = append(lines, outsideLines(a)...)
 	}
 	var reasons []string
