@@ -484,7 +484,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 	for _, r := range reasons {
 		why := notCountedWords[r]
 		if why == "" {
-			why = r
+			why = "not counted under this policy"
 		}
 		for _, n := range by[r] {
 			name := n.Display
