@@ -34,7 +34,6 @@ var repeatOverrides = []hooks.Coding{
 var notCountedWords = map[string]string{
 	criteria.ReasonNoDate:         "no usable date",
 	criteria.ReasonUnreadable:     "the entry could not be read",
-	criteria.ReasonOtherPatient:   "recorded for another patient",
 	criteria.ReasonUnresolvedMed:  "its medication could not be resolved",
 	criteria.ReasonTextOnly:       "recorded as text without a code",
 	criteria.ReasonOutsideWindow:  "outside the look-back window",
@@ -473,7 +472,10 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 	var reasons []string
 	by := map[string][]criteria.NotCounted{}
 	for _, n := range a.NotCounted {
-		if n.Reason == criteria.ReasonOutsideWindow {
+		// Entries about another patient are not this patient's chart: nothing
+		// for the clinician to add or fix, and a FHIR server searched by
+		// patient never returns them, so they are left to the text report.
+		if n.Reason == criteria.ReasonOutsideWindow || n.Reason == criteria.ReasonOtherPatient {
 			continue
 		}
 		if _, ok := by[n.Reason]; !ok {
@@ -492,10 +494,6 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				name = n.What
 			}
 			switch {
-			case r == criteria.ReasonOtherPatient:
-				// The display counts the entries ("2 Condition entries about
-				// another patient"); nothing else of them is shown.
-				lines = append(lines, mdEscape(name)+": left out.")
 			case n.DateText != "":
 				lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(n.DateText), why))
 			case r == criteria.ReasonNoDate:
