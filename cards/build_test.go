@@ -39,6 +39,7 @@ func assessment(outcome string, findings ...string) criteria.Assessment {
 		Date:                *date("2026-06-15"),
 		Outcome:             outcome,
 		TherapyRequiredDays: 42,
+		LookbackDays:        180,
 		RecommendedContrast: criteria.ContrastWithout,
 	}
 	for _, f := range findings {

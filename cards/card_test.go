@@ -489,3 +489,12 @@ func TestNotCountedLines(t *testing.T) {
 		t.Errorf("met order:\n%s", c.Detail)
 	}
 }
+
+func TestLookBackUnknown(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	a.LookbackDays = 0
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if c.Summary != "Lumbar MRI: documentation incomplete: no conservative therapy documented" || !strings.Contains(c.Detail, "within the look-back window: none is documented") {
+		t.Errorf("a window of unknown length is given a length:\n%s\n%s", c.Summary, c.Detail)
+	}
+}

@@ -123,7 +123,10 @@ func (b *builder) firstGap(a *criteria.Assessment) string {
 	case a.Has(criteria.IndicationMissing):
 		return "no back-pain diagnosis or red flag"
 	case a.Has(criteria.ConservativeTherapyMissing):
-		return fmt.Sprintf("no conservative therapy in the last %d days", lookback(a))
+		if a.LookbackDays > 0 {
+			return fmt.Sprintf("no conservative therapy in the last %d days", a.LookbackDays)
+		}
+		return "no conservative therapy documented"
 	case a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req:
 		if a.TherapyMetOn != nil {
 			return fmt.Sprintf("%d more days of therapy (%d-day point %s)", req-a.TherapyDays, req, day(a.TherapyMetOn))
@@ -346,11 +349,12 @@ func priorWhen(a *criteria.Assessment) string {
 	return "on " + t
 }
 
-func lookback(a *criteria.Assessment) int {
+// lookback names the therapy look-back window ("the 180-day look-back").
+func lookback(a *criteria.Assessment) string {
 	if a.LookbackDays > 0 {
-		return a.LookbackDays
+		return fmt.Sprintf("the %d-day look-back", a.LookbackDays)
 	}
-	return 180
+	return "the look-back window"
 }
 
 // gaps lists what to add, as markdown list items, and whether the
@@ -373,7 +377,7 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 		out = append(out, "- A back-pain or radiculopathy diagnosis, or the red flag that prompts imaging.\n")
 	}
 	if a.Has(criteria.ConservativeTherapyMissing) && len(redFlags(a)) == 0 {
-		s := fmt.Sprintf("- At least %d days of conservative therapy within the %d-day look-back: none is documented.\n", req, lookback(a))
+		s := fmt.Sprintf("- At least %d days of conservative therapy within %s: none is documented.\n", req, lookback(a))
 		for _, l := range outsideLines(a) {
 			s += "  - " + l + "\n"
 			placed = true
@@ -445,7 +449,7 @@ func outsideLines(a *criteria.Assessment) []string {
 		default:
 			when = " from " + s.first + " to " + s.last
 		}
-		out = append(out, fmt.Sprintf("The %s%s is outside the %d-day look-back.", mdEscape(s.what), when, lookback(a)))
+		out = append(out, fmt.Sprintf("The %s%s is outside %s.", mdEscape(s.what), when, lookback(a)))
 	}
 	return out
 }
