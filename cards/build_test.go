@@ -39,6 +39,7 @@ func assessment(outcome string, findings ...string) criteria.Assessment {
 		Date:                *date("2026-06-15"),
 		Outcome:             outcome,
 		TherapyRequiredDays: 42,
+		LookbackDays:        180,
 		RecommendedContrast: criteria.ContrastWithout,
 	}
 	for _, f := range findings {
@@ -189,6 +190,12 @@ func TestCardsPerFinding(t *testing.T) {
 	contrast := assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy, criteria.ContrastReview)
 	contrast.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72158", Display: "MRI lumbar spine without and with contrast"}
 	contrast.RecommendedContrast = criteria.ContrastWithoutAndWith
+	// No therapy and a with-contrast-only order: two kinds of suggestion.
+	both := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing, criteria.ContrastReview)
+	both.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72148", Display: "MRI lumbar spine without contrast"}
+	// Cauda equina with a with-contrast-only order: critical, coverage (with the change riding on it), links.
+	caudaContrast := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina, criteria.ContrastReview)
+	caudaContrast.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72148", Display: "MRI lumbar spine without contrast"}
 	tests := []struct {
 		name string
 		a    criteria.Assessment
@@ -198,18 +205,32 @@ func TestCardsPerFinding(t *testing.T) {
 	}{
 		{"cauda equina is critical and first", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina, criteria.ConservativeTherapyMissing), Config{}, cov,
 			[]string{"critical/clinical-reminder", "info/coverage-info", "info/guideline"}},
+		{"progressive deficit is critical", assessment(criteria.CriteriaMet, criteria.RedFlagNeurologicDeficit), Config{}, cov,
+			[]string{"critical/clinical-reminder", "info/coverage-info", "info/guideline"}},
+		{"malignancy is not an emergency", assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy), Config{}, cov,
+			[]string{"info/coverage-info", "info/guideline"}},
 		{"no therapy: warning plus referral", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{}, cov,
 			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/guideline"}},
-		{"repeat MRI", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMet, criteria.PriorLumbarMRI), Config{}, cov,
-			[]string{"warning/coverage-info", "warning/duplicate-therapy", "info/guideline"}},
+		{"repeat MRI folds into the coverage card", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMet, criteria.PriorLumbarMRI), Config{}, cov,
+			[]string{"warning/coverage-info", "info/guideline"}},
 		{"contrast review", contrast, Config{}, cov,
 			[]string{"info/coverage-info", "info/appropriate-use", "info/guideline"}},
+		{"two kinds of suggestion: the second rides on the coverage card", both, Config{}, cov,
+			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/guideline"}},
+		{"critical leaves no room: the change rides", caudaContrast, Config{}, cov,
+			[]string{"critical/clinical-reminder", "info/coverage-info", "info/guideline"}},
 		{"indeterminate", assessment(criteria.CriteriaIndeterminate), Config{}, cov,
 			[]string{"warning/coverage-info", "info/guideline"}},
-		{"no coverage", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{}, nil,
-			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/coverage-info", "info/guideline"}},
+		{"no coverage: said on the coverage card", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{}, nil,
+			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/guideline"}},
 		{"types switched off", assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Config{Disabled: map[string]bool{TopicTherapyAlt: true, TopicGuideline: true}}, cov,
 			[]string{"warning/coverage-info"}},
+		{"links off: room for both suggestion cards", both, Config{Disabled: map[string]bool{TopicGuideline: true}}, cov,
+			[]string{"warning/coverage-info", "info/therapy-alternatives-opt", "info/appropriate-use"}},
+		{"coverage cards off: suggestions share one card", both, Config{Disabled: map[string]bool{TopicCoverageInfo: true}}, cov,
+			[]string{"info/therapy-alternatives-opt", "info/guideline"}},
+		{"critical off", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{Disabled: map[string]bool{TopicClinicalReminder: true}}, cov,
+			[]string{"info/coverage-info", "info/guideline"}},
 		{"max-cards", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(1)}, cov,
 			[]string{"critical/clinical-reminder"}},
 		{"max-cards zero", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(0)}, cov,
@@ -236,12 +257,14 @@ func TestContrastSuggestionUpdatesOnlyTheCode(t *testing.T) {
 	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
 	var s *hooks.Suggestion
 	for _, c := range res.Response.Cards {
-		if c.Source.Topic.Code == TopicAppropriateUse {
-			s = &c.Suggestions[0]
+		for i := range c.Suggestions {
+			if c.Suggestions[i].Actions[0].Type == hooks.ActionUpdate {
+				s = &c.Suggestions[i]
+			}
 		}
 	}
 	if s == nil {
-		t.Fatal("no contrast card")
+		t.Fatal("no contrast suggestion")
 	}
 	var sr struct {
 		ID   string `json:"id"`
@@ -286,6 +309,13 @@ func TestCheckFindsBrokenResponses(t *testing.T) {
 		{"bad indicator", `{"cards":[{"uuid":"u","summary":"s","indicator":"hard-stop","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}}}]}`, "indicator"},
 		{"suggestion without behaviour", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}},"suggestions":[{"label":"x","uuid":"v"}]}]}`, "selectionBehavior"},
 		{"q3", `{"cards":[],"systemActions":[{"type":"update","description":"d","resource":{"resourceType":"ServiceRequest","extension":[{"url":"` + CoverageInformationURL + `","extension":[{"url":"coverage","valueReference":{"reference":"Coverage/1"}},{"url":"covered","valueCode":"conditional"},{"url":"date","valueDate":"2026-01-01"},{"url":"coverage-assertion-id","valueString":"a"}]}]}}]}`, "q3"},
+		{"links beside suggestions", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}},"links":[{"label":"x","url":"https://x.example","type":"absolute"}],"selectionBehavior":"any","suggestions":[{"label":"x","uuid":"v","actions":[{"type":"update","description":"d","resource":{"resourceType":"ServiceRequest","id":"a"}}]}]}]}`, "both links and suggestions"},
+		{"relative link", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}},"links":[{"label":"x","url":"/policy","type":"absolute"}]}]}`, "absolute URL"},
+		{"referral without authoredOn", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"therapy-alternatives-opt"}},"selectionBehavior":"any","suggestions":[{"label":"x","uuid":"v","actions":[{"type":"create","description":"d","resource":{"resourceType":"ServiceRequest","status":"draft","intent":"order","code":{"text":"PT"},"subject":{"reference":"Patient/p"},"requester":{"reference":"Practitioner/u"}}}]}]}]}`, "authoredOn"},
+		{"referral by a patient", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"therapy-alternatives-opt"}},"selectionBehavior":"any","suggestions":[{"label":"x","uuid":"v","actions":[{"type":"create","description":"d","resource":{"resourceType":"ServiceRequest","status":"draft","intent":"order","code":{"text":"PT"},"subject":{"reference":"Patient/p"},"authoredOn":"2026-01-01","requester":{"reference":"Patient/p"}}}]}]}]}`, "requester"},
+		{"creates a non-order", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"therapy-alternatives-opt"}},"selectionBehavior":"any","suggestions":[{"label":"x","uuid":"v","actions":[{"type":"create","description":"d","resource":{"resourceType":"Observation"}}]}]}]}`, "not an order"},
+		{"four cards for one order", `{"cards":[` + strings.Repeat(`{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"`+TopicSystem+`","code":"coverage-info"}},"extension":{"davinci-crd.associated-resource":[{"reference":"ServiceRequest/a"}]}},`, 3) + `{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}}}]}`, "ServiceRequest/a has 4 cards"},
+		{"empty systemActions allowed, empty links not", `{"cards":[{"uuid":"u","summary":"s","indicator":"info","source":{"label":"l","topic":{"system":"` + TopicSystem + `","code":"guideline"}},"links":[]}],"systemActions":[]}`, "$.cards[0].links is an empty array"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -296,6 +326,36 @@ func TestCheckFindsBrokenResponses(t *testing.T) {
 			}
 			if !strings.Contains(strings.Join(all, "\n"), tt.want) {
 				t.Errorf("Check = %v, want a problem mentioning %q", all, tt.want)
+			}
+			if strings.Contains(strings.Join(all, "\n"), "$.systemActions is an empty") {
+				t.Errorf("an empty systemActions is what order-sign answers without updates send: %v", all)
+			}
+		})
+	}
+}
+
+func TestCheckAnswer(t *testing.T) {
+	req := `{"hook":"order-sign","context":{"draftOrders":{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"ServiceRequest","id":"mri-1"}}]}}}`
+	update := func(id string) string {
+		return `{"cards":[],"systemActions":[{"type":"update","description":"d","resource":{"resourceType":"ServiceRequest","id":"` + id + `","extension":[{"url":"` + CoverageInformationURL + `","extension":[{"url":"coverage","valueReference":{"reference":"Coverage/1"}},{"url":"covered","valueCode":"covered"},{"url":"date","valueDate":"2026-01-01"},{"url":"coverage-assertion-id","valueString":"a"}]}]}}]}`
+	}
+	tests := []struct {
+		name, hook, body, want string
+	}{
+		{"order-sign without systemActions", hooks.HookOrderSign, `{"cards":[]}`, "needs systemActions"},
+		{"update of another order", hooks.HookOrderSign, update("other"), "not among the draft orders"},
+		{"fine", hooks.HookOrderSign, update("mri-1"), ""},
+		{"order-select without systemActions", hooks.HookOrderSelect, `{"cards":[]}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var all []string
+			for _, e := range CheckAnswer(tt.hook, []byte(req), []byte(tt.body)) {
+				all = append(all, e.Error())
+			}
+			got := strings.Join(all, "\n")
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("CheckAnswer = %q, want %q", got, tt.want)
 			}
 		})
 	}

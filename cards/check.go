@@ -14,9 +14,12 @@ import (
 // the Da Vinci CRD STU 2.1 rules this service promises: summaries under 140
 // characters, valid indicators, a CRD topic on every card, uuids on
 // suggestions, selectionBehavior with suggestions, displays on override
-// reasons, absolute links, no null or empty JSON values (except "cards": []),
-// and the ext-coverage-information invariants q1-q7 (reference/crd.md 1.4).
-// It returns every problem found.
+// reasons, no null or empty JSON values (except "cards": [] and
+// "systemActions": []), the card-type rules (External Reference: links
+// only, all absolute; suggestions never beside links; Additional Orders:
+// creates of order resources that meet their CRD profile), at most
+// MaxCardsPerOrder cards per order, and the ext-coverage-information
+// invariants q1-q7 (reference/crd.md 1.4). It returns every problem found.
 func Check(body []byte) []error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
@@ -56,13 +59,19 @@ func Check(body []byte) []error {
 		if len(c.Suggestions) > 0 && c.SelectionBehavior != "at-most-one" && c.SelectionBehavior != "any" {
 			bad("%s has suggestions but selectionBehavior %q", at, c.SelectionBehavior)
 		}
+		if len(c.Suggestions) > 0 && len(c.Links) > 0 {
+			bad("%s has both links and suggestions (External Reference cards carry links only)", at)
+		}
 		for j, s := range c.Suggestions {
 			if s.UUID == "" || s.Label == "" {
 				bad("%s.suggestions[%d] needs uuid and label", at, j)
 			}
+			if len(s.Actions) == 0 {
+				bad("%s.suggestions[%d] has no actions", at, j)
+			}
 			for k, a := range s.Actions {
-				if a.Description == "" || (a.Type != hooks.ActionCreate && a.Type != hooks.ActionUpdate && a.Type != hooks.ActionDelete) {
-					bad("%s.suggestions[%d].actions[%d] needs a type and a description", at, j, k)
+				for _, err := range checkAction(a) {
+					bad("%s.suggestions[%d].actions[%d]: %v", at, j, k, err)
 				}
 			}
 		}
@@ -76,6 +85,11 @@ func Check(body []byte) []error {
 			if l.Type != "absolute" || err != nil || !u.IsAbs() || l.Label == "" {
 				bad("%s.links[%d] must be a labelled absolute URL", at, j)
 			}
+		}
+	}
+	for ref, n := range cardsPerOrder(resp.Cards) {
+		if n > MaxCardsPerOrder {
+			bad("%s has %d cards (at most %d)", ref, n, MaxCardsPerOrder)
 		}
 	}
 	for i, a := range resp.SystemActions {
@@ -101,7 +115,7 @@ func emptyValues(v any, path string, top bool, bad func(string, ...any)) {
 			bad("%s is an empty string", path)
 		}
 	case []any:
-		if len(x) == 0 && !(path == "$.cards") {
+		if len(x) == 0 && path != "$.cards" && path != "$.systemActions" {
 			bad("%s is an empty array", path)
 		}
 		for i, e := range x {
@@ -232,4 +246,151 @@ func Unpatched(resource json.RawMessage) (json.RawMessage, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// orderTypes are the resources an Additional Orders suggestion may create
+// (CRD STU 2.1 cards.html; the Inferno CRD kit's list).
+var orderTypes = map[string]bool{
+	"CommunicationRequest": true, "Device": true, "DeviceRequest": true, "Medication": true,
+	"MedicationRequest": true, "NutritionOrder": true, "ServiceRequest": true, "VisionPrescription": true,
+}
+
+// formTypes are the resources a Form Completion suggestion may create.
+var formTypes = map[string]bool{"Task": true, "QuestionnaireResponse": true, "Questionnaire": true}
+
+// checkAction checks one suggestion action: its type and description, a
+// resource for create and update (an id for update), a resourceId for
+// delete, and for a created ServiceRequest the elements the CRD
+// profile-servicerequest requires (code, subject, authoredOn, a
+// Practitioner or PractitionerRole requester) besides status and intent.
+func checkAction(a hooks.Action) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if a.Description == "" {
+		bad("needs a description")
+	}
+	switch a.Type {
+	case hooks.ActionDelete:
+		if a.ResourceID == "" {
+			bad("a delete needs resourceId")
+		}
+		return errs
+	case hooks.ActionCreate, hooks.ActionUpdate:
+	default:
+		bad("type %q is not create, update or delete", a.Type)
+		return errs
+	}
+	var r struct {
+		ResourceType string     `json:"resourceType"`
+		ID           string     `json:"id"`
+		Status       string     `json:"status"`
+		Intent       string     `json:"intent"`
+		Code         *struct{}  `json:"code"`
+		Subject      *reference `json:"subject"`
+		AuthoredOn   string     `json:"authoredOn"`
+		Requester    *reference `json:"requester"`
+	}
+	if len(a.Resource) == 0 || json.Unmarshal(a.Resource, &r) != nil || r.ResourceType == "" {
+		bad("a %s needs a FHIR resource", a.Type)
+		return errs
+	}
+	if a.Type == hooks.ActionUpdate {
+		if r.ID == "" {
+			bad("an update needs the resource's id")
+		}
+		return errs
+	}
+	if !orderTypes[r.ResourceType] && !formTypes[r.ResourceType] {
+		bad("creates a %s, not an order or a form", r.ResourceType)
+	}
+	if r.ResourceType == "ServiceRequest" {
+		if r.Status == "" || r.Intent == "" || r.Code == nil || r.Subject == nil || r.Subject.Reference == "" {
+			bad("the ServiceRequest needs status, intent, code and subject")
+		}
+		if r.AuthoredOn == "" {
+			bad("the ServiceRequest needs authoredOn (CRD profile-servicerequest)")
+		}
+		if r.Requester == nil || !isPractitioner(r.Requester.Reference) {
+			bad("the ServiceRequest needs a Practitioner or PractitionerRole requester (CRD profile-servicerequest)")
+		}
+	}
+	return errs
+}
+
+// cardsPerOrder counts the cards each order gets: those associated with it
+// (davinci-crd.associated-resource) plus those associated with no order.
+func cardsPerOrder(cards []hooks.Card) map[string]int {
+	out := map[string]int{}
+	shared := 0
+	for _, c := range cards {
+		var refs []reference
+		if raw, ok := c.Extension["davinci-crd.associated-resource"]; ok {
+			_ = json.Unmarshal(raw, &refs)
+		}
+		if len(refs) == 0 {
+			shared++
+		}
+		for _, r := range refs {
+			out[r.Reference]++
+		}
+	}
+	for ref := range out {
+		out[ref] += shared
+	}
+	return out
+}
+
+// CheckAnswer is Check plus the rules that need the request: an order-sign
+// answer carries systemActions, and every update (systemAction or
+// suggestion) changes one of the request's draft orders (CRD resp-37).
+func CheckAnswer(hook string, request, response []byte) []error {
+	errs := Check(response)
+	var resp map[string]json.RawMessage
+	if json.Unmarshal(response, &resp) != nil {
+		return errs
+	}
+	if _, ok := resp["systemActions"]; hook == hooks.HookOrderSign && !ok {
+		errs = append(errs, fmt.Errorf("an order-sign answer needs systemActions (empty when nothing applies)"))
+	}
+	var req struct {
+		Context struct {
+			DraftOrders struct {
+				Entry []struct {
+					Resource struct {
+						ResourceType string `json:"resourceType"`
+						ID           string `json:"id"`
+					} `json:"resource"`
+				} `json:"entry"`
+			} `json:"draftOrders"`
+		} `json:"context"`
+	}
+	if err := json.Unmarshal(request, &req); err != nil {
+		return append(errs, fmt.Errorf("request is not JSON: %v", err))
+	}
+	drafts := map[string]bool{}
+	for _, e := range req.Context.DraftOrders.Entry {
+		drafts[e.Resource.ResourceType+"/"+e.Resource.ID] = true
+	}
+	var r hooks.Response
+	_ = json.Unmarshal(response, &r)
+	updates := append([]hooks.Action{}, r.SystemActions...)
+	for _, c := range r.Cards {
+		for _, s := range c.Suggestions {
+			updates = append(updates, s.Actions...)
+		}
+	}
+	for _, a := range updates {
+		if a.Type != hooks.ActionUpdate {
+			continue
+		}
+		var res struct {
+			ResourceType string `json:"resourceType"`
+			ID           string `json:"id"`
+		}
+		_ = json.Unmarshal(a.Resource, &res)
+		if !drafts[res.ResourceType+"/"+res.ID] {
+			errs = append(errs, fmt.Errorf("an update changes %s/%s, which is not among the draft orders", res.ResourceType, res.ID))
+		}
+	}
+	return errs
 }

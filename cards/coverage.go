@@ -25,6 +25,8 @@ type Coverage struct {
 	Reference string
 	// Note says how it was chosen when the patient has several (shown on cards).
 	Note string
+	// Payer is the Coverage's payor display, when the chart names one.
+	Payer string
 }
 
 // ext is one FHIR extension with the value types this package writes.

@@ -1,9 +1,14 @@
 package cards
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 )
@@ -70,33 +75,44 @@ func outcomeText(a *criteria.Assessment) string {
 		}
 		return fmt.Sprintf("The chart documents %d days of conservative therapy (at least %d required).", a.TherapyDays, a.TherapyRequiredDays)
 	case criteria.CriteriaIndeterminate:
+		if f := a.Finding(criteria.OtherPatientData); f != nil {
+			return f.Text
+		}
 		return "Part of the chart could not be retrieved (" + strings.Join(a.Unchecked, ", ") + "), so the criteria could not be checked."
 	default:
-		return "The chart does not yet document what prior authorization for lumbar MRI requires: " + strings.Join(missing(a), "; ") + "."
+		return "The chart does not yet document what prior authorization for lumbar MRI requires; to add: " + strings.Join(missing(a), "; ") + "."
 	}
 }
 
-// missing lists, in plain words, what blocks the order.
+// missing lists, in plain words, what an unmet order needs added.
 func missing(a *criteria.Assessment) []string {
+	if a.Has(criteria.PriorLumbarMRI) {
+		// With a prior lumbar MRI in the window only a red flag dated after it
+		// meets the criteria (DECISIONS.md, "Outcome").
+		return []string{"a red flag or clinical change documented after the lumbar MRI within the repeat window"}
+	}
 	var out []string
+	req := a.TherapyRequiredDays
 	for _, f := range a.Findings {
 		switch f.Code {
 		case criteria.IndicationMissing:
-			out = append(out, "no back-pain or radiculopathy diagnosis and no red flag")
+			out = append(out, "a back-pain or radiculopathy diagnosis, or a red flag")
 		case criteria.ConservativeTherapyMissing:
 			if len(redFlags(a)) == 0 {
-				out = append(out, fmt.Sprintf("no conservative therapy documented (%d days required)", a.TherapyRequiredDays))
+				out = append(out, fmt.Sprintf("at least %d days of conservative therapy (none documented)", req))
 			}
 		case criteria.ConservativeTherapyInsufficient:
-			out = append(out, fmt.Sprintf("%d of %d days of conservative therapy", a.TherapyDays, a.TherapyRequiredDays))
-		case criteria.PriorLumbarMRI:
-			out = append(out, "a lumbar MRI was already done within the repeat window")
+			if a.TherapyDays < req {
+				out = append(out, fmt.Sprintf("%d more days of conservative therapy (%d required)", req-a.TherapyDays, req))
+			} else {
+				out = append(out, "the rest of the conservative-therapy rule")
+			}
 		case criteria.XrayMissing:
-			out = append(out, "lumbar radiographs must come first")
+			out = append(out, "lumbar radiographs first")
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, "no red flag and no completed conservative-therapy trial")
+		out = append(out, "a red flag or a completed conservative-therapy trial")
 	}
 	return out
 }
@@ -118,30 +134,6 @@ func day(t *time.Time) string {
 	return t.UTC().Format(time.DateOnly)
 }
 
-// evidenceLines renders a finding's evidence as markdown list items.
-func evidenceLines(f criteria.Finding) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "- %s\n", mdEscape(f.Text))
-	for _, e := range f.Evidence {
-		if e.FromNote {
-			// A finding read in a clinical note: marked as such, with the
-			// note's date as recorded and its words (DECISIONS.md "Notes").
-			when := e.DateText
-			if when == "" {
-				when = day(e.Date)
-			}
-			fmt.Fprintf(&b, "  - From a note (%s, %s): %s: \u201c%s\u201d\n", when, mdEscape(e.Source), mdEscape(e.Display), mdEscape(e.Quote))
-			continue
-		}
-		name := e.Display
-		if name == "" {
-			name = e.Code.Code
-		}
-		fmt.Fprintf(&b, "  - %s (%s, %s)\n", mdEscape(name), day(e.Date), mdEscape(e.Source))
-	}
-	return b.String()
-}
-
 // mdEscaper is built once: a Replacer is safe for concurrent use and never
 // changes, and building one per call was a quarter of a call's allocations.
 var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`")
@@ -156,4 +148,111 @@ func summary(s string) string {
 		return s
 	}
 	return string(r[:138]) + "…"
+}
+
+// mdUnescaper undoes mdEscape for plain-text output.
+var mdUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "\\*", "*", "\\_", "_", "\\[", "[", "\\]", "]", "\\`", "`")
+
+// plain turns one line of card markdown into plain text: bold markers and
+// whole-line emphasis are dropped, escapes undone.
+func plain(line string) string {
+	line = strings.ReplaceAll(line, "**", "")
+	if t := strings.TrimSpace(line); len(t) > 2 && strings.HasPrefix(t, "*") && strings.HasSuffix(t, "*") && !strings.HasSuffix(t, "\\*") {
+		line = strings.TrimSuffix(strings.TrimPrefix(t, "*"), "*")
+	}
+	return mdUnescaper.Replace(line)
+}
+
+// WriteText writes cards as a clinician would read them, in plain text:
+// indicator and summary, source and card type, the detail, the suggestions
+// with what each would do, override reasons and links.
+func WriteText(w io.Writer, cards []hooks.Card) error {
+	bw := bufio.NewWriter(w)
+	for i, c := range cards {
+		if i > 0 {
+			bw.WriteString("\n")
+		}
+		fmt.Fprintf(bw, "[%s] %s\n", strings.ToUpper(c.Indicator), c.Summary)
+		from := "  Source: " + c.Source.Label
+		if c.Source.Topic != nil {
+			from += " · card type " + c.Source.Topic.Code
+		}
+		if refs := associated(c); refs != "" {
+			from += " · about " + refs
+		}
+		bw.WriteString(from + "\n")
+		if c.Detail != "" {
+			bw.WriteString("\n")
+			blank := false
+			for _, line := range strings.Split(c.Detail, "\n") {
+				line = plain(line)
+				if strings.TrimSpace(line) == "" {
+					blank = true
+					continue
+				}
+				if blank {
+					bw.WriteString("\n")
+					blank = false
+				}
+				bw.WriteString("    " + line + "\n")
+			}
+		}
+		if len(c.Suggestions) > 0 {
+			how := "choose at most one"
+			if c.SelectionBehavior == "any" {
+				how = "any may be accepted"
+			}
+			fmt.Fprintf(bw, "\n  Suggestions (%s):\n", how)
+			for _, s := range c.Suggestions {
+				rec := ""
+				if s.IsRecommended {
+					rec = " [recommended]"
+				}
+				fmt.Fprintf(bw, "  * %s%s\n", s.Label, rec)
+				for _, a := range s.Actions {
+					fmt.Fprintf(bw, "      %s %s: %s\n", a.Type, resourceType(a), a.Description)
+				}
+			}
+		}
+		if len(c.OverrideReasons) > 0 {
+			var rs []string
+			for _, o := range c.OverrideReasons {
+				rs = append(rs, o.Display)
+			}
+			fmt.Fprintf(bw, "\n  Override reasons: %s\n", strings.Join(rs, "; "))
+		}
+		if len(c.Links) > 0 {
+			bw.WriteString("\n  Links:\n")
+			for _, l := range c.Links {
+				fmt.Fprintf(bw, "  - %s: %s\n", l.Label, l.URL)
+			}
+		}
+	}
+	return bw.Flush()
+}
+
+// associated lists the orders a card is about ("ServiceRequest/sr-1").
+func associated(c hooks.Card) string {
+	var refs []reference
+	_ = json.Unmarshal(c.Extension["davinci-crd.associated-resource"], &refs)
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Reference)
+	}
+	return strings.Join(out, ", ")
+}
+
+// resourceType names what an action acts on.
+func resourceType(a hooks.Action) string {
+	if a.ResourceID != "" {
+		return a.ResourceID
+	}
+	var r struct {
+		ResourceType string `json:"resourceType"`
+	}
+	_ = json.Unmarshal(a.Resource, &r)
+	if r.ResourceType == "" {
+		return "resource"
+	}
+	return r.ResourceType
 }

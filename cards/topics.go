@@ -6,11 +6,11 @@ import "github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 const TopicSystem = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 
 // Card-type codes this service emits (DECISIONS.md, "Cards"). Each is also a
-// boolean davinci-crd.configuration option.
+// boolean davinci-crd.configuration option. A repeat lumbar MRI is said on
+// the coverage-information card (round 2), so duplicate-therapy is not one.
 const (
 	TopicCoverageInfo     = "coverage-info"
 	TopicClinicalReminder = "clinical-reminder"
-	TopicDuplicate        = "duplicate-therapy"
 	TopicAppropriateUse   = "appropriate-use"
 	TopicTherapyAlt       = "therapy-alternatives-opt"
 	TopicGuideline        = "guideline"
@@ -23,9 +23,8 @@ type Topic struct {
 
 // Topics lists the card types in the order cards are emitted.
 var Topics = []Topic{
-	{TopicClinicalReminder, "Urgent clinical reminders", "Suspected cauda equina: emergent imaging without waiting for authorization."},
-	{TopicCoverageInfo, "Coverage information cards", "Whether the chart documents what prior authorization requires, and what is missing."},
-	{TopicDuplicate, "Repeat imaging", "A lumbar MRI already done within the payer's repeat window."},
+	{TopicClinicalReminder, "Urgent clinical reminders", "Emergent imaging without waiting for authorization: suspected cauda equina or cord compression, spinal epidural abscess, progressive neurological deficit."},
+	{TopicCoverageInfo, "Coverage information cards", "Whether the chart documents what prior authorization requires (including a repeat MRI), what to add and by when, and what to do."},
 	{TopicAppropriateUse, "Contrast appropriateness", "The guideline's contrast variant, with a suggestion to change the order."},
 	{TopicTherapyAlt, "Conservative therapy suggestions", "A physical therapy referral when no conservative therapy is documented."},
 	{TopicGuideline, "Guideline and policy links", "Links to the payer policy and the ACR guideline."},

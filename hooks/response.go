@@ -10,10 +10,12 @@ const (
 )
 
 // Response is the body of a successful service call. Cards is always
-// present (an empty list means "no guidance"); SystemActions is omitted when empty.
+// present (an empty list means "no guidance"). SystemActions is omitted when
+// nil and sent when non-nil, even empty: CRD clients expect it on every
+// order-sign answer (DECISIONS.md, "Requests").
 type Response struct {
 	Cards         []Card   `json:"cards"`
-	SystemActions []Action `json:"systemActions,omitempty"`
+	SystemActions []Action `json:"systemActions,omitzero"`
 }
 
 // Card is one piece of guidance shown to the clinician.

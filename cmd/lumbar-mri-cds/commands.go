@@ -148,24 +148,42 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 			fmt.Fprintf(&b, "  - %s: %s\n", fd.Code, fd.Text)
 			for _, e := range fd.Evidence {
 				d := "undated"
-				if e.Date != nil {
+				switch {
+				case e.DateText != "":
+					d = e.DateText
+				case e.Date != nil:
 					d = e.Date.Format(time.DateOnly)
 				}
-				fmt.Fprintf(&b, "      %s %s (%s)\n", d, e.Display, e.Source)
+				src := e.Source
+				if e.FromNote {
+					src = "note " + src + ": \u201c" + e.Quote + "\u201d"
+				}
+				fmt.Fprintf(&b, "      %s %s (%s)\n", d, e.Display, src)
+			}
+		}
+		// Everything read but not counted, with its reason (the cards show
+		// at most five lines of it).
+		if len(a.NotCounted) > 0 {
+			b.WriteString("  Not counted:\n")
+			for _, nc := range a.NotCounted {
+				d := nc.DateText
+				if d == "" {
+					d = "undated"
+				}
+				src := ""
+				if nc.Source != "" {
+					src = " (" + nc.Source + ")"
+				}
+				fmt.Fprintf(&b, "    - %s: %s, %s, %s%s\n", nc.Reason, nc.What, nc.Display, d, src)
 			}
 		}
 	}
 	if len(out.Response.Cards) > 0 {
-		b.WriteString("Cards:\n")
-	}
-	for _, c := range out.Response.Cards {
-		fmt.Fprintf(&b, "  [%s/%s] %s\n", c.Indicator, c.Source.Topic.Code, c.Summary)
-		for _, s := range c.Suggestions {
-			fmt.Fprintf(&b, "      suggestion: %s\n", s.Label)
+		b.WriteString("\nCards:\n\n")
+		if err := cards.WriteText(&b, out.Response.Cards); err != nil {
+			return err
 		}
-		for _, l := range c.Links {
-			fmt.Fprintf(&b, "      link: %s <%s>\n", l.Label, l.URL)
-		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "System actions: %d coverage-information update(s)\n", len(out.Response.SystemActions))
 	_, err := w.Write(b.Bytes())

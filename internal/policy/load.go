@@ -70,6 +70,9 @@ func ParseWith(name string, data []byte, reg *terminology.Registry) (*Policy, er
 	return parse(name, [][]byte{defaultYAML}, data, reg)
 }
 
+// defaultPayer is the embedded default policy's payer name (default.yaml).
+const defaultPayer = "General lumbar MRI criteria (no payer-specific policy)"
+
 // Default returns the set that holds only the embedded default policy, with
 // the shipped value sets.
 func Default() *Set {
@@ -89,7 +92,7 @@ func DefaultWith(reg *terminology.Registry) *Set {
 	if err != nil {
 		// The embedded file is covered by tests; keep serving with an
 		// empty-coded policy rather than failing at run time.
-		p = &Policy{ID: DefaultID, Name: "Lumbar MRI prior-authorization criteria (default)", PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire}
+		p = &Policy{ID: DefaultID, Name: "Lumbar MRI prior-authorization criteria (default)", Payer: defaultPayer, PANeeded: "auth-needed", Questionnaire: DefaultQuestionnaire}
 		p.buildIndex()
 	}
 	s, _ := newSet(p, nil, reg)
@@ -234,6 +237,9 @@ func parse(name string, base [][]byte, data []byte, reg *terminology.Registry) (
 	}
 	if err := decodeStrict(data, p); err != nil {
 		return nil, yamlError(name, err)
+	}
+	if p.ID != DefaultID && !hasKey(&doc, "payer") {
+		p.Payer = "" // the default's payer name describes the default only
 	}
 	v := &validator{file: name, root: &doc, reg: reg}
 	v.policy(p)

@@ -26,7 +26,11 @@ type Policy struct {
 	// Name is the payer's name, shown as the card source label (CRD resp-1..12:
 	// the insurer on the member's card). Required.
 	Name string `yaml:"name"`
-	// SourceLabel, when set, replaces Name as the card source label.
+	// Payer is the payer's display name as clinicians read it on cards
+	// ("Acme Health Plan"); empty means Name. A payer file never inherits
+	// the default policy's value, which describes the default policy only.
+	Payer string `yaml:"payer"`
+	// SourceLabel, when set, replaces the payer's name as the card source label.
 	SourceLabel string `yaml:"source_label"`
 	// Match selects this policy from the patient's Coverage. Required (at
 	// least one entry) in payer files; the default policy has none.
@@ -76,10 +80,18 @@ type Policy struct {
 	idx *index
 }
 
-// Label is the card source label: SourceLabel, or Name when it is empty.
+// Label is the card source label: SourceLabel, else the payer's name.
 func (p *Policy) Label() string {
 	if p.SourceLabel != "" {
 		return p.SourceLabel
+	}
+	return p.PayerName()
+}
+
+// PayerName is the payer's display name for clinicians: Payer, else Name.
+func (p *Policy) PayerName() string {
+	if p.Payer != "" {
+		return p.Payer
 	}
 	return p.Name
 }

@@ -40,7 +40,7 @@ func TestDefault(t *testing.T) {
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("default policy (-got +want):\n%s", diff)
 	}
-	if len(s.Policies()) != 1 || p.Label() != p.Name {
+	if len(s.Policies()) != 1 || p.Label() != defaultPayer || p.PayerName() != defaultPayer {
 		t.Errorf("Policies() = %d, Label() = %q", len(s.Policies()), p.Label())
 	}
 	// The embedded file parses on its own, not through the fallback.
@@ -204,6 +204,17 @@ func TestParseOverlay(t *testing.T) {
 	want := view{"acme", "Acme Health", "auth-needed", DefaultQuestionnaire, 28, 180, 21, len(def.Links), true}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("overlay (-got +want):\n%s", diff)
+	}
+	// The payer's name is its own: the default's payer label is not inherited.
+	if p.Payer != "" || p.PayerName() != "Acme Health" || p.Label() != "Acme Health" {
+		t.Errorf("payer %q, PayerName %q, Label %q; want the payer file's name", p.Payer, p.PayerName(), p.Label())
+	}
+	q, err := Parse("c.yaml", []byte("id: c\nname: C plan 2026\npayer: C Health\nmatch: {payor_identifiers: [C]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.PayerName() != "C Health" {
+		t.Errorf("PayerName %q, want the payer key", q.PayerName())
 	}
 	// A list the payer sets replaces the default's.
 	p, err = Parse("b.yaml", []byte("id: b\nname: B\nmatch: {payor_identifiers: [B]}\nlinks: [{label: B policy, url: 'https://b.example/policy'}]\npa_needed: no-auth\n"))

@@ -54,8 +54,8 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 		text    string
 	}{
 		{"500 on one search", withoutProcedures(broken.URL), 200, "criteria-indeterminate", "procedures"},
-		{"timeout on one search", withoutProcedures(slow.URL), 200, "criteria-indeterminate", "could not be verified automatically"},
-		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Could not be checked"},
+		{"timeout on one search", withoutProcedures(slow.URL), 200, "criteria-indeterminate", "documentation could not be checked fully"},
+		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Not checked (the data did not arrive): procedures."},
 		{"nothing obtainable", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = broken.URL }), 412, "", ""},
 		{"nothing obtainable in time", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = slow.URL }), 412, "", ""},
 	}

@@ -145,7 +145,7 @@ func TestPayerPoliciesDiffer(t *testing.T) {
 		has     string
 		label   string
 	}{
-		{"5 weeks of therapy: default needs 42 days", payerChart(t, 35, true, nil, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-insufficient", "Lumbar MRI prior-authorization criteria (default)"},
+		{"5 weeks of therapy: default needs 42 days", payerChart(t, 35, true, nil, coverage("c1", "Example Health Plan", 0)), "criteria-not-met", "conservative-therapy-insufficient", "General lumbar MRI criteria (no payer-specific policy)"},
 		{"5 weeks of therapy: Acme accepts 28 days", payerChart(t, 35, true, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-met", "conservative-therapy-met", "Acme Health Plan"},
 		{"no radiograph: default does not require one", payerChart(t, 49, false, nil, coverage("c1", "Example Health Plan", 0)), "criteria-met", "conservative-therapy-met", ""},
 		{"no radiograph: Acme requires one", payerChart(t, 49, false, nil, coverage("c1", "Acme Health Plan", 0)), "criteria-not-met", "xray-missing", ""},
@@ -193,13 +193,13 @@ func TestCoverageChoice(t *testing.T) {
 	if outcome, _, _ := reasons(t, rec.Body.Bytes()); outcome != "criteria-not-met" {
 		t.Errorf("unknown payer: %s, want the default policy's criteria-not-met", outcome)
 	}
-	// No active coverage: cards, no coverage information, and a card saying so.
+	// No active coverage: cards, no coverage information, and the coverage card says so.
 	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) {
 		r["prefetch"].(map[string]any)["coverage"] = map[string]any{"resourceType": "Bundle", "type": "searchset", "total": 0}
 	}), nil)
 	var resp hooks.Response
 	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
-	if rec.Code != 200 || len(resp.SystemActions) != 0 || !strings.Contains(rec.Body.String(), "No active coverage") {
+	if rec.Code != 200 || len(resp.SystemActions) != 0 || !strings.Contains(rec.Body.String(), "no active coverage found") {
 		t.Errorf("no coverage: %d, %d systemActions: %s", rec.Code, len(resp.SystemActions), rec.Body)
 	}
 }

@@ -69,8 +69,8 @@ func TestServiceCallStatuses(t *testing.T) {
 			}
 		})
 	}
-	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", noMRI, nil); rec.Body.String() != `{"cards":[]}` {
-		t.Errorf("a call without lumbar MRI answered %s, want {\"cards\":[]}", rec.Body)
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", noMRI, nil); rec.Body.String() != `{"cards":[],"systemActions":[]}` {
+		t.Errorf("a call without lumbar MRI answered %s, want {\"cards\":[],\"systemActions\":[]}", rec.Body)
 	}
 }
 

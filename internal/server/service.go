@@ -99,7 +99,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 	if len(orders) == 0 {
 		// EHRs call order-sign for every order signed: answer at once,
 		// without prefetch or FHIR access (DECISIONS.md, "Requests").
-		out.Response = hooks.Response{Cards: []hooks.Card{}}
+		out.Response = hooks.Response{Cards: []hooks.Card{}, SystemActions: cards.NoActions(hook)}
 		return out, nil
 	}
 	rec, err := p.Loader.Load(ctx, fhir.LoadInput{
@@ -149,7 +149,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		Today:     now,
 	}
 	if cov != nil && cov.Reference != "" {
-		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note}
+		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note, Payer: cov.Payer}
 	}
 	res, err := cards.Build(in, p.NewID)
 	if err != nil {

@@ -1,0 +1,500 @@
+package cards
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+)
+
+// cardText is everything a clinician reads on a card.
+func cardText(c hooks.Card) string {
+	s := c.Summary + "\n" + c.Detail + "\n" + c.Source.Label
+	for _, sg := range c.Suggestions {
+		s += "\n" + sg.Label
+	}
+	return s
+}
+
+func allText(res Result) string {
+	var b strings.Builder
+	for _, c := range res.Response.Cards {
+		b.WriteString(cardText(c) + "\n")
+	}
+	return b.String()
+}
+
+func coverageCardOf(t *testing.T, res Result) hooks.Card {
+	t.Helper()
+	for _, c := range res.Response.Cards {
+		if c.Source.Topic.Code == TopicCoverageInfo {
+			return c
+		}
+	}
+	t.Fatalf("no coverage-information card among %v", topicsOf(res))
+	return hooks.Card{}
+}
+
+// inOrder reports whether the parts occur in s in the given order.
+func inOrder(s string, parts ...string) error {
+	at := 0
+	for _, p := range parts {
+		i := strings.Index(s[at:], p)
+		if i < 0 {
+			return fmt.Errorf("%q missing after position %d", p, at)
+		}
+		at += i + len(p)
+	}
+	return nil
+}
+
+func TestCoverageCardSaysWhatToAddAndWhatDidNotCount(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet)
+	a.Findings = []criteria.Finding{{Code: criteria.ConservativeTherapyMissing, Text: "No conservative therapy is documented."}}
+	a.LookbackDays = 180
+	a.NotCounted = []criteria.NotCounted{
+		{Reason: criteria.ReasonOutsideWindow, What: "physical therapy", Display: "Therapeutic exercises", DateText: "2025-10-03", Source: "Procedure/p1"},
+		{Reason: criteria.ReasonOutsideWindow, What: "physical therapy", Display: "Therapeutic exercises", DateText: "2025-10-24", Source: "Procedure/p2"},
+		{Reason: criteria.ReasonOutsideWindow, What: "NSAID", Display: "Ibuprofen 400 mg", DateText: "2025-09", Source: "MedicationRequest/m1"},
+		{Reason: criteria.ReasonNoDate, What: "NSAID", Display: "Naproxen 500 mg", Source: "MedicationStatement/s1"},
+		{Reason: criteria.ReasonTextOnly, What: "physical therapy", Display: "PT eval", DateText: "2026-06-01", Source: "Procedure/p3"},
+		{Reason: criteria.ReasonNoDate, What: "NSAID", Display: "Diclofenac", Source: "MedicationStatement/s2"},
+		{Reason: criteria.ReasonNotCurrent, What: "suspected malignancy", Display: "Malignant neoplasm of breast", DateText: "2018", Source: "Condition/c9"},
+		{Reason: criteria.ReasonNoDate, What: "NSAID", Display: "Meloxicam", Source: "MedicationStatement/s3"},
+		{Reason: criteria.ReasonTextOnly, What: "chiropractic", Display: "Chiro visit", DateText: "2026-05-02", Source: "Procedure/p4"},
+		{Reason: criteria.ReasonOtherCondition, What: "opioid", Display: "Oxycodone", DateText: "2026-05-20", Source: "MedicationRequest/m2"},
+	}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	c := coverageCardOf(t, res)
+	if err := inOrder(c.Detail,
+		"**Prior authorization needed: the chart does not yet support this order.**",
+		"Payer: Example Health Plan", "Order: MRI lumbar spine without contrast (72148)",
+		"**To add:**", "At least 42 days of conservative therapy within the 180-day look-back: none is documented.",
+		"The physical therapy in 2025-10 is outside the 180-day look-back.",
+		"The NSAID in 2025-09 is outside the 180-day look-back.",
+		"**In the chart but not counted:**",
+		// grouped by reason, in the order the reasons first occur
+		"Naproxen 500 mg: no usable date.", "Diclofenac: no usable date.", "Meloxicam: no usable date.",
+		"PT eval (2026-06-01): recorded as text without a code.", "Chiro visit (2026-05-02): recorded as text without a code.",
+		"- and 2 more",
+		"**What to do:**", "Start conservative therapy", "If a red flag is present, document it",
+	); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+	if strings.Contains(c.Detail, "Oxycodone") {
+		t.Errorf("more than %d not-counted lines:\n%s", maxNotCounted, c.Detail)
+	}
+	for _, ref := range []string{"Procedure/", "MedicationRequest/", "MedicationStatement/", "Condition/"} {
+		if strings.Contains(allText(res), ref) {
+			t.Errorf("a card shows the raw reference %s:\n%s", ref, allText(res))
+		}
+	}
+	if got := c.Summary; got != "Lumbar MRI: documentation incomplete: no conservative therapy in the last 180 days" {
+		t.Errorf("summary = %q", got)
+	}
+}
+
+func TestEvidenceShownAsRecorded(t *testing.T) {
+	a := assessment(criteria.CriteriaMet)
+	a.TherapyDays = 44
+	a.Findings = []criteria.Finding{
+		{Code: criteria.RedFlagCaudaEquina, Text: "Suspected cauda equina syndrome: saddle anaesthesia.", Evidence: []criteria.Evidence{
+			{Source: "DocumentReference/n1", Display: "Saddle anaesthesia", DateText: "2026-06-14", FromNote: true, Quote: "numbness in the saddle area since *yesterday*"},
+		}},
+		{Code: criteria.RedFlagMalignancy, Text: "Known or suspected malignancy: history.", Evidence: []criteria.Evidence{
+			{Source: "Condition/h12-c2", Display: "Personal history of malignant neoplasm of breast", Date: date("2019-12-31"), DateText: "2019", Imprecise: true},
+			{Source: "Condition/h12-c3", Display: "Low back pain", Date: date("2026-05-25")},
+		}},
+		{Code: criteria.ConservativeTherapyMet, Text: "Conservative therapy.", Evidence: []criteria.Evidence{
+			{Source: "MedicationRequest/m1", Display: "Naproxen 500 mg", Date: date("2026-04-30"), DateText: "2026-04", Imprecise: true, ByText: true},
+			{Source: "Procedure/p1", Display: "Therapeutic exercises", Date: date("2026-05-01"), DateText: "2026-05-01"},
+			{Source: "Procedure/p2", Display: "Therapeutic exercises", Date: date("2026-05-08"), DateText: "2026-05-08"},
+			{Source: "Procedure/p3", Display: "Therapeutic exercises", Date: date("2026-06-12"), DateText: "2026-06-12"},
+		}},
+	}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	c := coverageCardOf(t, res)
+	for _, want := range []string{
+		"Saddle anaesthesia: from a note (2026-06-14): “numbness in the saddle area since \\*yesterday\\*”",
+		"Personal history of malignant neoplasm of breast (2019)",
+		"Low back pain (2026-05-25)", // no DateText: the day the rule used
+		"Naproxen 500 mg (2026-04, matched by name)",
+		"Therapeutic exercises (3 entries, 2026-05-01 to 2026-06-12)",
+		"Conservative therapy, 44 days (2026-04 to 2026-06-12)",
+		"Image emergently (see the urgent card)",
+	} {
+		if !strings.Contains(c.Detail, want) {
+			t.Errorf("detail lacks %q:\n%s", want, c.Detail)
+		}
+	}
+	if strings.Contains(allText(res), "Condition/") || strings.Contains(allText(res), "DocumentReference/") {
+		t.Errorf("raw references on a card:\n%s", allText(res))
+	}
+	var refs []reference
+	_ = json.Unmarshal(c.Extension["davinci-crd.associated-resource"], &refs)
+	if len(refs) != 1 || refs[0].Reference != "ServiceRequest/mri-1" {
+		t.Errorf("associated-resource = %v", refs)
+	}
+	if strings.Contains(c.Detail, "If a red flag is present") || strings.Contains(c.Detail, "**To add:**") {
+		t.Errorf("boilerplate that does not apply to a met order with red flags:\n%s", c.Detail)
+	}
+	// The evidence is on the coverage card only: the critical card names the red flag.
+	seen := map[string]int{}
+	for _, card := range res.Response.Cards {
+		for _, name := range []string{"Saddle anaesthesia", "Personal history of malignant neoplasm", "Low back pain", "Naproxen", "Therapeutic exercises"} {
+			if strings.Contains(cardText(card), name) {
+				seen[name]++
+			}
+		}
+	}
+	for name, n := range seen {
+		if n != 1 {
+			t.Errorf("%q appears on %d cards, want 1", name, n)
+		}
+	}
+}
+
+func TestTherapyShortOfTheMinimum(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	a.TherapyDays = 18
+	a.TherapyMetOn = date("2026-07-06")
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	c := coverageCardOf(t, res)
+	if c.Summary != "Lumbar MRI: documentation incomplete: 24 more days of therapy (42-day point 2026-07-06)" {
+		t.Errorf("summary = %q", c.Summary)
+	}
+	if err := inOrder(c.Detail, "**Documented:**", "Conservative therapy, 18 days", "**To add:**",
+		"24 more days of therapy: the 42-day point is 2026-07-06.", "**What to do:**", "Continue conservative therapy"); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+	if strings.Contains(c.Detail, "18 of 42") {
+		t.Errorf("what is present is listed as missing:\n%s", c.Detail)
+	}
+}
+
+func TestRepeatMRIFoldsIntoTheCoverageCard(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing, criteria.PriorLumbarMRI)
+	a.PriorMRI = &criteria.Evidence{Source: "ImagingStudy/i1", Display: "MR Lumbar spine", Date: date("2026-03-31"), DateText: "2026-03", Imprecise: true}
+	a.Findings[1].Evidence = []criteria.Evidence{*a.PriorMRI, {Source: "DiagnosticReport/r1", Display: "MR Lumbar spine WO contrast", Date: date("2026-03-31"), DateText: "2026-03"}}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	if n := len(res.Response.Cards); n != 3 {
+		t.Errorf("%d cards: %v", n, topicsOf(res))
+	}
+	c := coverageCardOf(t, res)
+	if c.Summary != "Lumbar MRI: documentation incomplete: lumbar MRI already done in 2026-03 (date recorded to the month)" {
+		t.Errorf("summary = %q", c.Summary)
+	}
+	if err := inOrder(c.Detail, "**Prior lumbar MRI** in 2026-03 (date recorded to the month)", "MR Lumbar spine; MR Lumbar spine WO contrast",
+		"**To add:**", "What is new since the lumbar MRI", "**What to do:**", "Review the prior MRI report"); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+	if strings.Contains(c.Detail, "At least 42 days") {
+		t.Errorf("therapy cannot meet the criteria for a repeat study, yet it is listed to add:\n%s", c.Detail)
+	}
+	if c.OverrideReasons[0].Code != "new-red-flag" {
+		t.Errorf("override reasons %v, want the repeat-imaging ones", c.OverrideReasons)
+	}
+}
+
+func TestEmergentImaging(t *testing.T) {
+	infection := func(system, code string) criteria.Assessment {
+		a := assessment(criteria.CriteriaMet)
+		a.Findings = []criteria.Finding{{Code: criteria.RedFlagInfection, Text: "x", Evidence: []criteria.Evidence{
+			{Display: "Abscess", DateText: "2026-06-10", Code: criteria.Code{System: system, Code: code}}}}}
+		return a
+	}
+	tests := []struct {
+		name, label string
+		a           criteria.Assessment
+	}{
+		{"cauda equina", "Suspected cauda equina syndrome or cord compression", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina)},
+		{"cord compression", "Cord compression", assessment(criteria.CriteriaMet, RedFlagCordCompression)},
+		{"progressive deficit", "Severe or progressive neurological deficit", assessment(criteria.CriteriaMet, criteria.RedFlagNeurologicDeficit)},
+		{"epidural abscess", "Suspected spinal epidural abscess", infection(policy.SystemICD10, "G06.1")},
+		{"extradural abscess, undotted", "Suspected spinal epidural abscess", infection(policy.SystemICD10, "G062")},
+		{"vertebral osteomyelitis", "", infection(policy.SystemICD10, "M46.2")},
+		{"G06.1 in another system", "", infection(policy.SystemSNOMED, "G06.1")},
+		{"malignancy", "", assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy)},
+		{"immunosuppression", "", assessment(criteria.CriteriaMet, "red-flag-immunosuppression")},
+	}
+	pol := policy.Default().Default()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", Orders: []Order{{Assessment: tt.a, Raw: json.RawMessage(rawOrder)}},
+				Policy: pol, Coverage: cov, Today: *date("2026-06-15")}, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var critical []hooks.Card
+			for _, c := range res.Response.Cards {
+				if c.Indicator == hooks.IndicatorCritical {
+					critical = append(critical, c)
+				}
+			}
+			switch {
+			case tt.label == "" && len(critical) > 0:
+				t.Errorf("critical card without emergent imaging: %q", critical[0].Summary)
+			case tt.label != "" && (len(critical) != 1 || !strings.HasPrefix(critical[0].Summary, tt.label+": emergent MRI")):
+				t.Errorf("critical cards %v, want one for %q", topicsOf(res), tt.label)
+			}
+		})
+	}
+}
+
+func TestUnknownRedFlagIsNamed(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, "red-flag-immunosuppression")
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	c := coverageCardOf(t, res)
+	if !strings.Contains(c.Detail, "- Immunosuppression: Low back pain (2026-06-01)") || !strings.Contains(c.Summary, "(immunosuppression)") {
+		t.Errorf("unknown red flag:\n%s\n%s", c.Summary, c.Detail)
+	}
+}
+
+func referral(res Result) *hooks.Action {
+	for _, c := range res.Response.Cards {
+		for _, s := range c.Suggestions {
+			for i, a := range s.Actions {
+				if a.Type == hooks.ActionCreate {
+					return &s.Actions[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func TestReferralMeetsTheCRDProfile(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	a.Order.ReasonCodes = []criteria.Code{{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+	withRequester := `{"resourceType":"ServiceRequest","id":"mri-1","status":"draft","intent":"order","code":{"coding":[{"system":"http://www.ama-assn.org/go/cpt","code":"72148"}]},"subject":{"reference":"Patient/p1"},"requester":{"reference":"PractitionerRole/r7"}}`
+	tests := []struct {
+		name, user, raw, want string
+	}{
+		{"the hook's user", "Practitioner/u1", rawOrder, "Practitioner/u1"},
+		{"the order's requester", "", withRequester, "PractitionerRole/r7"},
+		{"a user that is not a practitioner", "Patient/p1", withRequester, "PractitionerRole/r7"},
+		{"no requester known: no referral", "", rawOrder, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", UserID: tt.user,
+				Orders: []Order{{Assessment: a, Raw: json.RawMessage(tt.raw)}}, Policy: testPolicy, Coverage: cov, Today: *date("2026-06-15")}, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			act := referral(res)
+			if tt.want == "" {
+				if act != nil {
+					t.Errorf("referral without a requester: %s", act.Resource)
+				}
+				if c := coverageCardOf(t, res); !strings.Contains(c.Detail, "Start conservative therapy") {
+					t.Errorf("the advice went with the suggestion:\n%s", c.Detail)
+				}
+				return
+			}
+			if act == nil {
+				t.Fatalf("no referral: %v", topicsOf(res))
+			}
+			if errs := checkAction(*act); len(errs) > 0 {
+				t.Errorf("referral breaks the CRD profile: %v", errs)
+			}
+			var sr struct {
+				AuthoredOn string    `json:"authoredOn"`
+				Requester  reference `json:"requester"`
+				Subject    reference `json:"subject"`
+				ReasonCode []codeableConcept
+			}
+			_ = json.Unmarshal(act.Resource, &sr)
+			if sr.AuthoredOn != "2026-06-15" || sr.Requester.Reference != tt.want || sr.Subject.Reference != "Patient/p1" || len(sr.ReasonCode) != 1 {
+				t.Errorf("referral = %s", act.Resource)
+			}
+		})
+	}
+}
+
+func TestOrderSignAnswersCarrySystemActions(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	for _, tc := range []struct {
+		hook string
+		cov  *Coverage
+		want string
+	}{
+		{hooks.HookOrderSign, nil, `"systemActions":[]`},
+		{hooks.HookOrderSign, cov, `"systemActions":[{`},
+		{hooks.HookOrderSelect, cov, ""},
+	} {
+		res := build(t, tc.hook, tc.cov, Config{}, a)
+		body, _ := json.Marshal(res.Response)
+		if got := strings.Contains(string(body), `"systemActions"`); got != (tc.want != "") || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s, coverage %v: %.120s…", tc.hook, tc.cov != nil, body)
+		}
+	}
+	if body, _ := json.Marshal(hooks.Response{Cards: []hooks.Card{}, SystemActions: NoActions(hooks.HookOrderSign)}); string(body) != `{"cards":[],"systemActions":[]}` {
+		t.Errorf("order-sign without a lumbar MRI: %s", body)
+	}
+	if body, _ := json.Marshal(hooks.Response{Cards: []hooks.Card{}, SystemActions: NoActions(hooks.HookOrderSelect)}); string(body) != `{"cards":[]}` {
+		t.Errorf("order-select without a lumbar MRI: %s", body)
+	}
+}
+
+func TestPayerNameNotDefaultLabel(t *testing.T) {
+	pol := policy.Default().Default()
+	res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", UserID: "Practitioner/u1",
+		Orders: []Order{{Assessment: assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing), Raw: json.RawMessage(rawOrder)}},
+		Policy: pol, Coverage: cov, Today: *date("2026-06-15")}, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := allText(res)
+	if strings.Contains(text, "(default)") {
+		t.Errorf("cards show the default policy's internal name:\n%s", text)
+	}
+	if !strings.Contains(coverageCardOf(t, res).Detail, "Payer: "+pol.PayerName()) || pol.PayerName() == "" {
+		t.Errorf("the coverage card does not name the payer %q", pol.PayerName())
+	}
+}
+
+// TestAtMostThreeCardsPerOrder builds every combination of outcome,
+// findings, suggestions, coverage and configuration, for one and two
+// orders, and counts the cards each order gets.
+func TestAtMostThreeCardsPerOrder(t *testing.T) {
+	// The findings that decide which cards and suggestions an order gets.
+	findings := []string{criteria.RedFlagCaudaEquina, criteria.RedFlagMalignancy, criteria.ConservativeTherapyMissing,
+		criteria.PriorLumbarMRI, criteria.ContrastReview}
+	configs := []Config{{}, {Disabled: map[string]bool{TopicGuideline: true}}, {Disabled: map[string]bool{TopicCoverageInfo: true}},
+		{Disabled: map[string]bool{TopicClinicalReminder: true}}}
+	n := 0
+	for _, outcome := range []string{criteria.CriteriaMet, criteria.CriteriaNotMet, criteria.CriteriaIndeterminate} {
+		for mask := 0; mask < 1<<len(findings); mask++ {
+			var fs []string
+			for i, f := range findings {
+				if mask&(1<<i) != 0 {
+					fs = append(fs, f)
+				}
+			}
+			a := assessment(outcome, fs...)
+			a.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72158", Display: "MRI lumbar spine without and with contrast"}
+			b := a
+			b.Order.ID = "mri-2"
+			for _, cfg := range configs {
+				for _, c := range []*Coverage{cov, nil} {
+					for _, orders := range [][]criteria.Assessment{{a}, {a, b}} {
+						n++
+						res := build(t, hooks.HookOrderSign, c, cfg, orders...)
+						body, _ := json.Marshal(res.Response)
+						for ref, k := range cardsPerOrder(res.Response.Cards) {
+							if k > MaxCardsPerOrder {
+								t.Fatalf("%s %v %v: %s has %d cards: %v", outcome, fs, cfg, ref, k, topicsOf(res))
+							}
+						}
+						for _, card := range res.Response.Cards {
+							if r := utf8.RuneCountInString(card.Summary); r >= 140 {
+								t.Fatalf("summary of %d runes: %q", r, card.Summary)
+							}
+						}
+						if len(orders) == 1 && len(res.Response.Cards) > MaxCardsPerOrder {
+							t.Fatalf("%s %v %v: %d cards: %s", outcome, fs, cfg, len(res.Response.Cards), body)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d responses checked", n)
+}
+
+func TestOneCriticalCardForSeveralOrders(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina)
+	b := a
+	b.Order.ID = "mri-2"
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a, b)
+	var critical int
+	for _, c := range res.Response.Cards {
+		if c.Indicator == hooks.IndicatorCritical {
+			critical++
+			if got := associated(c); got != "ServiceRequest/mri-1, ServiceRequest/mri-2" {
+				t.Errorf("critical card is about %q", got)
+			}
+		}
+	}
+	if critical != 1 {
+		t.Errorf("%d critical cards: %v", critical, topicsOf(res))
+	}
+}
+
+func TestWriteText(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing, criteria.ContrastReview)
+	a.SuggestedCode = &criteria.Code{System: CPTSystem, Code: "72148", Display: "MRI lumbar spine without contrast"}
+	a.Order.Display = "MRI <lumbar> spine_with [contrast]"
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	var out bytes.Buffer
+	if err := WriteText(&out, res.Response.Cards); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	if err := inOrder(text,
+		"[WARNING] Lumbar MRI: documentation incomplete: no conservative therapy in the last 180 days",
+		"Source: Example Health Plan · card type coverage-info · about ServiceRequest/mri-1",
+		"    Prior authorization needed: the chart does not yet support this order.",
+		"Order: MRI <lumbar> spine_with [contrast] (72148)",
+		"    To add:", "    What to do:",
+		"Consider MRI lumbar spine without contrast (72148) instead: ",
+		"  Suggestions (choose at most one):",
+		"  * Change the order to MRI lumbar spine without contrast (72148) [recommended]",
+		"      update ServiceRequest: Change the order's code to 72148.",
+		"  Override reasons: Documented outside the coded chart;",
+		"[INFO] No conservative therapy documented: consider a physical therapy referral",
+		"      create ServiceRequest: Create a physical therapy referral.",
+		"[INFO] Lumbar MRI: payer policy and guidelines",
+		"  Links:", "  - Policy: https://example.org/policy",
+	); err != nil {
+		t.Errorf("%v\n%s", err, text)
+	}
+	if strings.Contains(text, "**") || strings.Contains(text, `\_`) || strings.Contains(text, "&lt;") {
+		t.Errorf("markdown left in the text:\n%s", text)
+	}
+}
+
+func TestNotCountedLines(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	a.TherapyDays = 30
+	a.NotCounted = []criteria.NotCounted{
+		{Reason: criteria.ReasonOtherPatient, What: "Condition", Display: "2 Condition entries about another patient"},
+		{Reason: criteria.ReasonUnreadable, What: "Observation", Display: "Body temperature", DateText: "2026-06-14", Source: "Observation/o1"},
+		{Reason: criteria.ReasonOutsideWindow, What: "chiropractic", Display: "Spinal manipulation", DateText: "2025-08-02", Source: "Procedure/p9"},
+		{Reason: criteria.ReasonAdvisoryNote, What: "physical therapy", Display: "Physical therapy", Source: "DocumentReference/d1"},
+	}
+	a.LookbackDays = 120
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if strings.Contains(c.Detail, "another patient") {
+		t.Errorf("entries about another patient are not this patient's chart:\n%s", c.Detail)
+	}
+	if err := inOrder(c.Detail, "**In the chart but not counted:**",
+		"- The chiropractic in 2025-08 is outside the 120-day look-back.", // not under the gap: the course is short, not missing
+		"- Body temperature (2026-06-14): the entry could not be read.",
+		"- Physical therapy (undated): from a note, advisory only under this policy.",
+		"**What to do:**"); err != nil {
+		t.Errorf("%v\n%s", err, c.Detail)
+	}
+	// Once the order is supported, old therapy is noise.
+	a.Outcome, a.Findings = criteria.CriteriaMet, assessment(criteria.CriteriaMet, criteria.ConservativeTherapyMet).Findings
+	c = coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if strings.Contains(c.Detail, "look-back") || !strings.Contains(c.Detail, "Body temperature") || strings.Contains(c.Detail, "another patient") {
+		t.Errorf("met order:\n%s", c.Detail)
+	}
+}
+
+func TestLookBackUnknown(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	a.LookbackDays = 0
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if c.Summary != "Lumbar MRI: documentation incomplete: no conservative therapy documented" || !strings.Contains(c.Detail, "within the look-back window: none is documented") {
+		t.Errorf("a window of unknown length is given a length:\n%s\n%s", c.Summary, c.Detail)
+	}
+}

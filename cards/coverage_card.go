@@ -1,0 +1,641 @@
+package cards
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+)
+
+// maxNotCounted is how many "not counted" entries a card lists before
+// "and N more".
+const maxNotCounted = 5
+
+var documentationOverrides = []hooks.Coding{
+	{System: OverrideSystem, Code: "documented-elsewhere", Display: "Documented outside the coded chart"},
+	{System: OverrideSystem, Code: "urgent-clinical-need", Display: "Urgent clinical need"},
+	{System: OverrideSystem, Code: "will-attach-documentation", Display: "Will attach documentation to the request"},
+}
+
+// Override reasons for a repeat study: reference/clinical-criteria.md 2.x
+// "Repeat imaging" (ACP 2011; RBM repeat-intervention rules).
+var repeatOverrides = []hooks.Coding{
+	{System: OverrideSystem, Code: "new-red-flag", Display: "New red flag since the prior MRI"},
+	{System: OverrideSystem, Code: "progressive-deficit", Display: "Progressive neurological deficit"},
+	{System: OverrideSystem, Code: "post-operative", Display: "New symptoms after surgery"},
+	{System: OverrideSystem, Code: "surgical-planning", Display: "Surgical or injection planning"},
+	{System: OverrideSystem, Code: "prior-nondiagnostic", Display: "Prior study limited or non-diagnostic"},
+	{System: OverrideSystem, Code: "tumor-infection-follow-up", Display: "Follow-up of known tumour or infection"},
+	{System: OverrideSystem, Code: "will-attach-documentation", Display: "Will attach documentation to the request"},
+}
+
+// notCountedWords says in plain words why a chart entry did not count.
+var notCountedWords = map[string]string{
+	criteria.ReasonNoDate:         "no usable date",
+	criteria.ReasonUnreadable:     "the entry could not be read",
+	criteria.ReasonUnresolvedMed:  "its medication could not be resolved",
+	criteria.ReasonTextOnly:       "recorded as text without a code",
+	criteria.ReasonOutsideWindow:  "outside the look-back window",
+	criteria.ReasonOtherCondition: "ordered for another condition",
+	criteria.ReasonNotCurrent:     "not current",
+	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
+}
+
+// coverageCard is the order's one coverage-information card. Its detail
+// says, in this order: the decision in plain words and the payer; what is
+// documented (display text and date as recorded, never references); what
+// to add and by when; entries that did not count; what to do. riding are
+// the suggestions that have no card of their own; offers are all of the
+// order's suggestions (the card points to the others).
+func (b *builder) coverageCard(o *Order, offers, riding []offer) {
+	a := &o.Assessment
+	var d strings.Builder
+	b.decision(&d, a)
+	b.documented(&d, a)
+	gaps, outside := b.gaps(a)
+	if len(gaps) > 0 {
+		d.WriteString("**To add:**\n\n")
+		for _, g := range gaps {
+			d.WriteString(g)
+		}
+		d.WriteString("\n")
+	}
+	notCounted(&d, a, outside)
+	d.WriteString("**What to do:**\n\n")
+	for _, s := range b.todo(a, offers, riding) {
+		d.WriteString("- " + s + "\n")
+	}
+	if src := b.sources(a); src != "" {
+		d.WriteString("\n*" + src + "*\n")
+	}
+
+	c := hooks.Card{Summary: b.coverageSummary(a), Detail: strings.TrimSpace(d.String())}
+	switch a.Outcome {
+	case criteria.CriteriaMet:
+		c.Indicator = hooks.IndicatorInfo
+	default:
+		c.Indicator = hooks.IndicatorWarning
+		c.OverrideReasons = documentationOverrides
+		if a.Has(criteria.PriorLumbarMRI) {
+			c.OverrideReasons = repeatOverrides
+		}
+	}
+	for _, of := range riding {
+		c.Suggestions = append(c.Suggestions, of.suggestion)
+	}
+	if len(c.Suggestions) > 0 {
+		c.SelectionBehavior = selection(len(c.Suggestions))
+	}
+	b.add(TopicCoverageInfo, "Coverage Information", c, a.Order.ID)
+}
+
+// coverageSummary is the decision in one line, under 140 characters.
+func (b *builder) coverageSummary(a *criteria.Assessment) string {
+	switch a.Outcome {
+	case criteria.CriteriaMet:
+		what := "prior authorization"
+		if !paRequired(b.in.Policy.PANeeded) {
+			what = "the order"
+		}
+		why := fmt.Sprintf("%d days of conservative therapy", a.TherapyDays)
+		if rf := redFlags(a); len(rf) > 0 {
+			var names []string
+			for _, f := range rf {
+				names = append(names, lowerFirst(redFlagLabel(b.in.Policy, f.Code)))
+			}
+			why = strings.Join(names, "; ")
+		}
+		return "Lumbar MRI: documentation supports " + what + " (" + why + ")"
+	case criteria.CriteriaIndeterminate:
+		if a.Has(criteria.OtherPatientData) {
+			return "Lumbar MRI: the chart data sent is about another patient; nothing could be checked"
+		}
+		return "Lumbar MRI: documentation could not be checked fully (" + strings.Join(a.Unchecked, ", ") + " not retrieved)"
+	default:
+		return "Lumbar MRI: documentation incomplete: " + b.firstGap(a)
+	}
+}
+
+// firstGap is the main thing missing, in a few words.
+func (b *builder) firstGap(a *criteria.Assessment) string {
+	req := a.TherapyRequiredDays
+	switch {
+	case a.Has(criteria.PriorLumbarMRI):
+		return "lumbar MRI already done " + priorWhen(a)
+	case a.Has(criteria.IndicationMissing):
+		return "no back-pain diagnosis or red flag"
+	case a.Has(criteria.ConservativeTherapyMissing):
+		if a.LookbackDays > 0 {
+			return fmt.Sprintf("no conservative therapy in the last %d days", a.LookbackDays)
+		}
+		return "no conservative therapy documented"
+	case a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req:
+		if a.TherapyMetOn != nil {
+			return fmt.Sprintf("%d more days of therapy (%d-day point %s)", req-a.TherapyDays, req, day(a.TherapyMetOn))
+		}
+		return fmt.Sprintf("a new %d-day therapy course", req)
+	case a.Has(criteria.ConservativeTherapyInsufficient):
+		return "the therapy rule is not met"
+	case a.Has(criteria.XrayMissing):
+		return "lumbar x-rays needed first"
+	}
+	return "no red flag and no completed therapy trial"
+}
+
+// decision writes the decision in plain words, the payer and the order.
+func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
+	pol := b.in.Policy
+	fmt.Fprintf(d, "**%s: %s.**\n\n", paWords(pol.PANeeded), outcomeWords(a.Outcome))
+	payer := "Payer: " + mdEscape(pol.PayerName())
+	if c := b.in.Coverage; c != nil && c.Payer != "" && pol.Payer != "" && !strings.EqualFold(c.Payer, pol.Payer) && pol.ID == "default" {
+		// No payer-specific policy: name the chart's payer and the criteria used.
+		payer = "Payer: " + mdEscape(c.Payer) + " · Criteria: " + mdEscape(pol.PayerName())
+	}
+	if b.in.Coverage == nil {
+		payer = "Payer: no active coverage found; checked against " + mdEscape(pol.PayerName())
+	}
+	fmt.Fprintf(d, "%s · Order: %s (%s)\n\n", payer, mdEscape(a.Order.Display), mdEscape(a.Order.Code.Code))
+	if b.in.Coverage != nil && b.in.Coverage.Note != "" {
+		d.WriteString(mdEscape(b.in.Coverage.Note) + "\n\n")
+	}
+	if len(a.Unchecked) > 0 {
+		fmt.Fprintf(d, "Not checked (the data did not arrive): %s.\n\n", mdEscape(strings.Join(a.Unchecked, ", ")))
+	}
+	if f := a.Finding(criteria.OtherPatientData); f != nil {
+		d.WriteString(mdEscape(f.Text) + "\n\n")
+	}
+}
+
+func paRequired(code string) bool {
+	return code != "no-auth" && code != "satisfied"
+}
+
+// paWords says the policy's pa-needed code in plain words (CRD STU 2.1
+// ext-coverage-information, pa-needed).
+func paWords(code string) string {
+	switch code {
+	case "no-auth":
+		return "No prior authorization needed"
+	case "satisfied":
+		return "Prior authorization already on file"
+	case "performpa":
+		return "Prior authorization needed (the performing provider requests it)"
+	case "conditional":
+		return "Prior authorization may be needed"
+	}
+	return "Prior authorization needed"
+}
+
+func outcomeWords(outcome string) string {
+	switch outcome {
+	case criteria.CriteriaMet:
+		return "the chart supports this order"
+	case criteria.CriteriaIndeterminate:
+		return "part of the chart could not be checked"
+	}
+	return "the chart does not yet support this order"
+}
+
+// documented lists what the chart documents for the order: red flags and
+// therapy with their evidence, and the prior lumbar MRI.
+func (b *builder) documented(d *strings.Builder, a *criteria.Assessment) {
+	var items []string
+	flagged := len(redFlags(a)) > 0
+	for _, f := range a.Findings {
+		switch {
+		case isRedFlag(f.Code):
+			items = append(items, item(redFlagLabel(b.in.Policy, f.Code), f.Evidence))
+		case f.Code == criteria.ConservativeTherapyMet || f.Code == criteria.ConservativeTherapyInsufficient:
+			items = append(items, item(therapyHeading(a, f), f.Evidence))
+		case f.Code == criteria.ConservativeTherapyMissing, f.Code == criteria.IndicationMissing,
+			f.Code == criteria.XrayMissing, f.Code == criteria.ContrastReview, f.Code == criteria.PriorLumbarMRI,
+			f.Code == criteria.OtherPatientData:
+		default:
+			// A finding this package does not know yet: name it with its evidence.
+			items = append(items, item(Display(f.Code), f.Evidence))
+		}
+	}
+	if len(items) > 0 {
+		d.WriteString("**Documented:**\n\n")
+		for _, it := range items {
+			d.WriteString(it)
+		}
+		d.WriteString("\n")
+	}
+	if f := a.Finding(criteria.PriorLumbarMRI); f != nil {
+		fmt.Fprintf(d, "**Prior lumbar MRI** %s", priorWhen(a))
+		if w := b.in.Policy.RepeatMRIWindowDays; w > 0 {
+			fmt.Fprintf(d, ", within the %d-day repeat window", w)
+		}
+		if names := evidenceNames(f.Evidence); len(names) > 0 {
+			d.WriteString(": " + strings.Join(names, "; "))
+		}
+		switch {
+		case a.Outcome == criteria.CriteriaMet && flagged:
+			d.WriteString(". The red flag is documented after it, which supports repeating the study.")
+		case flagged:
+			d.WriteString(". The documented red flag predates it.")
+		default:
+			d.WriteString(".")
+		}
+		d.WriteString("\n\n")
+	}
+}
+
+// evidenceNames are the distinct display texts of the evidence, markdown-safe.
+func evidenceNames(ev []criteria.Evidence) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range ev {
+		name := e.Display
+		if name == "" {
+			name = "code " + e.Code.Code
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, mdEscape(name))
+		}
+	}
+	return out
+}
+
+// therapyHeading names a therapy course: its length and dates.
+func therapyHeading(a *criteria.Assessment, f criteria.Finding) string {
+	s := fmt.Sprintf("Conservative therapy, %d days", a.TherapyDays)
+	if n := len(f.Evidence); n > 0 {
+		from, to := dateText(f.Evidence[0]), dateText(f.Evidence[n-1])
+		if from != to {
+			s += " (" + from + " to " + to + ")"
+		}
+	}
+	return s
+}
+
+// item is one "Documented" line: a heading with its evidence, inline when
+// short, else as a nested list.
+func item(heading string, ev []criteria.Evidence) string {
+	names := groups(ev)
+	switch {
+	case len(names) == 0:
+		return "- " + mdEscape(heading) + "\n"
+	case len(names) <= 2:
+		return "- " + mdEscape(heading) + ": " + strings.Join(names, "; ") + "\n"
+	}
+	s := "- " + mdEscape(heading) + ":\n"
+	for _, n := range names {
+		s += "  - " + n + "\n"
+	}
+	return s
+}
+
+// groups renders evidence as markdown-safe text, one entry per distinct
+// display (repeats become "N entries, first to last"); notes are quoted and
+// text matches marked. References never appear.
+func groups(ev []criteria.Evidence) []string {
+	type group struct {
+		name, first, last string
+		n                 int
+		byText            bool
+	}
+	var order []*group
+	byKey := map[string]*group{}
+	var out []string
+	for _, e := range ev {
+		name := e.Display
+		if name == "" {
+			name = "code " + e.Code.Code
+		}
+		if e.FromNote {
+			out = append(out, fmt.Sprintf("%s: from a note (%s): “%s”", mdEscape(name), dateText(e), mdEscape(e.Quote)))
+			continue
+		}
+		key := fmt.Sprintf("%s|%t", name, e.ByText)
+		g := byKey[key]
+		if g == nil {
+			g = &group{name: name, first: dateText(e), byText: e.ByText}
+			byKey[key] = g
+			order = append(order, g)
+		}
+		g.n++
+		g.last = dateText(e)
+	}
+	var plain []string
+	for _, g := range order {
+		when := g.first
+		if g.n > 1 {
+			when = fmt.Sprintf("%d entries, %s to %s", g.n, g.first, g.last)
+		}
+		if g.byText {
+			when += ", matched by name"
+		}
+		plain = append(plain, mdEscape(g.name)+" ("+when+")")
+	}
+	return append(plain, out...)
+}
+
+// dateText is an evidence date as recorded (its precision kept), else the
+// day the rule used, else "undated".
+func dateText(e criteria.Evidence) string {
+	if e.DateText != "" {
+		return e.DateText
+	}
+	return day(e.Date)
+}
+
+// priorWhen says when the prior lumbar MRI was done: "on 2026-03-17", or
+// "in 2026-03 (date recorded to the month)" for an imprecise date.
+func priorWhen(a *criteria.Assessment) string {
+	if a.PriorMRI == nil {
+		return "within the repeat window"
+	}
+	t := dateText(*a.PriorMRI)
+	if a.PriorMRI.Imprecise {
+		unit := "month"
+		if len(t) == 4 {
+			unit = "year"
+		}
+		return "in " + t + " (date recorded to the " + unit + ")"
+	}
+	return "on " + t
+}
+
+// lookback names the therapy look-back window ("the 180-day look-back").
+func lookback(a *criteria.Assessment) string {
+	if a.LookbackDays > 0 {
+		return fmt.Sprintf("the %d-day look-back", a.LookbackDays)
+	}
+	return "the look-back window"
+}
+
+// gaps lists what to add, as markdown list items, and whether the
+// outside-look-back entries were placed under the therapy gap. Only an
+// unmet order has gaps. With a prior lumbar MRI in the window the only way
+// to meet the criteria is a red flag documented after it (DECISIONS.md,
+// "Outcome"), so that is the one gap then.
+func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
+	if a.Outcome != criteria.CriteriaNotMet {
+		return nil, false
+	}
+	if a.Has(criteria.PriorLumbarMRI) {
+		return []string{"- What is new since the lumbar MRI done " + priorWhen(a) +
+			": a red flag or a clear change documented after that study (a repeat without one is usually denied).\n"}, false
+	}
+	var out []string
+	placed := false
+	req := a.TherapyRequiredDays
+	if a.Has(criteria.IndicationMissing) {
+		out = append(out, "- A back-pain or radiculopathy diagnosis, or the red flag that prompts imaging.\n")
+	}
+	if a.Has(criteria.ConservativeTherapyMissing) && len(redFlags(a)) == 0 {
+		s := fmt.Sprintf("- At least %d days of conservative therapy within %s: none is documented.\n", req, lookback(a))
+		for _, l := range outsideLines(a) {
+			s += "  - " + l + "\n"
+			placed = true
+		}
+		out = append(out, s)
+	}
+	if f := a.Finding(criteria.ConservativeTherapyInsufficient); f != nil {
+		switch {
+		case a.TherapyDays < req && a.TherapyMetOn != nil:
+			out = append(out, fmt.Sprintf("- %d more days of therapy: the %d-day point is %s.\n", req-a.TherapyDays, req, day(a.TherapyMetOn)))
+		case a.TherapyDays < req:
+			out = append(out, fmt.Sprintf("- A course of at least %d days: the longest documented, %d days, has lapsed, so a new course is needed.\n", req, a.TherapyDays))
+		default:
+			// The length is met but another part of the therapy rule is not
+			// (a follow-up examination, a number of visits): the finding says which.
+			if _, also, ok := strings.Cut(f.Text, "Also: "); ok {
+				out = append(out, "- "+mdEscape(upperFirst(also))+"\n")
+			} else {
+				out = append(out, "- What the policy's therapy rule still needs: "+mdEscape(f.Text)+"\n")
+			}
+		}
+	}
+	if a.Has(criteria.XrayMissing) {
+		out = append(out, "- Lumbar spine radiographs before MRI: "+mdEscape(b.in.Policy.PayerName())+" requires them.\n")
+	}
+	if len(out) == 0 {
+		out = append(out, "- A red flag, or a completed conservative-therapy trial.\n")
+	}
+	return out, placed
+}
+
+// outsideLines says which therapy fell outside the look-back window, one
+// line per kind: "The physical therapy in 2025-10 is outside the 180-day
+// look-back."
+func outsideLines(a *criteria.Assessment) []string {
+	type span struct{ what, first, last string }
+	var order []*span
+	by := map[string]*span{}
+	for _, n := range a.NotCounted {
+		if n.Reason != criteria.ReasonOutsideWindow {
+			continue
+		}
+		what := n.What
+		if what == "" {
+			what = n.Display
+		}
+		m := month(n.DateText)
+		s := by[what]
+		if s == nil {
+			s = &span{what: what, first: m, last: m}
+			by[what] = s
+			order = append(order, s)
+			continue
+		}
+		if m != "" && (s.first == "" || m < s.first) {
+			s.first = m
+		}
+		if m > s.last {
+			s.last = m
+		}
+	}
+	var out []string
+	for _, s := range order {
+		when := ""
+		switch {
+		case s.first == "":
+		case s.first == s.last:
+			when = " in " + s.first
+		default:
+			when = " from " + s.first + " to " + s.last
+		}
+		out = append(out, fmt.Sprintf("The %s%s is outside %s.", mdEscape(s.what), when, lookback(a)))
+	}
+	return out
+}
+
+// month shortens a recorded date to its month ("2025-10-14" -> "2025-10").
+func month(s string) string {
+	if len(s) > 7 {
+		return s[:7]
+	}
+	return s
+}
+
+// notCounted lists chart entries that looked relevant but did not count,
+// grouped by reason, display and date only, at most maxNotCounted lines.
+// Therapy outside the look-back is listed here when the therapy rule is
+// unmet and the therapy gap did not already name it.
+func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) {
+	var lines []string
+	// Old therapy matters only while the therapy rule is what is missing.
+	therapyGap := a.Has(criteria.ConservativeTherapyMissing) || a.Has(criteria.ConservativeTherapyInsufficient)
+	if !outsidePlaced && therapyGap && a.Outcome != criteria.CriteriaMet {
+		lines = append(lines, outsideLines(a)...)
+	}
+	var reasons []string
+	by := map[string][]criteria.NotCounted{}
+	for _, n := range a.NotCounted {
+		// Entries about another patient are not this patient's chart: nothing
+		// for the clinician to add or fix, and a FHIR server searched by
+		// patient never returns them, so they are left to the text report.
+		if n.Reason == criteria.ReasonOutsideWindow || n.Reason == criteria.ReasonOtherPatient {
+			continue
+		}
+		if _, ok := by[n.Reason]; !ok {
+			reasons = append(reasons, n.Reason)
+		}
+		by[n.Reason] = append(by[n.Reason], n)
+	}
+	for _, r := range reasons {
+		why := notCountedWords[r]
+		if why == "" {
+			why = "not counted under this policy"
+		}
+		for _, n := range by[r] {
+			name := n.Display
+			if name == "" {
+				name = n.What
+			}
+			switch {
+			case n.DateText != "":
+				lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(n.DateText), why))
+			case r == criteria.ReasonNoDate:
+				lines = append(lines, fmt.Sprintf("%s: %s.", mdEscape(name), why))
+			default:
+				lines = append(lines, fmt.Sprintf("%s (undated): %s.", mdEscape(name), why))
+			}
+		}
+	}
+	if len(lines) == 0 {
+		return
+	}
+	d.WriteString("**In the chart but not counted:**\n\n")
+	for i, l := range lines {
+		if i == maxNotCounted {
+			fmt.Fprintf(d, "- and %d more\n", len(lines)-maxNotCounted)
+			break
+		}
+		d.WriteString("- " + l + "\n")
+	}
+	d.WriteString("\n")
+}
+
+// todo is what to do, most important first. Without red flags, imaging is
+// not appropriate before about 6 weeks of conservative care: ACR
+// Appropriateness Criteria, Low Back Pain (2021), variants 1-3; Choosing
+// Wisely (AAFP, NASS). The red-flag reminder appears only when none is
+// documented.
+func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string {
+	var out []string
+	flagged := len(redFlags(a)) > 0
+	req := a.TherapyRequiredDays
+	switch a.Outcome {
+	case criteria.CriteriaMet:
+		switch {
+		case b.emergent[a.Order.ID]:
+			out = append(out, "Image emergently (see the urgent card); submit this documentation afterwards.")
+		case paRequired(b.in.Policy.PANeeded):
+			out = append(out, "Attach the documentation above to the prior-authorization request.")
+		default:
+			out = append(out, "Keep the documentation above in the chart.")
+		}
+	case criteria.CriteriaIndeterminate:
+		if a.Has(criteria.OtherPatientData) {
+			out = append(out, "Check that the EHR sends this patient's record (the chart entries name another patient), then sign the order again.")
+			break
+		}
+		out = append(out, fmt.Sprintf("Before submitting, make sure the request documents a red flag or at least %d days of conservative therapy (physical therapy, medications, chiropractic care).", req))
+	default:
+		if a.Has(criteria.PriorLumbarMRI) {
+			out = append(out, "Review the prior MRI report and document what is new or progressing since that study.")
+			break
+		}
+		if a.Has(criteria.IndicationMissing) {
+			out = append(out, "Add the diagnosis to the problem list or to the order's reason.")
+		}
+		if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
+			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %d days.", req))
+		}
+		if a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req {
+			s := "Continue conservative therapy and record the response; order the MRI once the trial reaches " + fmt.Sprint(req) + " days"
+			if a.TherapyMetOn != nil {
+				s += " (" + day(a.TherapyMetOn) + ")"
+			}
+			out = append(out, s+".")
+		}
+		if a.Has(criteria.XrayMissing) {
+			out = append(out, "Order lumbar spine radiographs (CPT 72100) first.")
+		}
+	}
+	for _, of := range offers {
+		line := of.pointer
+		for _, r := range riding {
+			if r.suggestion.UUID == of.suggestion.UUID {
+				line = of.todo
+			}
+		}
+		out = append(out, line)
+	}
+	if a.Outcome == criteria.CriteriaNotMet && !flagged {
+		var labels []string
+		for _, rf := range b.in.Policy.RedFlags.All() {
+			if rf.Flag.Label != "" {
+				labels = append(labels, lowerFirst(rf.Flag.Label))
+			}
+		}
+		s := "If a red flag is present, document it: it supports imaging without a therapy trial"
+		if len(labels) > 0 {
+			s += " (" + strings.Join(labels, ", ") + ")"
+		}
+		out = append(out, mdEscape(s)+".")
+	}
+	if b.in.Coverage == nil {
+		out = append(out, "Confirm the patient's insurance before requesting prior authorization.")
+	}
+	return out
+}
+
+// sources cites the guidance behind what the card says.
+func (b *builder) sources(a *criteria.Assessment) string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	for _, f := range redFlags(a) {
+		add(redFlagSource(b.in.Policy, f.Code))
+	}
+	if a.Outcome == criteria.CriteriaNotMet && !a.Has(criteria.PriorLumbarMRI) &&
+		(a.Has(criteria.ConservativeTherapyMissing) || a.Has(criteria.ConservativeTherapyInsufficient)) {
+		add("ACR Appropriateness Criteria, Low Back Pain (2021), variants 1-3")
+	}
+	if a.Has(criteria.PriorLumbarMRI) {
+		add("ACP high-value care advice (Chou 2011), Table 2")
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "Sources: " + mdEscape(strings.Join(out, "; ")) + "."
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
