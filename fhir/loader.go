@@ -138,8 +138,8 @@ func newTransport(policy AddressPolicy) *http.Transport {
 		proxy = nil
 	}
 	return &http.Transport{
-		Proxy:       proxy,
-		DialContext: policy.dialer().DialContext,
+		Proxy:                 proxy,
+		DialContext:           policy.dialer().DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          128,
 		MaxIdleConnsPerHost:   16,
