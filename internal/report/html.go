@@ -138,6 +138,10 @@ func page(r *Report) view {
 		layout("latency", "Latency percentiles", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank.", r.Latency.N),
 			colourLatency, latency, false),
 	}
+	if len(r.Refused) > 0 {
+		v.Charts = append(v.Charts, layout("refused", "Calls refused before the service ran", "Number of calls",
+			"401 and 429 answers, counted per reason; not in the calls above.", colourOverride, countBars(r.Refused), false))
+	}
 	return v
 }
 

@@ -34,6 +34,10 @@ type Report struct {
 	Suggestions Suggestions
 	// Latency is the distribution of call latency over all calls.
 	Latency Latency
+	// Refused counts calls refused before the service ran (401, 429), which
+	// are counted per reason rather than audited one by one; most frequent
+	// first. They are not in Calls.
+	Refused []Count
 }
 
 // Count is one labelled number.
