@@ -16,9 +16,9 @@ import (
 // Reasons of calls refused before the service runs; they label the refused
 // counts in the audit store and the metrics (a bounded set).
 const (
-	RefusedUnauthenticated = "unauthenticated"      // 401: CDS client token missing or invalid
-	RefusedAuthThrottled   = "auth-throttled"       // 429: the address spent its failed-authentication budget
-	RefusedRateLimited     = "rate-limited"         // 429: the client is over --rate-limit
+	RefusedUnauthenticated = "unauthenticated"       // 401: CDS client token missing or invalid
+	RefusedAuthThrottled   = "auth-throttled"        // 429: the address spent its failed-authentication budget
+	RefusedRateLimited     = "rate-limited"          // 429: the client is over --rate-limit
 	RefusedAdminToken      = "admin-unauthenticated" // 401: wrong or missing admin token
 )
 
