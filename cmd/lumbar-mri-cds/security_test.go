@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // securedInstance starts serve with a development trust file and returns
@@ -132,3 +136,39 @@ func TestDevelopmentCORS(t *testing.T) {
 		}
 	}
 }
+
+// TestComposeSecuredSettings: the compose service allow-lists the HAPI
+// server it is pointed at (plain http on the compose network) and has an
+// admin token long enough for serve to start.
+func TestComposeSecuredSettings(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Environment map[string]string `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatal(err)
+	}
+	vars := compose.Services["cds"].Environment
+	if vars["LUMBAR_MRI_CDS_TRUST_FILE"] == "" {
+		t.Fatal("compose runs the service without a trust file")
+	}
+	_, c := serveFlags(env(vars), &syncBuffer{})
+	u, err := url.Parse(fhirCallTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(splitList(c.fhirAllow), u.Host) {
+		t.Errorf("--fhir-allow %q does not list %s, the HAPI server of the README's compose example", c.fhirAllow, u.Host)
+	}
+	if len(c.adminToken) < 32 {
+		t.Errorf("compose admin token has %d characters, serve needs 32", len(c.adminToken))
+	}
+}
+
+// fhirCallTarget is the fhirServer the README's compose example sends.
+const fhirCallTarget = "http://fhir:8080/fhir"
