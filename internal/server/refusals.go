@@ -162,20 +162,26 @@ func (s *Server) counted(reason string) {
 	}
 }
 
-// refusalFlushEvery is how often refusal counts are written to the store:
-// a flood of refused calls costs one write per reason and minute each time.
+// refusalFlushEvery is how long a refusal count waits in memory before it
+// is written: a flood of refused calls costs one write per reason and minute
+// every few seconds.
 const refusalFlushEvery = 5 * time.Second
 
 // refusalCounter adds up refused calls per reason and minute in memory and
-// writes the sums to the store now and then (and at FlushRefused), so that
-// refused calls never cost a durable write each.
+// writes the sums to the store within refusalFlushEvery of the first count
+// not yet written (and at FlushRefused), so that refused calls never cost a
+// durable write each.
 type refusalCounter struct {
-	mu       sync.Mutex
-	counts   map[refusalKey]int
-	last     time.Time
-	flushing bool
-	store    Store
-	log      *slog.Logger
+	// flushing serialises flushes, so that when FlushRefused returns every
+	// count added before it is in the store (or kept after an error).
+	flushing  sync.Mutex
+	mu        sync.Mutex
+	counts    map[refusalKey]int
+	scheduled bool
+	// every is refusalFlushEvery (shorter in tests).
+	every time.Duration
+	store Store
+	log   *slog.Logger
 }
 
 type refusalKey struct {
@@ -188,23 +194,20 @@ func (r *refusalCounter) add(reason string, now time.Time) {
 		return
 	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.counts[refusalKey{reason, now.UTC().Truncate(time.Minute)}]++
-	due := !r.flushing && now.Sub(r.last) >= refusalFlushEvery
-	if due {
-		r.flushing = true
-		r.last = now
+	if r.scheduled {
+		return
 	}
-	r.mu.Unlock()
-	if due {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			r.flush(ctx)
-			r.mu.Lock()
-			r.flushing = false
-			r.mu.Unlock()
-		}()
-	}
+	r.scheduled = true
+	time.AfterFunc(r.every, func() {
+		r.mu.Lock()
+		r.scheduled = false
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.flush(ctx)
+	})
 }
 
 // flush writes the counts gathered so far; counts that fail to write are
@@ -213,6 +216,8 @@ func (r *refusalCounter) flush(ctx context.Context) error {
 	if r.store == nil {
 		return nil
 	}
+	r.flushing.Lock()
+	defer r.flushing.Unlock()
 	r.mu.Lock()
 	counts := r.counts
 	r.counts = map[refusalKey]int{}

@@ -293,3 +293,26 @@ func TestReplaySaturationVisible(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalsWrittenWithoutMoreTraffic: counts reach the store on their
+// own shortly after a burst ends, without a later call or a shutdown.
+func TestRefusalsWrittenWithoutMoreTraffic(t *testing.T) {
+	s, _, _ := gatedServer(t)
+	s.refused.every = 10 * time.Millisecond
+	for range 5 {
+		s.from(t, "203.0.113.9:1", http.MethodGet, "/cds-services", nil)
+	}
+	want := []store.Refusal{{Reason: RefusedUnauthenticated, N: 3}, {Reason: RefusedAuthThrottled, N: 2}}
+	var got []store.Refusal
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		var err error
+		got, err = s.db.Refused(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmp.Equal(got, want) {
+			return
+		}
+	}
+	t.Errorf("refused counts in the store (-got +want):\n%s", cmp.Diff(got, want))
+}

@@ -118,7 +118,7 @@ func New(cfg Config) *Server {
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), origins: map[string]struct{}{},
-		refused: &refusalCounter{counts: map[refusalKey]int{}, store: cfg.Store, log: cfg.Logger}}
+		refused: &refusalCounter{counts: map[refusalKey]int{}, every: refusalFlushEvery, store: cfg.Store, log: cfg.Logger}}
 	if cfg.AuthFailuresPerMinute > 0 {
 		s.failures = newFailureGate(cfg.AuthFailuresPerMinute)
 	}
