@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -103,8 +104,10 @@ func (g *failureGate) fail(key netip.Prefix, now time.Time) {
 }
 
 // sweep forgets addresses whose budget is whole again (the same as never
-// seen); when every address is still spending, it forgets the half that
-// spent longest ago.
+// seen); when every address is still spending (an attacker with that many
+// addresses), it forgets those idle for 30 s, then others in map order until
+// half the room is free: some of them get a fresh budget, no one is locked
+// out, and memory stays bounded.
 func (g *failureGate) sweep(now time.Time) {
 	for k, b := range g.buckets {
 		g.refill(b, now)
@@ -138,7 +141,7 @@ func (s *Server) gate(c *gin.Context) {
 		return
 	}
 	c.Next()
-	if st := c.Writer.Status(); st == 401 {
+	if c.Writer.Status() == http.StatusUnauthorized {
 		s.failures.fail(key, now)
 	}
 }
@@ -151,7 +154,7 @@ func (s *Server) refuse(c *gin.Context, reason string, wait time.Duration) {
 	}
 	c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	c.Header("Content-Type", "application/json")
-	c.AbortWithStatusJSON(429, outcome("throttled", "too many requests: retry later"))
+	c.AbortWithStatusJSON(http.StatusTooManyRequests, outcome("throttled", "too many requests: retry later"))
 }
 
 // counted records a refusal decided by a later middleware (a 401).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -315,4 +316,18 @@ func TestRefusalsWrittenWithoutMoreTraffic(t *testing.T) {
 		}
 	}
 	t.Errorf("refused counts in the store (-got +want):\n%s", cmp.Diff(got, want))
+}
+
+// TestFailureGateBounded: failures from more addresses than the gate keeps
+// do not grow its memory past the bound.
+func TestFailureGateBounded(t *testing.T) {
+	g := newFailureGate(3)
+	now := time.Now()
+	for i := range maxGateEntries + maxGateEntries/2 {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		g.fail(netip.PrefixFrom(a, 32), now)
+	}
+	if n := len(g.buckets); n > maxGateEntries {
+		t.Errorf("gate holds %d addresses, bound %d", n, maxGateEntries)
+	}
 }
