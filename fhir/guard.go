@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -100,4 +102,29 @@ func (p AddressPolicy) dialer() *net.Dialer {
 		d.ControlContext = p.control
 	}
 	return d
+}
+
+// CheckAllowList reports the first entry of an allow-list (LoaderConfig
+// AllowedHosts) that is neither a host nor host:port with a numeric port,
+// such as a URL, which would otherwise match nothing and silently refuse
+// the server it was meant to allow.
+func CheckAllowList(entries []string) error {
+	for _, e := range entries {
+		host, port, err := net.SplitHostPort(e)
+		if err != nil {
+			host, port = strings.TrimSuffix(strings.TrimPrefix(e, "["), "]"), ""
+		}
+		if p, perr := strconv.Atoi(port); port != "" && (perr != nil || p < 1 || p > 65535) {
+			return fmt.Errorf("FHIR allow-list entry %q: want host or host:port", e)
+		}
+		if host == "" || strings.ContainsAny(host, "/:@?#") && !isIPv6(host) {
+			return fmt.Errorf("FHIR allow-list entry %q: want host or host:port", e)
+		}
+	}
+	return nil
+}
+
+func isIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6()
 }

@@ -206,3 +206,16 @@ func newTLSRecorder(t testing.TB) *recorder {
 }
 
 func parseBase(raw string) (*url.URL, error) { return url.Parse(raw) }
+
+func TestCheckAllowList(t *testing.T) {
+	for _, ok := range [][]string{nil, {"fhir"}, {"fhir:8080", "ehr.example.org", "[::1]:9000", "::1", "10.0.0.5"}} {
+		if err := CheckAllowList(ok); err != nil {
+			t.Errorf("CheckAllowList(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"https://fhir.example.org", "http://fhir:8080/fhir", "fhir:http", "fhir:0", "user@fhir", ":8080"} {
+		if err := CheckAllowList([]string{bad}); err == nil {
+			t.Errorf("CheckAllowList(%q) = nil, want an error", bad)
+		}
+	}
+}

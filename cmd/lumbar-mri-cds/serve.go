@@ -144,6 +144,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// service, any other web page may not ("*" only when asked).
 	corsLoopback := c.corsOrigins == "" && dev
 	fhirAllow := splitList(c.fhirAllow)
+	if err := fhir.CheckAllowList(fhirAllow); err != nil {
+		return fmt.Errorf("--fhir-allow: %w", err)
+	}
 	addresses := fhir.PublicOnly
 	if dev {
 		addresses = fhir.PublicAndLoopback
