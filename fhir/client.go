@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -31,7 +32,7 @@ type Client struct {
 	token  string
 	hc     http.Client
 	lim    limits
-	sem    chan struct{}
+	slots  *slots
 	logger *slog.Logger
 	// observe, when set, is told of every request: resource type, result, latency.
 	observe func(resourceType, result string, d time.Duration)
@@ -50,7 +51,7 @@ type limits struct {
 }
 
 // newClient checks base and wires the redirect policy. transport is shared.
-func newClient(base, token string, proto *http.Client, lim limits, allowed []string, sem chan struct{}, logger *slog.Logger) (*Client, error) {
+func newClient(base, token string, proto *http.Client, lim limits, allowed []string, policy AddressPolicy, slots *slots, logger *slog.Logger) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(base))
 	if err != nil {
 		return nil, fmt.Errorf("fhirServer is not a URL: %w", ErrNotAllowed)
@@ -67,9 +68,14 @@ func newClient(base, token string, proto *http.Client, lim limits, allowed []str
 	if !hostAllowed(u, allowed) {
 		return nil, fmt.Errorf("fhirServer host %q not in the allow-list: %w", u.Hostname(), ErrNotAllowed)
 	}
+	// Without an allow-list, a secured service speaks TLS only: the access
+	// token must not cross the network in clear text to a host nobody listed.
+	if len(allowed) == 0 && policy == PublicOnly && u.Scheme != "https" {
+		return nil, fmt.Errorf("fhirServer over plain http to a host not in the allow-list: %w", ErrNotAllowed)
+	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
-	c := &Client{base: u, token: token, lim: lim, sem: sem, logger: logger}
+	c := &Client{base: u, token: token, lim: lim, slots: slots, logger: logger}
 	if proto != nil {
 		c.hc = *proto
 	}
@@ -88,13 +94,18 @@ func newClient(base, token string, proto *http.Client, lim limits, allowed []str
 }
 
 // hostAllowed reports whether u's host is in the allow-list (empty = any).
-// An entry matches the host name alone or host:port.
+// An entry is a host, which allows every port, or host:port, which allows
+// that port only (the scheme's default port when the URL names none).
 func hostAllowed(u *url.URL, allowed []string) bool {
 	if len(allowed) == 0 {
 		return true
 	}
 	for _, a := range allowed {
-		if strings.EqualFold(a, u.Hostname()) || strings.EqualFold(a, u.Host) {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			host, port = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), ""
+		}
+		if strings.EqualFold(host, u.Hostname()) && (port == "" || port == effectivePort(u)) {
 			return true
 		}
 	}
@@ -232,13 +243,12 @@ func (c *Client) get(ctx context.Context, u *url.URL, what string) (body []byte,
 // reads at most maxBodyBytes of the body.
 func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
 	ctx := req.Context()
-	if c.sem != nil {
-		select {
-		case c.sem <- struct{}{}:
-			defer func() { <-c.sem }()
-		case <-ctx.Done():
-			return nil, 0, fmt.Errorf("%s: waiting for a connection slot: %v: %w", what, ctx.Err(), ErrUnavailable)
+	if c.slots != nil {
+		release, err := c.slots.acquire(ctx, strings.ToLower(c.base.Host), clientOf(ctx))
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", what, err)
 		}
+		defer release()
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -251,7 +261,7 @@ func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if errors.Is(err, ErrForeignOrigin) || errors.Is(err, ErrUnavailable) {
+		if errors.Is(err, ErrForeignOrigin) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
 			return nil, 0, fmt.Errorf("%s: %w", what, err)
 		}
 		return nil, 0, fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
@@ -310,6 +320,8 @@ func resultOf(err error) string {
 		return "too-large"
 	case errors.Is(err, ErrForeignOrigin):
 		return "foreign-origin"
+	case errors.Is(err, ErrNotAllowed):
+		return "not-allowed"
 	case errors.Is(err, ErrBadResponse):
 		return "bad-response"
 	default:

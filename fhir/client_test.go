@@ -408,7 +408,7 @@ func TestMaxConcurrent(t *testing.T) {
 			bundleHandler(typ)(w, r)
 		}
 	})
-	l, _ := newTestLoader(LoaderConfig{MaxConcurrent: 3})
+	l, _ := newTestLoader(LoaderConfig{MaxConcurrent: 3, SlotWait: 10 * time.Second})
 	done := make(chan error)
 	for range 3 {
 		go func() {

@@ -33,8 +33,9 @@ var (
 	// ErrForeignOrigin means a `next` link or redirect left the fhirServer
 	// origin. It is not followed, so the bearer token never leaves that origin.
 	ErrForeignOrigin = errors.New("fhir: link to another origin refused")
-	// ErrNotAllowed means a fhirServer URL that is not http(s) or whose host
-	// is not in the configured allow-list.
+	// ErrNotAllowed means a fhirServer URL that is not http(s), whose host
+	// is not in the configured allow-list, that uses plain http when only
+	// listed hosts may, or whose dialled address the AddressPolicy refuses.
 	ErrNotAllowed = errors.New("fhir: server not allowed")
 	// ErrMalformed means JSON that is not the FHIR structure expected, such
 	// as draftOrders that is not a Bundle.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/logctx"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -53,10 +52,19 @@ type LoaderConfig struct {
 	// MaxBodyBytes caps each response body; a larger one fails its search.
 	MaxBodyBytes int64
 	// AllowedHosts, when not empty, lists the only fhirServer hosts queried
-	// ("fhir.example.org" or "fhir.example.org:8443").
+	// ("fhir.example.org" allows every port, "fhir.example.org:8443" one);
+	// a listed host may be on any address and use plain http.
 	AllowedHosts []string
+	// Addresses, when AllowedHosts is empty, says which addresses may be
+	// dialled (see AddressPolicy); with AllowedHosts it is not used.
+	Addresses AddressPolicy
 	// MaxConcurrent caps outbound FHIR requests in flight across all Loads.
 	MaxConcurrent int
+	// MaxPerHost caps them per FHIR server host, MaxPerClient per calling
+	// client (see WithClient); SlotWait is the longest wait for a slot.
+	MaxPerHost   int
+	MaxPerClient int
+	SlotWait     time.Duration
 	// HTTPClient, when set, replaces the shared transport (tests). Its
 	// CheckRedirect is replaced by the origin check.
 	HTTPClient *http.Client
@@ -71,7 +79,7 @@ type LoaderConfig struct {
 type Loader struct {
 	cfg    LoaderConfig
 	proto  *http.Client
-	sem    chan struct{}
+	slots  *slots
 	logger *slog.Logger
 }
 
@@ -107,30 +115,53 @@ func NewLoader(cfg LoaderConfig, logger *slog.Logger) *Loader {
 	if cfg.MaxCallBytes <= 0 {
 		cfg.MaxCallBytes = DefaultMaxCallBytes
 	}
+	if cfg.MaxPerHost <= 0 {
+		cfg.MaxPerHost = DefaultMaxPerHost
+	}
+	if cfg.MaxPerClient <= 0 {
+		cfg.MaxPerClient = DefaultMaxPerClient
+	}
+	if cfg.SlotWait <= 0 {
+		cfg.SlotWait = DefaultSlotWait
+	}
+	if len(cfg.AllowedHosts) > 0 {
+		// Only listed hosts are queried, and a listed host overrides the
+		// address check.
+		cfg.Addresses = AnyAddress
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	proto := cfg.HTTPClient
 	if proto == nil {
-		proto = &http.Client{Transport: newTransport()}
+		proto = &http.Client{Transport: newTransport(cfg.Addresses)}
 	}
 	return &Loader{
 		cfg:    cfg,
 		proto:  proto,
-		sem:    make(chan struct{}, cfg.MaxConcurrent),
+		slots:  newSlots(cfg.MaxConcurrent, cfg.MaxPerHost, cfg.MaxPerClient, cfg.SlotWait),
 		logger: logger,
 	}
 }
 
+// Dialer settings of the shared transport.
+const (
+	dialTimeout = 5 * time.Second
+	keepAlive   = 30 * time.Second
+)
+
 // newTransport is the one pool of connections to FHIR servers. A hook call
-// fans out to about nine searches on one host, so keep that many idle.
-func newTransport() *http.Transport {
+// fans out to about nine searches on one host, so keep that many idle. With
+// an address policy, no proxy is used: the check must see the FHIR server's
+// own address, not the proxy's.
+func newTransport(policy AddressPolicy) *http.Transport {
+	proxy := http.ProxyFromEnvironment
+	if policy != AnyAddress {
+		proxy = nil
+	}
 	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 proxy,
+		DialContext:           policy.dialer().DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          128,
 		MaxIdleConnsPerHost:   16,
@@ -145,7 +176,7 @@ func newTransport() *http.Transport {
 // http(s) or not in AllowedHosts.
 func (l *Loader) Client(base, token string) (*Client, error) {
 	lim := limits{maxPages: l.cfg.MaxPages, maxResources: l.cfg.MaxResources, maxBodyBytes: l.cfg.MaxBodyBytes}
-	c, err := newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.sem, l.logger)
+	c, err := newClient(base, token, l.proto, lim, l.cfg.AllowedHosts, l.cfg.Addresses, l.slots, l.logger)
 	if c != nil {
 		c.observe = l.cfg.Observe
 		// One Client per call: the byte budget spans all its searches and pages.

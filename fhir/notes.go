@@ -366,13 +366,12 @@ func (c *Client) Attachment(ctx context.Context, ref string) ([]byte, string, er
 // body (at most max bytes) and its Content-Type, whatever it is.
 func (c *Client) doRaw(req *http.Request, what string, max int64) (body []byte, contentType string, err error) {
 	ctx := req.Context()
-	if c.sem != nil {
-		select {
-		case c.sem <- struct{}{}:
-			defer func() { <-c.sem }()
-		case <-ctx.Done():
-			return nil, "", fmt.Errorf("%s: waiting for a connection slot: %v: %w", what, ctx.Err(), ErrUnavailable)
+	if c.slots != nil {
+		release, err := c.slots.acquire(ctx, strings.ToLower(c.base.Host), clientOf(ctx))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", what, err)
 		}
+		defer release()
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

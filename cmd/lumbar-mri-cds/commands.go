@@ -406,5 +406,12 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	refused, err := db.Refused(ctx, start, end)
+	if err != nil {
+		return err
+	}
+	for _, rc := range refused {
+		r.Refused = append(r.Refused, reportpkg.Count{Label: rc.Reason, N: int(rc.N)})
+	}
 	return reportpkg.Text(stdout, r)
 }

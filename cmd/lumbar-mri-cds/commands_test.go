@@ -132,7 +132,7 @@ func TestStartupLog(t *testing.T) {
 	cancel()
 	<-done
 	log := stderr.String()
-	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"*"`, "public CDS Hooks sandbox key are accepted"} {
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, "public CDS Hooks sandbox key are accepted"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log lacks %s:\n%s", want, log)
 		}

@@ -133,7 +133,7 @@ func TestConfigurationFromEnvironment(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	_, done, stderr := startServe(t, ctx, nil, map[string]string{
-		"LUMBAR_MRI_CDS_ADDR": "127.0.0.1:0", "LUMBAR_MRI_CDS_DATA_DIR": dir, "LUMBAR_MRI_CDS_ADMIN_TOKEN": "s3cret-admin",
+		"LUMBAR_MRI_CDS_ADDR": "127.0.0.1:0", "LUMBAR_MRI_CDS_DATA_DIR": dir, "LUMBAR_MRI_CDS_ADMIN_TOKEN": "s3cret-admin-0123456789abcdefghijklmnopqrstuv",
 		"LUMBAR_MRI_CDS_LOG_FORMAT": "json", "LUMBAR_MRI_CDS_UNKNOWN_THING": "ignored",
 	})
 	cancel()

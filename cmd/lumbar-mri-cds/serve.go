@@ -29,7 +29,9 @@ type serveConfig struct {
 	addr, baseURL, policyPath, dataDir, logFormat, logLevel string
 	fhirTimeout                                             time.Duration
 	fhirAllow                                               string
-	fhirMaxConcurrent                                       int
+	fhirMaxConcurrent, fhirMaxPerHost, fhirMaxPerClient     int
+	authFailureLimit                                        int
+	tokenMaxLifetime                                        time.Duration
 	trustFile                                               string
 	trustSandbox, openDiscovery                             bool
 	corsOrigins                                             string
@@ -55,12 +57,14 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.str(&c.logFormat, "log-format", "text", "log format: text or json", false)
 	f.str(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", false)
 	f.duration(&c.fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for all FHIR queries of one call (CRD allows 5 s in all)")
-	f.str(&c.fhirAllow, "fhir-allow", "", "comma-separated FHIR hosts the service may query (default: any)", false)
-	f.integer(&c.fhirMaxConcurrent, "fhir-max-concurrent", 64, "cap on concurrent outbound FHIR requests")
+	f.str(&c.fhirAllow, "fhir-allow", "", "comma-separated FHIR servers the service may query, each host (any port) or host:port; a listed host may be on a private address and use http (default: any public https server; in development also loopback)", false)
+	f.integer(&c.fhirMaxConcurrent, "fhir-max-concurrent", fhir.DefaultMaxConcurrent, "cap on concurrent outbound FHIR requests")
+	f.integer(&c.fhirMaxPerHost, "fhir-max-per-host", fhir.DefaultMaxPerHost, "cap on concurrent outbound FHIR requests to one FHIR server host")
+	f.integer(&c.fhirMaxPerClient, "fhir-max-per-client", fhir.DefaultMaxPerClient, "cap on concurrent outbound FHIR requests made for one CDS client")
 	f.str(&c.trustFile, "trust", "", "trust file of CDS clients (YAML); without it the service runs in development mode", false)
 	f.boolean(&c.trustSandbox, "trust-sandbox", false, "trust the public CDS Hooks sandbox issuer (development only: its private key is public)")
 	f.boolean(&c.openDiscovery, "open-discovery", false, "serve GET /cds-services without authentication")
-	f.str(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins, * for any (default: * in development, none otherwise)", false)
+	f.str(&c.corsOrigins, "cors-origins", "", "comma-separated allowed browser origins, * for any (default: loopback origins in development, none otherwise)", false)
 	f.str(&c.adminToken, "admin-token", "", "bearer token for /admin/report (empty: the report page is off)", true)
 	f.integer(&c.auditRetention, "audit-retention", 2190, "days of audit rows to keep (0: keep forever)")
 	f.str(&c.tlsCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves HTTPS", false)
@@ -70,6 +74,8 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.integer(&c.memoryLimit, "memory-limit", 0, "Go runtime soft memory limit in bytes (0: GOMEMLIMIT, else 90% of the container limit, else none with GOGC set, else 512 MiB)")
 	f.integer(&c.rateLimit, "rate-limit", 100, "calls per second per client (0: no limit)")
 	f.integer(&c.rateBurst, "rate-burst", 200, "burst of calls per client above the rate")
+	f.integer(&c.authFailureLimit, "auth-failure-limit", server.DefaultAuthFailures, "failed authentications per minute per remote address before it is answered 429 without verification (0: no limit)")
+	f.duration(&c.tokenMaxLifetime, "token-max-lifetime", auth.DefaultMaxLifetime, "longest CDS client token lifetime accepted (exp - iat); each token id is remembered until its exp")
 	f.duration(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long calls in flight may take at shutdown")
 	f.SetOutput(stderr)
 	f.Usage = func() {
@@ -113,6 +119,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
+	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {
+		return fmt.Errorf("--admin-token (LUMBAR_MRI_CDS_ADMIN_TOKEN) is %d characters; it must be at least %d (for example: openssl rand -hex 32), or empty to turn the report page off",
+			len(c.adminToken), server.MinAdminTokenLength)
+	}
+	if c.authFailureLimit < 0 || c.tokenMaxLifetime < 0 {
+		return errors.New("--auth-failure-limit and --token-max-lifetime must not be negative")
+	}
 	gcPercent := tuneGC(getenv)
 	memLimit, memSource := applyMemoryLimit(int64(c.memoryLimit), getenv)
 
@@ -135,14 +148,25 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	c.baseURL = strings.TrimRight(c.baseURL, "/")
 	corsOrigins := splitList(c.corsOrigins)
-	if c.corsOrigins == "" && dev {
-		corsOrigins = []string{"*"}
+	// Development: a page on the developer's own machine may call the
+	// service, any other web page may not ("*" only when asked).
+	corsLoopback := c.corsOrigins == "" && dev
+	fhirAllow := splitList(c.fhirAllow)
+	if err := fhir.CheckAllowList(fhirAllow); err != nil {
+		return fmt.Errorf("--fhir-allow: %w", err)
+	}
+	addresses := fhir.PublicOnly
+	if dev {
+		addresses = fhir.PublicAndLoopback
+	}
+	if !dev && len(fhirAllow) == 0 {
+		log.Warn("--fhir-allow is not set: any public https FHIR server named by a verified client is queried (private, loopback and link-local addresses and plain http are refused); list the EHRs' FHIR servers to allow only those")
 	}
 	// The configuration in force, defaults resolved: what the flags left
 	// empty is logged as the value used.
 	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
 		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)},
-		f.effective(map[string]string{"base-url": c.baseURL, "cors-origins": strings.Join(corsOrigins, ",")})...)...)
+		f.effective(map[string]string{"base-url": c.baseURL, "cors-origins": corsInForce(corsOrigins, corsLoopback)})...)...)
 	switch {
 	case dev && c.trustSandbox:
 		log.Warn("DEVELOPMENT MODE: no trust file; only tokens signed with the public CDS Hooks sandbox key are accepted (--trust-sandbox); listening on loopback only")
@@ -178,7 +202,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		clients = append(clients, auth.SandboxClient())
 	}
 	if len(clients) > 0 {
-		verifier, err = auth.NewVerifier(auth.VerifierConfig{Clients: clients, BaseURL: c.baseURL, Logger: log, OnFailure: metrics.AuthFailure})
+		verifier, err = auth.NewVerifier(auth.VerifierConfig{Clients: clients, BaseURL: c.baseURL, Logger: log,
+			OnFailure: metrics.AuthFailure, MaxLifetime: c.tokenMaxLifetime})
 		if err != nil {
 			return fmt.Errorf("authentication: %w", err)
 		}
@@ -187,24 +212,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	loader := fhir.NewLoader(fhir.LoaderConfig{
 		Timeout:       c.fhirTimeout,
-		AllowedHosts:  splitList(c.fhirAllow),
+		AllowedHosts:  fhirAllow,
+		Addresses:     addresses,
 		MaxConcurrent: c.fhirMaxConcurrent,
+		MaxPerHost:    c.fhirMaxPerHost,
+		MaxPerClient:  c.fhirMaxPerClient,
 		Observe:       metrics.FHIRQuery,
 	}, log)
 	srv := server.New(server.Config{
-		Pipeline:       &server.Pipeline{Loader: loader, Policies: holder, Now: time.Now, NewID: newUUID},
-		BaseURL:        c.baseURL,
-		Logger:         log,
-		MaxBodyBytes:   int64(c.maxBody),
-		DecodeBudget:   int64(c.decodeBudget),
-		Questionnaires: policy.Questionnaires(),
-		Store:          db,
-		OpenDiscovery:  c.openDiscovery,
-		CORSOrigins:    corsOrigins,
-		RatePerSecond:  float64(c.rateLimit),
-		RateBurst:      c.rateBurst,
-		AdminToken:     c.adminToken,
-		Metrics:        metrics,
+		Pipeline:              &server.Pipeline{Loader: loader, Policies: holder, Now: time.Now, NewID: newUUID},
+		BaseURL:               c.baseURL,
+		Logger:                log,
+		MaxBodyBytes:          int64(c.maxBody),
+		DecodeBudget:          int64(c.decodeBudget),
+		Questionnaires:        policy.Questionnaires(),
+		Store:                 db,
+		OpenDiscovery:         c.openDiscovery,
+		CORSOrigins:           corsOrigins,
+		CORSLoopback:          corsLoopback,
+		RatePerSecond:         float64(c.rateLimit),
+		ReplayUsage:           replayUsage(verifier),
+		AuthFailuresPerMinute: c.authFailureLimit,
+		RateBurst:             c.rateBurst,
+		AdminToken:            c.adminToken,
+		Metrics:               metrics,
 		Ready: map[string]func(context.Context) error{
 			"policy": func(context.Context) error {
 				if holder.Current() == nil {
@@ -271,7 +302,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil {
+	err = hs.Shutdown(sctx)
+	if ferr := srv.FlushRefused(sctx); ferr != nil {
+		log.Warn("refused-call counts not written at shutdown", slog.String("error", ferr.Error()))
+	}
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -283,6 +318,21 @@ func authMiddleware(v *auth.Verifier) func(http.Handler) http.Handler {
 		return nil
 	}
 	return v.Middleware
+}
+
+// replayUsage adapts the verifier's replay-cache fill for the server (nil
+// in development, where no token is verified).
+func replayUsage(v *auth.Verifier) func() []server.ReplayFill {
+	if v == nil {
+		return nil
+	}
+	return func() []server.ReplayFill {
+		var out []server.ReplayFill
+		for _, u := range v.ReplayUsage() {
+			out = append(out, server.ReplayFill{Issuer: u.Issuer, Entries: u.Entries, Capacity: u.Capacity})
+		}
+		return out
+	}
 }
 
 func reloadOnHUP(ctx context.Context, ch <-chan os.Signal, h *policy.Holder) {
@@ -350,4 +400,15 @@ func uuidV7(now time.Time) string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// corsInForce names the browser origins allowed, for the start-up line.
+func corsInForce(origins []string, loopback bool) string {
+	switch {
+	case len(origins) > 0:
+		return strings.Join(origins, ",")
+	case loopback:
+		return "loopback origins"
+	}
+	return "none"
 }

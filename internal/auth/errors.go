@@ -26,6 +26,7 @@ const (
 	ReasonMalformed       = "malformed"         // not a parsable JWT, or claims of the wrong type
 	ReasonBadAlg          = "bad-alg"           // alg is none, HMAC, unsupported, not allowed for the issuer or not the key's
 	ReasonBadTyp          = "bad-typ"           // typ present and not JWT
+	ReasonBadCrit         = "bad-crit"          // a crit header naming extensions (none is understood; RFC 7515 §4.1.11)
 	ReasonUnknownIssuer   = "unknown-issuer"    // iss missing or not a configured client
 	ReasonMissingKID      = "missing-kid"       // no kid header
 	ReasonUnknownKID      = "unknown-kid"       // kid not among the issuer's keys, even after an allowed refresh
@@ -50,6 +51,7 @@ var (
 	ErrMalformed       = &Error{ReasonMalformed}
 	ErrBadAlg          = &Error{ReasonBadAlg}
 	ErrBadTyp          = &Error{ReasonBadTyp}
+	ErrBadCrit         = &Error{ReasonBadCrit}
 	ErrUnknownIssuer   = &Error{ReasonUnknownIssuer}
 	ErrMissingKID      = &Error{ReasonMissingKID}
 	ErrUnknownKID      = &Error{ReasonUnknownKID}

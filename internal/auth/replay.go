@@ -6,25 +6,31 @@ import (
 	"time"
 )
 
-// DefaultReplayCapacity bounds the replay cache. With tokens living at most
-// an hour, it admits about 27 calls per second sustained before the cache is
-// full of unexpired entries; a full cache refuses new tokens rather than
-// forgetting one that could then be replayed.
+// DefaultReplayCapacity bounds each issuer's share of the replay cache. With
+// tokens living at most an hour, one issuer can make about 27 calls per
+// second sustained before its share is full of unexpired entries; a full
+// share refuses that issuer's new tokens rather than forgetting one that
+// could then be replayed. Shares are per issuer, so no client can make
+// another client's fresh tokens fail.
 const DefaultReplayCapacity = 100_000
 
 // replayCache remembers (iss, jti) pairs until their token can no longer be
-// accepted (exp + skew).
+// accepted (exp + skew), in one bounded share per issuer. Issuers are the
+// configured clients, so the number of shares is bounded by the trust file.
 type replayCache struct {
 	mu       sync.Mutex
 	capacity int
-	seen     map[replayKey]time.Time
+	shares   map[string]*replayShare
+}
+
+// replayShare is one issuer's part of the cache.
+type replayShare struct {
+	seen     map[string]time.Time
 	byExpiry expiryHeap
 }
 
-type replayKey struct{ iss, jti string }
-
 type replayEntry struct {
-	key     replayKey
+	jti     string
 	expires time.Time
 }
 
@@ -42,32 +48,58 @@ func (h *expiryHeap) Pop() any {
 }
 
 func newReplayCache(capacity int) *replayCache {
-	return &replayCache{capacity: capacity, seen: map[replayKey]time.Time{}}
+	return &replayCache{capacity: capacity, shares: map[string]*replayShare{}}
 }
 
 // add records the pair and reports nil, or ErrReplayed when it was seen and
-// has not expired, or ErrReplayCacheFull when there is no room.
+// has not expired, or ErrReplayCacheFull when the issuer's share has no room.
 func (c *replayCache) add(iss, jti string, expires, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.byExpiry.Len() > 0 && !c.byExpiry[0].expires.After(now) {
-		e := heap.Pop(&c.byExpiry).(replayEntry)
-		delete(c.seen, e.key)
+	s, ok := c.shares[iss]
+	if !ok {
+		s = &replayShare{seen: map[string]time.Time{}}
+		c.shares[iss] = s
 	}
-	k := replayKey{iss, jti}
-	if exp, ok := c.seen[k]; ok && exp.After(now) {
+	s.expire(now)
+	if exp, ok := s.seen[jti]; ok && exp.After(now) {
 		return ErrReplayed
 	}
-	if len(c.seen) >= c.capacity {
+	if len(s.seen) >= c.capacity {
 		return ErrReplayCacheFull
 	}
-	c.seen[k] = expires
-	heap.Push(&c.byExpiry, replayEntry{k, expires})
+	s.seen[jti] = expires
+	heap.Push(&s.byExpiry, replayEntry{jti, expires})
 	return nil
+}
+
+// expire forgets the entries whose token can no longer be accepted.
+func (s *replayShare) expire(now time.Time) {
+	for s.byExpiry.Len() > 0 && !s.byExpiry[0].expires.After(now) {
+		e := heap.Pop(&s.byExpiry).(replayEntry)
+		delete(s.seen, e.jti)
+	}
+}
+
+// usage returns, per issuer that has a share, the entries still unexpired
+// at now, and the capacity of a share.
+func (c *replayCache) usage(now time.Time) (map[string]int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.shares))
+	for iss, s := range c.shares {
+		s.expire(now)
+		out[iss] = len(s.seen)
+	}
+	return out, c.capacity
 }
 
 func (c *replayCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.seen)
+	n := 0
+	for _, s := range c.shares {
+		n += len(s.seen)
+	}
+	return n
 }

@@ -54,8 +54,8 @@ type VerifierConfig struct {
 	// RefreshInterval is how often jwks_url sets are re-fetched in the
 	// background, so that removed keys stop verifying (default one hour).
 	RefreshInterval time.Duration
-	// ReplayCapacity bounds the jti replay cache (default
-	// [DefaultReplayCapacity]).
+	// ReplayCapacity bounds each issuer's share of the jti replay cache
+	// (default [DefaultReplayCapacity]).
 	ReplayCapacity int
 	// HTTPClient fetches JWK Sets (default: a plain client). Redirects are
 	// never followed and each fetch has a 5 s deadline and a 1 MiB cap.
@@ -215,6 +215,28 @@ func (v *Verifier) Ready() error {
 	return errors.Join(errs...)
 }
 
+// ReplayShare is how full one issuer's share of the replay cache is.
+type ReplayShare struct {
+	// Issuer is the client's iss.
+	Issuer string
+	// Entries are the jti still remembered (their token has not expired).
+	Entries int
+	// Capacity is the size of the share; at Capacity the issuer's new
+	// tokens are refused (replay-cache-full) until entries expire.
+	Capacity int
+}
+
+// ReplayUsage returns the fill of every issuer's replay-cache share, one per
+// configured client, in no particular order.
+func (v *Verifier) ReplayUsage() []ReplayShare {
+	used, capacity := v.replay.usage(v.cfg.Now())
+	out := make([]ReplayShare, 0, len(v.clients))
+	for iss := range v.clients {
+		out = append(out, ReplayShare{Issuer: iss, Entries: used[iss], Capacity: capacity})
+	}
+	return out
+}
+
 // ExpectedAudience is the aud a token must carry to call path.
 func (v *Verifier) ExpectedAudience(path string) string {
 	return v.baseURL + path
@@ -265,6 +287,11 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(supportedAlgorithms, alg) {
 		return Caller{}, iss, fmt.Errorf("%w: %q", ErrBadAlg, alg)
+	}
+	// RFC 7515 §4.1.11: a recipient that does not understand an extension
+	// listed in crit must refuse the JWS. This verifier understands none.
+	if crit, present := tok.Header["crit"]; present {
+		return Caller{}, iss, fmt.Errorf("%w: %v", ErrBadCrit, crit)
 	}
 	if typ, present := tok.Header["typ"]; present {
 		if s, ok := typ.(string); !ok || !strings.EqualFold(s, "JWT") {

@@ -133,6 +133,8 @@ func TestMiddleware(t *testing.T) {
 			return []string{"Bearer " + sign(t, k, h.claims(ehrIssuer, servicePath), nil)}
 		}, want: refused(ReasonBadAlg)},
 		{name: "typ other than JWT", key: ecKey, header: map[string]any{"typ": "at+jwt"}, want: refused(ReasonBadTyp)},
+		{name: "crit naming an unknown extension", key: ecKey, header: map[string]any{"crit": []string{"exp-ext"}, "exp-ext": true}, want: refused(ReasonBadCrit)},
+		{name: "crit empty", key: ecKey, header: map[string]any{"crit": []string{}}, want: refused(ReasonBadCrit)},
 		{name: "bad signature", key: rogueKey, want: refused(ReasonBadSignature)},
 		{name: "tampered payload", raw: func(h *harness, _ servers) []string {
 			tok := sign(t, ecKey, h.claims(ehrIssuer, servicePath), nil)
@@ -273,6 +275,57 @@ func TestReplayCacheFull(t *testing.T) {
 	want := []int{200, 200, 401, 200}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("statuses (-got +want):\n%s", diff)
+	}
+}
+
+// TestReplaySharePerIssuer: one issuer filling its share of the replay cache
+// (for example anyone holding the public sandbox key) cannot make another
+// issuer's fresh tokens fail; the fill is visible per issuer.
+func TestReplaySharePerIssuer(t *testing.T) {
+	h, _ := mainSetup(t)
+	h.v.replay.capacity = 3
+	var got []int
+	for range 5 {
+		got = append(got, h.bearer(servicePath, sign(t, ecKey, h.claims(ehrIssuer, servicePath), nil)).Status)
+	}
+	for range 3 {
+		got = append(got, h.bearer(servicePath, sign(t, otherKey, h.claims(otherIssuer, servicePath), nil)).Status)
+	}
+	want := []int{200, 200, 200, 401, 401, 200, 200, 200}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("statuses (-got +want):\n%s", diff)
+	}
+	usage := map[string]ReplayShare{}
+	for _, u := range h.v.ReplayUsage() {
+		usage[u.Issuer] = u
+	}
+	wantUsage := map[string]ReplayShare{
+		ehrIssuer:   {Issuer: ehrIssuer, Entries: 3, Capacity: 3},
+		otherIssuer: {Issuer: otherIssuer, Entries: 3, Capacity: 3},
+	}
+	if diff := cmp.Diff(usage, wantUsage); diff != "" {
+		t.Errorf("usage (-got +want):\n%s", diff)
+	}
+}
+
+// TestMaxLifetimeConfigurable: exp - iat above MaxLifetime is refused, and
+// each jti is remembered until its own exp (+ skew), however long that is.
+func TestMaxLifetimeConfigurable(t *testing.T) {
+	testKeys(t)
+	s := newJWKSServer(t, false, jwksOf(t, ecKey))
+	h := newHarness(t, VerifierConfig{Clients: []Client{{Issuer: ehrIssuer, JWKSURL: s.URL}}, MaxLifetime: 10 * time.Minute})
+	long := h.claims(ehrIssuer, servicePath)
+	long["exp"] = h.clock.Now().Add(11 * time.Minute).Unix()
+	c := h.claims(ehrIssuer, servicePath)
+	c["exp"] = h.clock.Now().Add(10 * time.Minute).Unix()
+	c["jti"] = "ten-minutes"
+	tok := sign(t, ecKey, c, nil)
+	got := []result{h.bearer(servicePath, sign(t, ecKey, long, nil)), h.bearer(servicePath, tok)}
+	h.clock.Advance(10*time.Minute + DefaultSkew - time.Second)
+	got = append(got, h.bearer(servicePath, tok))
+	want := []result{unauthorized(ReasonLifetime), ok(ehrIssuer, "ten-minutes"), unauthorized(ReasonReplayed)}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("calls (-got +want):\n%s", diff)
 	}
 }
 

@@ -190,6 +190,10 @@ func page(r *Report) view {
 		splitOf("hook", "By hook", r.ByHook, HookName),
 		splitOf("client", "By client", r.ByClient, ClientName),
 	}
+	if len(r.Refused) > 0 {
+		v.Charts = append(v.Charts, layout("refused", "Calls refused before the service ran", "Number of calls",
+			"401 and 429 answers, counted per reason; not in the calls above.", colourOverride, countBars(r.Refused, RefusedName), false))
+	}
 	return v
 }
 

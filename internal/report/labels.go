@@ -121,3 +121,16 @@ func nameOr(names map[string]string, code string) string {
 	}
 	return code
 }
+
+// refusedNames are the reasons calls were refused before the service ran
+// (the server's refusal counters), in plain words.
+var refusedNames = map[string]string{
+	"unauthenticated":       "no valid CDS client token (401)",
+	"auth-throttled":        "too many failed logins from one address (429)",
+	"rate-limited":          "over the client's call rate (429)",
+	"admin-unauthenticated": "wrong or missing admin token (401)",
+}
+
+// RefusedName is a refusal reason in plain words; unknown reasons are shown
+// as they are.
+func RefusedName(code string) string { return nameOr(refusedNames, code) }

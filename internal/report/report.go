@@ -41,6 +41,10 @@ type Report struct {
 	// applied, the hook, and the calling client (its verified iss; "" in
 	// development mode), most calls first.
 	ByPolicy, ByHook, ByClient []Split
+	// Refused counts calls refused before the service ran (401, 429), which
+	// are counted per reason rather than audited one by one; most frequent
+	// first. They are not in Calls.
+	Refused []Count
 }
 
 // Day is the activity of one UTC day.

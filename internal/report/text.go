@@ -74,6 +74,14 @@ func Text(w io.Writer, r *Report) error {
 	} else {
 		line("Latency over %d calls (ms, service time before the audit commit): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
 	}
+	if len(r.Refused) > 0 {
+		total := 0
+		for _, c := range r.Refused {
+			total += c.N
+		}
+		line("\nRefused before the service ran: %d (401, 429; not in the calls above)", total)
+		table(&b, nil, countRows(r.Refused, total, RefusedName), "calls")
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

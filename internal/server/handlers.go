@@ -3,11 +3,14 @@ package server
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +18,7 @@ import (
 	"github.com/gin-gonic/gin"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
@@ -48,6 +52,13 @@ func (s *Server) handleService(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), callTimeout)
 	defer cancel()
+	// Outbound FHIR requests are capped per client: the verified issuer,
+	// else (development) the remote address.
+	client := caller(c)
+	if client == "" {
+		client = gateKey(c.Request.RemoteAddr).String()
+	}
+	ctx = fhir.WithClient(ctx, client)
 	out, err := s.cfg.Pipeline.Run(ctx, c.Param("id"), body)
 	c.Set(ctxOutcome, out)
 	if err != nil {
@@ -95,11 +106,11 @@ func (s *Server) audit(c *gin.Context) {
 	if v, ok := c.Get(ctxOutcome); ok && v.(*Outcome) != nil {
 		out := v.(*Outcome)
 		if out.Request != nil {
-			call.Hook, call.HookInstance, call.PatientID = out.Request.Hook, out.Request.HookInstance, out.Request.Context.PatientID
+			call.Hook, call.HookInstance, call.PatientID = knownHook(out.Request.Hook), out.Request.HookInstance, out.Request.Context.PatientID
 		}
 		call.PolicyID, call.FHIRQueries, call.AssertionIDs = out.PolicyID, out.Queries, out.Assertions
 		for _, a := range out.Assessments {
-			o := store.Order{ID: a.Order.ID, Codes: []string{a.Order.Code.Code}, Assessment: a.Outcome}
+			o := store.Order{ID: auditID(a.Order.ID), Codes: []string{a.Order.Code.Code}, Assessment: a.Outcome}
 			for _, f := range a.Findings {
 				o.Findings = append(o.Findings, f.Code)
 			}
@@ -108,6 +119,7 @@ func (s *Server) audit(c *gin.Context) {
 			findings = append(findings, o.Findings...)
 		}
 		for _, ic := range out.Cards {
+			ic.OrderID = auditID(ic.OrderID)
 			call.Cards = append(call.Cards, store.Card(ic))
 		}
 	}
@@ -217,7 +229,24 @@ func (s *Server) handleReady(c *gin.Context) {
 	if !ok {
 		status = http.StatusServiceUnavailable
 	}
-	c.JSON(status, gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks})
+	body := gin.H{"status": map[bool]string{true: "ready", false: "not ready"}[ok], "checks": checks}
+	if s.cfg.ReplayUsage != nil {
+		// A saturated share refuses its own issuer's new tokens only, so the
+		// service stays ready; the detail says which issuer is affected.
+		type share struct {
+			Issuer    string `json:"issuer"`
+			Entries   int    `json:"entries"`
+			Capacity  int    `json:"capacity"`
+			Saturated bool   `json:"saturated"`
+		}
+		shares := []share{}
+		for _, u := range s.cfg.ReplayUsage() {
+			shares = append(shares, share{u.Issuer, u.Entries, u.Capacity, u.Entries >= u.Capacity})
+		}
+		sort.Slice(shares, func(i, j int) bool { return shares[i].Issuer < shares[j].Issuer })
+		body["replay_cache"] = shares
+	}
+	c.JSON(status, body)
 }
 
 // handleReport serves the HTML report for ?from=YYYY-MM-DD&to=YYYY-MM-DD
@@ -238,8 +267,18 @@ func (s *Server) handleReport(c *gin.Context) {
 		s.fail(c, ErrUnavailable)
 		return
 	}
+	refused, err := s.cfg.Store.Refused(c.Request.Context(), from, to)
+	if err != nil {
+		logger(c).Error("report failed", slog.String("error", err.Error()))
+		s.fail(c, ErrUnavailable)
+		return
+	}
+	for _, rc := range refused {
+		r.Refused = append(r.Refused, report.Count{Label: rc.Reason, N: int(rc.N)})
+	}
 	c.Header("Content-Type", "text/html; charset=utf-8")
-	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+	c.Header("Cache-Control", "no-store")
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
 	c.Status(http.StatusOK)
 	if err := report.HTML(c.Writer, r); err != nil {
 		logger(c).Error("report render failed", slog.String("error", err.Error()))
@@ -269,4 +308,29 @@ func Period(fromS, toS string, now time.Time) (time.Time, time.Time, error) {
 		return from, to, fmt.Errorf("%w: from must not be after to", ErrBadPeriod)
 	}
 	return from, to, nil
+}
+
+// knownHook returns hook when it is one this service answers, else
+// "unknown": the audit trail keeps no free text a client chose.
+func knownHook(hook string) string {
+	for _, h := range services {
+		if hook == h {
+			return hook
+		}
+	}
+	return "unknown"
+}
+
+// auditIDPattern is the FHIR id syntax (R4 datatypes, id).
+var auditIDPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// auditID returns an order id fit for the audit trail: a FHIR id as it is,
+// anything else (free text, overlong) as a short hash that still matches
+// the same id across calls and feedback without keeping what was sent.
+func auditID(id string) string {
+	if id == "" || auditIDPattern.MatchString(id) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }

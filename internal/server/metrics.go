@@ -21,6 +21,7 @@ type Metrics struct {
 	fhirLatency  *prometheus.HistogramVec
 	authFailures *prometheus.CounterVec
 	reloads      *prometheus.CounterVec
+	refused      *prometheus.CounterVec
 }
 
 // NewMetrics registers the series on a fresh registry (with Go and process collectors).
@@ -53,8 +54,11 @@ func NewMetrics() *Metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lumbar_mri_cds_policy_reloads_total", Help: "Policy reloads by result (ok, rejected).",
 		}, []string{"result"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lumbar_mri_cds_refused_total", Help: "Calls refused before the service ran (401, 429) by reason.",
+		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.calls, m.latency, m.outcomes, m.findings, m.fhirQueries, m.fhirLatency, m.authFailures, m.reloads,
+	m.registry.MustRegister(m.calls, m.latency, m.outcomes, m.findings, m.fhirQueries, m.fhirLatency, m.authFailures, m.reloads, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -75,3 +79,33 @@ func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(re
 
 // PolicyReload records a reload attempt: result is "ok" or "rejected".
 func (m *Metrics) PolicyReload(result string) { m.reloads.WithLabelValues(result).Inc() }
+
+// replayCollector reports the replay cache's fill per issuer when scraped.
+// Issuers are the configured clients, so the series are bounded.
+type replayCollector struct {
+	usage             func() []ReplayFill
+	entries, capacity *prometheus.Desc
+}
+
+func (c *replayCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.entries
+	ch <- c.capacity
+}
+
+func (c *replayCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, u := range c.usage() {
+		ch <- prometheus.MustNewConstMetric(c.entries, prometheus.GaugeValue, float64(u.Entries), u.Issuer)
+		ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(u.Capacity), u.Issuer)
+	}
+}
+
+// watchReplay adds the replay-cache series, read from usage at each scrape.
+func (m *Metrics) watchReplay(usage func() []ReplayFill) {
+	m.registry.MustRegister(&replayCollector{
+		usage: usage,
+		entries: prometheus.NewDesc("lumbar_mri_cds_replay_cache_entries",
+			"Unexpired token ids remembered per issuer; at capacity that issuer's new tokens are refused.", []string{"issuer"}, nil),
+		capacity: prometheus.NewDesc("lumbar_mri_cds_replay_cache_capacity",
+			"Size of each issuer's share of the replay cache.", []string{"issuer"}, nil),
+	})
+}

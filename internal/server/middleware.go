@@ -9,7 +9,8 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"strconv"
+	"net/netip"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -79,8 +80,24 @@ func (s *Server) allowedOrigin(origin string) bool {
 	if s.anyOrigin {
 		return true
 	}
-	_, ok := s.origins[origin]
-	return ok
+	if _, ok := s.origins[origin]; ok {
+		return true
+	}
+	return s.cfg.CORSLoopback && loopbackOrigin(origin)
+}
+
+// loopbackOrigin reports whether origin is http(s) on a loopback host.
+func loopbackOrigin(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.User != nil {
+		return false
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
 }
 
 // authenticate wraps the net/http verifier middleware for gin. A nil
@@ -99,6 +116,7 @@ func (s *Server) authenticate(c *gin.Context) {
 		}
 	})).ServeHTTP(c.Writer, c.Request)
 	if !passed {
+		s.counted(RefusedUnauthenticated)
 		c.Abort()
 		return
 	}
@@ -169,27 +187,26 @@ func (s *Server) rateLimit(c *gin.Context) {
 	}
 	ok, wait := s.limiter.allow(key, time.Now())
 	if !ok {
-		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		c.Header("Content-Type", "application/json")
-		c.AbortWithStatusJSON(http.StatusTooManyRequests, outcome("throttled", "too many requests: retry later"))
+		s.refuse(c, RefusedRateLimited, wait)
 		return
 	}
 	c.Next()
 }
 
 // adminOnly checks the admin bearer token in constant time; without a
-// configured token the admin routes are off.
+// configured token the admin routes are off. The token is read from the
+// Authorization header only: a token in the URL would end up in browser
+// history and proxy logs. Failures spend the address's budget (gate).
 func (s *Server) adminOnly(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
 	want := s.cfg.AdminToken
 	if want == "" {
 		s.fail(c, ErrReportOff)
 		return
 	}
-	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
-	if got == "" {
-		got = c.Query("token")
-	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+	scheme, got, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(want)) != 1 {
+		s.counted(RefusedAdminToken)
 		c.Header("WWW-Authenticate", "Bearer")
 		c.Header("Content-Type", "application/json")
 		c.AbortWithStatusJSON(http.StatusUnauthorized, outcome("login", "admin token required"))

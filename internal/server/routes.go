@@ -10,9 +10,12 @@ import (
 // (DECISIONS.md, "Authentication and routes").
 //
 // A service call flows: recover -> request id -> CORS (preflights end here)
-// -> audit (buffers the response until the row is committed) -> authenticate
-// -> rate limit (per verified issuer, else remote address) -> admission (the
-// decode budget, weighted by body size) -> handler.
+// -> failure gate (429 before any verification for an address past its
+// failed-authentication budget) -> authenticate -> rate limit (per verified
+// issuer, else remote address) -> audit (buffers the response until the row
+// is committed) -> admission (the decode budget, weighted by body size) ->
+// handler. Calls refused before the audit step (401, 429)
+// are counted per reason and minute, not audited one row each.
 func (s *Server) routes() {
 	e := s.engine
 	// A known path called with another method is 405 with Allow (gin fills
@@ -24,12 +27,12 @@ func (s *Server) routes() {
 
 	discovery := []gin.HandlerFunc{}
 	if !s.cfg.OpenDiscovery {
-		discovery = append(discovery, s.authenticate)
+		discovery = append(discovery, s.gate, s.authenticate)
 	}
 	discovery = append(discovery, s.rateLimit, s.handleDiscovery)
 	e.GET("/cds-services", discovery...)
-	e.POST("/cds-services/:id", s.audit, s.authenticate, s.rateLimit, s.admit, s.handleService)
-	e.POST("/cds-services/:id/feedback", s.authenticate, s.rateLimit, s.handleFeedback)
+	e.POST("/cds-services/:id", s.gate, s.authenticate, s.rateLimit, s.audit, s.admit, s.handleService)
+	e.POST("/cds-services/:id/feedback", s.gate, s.authenticate, s.rateLimit, s.handleFeedback)
 
 	e.GET("/fhir/Questionnaire/:id", s.handleQuestionnaire)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
@@ -37,7 +40,7 @@ func (s *Server) routes() {
 	if s.cfg.Metrics != nil {
 		e.GET("/metrics", gin.WrapH(s.cfg.Metrics.Handler()))
 	}
-	e.GET("/admin/report", s.adminOnly, s.handleReport)
+	e.GET("/admin/report", s.gate, s.adminOnly, s.handleReport)
 	e.NoRoute(func(c *gin.Context) { s.fail(c, ErrNotFound) })
 	e.NoMethod(func(c *gin.Context) { s.fail(c, ErrMethodNotAllowed) })
 }

@@ -36,6 +36,21 @@ type Store interface {
 	RecordFeedback(ctx context.Context, serviceID string, items []hooks.FeedbackItem) error
 	Report(ctx context.Context, from, to time.Time) (*report.Report, error)
 	Writable(ctx context.Context) error
+	// CountRefused adds n calls refused for reason (401, 429: decided before
+	// the service ran) in the UTC minute containing minute; Refused sums
+	// them per reason over [from, to).
+	CountRefused(ctx context.Context, reason string, minute time.Time, n int) error
+	Refused(ctx context.Context, from, to time.Time) ([]store.Refusal, error)
+}
+
+// MinAdminTokenLength is the shortest admin token accepted: 32 characters
+// of a random token are beyond guessing even without the failure budget.
+const MinAdminTokenLength = 32
+
+// ReplayFill is how full one issuer's share of the token replay cache is.
+type ReplayFill struct {
+	Issuer            string
+	Entries, Capacity int
 }
 
 // Config wires a Server.
@@ -64,6 +79,16 @@ type Config struct {
 	OpenDiscovery bool
 	// CORSOrigins are the allowed browser origins; "*" allows any.
 	CORSOrigins []string
+	// CORSLoopback also allows every loopback origin (http(s)://localhost,
+	// 127.0.0.0/8, [::1], any port): the development default.
+	CORSLoopback bool
+	// AuthFailuresPerMinute is the failed-authentication budget of one
+	// remote address (CDS client tokens and the admin token together): past
+	// it, the address is answered 429 before any verification. 0: no budget.
+	AuthFailuresPerMinute int
+	// ReplayUsage, when set, reports the replay cache's fill per issuer, for
+	// /readyz and the metrics.
+	ReplayUsage func() []ReplayFill
 	// RatePerSecond and RateBurst limit calls per client (0: no limit).
 	RatePerSecond float64
 	RateBurst     int
@@ -90,6 +115,8 @@ type Server struct {
 	origins   map[string]struct{}
 	limiter   *limiter
 	decoding  admission
+	failures  *failureGate
+	refused   *refusalCounter
 	// discoveryBody is the discovery document, built once: it never changes.
 	discoveryBody []byte
 }
@@ -110,7 +137,14 @@ func New(cfg Config) *Server {
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), origins: map[string]struct{}{}}
+	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), origins: map[string]struct{}{},
+		refused: &refusalCounter{counts: map[refusalKey]int{}, every: refusalFlushEvery, store: cfg.Store, log: cfg.Logger}}
+	if cfg.AuthFailuresPerMinute > 0 {
+		s.failures = newFailureGate(cfg.AuthFailuresPerMinute)
+	}
+	if cfg.Metrics != nil && cfg.ReplayUsage != nil {
+		cfg.Metrics.watchReplay(cfg.ReplayUsage)
+	}
 	for _, o := range cfg.CORSOrigins {
 		if o == "*" {
 			s.anyOrigin = true

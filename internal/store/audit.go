@@ -358,10 +358,14 @@ func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
 const pruneBatch = 500
 
 // Prune deletes the calls that arrived before olderThan, with their orders,
-// cards and the feedback on those cards, and returns the number of calls
+// cards and the feedback on those cards, and the refused-call counts of
+// those minutes, and returns the number of calls
 // deleted (retention: --audit-retention days). Feedback arriving later for a
 // pruned card is then an unknown card.
 func (db *DB) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
+	if err := db.pruneRefused(ctx, olderThan); err != nil {
+		return 0, err
+	}
 	var total int64
 	for {
 		res, err := db.write.ExecContext(ctx,

@@ -1,5 +1,7 @@
 // Package store owns the service's own database: the audit trail (one row per
-// service call, every status) and CDS Hooks feedback, kept in an embedded
+// service call that reached the service, every status; calls refused before
+// it, such as 401 and 429, counted per reason and minute) and CDS Hooks
+// feedback, kept in an embedded
 // SQLite database in a data directory, with schema migrations embedded in the
 // binary and applied in order at Open.
 //

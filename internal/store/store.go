@@ -72,19 +72,23 @@ type DB struct {
 
 // Open opens (creating when needed) the database in dir, applies the embedded
 // migrations that are not yet applied, and loads or creates the pseudonym key.
-// dir is created 0700 when missing.
+// dir is created 0700 (an existing one open to others is tightened) and the
+// database, its -wal and -shm and the key file are 0600.
 func Open(ctx context.Context, dir string) (*DB, error) {
 	if dir == "" {
 		return nil, errors.New("store: empty data directory")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: data directory: %w", err)
+	if err := prepareDir(dir); err != nil {
+		return nil, err
 	}
 	key, err := loadKey(dir)
 	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(dir, DBFile)
+	if err := prepareDBFiles(path); err != nil {
+		return nil, err
+	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
