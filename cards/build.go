@@ -216,7 +216,17 @@ func (b *builder) orderCards(o *Order, links bool) {
 	}
 	var own [][]offer
 	var riding []offer
-	for _, group := range byKind(offers) {
+	// Recording a note's finding in the chart rests on the evidence the
+	// coverage card shows: it rides on it, so no evidence repeats.
+	var own0, later []offer
+	for _, of := range offers {
+		if of.kind == KindChartFix {
+			later = append(later, of)
+			continue
+		}
+		own0 = append(own0, of)
+	}
+	for _, group := range byKind(own0) {
 		if used < MaxCardsPerOrder {
 			own = append(own, group)
 			used++
@@ -224,6 +234,7 @@ func (b *builder) orderCards(o *Order, links bool) {
 		}
 		riding = append(riding, group...)
 	}
+	riding = append(riding, later...)
 	b.coverageCard(o, offers, riding)
 	for _, group := range own {
 		b.offerCard(a, group)

@@ -260,7 +260,7 @@ func referral(res Result) *hooks.Action {
 	for _, c := range res.Response.Cards {
 		for _, s := range c.Suggestions {
 			for i, a := range s.Actions {
-				if a.Type == hooks.ActionCreate {
+				if a.Type == hooks.ActionCreate && strings.Contains(string(a.Resource), `"resourceType":"ServiceRequest"`) {
 					return &s.Actions[i]
 				}
 			}
@@ -445,9 +445,12 @@ func TestWriteText(t *testing.T) {
 		"Order: MRI <lumbar> spine_with [contrast] (72148)",
 		"    To add:", "    What to do:",
 		"Consider MRI lumbar spine without contrast (72148) instead: ",
-		"  Suggestions (choose at most one):",
+		"  Suggestions (any may be accepted):",
 		"  * Change the order to MRI lumbar spine without contrast (72148) [recommended]",
 		"      update ServiceRequest: Change the order's code to 72148.",
+		"  * Pre-filled prior-authorization form",
+		"      create QuestionnaireResponse: Prior-authorization documentation, pre-filled from the chart (in progress).",
+		"      create Task: Task to review and complete the prior-authorization form.",
 		"  Override reasons: Documented outside the coded chart;",
 		"[INFO] No conservative therapy documented: consider a physical therapy referral",
 		"      create ServiceRequest: Create a physical therapy referral.",

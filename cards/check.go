@@ -258,6 +258,11 @@ var orderTypes = map[string]bool{
 // formTypes are the resources a Form Completion suggestion may create.
 var formTypes = map[string]bool{"Task": true, "QuestionnaireResponse": true, "Questionnaire": true}
 
+// chartTypes are chart entries a suggestion may create to record at the
+// source what the service read only in a note (a provisional problem-list
+// Condition; DECISIONS.md "Notes"). They ride on the coverage card.
+var chartTypes = map[string]bool{"Condition": true}
+
 // checkAction checks one suggestion action: its type and description, a
 // resource for create and update (an id for update), a resourceId for
 // delete, and for a created ServiceRequest the elements the CRD
@@ -300,8 +305,8 @@ func checkAction(a hooks.Action) []error {
 		}
 		return errs
 	}
-	if !orderTypes[r.ResourceType] && !formTypes[r.ResourceType] {
-		bad("creates a %s, not an order or a form", r.ResourceType)
+	if !orderTypes[r.ResourceType] && !formTypes[r.ResourceType] && !chartTypes[r.ResourceType] {
+		bad("creates a %s, not an order, a form or a problem-list entry", r.ResourceType)
 	}
 	if r.ResourceType == "ServiceRequest" {
 		if r.Status == "" || r.Intent == "" || r.Code == nil || r.Subject == nil || r.Subject.Reference == "" {

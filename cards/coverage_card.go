@@ -165,6 +165,11 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 	if f := a.Finding(criteria.OtherPatientData); f != nil {
 		d.WriteString(mdEscape(f.Text) + "\n\n")
 	}
+	if !a.NotesChecked && a.Outcome != criteria.CriteriaMet {
+		// Notes are optional data (DECISIONS.md "Notes"): say they were not
+		// read, since a red flag or a therapy course may be written there.
+		d.WriteString("Clinical notes were not checked (none were sent).\n\n")
+	}
 }
 
 func paRequired(code string) bool {

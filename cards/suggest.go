@@ -23,6 +23,10 @@ const (
 	// KindFormCompletion: a create of a Task (complete-questionnaire) and
 	// what it needs, such as a pre-filled documentation form.
 	KindFormCompletion = "form-completion"
+	// KindChartFix: creates of chart entries (the coded fact for a red flag
+	// read only in a note). Not an order, so never an Additional Orders
+	// card: it always rides on the coverage card.
+	KindChartFix = "chart-fix"
 )
 
 // kinds is the order in which suggestion types claim a card of their own.
@@ -47,7 +51,7 @@ type offer struct {
 // switched off with its card type's configuration option.
 func (b *builder) offers(o *Order) []offer {
 	var out []offer
-	for _, of := range []*offer{b.referralOffer(o), b.contrastOffer(o)} {
+	for _, of := range []*offer{b.referralOffer(o), b.contrastOffer(o), b.formOffer(o), b.notesOffer(o)} {
 		if of != nil && !b.in.Config.Disabled[of.topic] {
 			out = append(out, *of)
 		}
@@ -236,4 +240,43 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// formOffer is the project's prior-authorization Questionnaire pre-filled
+// from the same evidence, as a CRD Form Completion suggestion (CRD STU 2.1
+// "Request Form Completion"; DECISIONS.md "Pre-filled form"), offered on
+// order-sign whenever the assessment ran and a Questionnaire is served.
+func (b *builder) formOffer(o *Order) *offer {
+	a := &o.Assessment
+	if b.in.Hook != hooks.HookOrderSign || b.in.PatientID == "" || b.in.Policy.Questionnaire == "" || a.Has(criteria.OtherPatientData) {
+		return nil
+	}
+	s, err := FormCompletion(&b.in, o, b.newID)
+	if err != nil {
+		return nil
+	}
+	return &offer{
+		kind: KindFormCompletion, topic: TopicCoverageInfo, topicDisplay: "Coverage Information",
+		suggestion: s,
+		summary:    "Lumbar MRI: prior-authorization form, pre-filled from the chart",
+		detail: "The payer's prior-authorization questions, answered from the evidence above where the chart documents it; " +
+			"each answer says where it came from. Accept to create the form and a task to review and complete it.",
+		todo:    "Accept the pre-filled prior-authorization form on this card and complete what the chart does not answer.",
+		pointer: "Review the pre-filled prior-authorization form (see the form card).",
+	}
+}
+
+// notesOffer proposes recording, as coded problem-list entries, the red
+// flags read only in clinical notes, so the chart is fixed at the source
+// (DECISIONS.md "Notes").
+func (b *builder) notesOffer(o *Order) *offer {
+	s, ok, err := RecordFromNotes(&b.in, &o.Assessment, b.newID)
+	if err != nil || !ok {
+		return nil
+	}
+	return &offer{
+		kind: KindChartFix, topic: TopicCoverageInfo, topicDisplay: "Coverage Information",
+		suggestion: s,
+		todo:       "Record the red flag found in the note as a coded problem (suggested on this card).",
+	}
 }

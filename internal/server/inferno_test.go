@@ -181,7 +181,7 @@ func TestInfernoKitRequests(t *testing.T) {
 	for _, c := range resp.Cards {
 		for _, sg := range c.Suggestions {
 			for i, a := range sg.Actions {
-				if a.Type == hooks.ActionCreate {
+				if a.Type == hooks.ActionCreate && strings.Contains(string(a.Resource), `"resourceType":"ServiceRequest"`) {
 					referral = &sg.Actions[i]
 				}
 			}
@@ -191,6 +191,25 @@ func TestInfernoKitRequests(t *testing.T) {
 		!strings.Contains(string(referral.Resource), `"authoredOn":"2026-06-15"`) {
 		t.Errorf("the physical therapy referral lacks the kit's user as requester or authoredOn: %v", referral)
 	}
+
+	// The same order for a patient with a documented bone metastasis: a
+	// criteria-met answer, whose coverage card is a plain Instructions card
+	// (the pre-filled form has a card of its own).
+	conds := map[string]any{"resourceType": "Bundle", "type": "searchset", "total": 1, "entry": []any{map[string]any{"resource": map[string]any{
+		"resourceType": "Condition", "id": "kit-met-1",
+		"clinicalStatus": map[string]any{"coding": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}}},
+		"code":           map[string]any{"coding": []any{map[string]any{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C79.51", "display": "Secondary malignant neoplasm of bone"}}},
+		"subject":        order["subject"]}}}}
+	prefetch["conditions"] = conds
+	body, _ = json.Marshal(req)
+	rec = s.do(t, http.MethodPost, "/cds-services/"+ServiceOrderSign, body, nil)
+	if rec.Code != 200 {
+		t.Fatalf("the kit's order with a red flag: %d %s", rec.Code, rec.Body)
+	}
+	for _, e := range cards.CheckAnswer(hooks.HookOrderSign, body, rec.Body.Bytes()) {
+		t.Errorf("answer breaks a rule: %v", e)
+	}
+	answers = append(answers, rec.Body.Bytes())
 
 	// The kit passes its "required card response" group only when each of
 	// these occurs at least once across the answers (reference/crd.md 3.1).

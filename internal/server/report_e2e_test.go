@@ -120,10 +120,13 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 		"findings/conservative-therapy-missing": "3",
 		"findings/conservative-therapy-met":     "2",
 		"acceptance/therapy-alternatives-opt":   "66.7% (2 of 3)",
-		"override/coverage-info":                "20.0% (1 of 5)",
-		"reasons/documented-elsewhere":          "1",
-		"suggestions/offered":                   "3",
-		"suggestions/accepted":                  "2 (66.7%)",
+		// Coverage-info cards: three not-met coverage cards (the pre-filled
+		// form rides on each) and, for the two met calls, a coverage card
+		// and a form card each: 7. Suggestions: 3 referrals and 5 forms.
+		"override/coverage-info":       "14.3% (1 of 7)",
+		"reasons/documented-elsewhere": "1",
+		"suggestions/offered":          "8",
+		"suggestions/accepted":         "2 (25.0%)",
 	}
 	for k, v := range want {
 		if shown[k] != v {
