@@ -400,6 +400,16 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 		}
 		out = append(out, s)
 	}
+	// Therapy the chart names without a start date cannot be counted: the
+	// fix is its date, not a new treatment (issue 13, realcharts 04).
+	seen := map[string]bool{}
+	for _, n := range a.NotCounted {
+		if n.Reason != criteria.ReasonNoDate || n.What == "prior lumbar imaging" || seen[n.Display] {
+			continue
+		}
+		seen[n.Display] = true
+		out = append(out, fmt.Sprintf("- The start date of the %s %s (and its supply or end date): without it its days cannot count.\n", mdEscape(n.What), mdEscape(n.Display)))
+	}
 	if f := a.Finding(criteria.ConservativeTherapyInsufficient); f != nil {
 		switch {
 		case a.TherapyDays < req && a.TherapyMetOn != nil:

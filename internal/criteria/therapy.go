@@ -122,12 +122,16 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		ev := medicationEvidence(mu.Source, m)
+		name := nameOf(ev)
+		if m.ByName {
+			name = m.Ingredient.Name
+		}
 		if _, other := x.forAnotherCondition(mu.Reasons); other {
-			x.skip(ReasonOtherCondition, label(m.Kind), nameOf(ev), mu.Start, mu.Source)
+			x.skip(ReasonOtherCondition, label(m.Kind), name, mu.Start, mu.Source)
 			continue
 		}
 		if mu.Start.IsZero() {
-			x.skip(ReasonNoDate, label(m.Kind), nameOf(ev), mu.Start, mu.Source)
+			x.skip(ReasonNoDate, label(m.Kind), name, mu.Start, mu.Source)
 			continue
 		}
 		// A medication runs from its start to its effective end, or for
@@ -196,7 +200,7 @@ func (x *assessor) therapy() therapyResult {
 				}
 				span[nc.What] = sp
 			case ReasonNoDate:
-				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, strings.TrimSuffix(nc.Display, " (matched by medication name, not code)")))
+				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
 			}
 		}
 		if len(undated) > 0 {
