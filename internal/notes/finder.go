@@ -484,12 +484,16 @@ func quote(text string, sent span, start, end int) string {
 	}
 	left := strings.Fields(text[sent.start:start])
 	right := strings.Fields(text[end:sent.end])
-	// A match that starts or ends inside a word joins it.
-	if len(left) > 0 && start > sent.start && !isSpace(text[start-1]) {
+	// A match that starts or ends inside a word joins it, unless the word
+	// is so long that the quote would outgrow MaxQuote (then the match is
+	// quoted alone, cut at its own edges).
+	if len(left) > 0 && start > sent.start && !isSpace(text[start-1]) &&
+		utf8.RuneCountInString(left[len(left)-1])+utf8.RuneCountInString(core) <= MaxQuote-4 {
 		core = left[len(left)-1] + core
 		left = left[:len(left)-1]
 	}
-	if len(right) > 0 && end < sent.end && !isSpace(text[end]) {
+	if len(right) > 0 && end < sent.end && !isSpace(text[end]) &&
+		utf8.RuneCountInString(right[0])+utf8.RuneCountInString(core) <= MaxQuote-4 {
 		core += right[0]
 		right = right[1:]
 	}
