@@ -57,7 +57,7 @@ func StripHTML(s string) string {
 		closing := strings.HasPrefix(tag, "/")
 		switch {
 		case (name == "script" || name == "style") && !closing:
-			end := strings.Index(strings.ToLower(s), "</"+name)
+			end := indexASCIIFold(s, "</"+name)
 			if end < 0 {
 				s = ""
 				continue
@@ -73,3 +73,26 @@ func StripHTML(s string) string {
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// indexASCIIFold is strings.Index ignoring ASCII case. Unlike lower-casing
+// the text first, it keeps byte offsets right when the text holds invalid
+// UTF-8 (which strings.ToLower widens to U+FFFD). sub must be lower-case.
+func indexASCIIFold(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		match := true
+		for j := 0; j < len(sub); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				match = false
+				break
+			}
+		}
+		if match {
+			return i
+		}
+	}
+	return -1
+}
