@@ -299,15 +299,12 @@ func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
 	if at.IsZero() {
 		at = time.Now()
 	}
-	res, err := st.insertCall.ExecContext(ctx,
+	var callID int64
+	err := st.insertCall.QueryRowContext(ctx,
 		at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
 		db.PatientKey(c.PatientID), clip(c.PolicyID), c.Status,
 		float64(c.Latency)/float64(time.Millisecond), c.FHIRQueries,
-		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256))
-	if err != nil {
-		return fmt.Errorf("store: record call: %w", err)
-	}
-	callID, err := res.LastInsertId()
+		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256)).Scan(&callID)
 	if err != nil {
 		return fmt.Errorf("store: record call: %w", err)
 	}
@@ -331,11 +328,8 @@ func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
 		}
 	}
 	for _, card := range c.Cards {
-		res, err := st.insertCard.ExecContext(ctx, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator)
-		if err != nil {
-			return fmt.Errorf("store: record call: card: %w", err)
-		}
-		cardID, err := res.LastInsertId()
+		var cardID int64
+		err := st.insertCard.QueryRowContext(ctx, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator).Scan(&cardID)
 		if err != nil {
 			return fmt.Errorf("store: record call: card: %w", err)
 		}
@@ -362,14 +356,45 @@ const pruneBatch = 500
 // those minutes, and returns the number of calls
 // deleted (retention: --audit-retention days). Feedback arriving later for a
 // pruned card is then an unknown card.
+//
+// On PostgreSQL, retention runs once across replicas: a replica that finds
+// another pruning (advisory lock), or the cutoff already reached (within
+// pruneSlack), deletes nothing and returns 0.
 func (db *DB) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
+	exec := db.write.ExecContext
+	if db.dialect.dollar {
+		// Replicas prune once: one holds the lock, the others skip, and a
+		// replica whose daily run comes later finds the cutoff reached.
+		conn, err := db.write.Conn(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("store: prune: %w", err)
+		}
+		defer conn.Close()
+		var locked bool
+		if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", lockPrune).Scan(&locked); err != nil {
+			return 0, fmt.Errorf("store: prune: lock: %w", err)
+		}
+		if !locked {
+			return 0, nil
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockPrune)
+		var done int64
+		err = conn.QueryRowContext(ctx, "SELECT pruned_before_ms FROM prune_state WHERE id = 1").Scan(&done)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("store: prune: %w", err)
+		}
+		if err == nil && done >= olderThan.Add(-pruneSlack).UnixMilli() {
+			return 0, nil
+		}
+		exec = conn.ExecContext
+	}
 	if err := db.pruneRefused(ctx, olderThan); err != nil {
 		return 0, err
 	}
 	var total int64
 	for {
-		res, err := db.write.ExecContext(ctx,
-			`DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`,
+		res, err := exec(ctx, db.dialect.rebind(
+			`DELETE FROM calls WHERE id IN (SELECT id FROM calls WHERE at_ms < ? ORDER BY at_ms LIMIT ?)`),
 			olderThan.UnixMilli(), pruneBatch)
 		if err != nil {
 			return total, fmt.Errorf("store: prune: %w", err)
@@ -380,12 +405,24 @@ func (db *DB) Prune(ctx context.Context, olderThan time.Time) (int64, error) {
 		}
 		total += n
 		if n < pruneBatch {
-			return total, nil
+			break
 		}
 	}
+	_, err := exec(ctx, db.dialect.rebind(`INSERT INTO prune_state (id, pruned_before_ms) VALUES (1, ?)
+		ON CONFLICT (id) DO UPDATE SET pruned_before_ms = excluded.pruned_before_ms`), olderThan.UnixMilli())
+	if err != nil {
+		return total, fmt.Errorf("store: prune: %w", err)
+	}
+	return total, nil
 }
 
-// statements are prepared once, on the single write connection.
+// pruneSlack is how far before the requested cutoff a cutoff already pruned
+// by another replica may lie for this run to be skipped: retention is in
+// days, and one replica pruning an hour's rows later than another does no
+// harm.
+const pruneSlack = time.Hour
+
+// statements are prepared once (SQLite: on the single write connection).
 type statements struct {
 	insertCall, insertOrder, insertFinding, insertAssertion *sql.Stmt
 	insertCard, insertSuggestion, insertReason              *sql.Stmt
@@ -399,25 +436,25 @@ var statementSQL = []struct {
 }{
 	{func(s *statements) **sql.Stmt { return &s.insertCall }, `INSERT INTO calls
 		(at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 	{func(s *statements) **sql.Stmt { return &s.insertOrder }, `INSERT INTO call_orders (call_id, seq, order_id, codes, assessment) VALUES (?, ?, ?, ?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertFinding }, `INSERT OR IGNORE INTO order_findings (call_id, seq, finding) VALUES (?, ?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertAssertion }, `INSERT OR IGNORE INTO coverage_assertions (call_id, assertion_id) VALUES (?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards (call_id, uuid, service_id, order_id, topic, indicator) VALUES (?, ?, ?, ?, ?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertSuggestion }, `INSERT OR IGNORE INTO card_suggestions (card_id, uuid) VALUES (?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertReason }, `INSERT OR IGNORE INTO card_override_reasons (card_id, system, code, display) VALUES (?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.insertFinding }, `INSERT INTO order_findings (call_id, seq, finding) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+	{func(s *statements) **sql.Stmt { return &s.insertAssertion }, `INSERT INTO coverage_assertions (call_id, assertion_id) VALUES (?, ?) ON CONFLICT DO NOTHING`},
+	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards (call_id, uuid, service_id, order_id, topic, indicator) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`},
+	{func(s *statements) **sql.Stmt { return &s.insertSuggestion }, `INSERT INTO card_suggestions (card_id, uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`},
+	{func(s *statements) **sql.Stmt { return &s.insertReason }, `INSERT INTO card_override_reasons (card_id, system, code, display) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id FROM cards WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`},
 	{func(s *statements) **sql.Stmt { return &s.cardSuggestions }, `SELECT uuid FROM card_suggestions WHERE card_id = ?`},
 	{func(s *statements) **sql.Stmt { return &s.cardReason }, `SELECT count(*) FROM card_override_reasons WHERE card_id = ? AND system = ? AND code = ?`},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
 		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING`},
-	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT OR IGNORE INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?)`},
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`},
+	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`},
 }
 
 func (db *DB) prepare(ctx context.Context) error {
 	for _, s := range statementSQL {
-		st, err := db.write.PrepareContext(ctx, s.sql)
+		st, err := db.write.PrepareContext(ctx, db.dialect.rebind(s.sql))
 		if err != nil {
 			return fmt.Errorf("store: prepare: %w", err)
 		}
@@ -426,8 +463,9 @@ func (db *DB) prepare(ctx context.Context) error {
 	return nil
 }
 
-// in returns the statements bound to tx. The write pool has one connection,
-// on which they are already prepared, so binding costs no new prepare.
+// in returns the statements bound to tx. The SQLite write pool has one
+// connection, on which they are already prepared, so binding costs no new
+// prepare; on PostgreSQL each connection prepares a statement once.
 func (s *statements) in(ctx context.Context, tx *sql.Tx) statements {
 	var out statements
 	for _, d := range statementSQL {

@@ -155,18 +155,15 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 			return fmt.Errorf("%w: feedback[%d]: override reason %s|%s was not offered by card %q", ErrInvalidFeedback, i, shorten(system), shorten(code), shorten(it.card))
 		}
 	}
-	res, err := st.insertFeedback.ExecContext(ctx, cardID, it.outcome, it.at.UnixMilli(), system, code, it.comment, now, dedupKey(it))
-	if err != nil {
-		return fmt.Errorf("store: record feedback: %w", err)
+	comment := 0
+	if it.comment {
+		comment = 1
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("store: record feedback: %w", err)
-	}
-	if n == 0 {
+	var id int64
+	err = st.insertFeedback.QueryRowContext(ctx, cardID, it.outcome, it.at.UnixMilli(), system, code, comment, now, dedupKey(it)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
 		return nil // a repeat of an item already stored
 	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return fmt.Errorf("store: record feedback: %w", err)
 	}

@@ -24,7 +24,7 @@ latest AS (
 // for what each figure counts). It reads one consistent snapshot, and never
 // waits for writers.
 func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, error) {
-	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.read.BeginTx(ctx, db.dialect.snapshot)
 	if err != nil {
 		return nil, fmt.Errorf("store: report: %w", err)
 	}
@@ -32,7 +32,7 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 	r := &report.Report{From: from.UTC(), To: to.UTC()}
 	args := []any{from.UnixMilli(), to.UnixMilli()}
 	q := func(what, query string, scan func(*sql.Rows) error) error {
-		rows, err := tx.QueryContext(ctx, period+query, args...)
+		rows, err := tx.QueryContext(ctx, db.dialect.rebind(period+query), args...)
 		if err != nil {
 			return fmt.Errorf("store: report: %s: %w", what, err)
 		}
@@ -135,7 +135,7 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 		// accepted it, even if a later feedback overrode the card.
 		{"suggestions accepted", `SELECT count(*) FROM (
 				SELECT DISTINCT f.card_id, fs.suggestion_uuid
-				FROM feedback_suggestions fs JOIN feedback f ON f.id = fs.feedback_id JOIN k ON k.id = f.card_id)`,
+				FROM feedback_suggestions fs JOIN feedback f ON f.id = fs.feedback_id JOIN k ON k.id = f.card_id) AS accepted`,
 			func(rows *sql.Rows) error { return rows.Scan(&r.Suggestions.Accepted) }},
 		{"latency", `SELECT latency_ms FROM p ORDER BY latency_ms`,
 			func(rows *sql.Rows) error {

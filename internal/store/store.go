@@ -47,7 +47,7 @@ var (
 // before failing with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
 
-//go:embed migrations/*.sql
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrationFiles embed.FS
 
 // DB is the service's database. Its methods are safe for concurrent use.
@@ -55,12 +55,15 @@ var migrationFiles embed.FS
 // Writes go through one connection (SQLite has one writer at a time; queueing
 // in Go is cheaper than spinning on SQLITE_BUSY), reads through a separate
 // read-only pool so that the report and readiness checks never wait for it.
+//
+// On PostgreSQL (OpenPostgres) the write pool has several connections, and
+// the database is shared by every replica of the service.
 type DB struct {
-	dir   string
-	key   []byte
-	write *sql.DB
-	read  *sql.DB
-	stmts statements
+	dialect dialect
+	key     []byte
+	write   *sql.DB
+	read    *sql.DB
+	stmts   statements
 
 	// Group commit of audit records (see RecordCall): the queue, the
 	// signal to stop, and the writer's exit.
@@ -96,7 +99,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	db := &DB{dir: dir, key: key, write: w}
+	db := &DB{dialect: sqliteDialect, key: key, write: w}
 	if err := db.init(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -113,11 +116,16 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s for reading: %w", path, err)
 	}
+	db.start()
+	return db, nil
+}
+
+// start starts the writer of audit records.
+func (db *DB) start() {
 	db.calls = make(chan *callJob, callQueue)
 	db.closing = make(chan struct{})
 	db.written = make(chan struct{})
 	go db.writeCalls()
-	return db, nil
 }
 
 // dsn builds the modernc.org/sqlite data source name. Pragmas given here run
@@ -161,7 +169,7 @@ func (db *DB) init(ctx context.Context) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("store: journal_mode is %q, want wal (is the file system local?)", mode)
 	}
-	if err := migrate(ctx, db.write); err != nil {
+	if err := migrateSQLite(ctx, db.write); err != nil {
 		return err
 	}
 	return db.prepare(ctx)
@@ -204,8 +212,8 @@ func (db *DB) Ping(ctx context.Context) error {
 // It commits a one-row heartbeat, so it also fails on a full or read-only
 // disk.
 func (db *DB) Writable(ctx context.Context) error {
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO heartbeat (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms`,
+	_, err := db.write.ExecContext(ctx, db.dialect.rebind(
+		`INSERT INTO heartbeat (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms`),
 		time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store: write check: %w", err)
@@ -220,10 +228,10 @@ type migration struct {
 	sql     string
 }
 
-// migrations lists the embedded migrations in version order. File names
-// start with the version number: 0001_audit_feedback.sql.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+// migrations lists the embedded migrations of a dialect in version order.
+// File names start with the version number: 0001_audit_feedback.sql.
+func migrations(d dialect) ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/"+d.name+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -250,12 +258,12 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies, in version order and each in its own transaction, the
-// migrations not yet recorded in schema_migrations. The write lock taken at
-// BEGIN makes two processes opening the same database at once apply each
+// migrateSQLite applies, in version order and each in its own transaction,
+// the migrations not yet recorded in schema_migrations. The write lock taken
+// at BEGIN makes two processes opening the same database at once apply each
 // migration once.
-func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := migrations()
+func migrateSQLite(ctx context.Context, db *sql.DB) error {
+	ms, err := migrations(sqliteDialect)
 	if err != nil {
 		return err
 	}
@@ -274,14 +282,14 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("store: %w: database at version %d, this program knows up to %d", ErrSchemaTooNew, newest.Int64, known)
 	}
 	for _, m := range ms {
-		if err := apply(ctx, db, m); err != nil {
+		if err := applySQLite(ctx, db, m); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m migration) error {
+func applySQLite(ctx context.Context, db *sql.DB, m migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: migration %s: %w", m.name, err)

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Advisory lock keys (pg_advisory_lock) of this service: arbitrary 64-bit
+// constants, the first bytes of "lumbarmr" followed by a purpose number.
+const (
+	lockMigrate int64 = 0x6c756d6261720001
+	lockPrune   int64 = 0x6c756d6261720002
+)
+
+// Pool sizes on PostgreSQL: audit records go through the group-committing
+// writer (one connection), feedback and readiness writes through the others.
+const (
+	pgMaxWrite = 8
+	pgMaxRead  = 4
+)
+
+// OpenPostgres opens the PostgreSQL database at databaseURL (a postgres://
+// URL or a libpq key=value string), applies the embedded migrations that
+// are not yet applied, and returns a store that every replica of the service
+// shares: one audit trail, one feedback table, one report, one replay cache.
+//
+// Replicas starting together migrate once: the migrations and the creation
+// of the pseudonym key run in one transaction under a transaction-level
+// advisory lock, and PostgreSQL's DDL is transactional, so a replica that
+// waited for the lock finds the work done.
+//
+// key is the secret key of the patient pseudonyms, at least 32 bytes, when it
+// is supplied from a secret (LoadKeyFile); with nil, one key is created in
+// the database on first use and shared by every replica.
+func OpenPostgres(ctx context.Context, databaseURL string, key []byte) (*DB, error) {
+	return openPostgres(ctx, databaseURL, key, nil)
+}
+
+// openPostgres is OpenPostgres with an optional query tracer (benchmarks
+// count database round trips with it).
+func openPostgres(ctx context.Context, databaseURL string, key []byte, tracer pgx.QueryTracer) (*DB, error) {
+	if key != nil && len(key) < keySize {
+		return nil, fmt.Errorf("store: pseudonym key holds %d bytes, want at least %d", len(key), keySize)
+	}
+	cfg, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, errors.New("store: database URL is not a valid PostgreSQL connection string")
+	}
+	cfg.Tracer = tracer
+	w := stdlib.OpenDB(*cfg)
+	w.SetMaxOpenConns(pgMaxWrite)
+	w.SetMaxIdleConns(pgMaxWrite)
+	w.SetConnMaxIdleTime(5 * time.Minute)
+	db := &DB{dialect: postgresDialect, write: w}
+	fail := func(err error) (*DB, error) {
+		db.close()
+		return nil, err
+	}
+	db.key, err = migratePostgres(ctx, w, key)
+	if err != nil {
+		return fail(err)
+	}
+	if err := db.prepare(ctx); err != nil {
+		return fail(err)
+	}
+	r := stdlib.OpenDB(*cfg)
+	r.SetMaxOpenConns(pgMaxRead)
+	r.SetMaxIdleConns(2)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+	db.read = r
+	if err := r.PingContext(ctx); err != nil {
+		return fail(fmt.Errorf("store: connect for reading: %w", err))
+	}
+	db.start()
+	return db, nil
+}
+
+// migratePostgres applies the pending migrations and loads (or creates) the
+// pseudonym key, all in one transaction under the migration lock, and
+// returns the key to use.
+func migratePostgres(ctx context.Context, db *sql.DB, key []byte) ([]byte, error) {
+	ms, err := migrations(postgresDialect)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("store: migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", lockMigrate); err != nil {
+		return nil, fmt.Errorf("store: migrate: lock: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version       INTEGER PRIMARY KEY,
+		name          TEXT    NOT NULL,
+		applied_at_ms BIGINT  NOT NULL
+	)`); err != nil {
+		return nil, fmt.Errorf("store: schema_migrations: %w", err)
+	}
+	var newest sql.NullInt64
+	if err := tx.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&newest); err != nil {
+		return nil, fmt.Errorf("store: schema_migrations: %w", err)
+	}
+	if known := ms[len(ms)-1].version; newest.Valid && int(newest.Int64) > known {
+		return nil, fmt.Errorf("store: %w: database at version %d, this program knows up to %d", ErrSchemaTooNew, newest.Int64, known)
+	}
+	for _, m := range ms {
+		if newest.Valid && int64(m.version) <= newest.Int64 {
+			var done int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM schema_migrations WHERE version = $1", m.version).Scan(&done); err != nil {
+				return nil, fmt.Errorf("store: migration %s: %w", m.name, err)
+			}
+			if done > 0 {
+				continue
+			}
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return nil, fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+			m.version, m.name, time.Now().UnixMilli()); err != nil {
+			return nil, fmt.Errorf("store: migration %s: %w", m.name, err)
+		}
+	}
+	if key == nil {
+		fresh := make([]byte, keySize)
+		if _, err := rand.Read(fresh); err != nil {
+			return nil, fmt.Errorf("store: pseudonym key: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO pseudonym_key (id, secret) VALUES (1, $1) ON CONFLICT (id) DO NOTHING", fresh); err != nil {
+			return nil, fmt.Errorf("store: pseudonym key: %w", err)
+		}
+		if err := tx.QueryRowContext(ctx, "SELECT secret FROM pseudonym_key WHERE id = 1").Scan(&key); err != nil {
+			return nil, fmt.Errorf("store: pseudonym key: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: migrate: commit: %w", err)
+	}
+	return key, nil
+}
+
+// LoadKeyFile reads a pseudonym key supplied from a secret (a file of at
+// least 32 random bytes, not readable by group or others), for
+// OpenPostgres.
+func LoadKeyFile(path string) ([]byte, error) {
+	return readKey(path)
+}

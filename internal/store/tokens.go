@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// RecordTokenID records the token id jti of issuer iss until expires, and
+// reports whether it is new: false when the same (iss, jti) was recorded
+// before and has not expired at now, which makes the token a replay. The
+// check and the record are one statement, so of two replicas receiving the
+// same token at once exactly one is told it is new.
+//
+// A single instance keeps token ids in memory (internal/auth) and does not
+// pay a synced write per call for them; replicas on PostgreSQL share them
+// here.
+func (db *DB) RecordTokenID(ctx context.Context, iss, jti string, expires, now time.Time) (bool, error) {
+	var one int
+	err := db.write.QueryRowContext(ctx, db.dialect.rebind(`INSERT INTO token_ids (issuer, jti, expires_ms) VALUES (?, ?, ?)
+		ON CONFLICT (issuer, jti) DO UPDATE SET expires_ms = excluded.expires_ms WHERE token_ids.expires_ms <= ?
+		RETURNING 1`), iss, jti, expires.UnixMilli(), now.UnixMilli()).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: record token id: %w", err)
+	}
+	return true, nil
+}
+
+// PruneTokenIDs deletes the token ids that expired before now and returns
+// how many. The service runs it every minute; several replicas running it
+// at once delete each row once.
+func (db *DB) PruneTokenIDs(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, db.dialect.rebind(`DELETE FROM token_ids WHERE expires_ms <= ?`), now.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("store: prune token ids: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("store: prune token ids: %w", err)
+	}
+	return n, nil
+}
