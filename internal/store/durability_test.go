@@ -28,7 +28,14 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
 		os.Exit(serveFeedback(dir))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if err := postgres.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // serveFeedback is the helper process: it opens the store in dir and answers

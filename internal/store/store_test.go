@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/pgtest"
 )
 
 // Audit is the kind of interface a consumer such as internal/server declares;
@@ -26,14 +27,63 @@ var _ Audit = (*DB)(nil)
 
 const service = "lumbar-mri-order-sign"
 
+// open opens the SQLite store in dir (tests of what only SQLite has).
 func open(t testing.TB, dir string) *DB {
 	t.Helper()
-	db, err := Open(t.Context(), dir)
+	return sqliteBackend.openAt(t, dir)
+}
+
+// postgres is the test binary's PostgreSQL cluster, started by the first
+// test that needs it and stopped by TestMain.
+var postgres pgtest.Shared
+
+// backend is one database the behaviour suite runs against.
+type backend struct {
+	name string
+	// fresh returns a new, empty location: a data directory or a database
+	// URL.
+	fresh func(t testing.TB) string
+	open  func(ctx context.Context, loc string) (*DB, error)
+}
+
+var (
+	sqliteBackend   = backend{"sqlite", func(t testing.TB) string { return t.TempDir() }, Open}
+	postgresBackend = backend{"postgres", func(t testing.TB) string { return postgres.NewDatabase(t) },
+		func(ctx context.Context, loc string) (*DB, error) { return OpenPostgres(ctx, loc, nil) }}
+)
+
+// eachBackend runs f as a subtest per database.
+func eachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	for _, b := range []backend{sqliteBackend, postgresBackend} {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// openAt opens the store at loc, closed when the test ends.
+func (b backend) openAt(t testing.TB, loc string) *DB {
+	t.Helper()
+	db, err := b.open(t.Context(), loc)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("open %s: %v", b.name, err)
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// openNew opens a store at a new location.
+func (b backend) openNew(t testing.TB) *DB {
+	t.Helper()
+	return b.openAt(t, b.fresh(t))
+}
+
+// count runs a count query written with ? placeholders.
+func count(t testing.TB, db *DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := db.read.QueryRowContext(t.Context(), db.dialect.rebind(query), args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
 }
 
 var reasonNotApplicable = hooks.Coding{System: "http://example.org/override", Code: "not-applicable", Display: "Not applicable to this patient"}
@@ -60,72 +110,82 @@ func sampleCall(at time.Time, patient string, n int) Call {
 }
 
 func TestOpenMigratesOnceAndKeepsKey(t *testing.T) {
-	dir := t.TempDir()
-	db := open(t, dir)
-	k1 := db.PatientKey("p1")
-	db.Close()
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		db := b.openAt(t, loc)
+		k1 := db.PatientKey("p1")
+		db.Close()
 
-	db = open(t, dir)
-	if k2 := db.PatientKey("p1"); k2 != k1 {
-		t.Errorf("PatientKey after reopen = %s, want %s (key must persist)", k2, k1)
-	}
-	var versions []int
-	rows, err := db.read.QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var v int
-		rows.Scan(&v)
-		versions = append(versions, v)
-	}
-	rows.Close()
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []int
-	for _, m := range ms {
-		want = append(want, m.version)
-	}
-	if diff := cmp.Diff(versions, want); diff != "" {
-		t.Errorf("schema_migrations (-got +want):\n%s", diff)
-	}
-	fi, err := os.Stat(filepath.Join(dir, KeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("%s mode = %v, want 0600", KeyFile, fi.Mode().Perm())
-	}
-	var mode, sync string
-	if err := db.write.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.write.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&sync); err != nil {
-		t.Fatal(err)
-	}
-	if mode != "wal" || sync != "2" {
-		t.Errorf("journal_mode=%s synchronous=%s, want wal and 2 (FULL)", mode, sync)
-	}
-	if err := db.Ping(t.Context()); err != nil {
-		t.Errorf("Ping: %v", err)
-	}
-	if err := db.Writable(t.Context()); err != nil {
-		t.Errorf("Writable: %v", err)
-	}
+		db = b.openAt(t, loc)
+		if k2 := db.PatientKey("p1"); k2 != k1 {
+			t.Errorf("PatientKey after reopen = %s, want %s (key must persist)", k2, k1)
+		}
+		var versions []int
+		rows, err := db.read.QueryContext(t.Context(), "SELECT version FROM schema_migrations ORDER BY version")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var v int
+			rows.Scan(&v)
+			versions = append(versions, v)
+		}
+		rows.Close()
+		ms, err := migrations(db.dialect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []int
+		for _, m := range ms {
+			want = append(want, m.version)
+		}
+		if diff := cmp.Diff(versions, want); diff != "" {
+			t.Errorf("schema_migrations (-got +want):\n%s", diff)
+		}
+		if err := db.Ping(t.Context()); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+		if err := db.Writable(t.Context()); err != nil {
+			t.Errorf("Writable: %v", err)
+		}
+		if b.name != "sqlite" {
+			return
+		}
+		fi, err := os.Stat(filepath.Join(loc, KeyFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %v, want 0600", KeyFile, fi.Mode().Perm())
+		}
+		var mode, sync string
+		if err := db.write.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.write.QueryRowContext(t.Context(), "PRAGMA synchronous").Scan(&sync); err != nil {
+			t.Fatal(err)
+		}
+		if mode != "wal" || sync != "2" {
+			t.Errorf("journal_mode=%s synchronous=%s, want wal and 2 (FULL)", mode, sync)
+		}
+	})
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	dir := t.TempDir()
-	db := open(t, dir)
-	if _, err := db.write.ExecContext(t.Context(), "INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)"); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	if _, err := Open(t.Context(), dir); !errors.Is(err, ErrSchemaTooNew) {
-		t.Errorf("Open = %v, want ErrSchemaTooNew", err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		db := b.openAt(t, loc)
+		if _, err := db.write.ExecContext(t.Context(), "INSERT INTO schema_migrations VALUES (9999, '9999_future.sql', 0)"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if db, err := b.open(t.Context(), loc); !errors.Is(err, ErrSchemaTooNew) {
+			if err == nil {
+				db.Close()
+			}
+			t.Errorf("open = %v, want ErrSchemaTooNew", err)
+		}
+	})
 }
 
 func TestOpenRefusesReadableKey(t *testing.T) {
@@ -140,192 +200,202 @@ func TestOpenRefusesReadableKey(t *testing.T) {
 }
 
 func TestPatientKey(t *testing.T) {
-	a, b := open(t, t.TempDir()), open(t, t.TempDir())
-	if a.PatientKey("p1") == a.PatientKey("p2") {
-		t.Error("two patients share a key")
-	}
-	if a.PatientKey("p1") == b.PatientKey("p1") {
-		t.Error("two data directories give one patient the same key; the key must be secret per installation")
-	}
-	if a.PatientKey("p1") == "p1" || len(a.PatientKey("p1")) != 64 {
-		t.Errorf("PatientKey = %q, want 64 hex digits", a.PatientKey("p1"))
-	}
-	if a.PatientKey("") != "" {
-		t.Error(`PatientKey("") != ""`)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		a, other := b.openNew(t), b.openNew(t)
+		if a.PatientKey("p1") == a.PatientKey("p2") {
+			t.Error("two patients share a key")
+		}
+		if a.PatientKey("p1") == other.PatientKey("p1") {
+			t.Error("two installations give one patient the same key; the key must be secret per installation")
+		}
+		if a.PatientKey("p1") == "p1" || len(a.PatientKey("p1")) != 64 {
+			t.Errorf("PatientKey = %q, want 64 hex digits", a.PatientKey("p1"))
+		}
+		if a.PatientKey("") != "" {
+			t.Error(`PatientKey("") != ""`)
+		}
+	})
 }
 
 func TestRecordCallStoresWhatFeedbackNeeds(t *testing.T) {
-	db := open(t, t.TempDir())
-	ctx := t.Context()
-	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	c := sampleCall(at, "pat-1", 1)
-	if err := db.RecordCall(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	// hookInstance is not unique: the same call again is a second row.
-	c2 := sampleCall(at, "pat-1", 2)
-	if err := db.RecordCall(ctx, c2); err != nil {
-		t.Fatal(err)
-	}
-	// A 400 with almost nothing known is recorded too.
-	if err := db.RecordCall(ctx, Call{Time: at, ServiceID: service, Status: 400}); err != nil {
-		t.Fatal(err)
-	}
-	type row struct {
-		Hook, Instance, Patient string
-		Status                  int
-		Latency                 float64
-		Req                     []byte
-	}
-	var got []row
-	rows, err := db.read.QueryContext(ctx, "SELECT hook, hook_instance, patient_key, status, latency_ms, request_sha256 FROM calls ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.Hook, &r.Instance, &r.Patient, &r.Status, &r.Latency, &r.Req); err != nil {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		c := sampleCall(at, "pat-1", 1)
+		if err := db.RecordCall(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		got = append(got, r)
-	}
-	rows.Close()
-	req := sha256.Sum256([]byte("request"))
-	pk := db.PatientKey("pat-1")
-	want := []row{
-		{"order-sign", "hi-1", pk, 200, 12, req[:]},
-		{"order-sign", "hi-1", pk, 200, 12, req[:]},
-		{"", "", "", 400, 0, nil},
-	}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("calls (-got +want):\n%s", diff)
-	}
-	var n int
-	db.read.QueryRowContext(ctx, "SELECT count(*) FROM card_override_reasons").Scan(&n)
-	if n != 6 {
-		t.Errorf("override reasons stored = %d, want 6", n)
-	}
+		// hookInstance is not unique: the same call again is a second row.
+		c2 := sampleCall(at, "pat-1", 2)
+		if err := db.RecordCall(ctx, c2); err != nil {
+			t.Fatal(err)
+		}
+		// A 400 with almost nothing known is recorded too.
+		if err := db.RecordCall(ctx, Call{Time: at, ServiceID: service, Status: 400}); err != nil {
+			t.Fatal(err)
+		}
+		type row struct {
+			Hook, Instance, Patient string
+			Status                  int
+			Latency                 float64
+			Req                     []byte
+		}
+		var got []row
+		rows, err := db.read.QueryContext(ctx, "SELECT hook, hook_instance, patient_key, status, latency_ms, request_sha256 FROM calls ORDER BY id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.Hook, &r.Instance, &r.Patient, &r.Status, &r.Latency, &r.Req); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		rows.Close()
+		req := sha256.Sum256([]byte("request"))
+		pk := db.PatientKey("pat-1")
+		want := []row{
+			{"order-sign", "hi-1", pk, 200, 12, req[:]},
+			{"order-sign", "hi-1", pk, 200, 12, req[:]},
+			{"", "", "", 400, 0, nil},
+		}
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("calls (-got +want):\n%s", diff)
+		}
+		var n int
+		db.read.QueryRowContext(ctx, "SELECT count(*) FROM card_override_reasons").Scan(&n)
+		if n != 6 {
+			t.Errorf("override reasons stored = %d, want 6", n)
+		}
+	})
 }
 
 func TestRecordFeedback(t *testing.T) {
-	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
-	c := sampleCall(at, "pat-1", 1)
-	cov, pt := c.Cards[0].UUID, c.Cards[1].UUID
-	sug := c.Cards[1].SuggestionUUIDs[0]
-	ts := "2026-03-01T10:05:31Z"
-	accepted := hooks.FeedbackItem{Card: pt, Outcome: "accepted", AcceptedSuggestions: []hooks.AcceptedSuggestion{{ID: sug}}, OutcomeTimestamp: ts}
-	overridden := hooks.FeedbackItem{Card: cov, Outcome: "overridden", OutcomeTimestamp: ts,
-		OverrideReason: &hooks.OverrideReason{Reason: &hooks.Coding{System: reasonDocumented.System, Code: reasonDocumented.Code}, UserComment: "seen by Dr Smith"}}
-	with := func(it hooks.FeedbackItem, f func(*hooks.FeedbackItem)) hooks.FeedbackItem {
-		f(&it)
-		return it
-	}
-	tests := []struct {
-		name    string
-		service string
-		items   []hooks.FeedbackItem
-		want    error
-		stored  int // feedback rows after the POST
-	}{
-		{"accepted and overridden", service, []hooks.FeedbackItem{accepted, overridden}, nil, 2},
-		{"override without reason, comment only", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
-			i.OverrideReason = &hooks.OverrideReason{UserComment: "no"}
-		})}, nil, 1},
-		{"accepted card without suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
-			i.Card, i.AcceptedSuggestions = cov, nil
-		})}, nil, 1},
-		{"duplicate within a POST stored once", service, []hooks.FeedbackItem{accepted, accepted}, nil, 1},
-		{"same instant in another offset is a duplicate", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
-			i.OutcomeTimestamp = "2026-03-01T11:05:31+01:00"
-		})}, nil, 1},
-		{"another timestamp is another item", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
-			i.OutcomeTimestamp = "2026-03-01T10:05:32Z"
-		})}, nil, 2},
-		{"unknown card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
-		{"card of another service", "other-service", []hooks.FeedbackItem{accepted}, ErrUnknownCard, 0},
-		{"all or nothing", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
-		{"empty", service, nil, ErrInvalidFeedback, 0},
-		{"bad outcome", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "ignored" })}, ErrInvalidFeedback, 0},
-		{"missing timestamp", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "" })}, ErrInvalidFeedback, 0},
-		{"timestamp not RFC 3339", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "2026-03-01 10:05" })}, ErrInvalidFeedback, 0},
-		{"suggestion of another card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
-			i.Card = cov
-		})}, ErrInvalidFeedback, 0},
-		{"accepted without suggestions on a card that has some", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
-			i.AcceptedSuggestions = nil
-		})}, ErrInvalidFeedback, 0},
-		{"reason not offered by the card", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) { i.Card = pt })}, ErrInvalidFeedback, 0},
-		{"reason code in another system", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
-			i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code}}
-		})}, ErrInvalidFeedback, 0},
-		{"overridden with accepted suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "overridden" })}, ErrInvalidFeedback, 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			db := open(t, t.TempDir())
-			if err := db.RecordCall(t.Context(), c); err != nil {
-				t.Fatal(err)
-			}
-			err := db.RecordFeedback(t.Context(), tt.service, tt.items)
-			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Fatalf("RecordFeedback = %v, want %v", err, tt.want)
-			}
-			// Posting the same body again changes nothing (idempotent).
-			if err == nil {
-				if err := db.RecordFeedback(t.Context(), tt.service, tt.items); err != nil {
-					t.Fatalf("repeat: %v", err)
+	eachBackend(t, func(t *testing.T, b backend) {
+		at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		c := sampleCall(at, "pat-1", 1)
+		cov, pt := c.Cards[0].UUID, c.Cards[1].UUID
+		sug := c.Cards[1].SuggestionUUIDs[0]
+		ts := "2026-03-01T10:05:31Z"
+		accepted := hooks.FeedbackItem{Card: pt, Outcome: "accepted", AcceptedSuggestions: []hooks.AcceptedSuggestion{{ID: sug}}, OutcomeTimestamp: ts}
+		overridden := hooks.FeedbackItem{Card: cov, Outcome: "overridden", OutcomeTimestamp: ts,
+			OverrideReason: &hooks.OverrideReason{Reason: &hooks.Coding{System: reasonDocumented.System, Code: reasonDocumented.Code}, UserComment: "seen by Dr Smith"}}
+		with := func(it hooks.FeedbackItem, f func(*hooks.FeedbackItem)) hooks.FeedbackItem {
+			f(&it)
+			return it
+		}
+		tests := []struct {
+			name    string
+			service string
+			items   []hooks.FeedbackItem
+			want    error
+			stored  int // feedback rows after the POST
+		}{
+			{"accepted and overridden", service, []hooks.FeedbackItem{accepted, overridden}, nil, 2},
+			{"override without reason, comment only", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{UserComment: "no"}
+			})}, nil, 1},
+			{"accepted card without suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+				i.Card, i.AcceptedSuggestions = cov, nil
+			})}, nil, 1},
+			{"duplicate within a POST stored once", service, []hooks.FeedbackItem{accepted, accepted}, nil, 1},
+			{"same instant in another offset is a duplicate", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
+				i.OutcomeTimestamp = "2026-03-01T11:05:31+01:00"
+			})}, nil, 1},
+			{"another timestamp is another item", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) {
+				i.OutcomeTimestamp = "2026-03-01T10:05:32Z"
+			})}, nil, 2},
+			{"unknown card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
+			{"card of another service", "other-service", []hooks.FeedbackItem{accepted}, ErrUnknownCard, 0},
+			{"all or nothing", service, []hooks.FeedbackItem{accepted, with(accepted, func(i *hooks.FeedbackItem) { i.Card = "nope" })}, ErrUnknownCard, 0},
+			{"empty", service, nil, ErrInvalidFeedback, 0},
+			{"bad outcome", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "ignored" })}, ErrInvalidFeedback, 0},
+			{"missing timestamp", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "" })}, ErrInvalidFeedback, 0},
+			{"timestamp not RFC 3339", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "2026-03-01 10:05" })}, ErrInvalidFeedback, 0},
+			{"suggestion of another card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+				i.Card = cov
+			})}, ErrInvalidFeedback, 0},
+			{"accepted without suggestions on a card that has some", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+				i.AcceptedSuggestions = nil
+			})}, ErrInvalidFeedback, 0},
+			{"reason not offered by the card", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) { i.Card = pt })}, ErrInvalidFeedback, 0},
+			{"reason code in another system", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code}}
+			})}, ErrInvalidFeedback, 0},
+			{"overridden with accepted suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "overridden" })}, ErrInvalidFeedback, 0},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				db := b.openNew(t)
+				if err := db.RecordCall(t.Context(), c); err != nil {
+					t.Fatal(err)
 				}
-			}
-			var n int
-			db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM feedback").Scan(&n)
-			if n != tt.stored {
-				t.Errorf("feedback rows = %d, want %d", n, tt.stored)
-			}
-		})
-	}
+				err := db.RecordFeedback(t.Context(), tt.service, tt.items)
+				if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+					t.Fatalf("RecordFeedback = %v, want %v", err, tt.want)
+				}
+				// Posting the same body again changes nothing (idempotent).
+				if err == nil {
+					if err := db.RecordFeedback(t.Context(), tt.service, tt.items); err != nil {
+						t.Fatalf("repeat: %v", err)
+					}
+				}
+				var n int
+				db.read.QueryRowContext(t.Context(), "SELECT count(*) FROM feedback").Scan(&n)
+				if n != tt.stored {
+					t.Errorf("feedback rows = %d, want %d", n, tt.stored)
+				}
+			})
+		}
+	})
 }
 
 func TestRecordFeedbackMessageNamesCard(t *testing.T) {
-	db := open(t, t.TempDir())
-	err := db.RecordFeedback(t.Context(), service, []hooks.FeedbackItem{{Card: "9b2c-unknown", Outcome: "accepted", OutcomeTimestamp: "2026-03-01T10:05:31Z"}})
-	if err == nil || !errors.Is(err, ErrUnknownCard) || !strings.Contains(err.Error(), "9b2c-unknown") {
-		t.Errorf("error = %v, want ErrUnknownCard naming the card", err)
-	}
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		err := db.RecordFeedback(t.Context(), service, []hooks.FeedbackItem{{Card: "9b2c-unknown", Outcome: "accepted", OutcomeTimestamp: "2026-03-01T10:05:31Z"}})
+		if err == nil || !errors.Is(err, ErrUnknownCard) || !strings.Contains(err.Error(), "9b2c-unknown") {
+			t.Errorf("error = %v, want ErrUnknownCard naming the card", err)
+		}
+	})
 }
 
 func TestPrune(t *testing.T) {
-	db := open(t, t.TempDir())
-	ctx := t.Context()
-	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	recent := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 3 {
-		if err := db.RecordCall(ctx, sampleCall(old.Add(time.Duration(i)*time.Hour), "p", i)); err != nil {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		recent := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 3 {
+			if err := db.RecordCall(ctx, sampleCall(old.Add(time.Duration(i)*time.Hour), "p", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		keep := sampleCall(recent, "p", 10)
+		if err := db.RecordCall(ctx, keep); err != nil {
 			t.Fatal(err)
 		}
-	}
-	keep := sampleCall(recent, "p", 10)
-	if err := db.RecordCall(ctx, keep); err != nil {
-		t.Fatal(err)
-	}
-	oldCard := sampleCall(old, "p", 0).Cards[0].UUID
-	if err := db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:01:00Z"}}); err != nil {
-		t.Fatal(err)
-	}
-	n, err := db.Prune(ctx, recent.Add(-24*time.Hour))
-	if err != nil || n != 3 {
-		t.Fatalf("Prune = %d, %v; want 3, nil", n, err)
-	}
-	for table, want := range map[string]int{"calls": 1, "call_orders": 1, "order_findings": 2, "cards": 2, "card_suggestions": 1,
-		"card_override_reasons": 3, "coverage_assertions": 1, "feedback": 0} {
-		var got int
-		db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got)
-		if got != want {
-			t.Errorf("%s after prune: %d rows, want %d", table, got, want)
+		oldCard := sampleCall(old, "p", 0).Cards[0].UUID
+		if err := db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:01:00Z"}}); err != nil {
+			t.Fatal(err)
 		}
-	}
-	err = db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:02:00Z"}})
-	if !errors.Is(err, ErrUnknownCard) {
-		t.Errorf("feedback on a pruned card = %v, want ErrUnknownCard", err)
-	}
+		n, err := db.Prune(ctx, recent.Add(-24*time.Hour))
+		if err != nil || n != 3 {
+			t.Fatalf("Prune = %d, %v; want 3, nil", n, err)
+		}
+		for table, want := range map[string]int{"calls": 1, "call_orders": 1, "order_findings": 2, "cards": 2, "card_suggestions": 1,
+			"card_override_reasons": 3, "coverage_assertions": 1, "feedback": 0} {
+			var got int
+			db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got)
+			if got != want {
+				t.Errorf("%s after prune: %d rows, want %d", table, got, want)
+			}
+		}
+		err = db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:02:00Z"}})
+		if !errors.Is(err, ErrUnknownCard) {
+			t.Errorf("feedback on a pruned card = %v, want ErrUnknownCard", err)
+		}
+	})
 }
