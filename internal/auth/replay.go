@@ -2,6 +2,9 @@ package auth
 
 import (
 	"container/heap"
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -102,4 +105,33 @@ func (c *replayCache) len() int {
 		n += len(s.seen)
 	}
 	return n
+}
+
+// SharedReplay records token ids in a store shared by the replicas of the
+// service (store.DB.RecordTokenID on PostgreSQL). RecordTokenID records
+// (iss, jti) until expires and reports whether it is new at now; false
+// means the token is a replay. Recording and checking are one atomic step.
+type SharedReplay interface {
+	RecordTokenID(ctx context.Context, iss, jti string, expires, now time.Time) (bool, error)
+}
+
+// ErrReplayUnavailable is a shared replay store that could not be asked: the
+// token is neither accepted nor refused as a replay, and the call is
+// answered 503.
+var ErrReplayUnavailable = errors.New("auth: replay store unavailable")
+
+// recordJTI records the token id in the shared store when one is
+// configured, else in the in-memory cache.
+func (v *Verifier) recordJTI(ctx context.Context, iss, jti string, expires, now time.Time) error {
+	if v.cfg.SharedReplay == nil {
+		return v.replay.add(iss, jti, expires, now)
+	}
+	fresh, err := v.cfg.SharedReplay.RecordTokenID(ctx, iss, jti, expires, now)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrReplayUnavailable, err)
+	}
+	if !fresh {
+		return ErrReplayed
+	}
+	return nil
 }

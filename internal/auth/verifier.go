@@ -57,6 +57,10 @@ type VerifierConfig struct {
 	// ReplayCapacity bounds each issuer's share of the jti replay cache
 	// (default [DefaultReplayCapacity]).
 	ReplayCapacity int
+	// SharedReplay, when set, records token ids in place of the in-memory
+	// replay cache: a database that every replica of the service shares, so
+	// that a token accepted by one replica is refused by every other.
+	SharedReplay SharedReplay
 	// HTTPClient fetches JWK Sets (default: a plain client). Redirects are
 	// never followed and each fetch has a 5 s deadline and a 1 MiB cap.
 	HTTPClient *http.Client
@@ -251,9 +255,15 @@ type tokenClaims struct {
 // Verify authenticates the request's bearer token and returns its caller. A
 // failure is an [*Error] (errors.Is(err, ErrUnauthenticated)); it has already
 // been logged (reason, issuer, path; never the token) and reported to
-// OnFailure. ctx bounds any JWKS fetch.
+// OnFailure. When the SharedReplay store cannot be asked, the error is
+// ErrReplayUnavailable instead (no verdict on the token; the middleware
+// answers 503). ctx bounds any JWKS fetch and the replay store's query.
 func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) {
 	c, iss, err := v.verify(ctx, r)
+	if errors.Is(err, ErrReplayUnavailable) {
+		v.logger.ErrorContext(ctx, "cds client token id could not be checked", "iss", truncate(iss, 200), "error", err.Error())
+		return Caller{}, err
+	}
 	if err != nil {
 		reason := ReasonOf(err)
 		if reason == "" {
@@ -342,7 +352,7 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 	}
 
 	expires := claims.ExpiresAt.Add(v.cfg.Skew)
-	if err := v.replay.add(iss, claims.ID, expires, now); err != nil {
+	if err := v.recordJTI(ctx, iss, claims.ID, expires, now); err != nil {
 		return Caller{}, iss, err
 	}
 	return Caller{Issuer: iss, JTI: claims.ID, Tenant: claims.Tenant}, iss, nil
@@ -490,6 +500,11 @@ func WriteUnauthorized(w http.ResponseWriter) {
 func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := v.Verify(r.Context(), r)
+		if errors.Is(err, ErrReplayUnavailable) {
+			// Neither the caller's fault nor a verdict on the token.
+			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			WriteUnauthorized(w)
 			return
