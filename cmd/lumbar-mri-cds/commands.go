@@ -383,8 +383,9 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 // report prints the report for a period from the audit database.
 func report(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("report", getenv, stderr)
-	var dataDir, from, to string
+	var dataDir, databaseURL, from, to string
 	f.str(&dataDir, "data-dir", "data", "folder of the audit database", false)
+	f.str(&databaseURL, "database-url", "", "postgres:// URL of the PostgreSQL database of replicas (default: SQLite in --data-dir)", true)
 	f.StringVar(&from, "from", "", "first day YYYY-MM-DD (default: 30 days ago)")
 	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today)")
 	if err := f.parse(args); err != nil {
@@ -394,10 +395,10 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); err != nil {
-		return fmt.Errorf("no audit database in %s (set --data-dir)", dataDir)
+	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); err != nil && databaseURL == "" {
+		return fmt.Errorf("no audit database in %s (set --data-dir, or --database-url for PostgreSQL)", dataDir)
 	}
-	db, err := store.Open(ctx, dataDir)
+	db, err := openStore(ctx, dataDir, databaseURL, "")
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ import (
 // serveConfig is the configuration of `serve` (README "Configuration").
 type serveConfig struct {
 	addr, baseURL, policyPath, dataDir, logFormat, logLevel string
+	databaseURL, pseudonymKeyFile                           string
 	fhirTimeout                                             time.Duration
 	fhirAllow                                               string
 	fhirMaxConcurrent, fhirMaxPerHost, fhirMaxPerClient     int
@@ -54,6 +55,8 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.str(&c.policyPath, "policy", "", "payer policy YAML file or folder (default: the embedded default policy)", false)
 	f.str(&c.valueSetDir, "valuesets", "", "folder of FHIR ValueSet JSON files that add to or replace the shipped value sets by URL, reloaded like the policy (default: none)", false)
 	f.str(&c.dataDir, "data-dir", "data", "folder for the audit database and keys", false)
+	f.str(&c.databaseURL, "database-url", "", "postgres:// URL of a PostgreSQL database shared by replicas (default: SQLite in --data-dir)", true)
+	f.str(&c.pseudonymKeyFile, "pseudonym-key-file", "", "with --database-url: file holding the patient pseudonym key (default: one key kept in the database)", false)
 	f.str(&c.logFormat, "log-format", "text", "log format: text or json", false)
 	f.str(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", false)
 	f.duration(&c.fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for all FHIR queries of one call (CRD allows 5 s in all)")
@@ -179,14 +182,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err // policy errors name the policy and file
 	}
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	db, err := store.Open(ctx, c.dataDir)
+	db, err := openStore(ctx, c.dataDir, c.databaseURL, c.pseudonymKeyFile)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer db.Close()
+	// Replicas share one replay cache in PostgreSQL; a single instance
+	// keeps it in memory (no synced write per call).
+	var sharedReplay auth.SharedReplay
+	if c.databaseURL != "" {
+		sharedReplay = db
+	}
 
 	var verifier *auth.Verifier
 	var clients []auth.Client
@@ -203,7 +209,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if len(clients) > 0 {
 		verifier, err = auth.NewVerifier(auth.VerifierConfig{Clients: clients, BaseURL: c.baseURL, Logger: log,
-			OnFailure: metrics.AuthFailure, MaxLifetime: c.tokenMaxLifetime})
+			OnFailure: metrics.AuthFailure, MaxLifetime: c.tokenMaxLifetime, SharedReplay: sharedReplay})
 		if err != nil {
 			return fmt.Errorf("authentication: %w", err)
 		}
@@ -281,6 +287,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer signal.Stop(hup)
 	go reloadOnHUP(bg, hup, holder)
 	go prune(bg, db, c.auditRetention, log)
+	if sharedReplay != nil {
+		go pruneTokenIDs(bg, db, log)
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -364,6 +373,47 @@ func prune(ctx context.Context, db *store.DB, days int, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// openStore opens the PostgreSQL store when databaseURL is set, else the
+// SQLite store in dataDir (created 0700 when missing).
+func openStore(ctx context.Context, dataDir, databaseURL, keyFile string) (*store.DB, error) {
+	if databaseURL == "" {
+		if keyFile != "" {
+			return nil, errors.New("--pseudonym-key-file goes with --database-url (SQLite keeps its key in --data-dir)")
+		}
+		return store.Open(ctx, dataDir)
+	}
+	var key []byte
+	if keyFile != "" {
+		k, err := store.LoadKeyFile(keyFile)
+		if err != nil {
+			return nil, err
+		}
+		key = k
+	}
+	return store.OpenPostgres(ctx, databaseURL, key)
+}
+
+// tokenIDPruneInterval is how often expired token ids are deleted from the
+// shared replay cache; tokens live at most an hour.
+const tokenIDPruneInterval = time.Minute
+
+// pruneTokenIDs deletes expired token ids from the shared replay cache
+// every minute until ctx ends.
+func pruneTokenIDs(ctx context.Context, db *store.DB, log *slog.Logger) {
+	t := time.NewTicker(tokenIDPruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := db.PruneTokenIDs(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("token id pruning failed", slog.String("error", err.Error()))
 		}
 	}
 }
