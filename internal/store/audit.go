@@ -82,8 +82,14 @@ type Card struct {
 // that a hostile client cannot inflate rows (values are ids and codes).
 const maxField = 256
 
-// clip shortens s to at most maxField bytes on a rune boundary.
+// clip shortens s to at most maxField bytes on a rune boundary, and makes
+// it storable text in both databases: PostgreSQL refuses NUL bytes and
+// invalid UTF-8 in text columns, so each is replaced by U+FFFD (a client
+// could otherwise make its own audit row fail, and the call with it).
 func clip(s string) string {
+	if !storable(s) {
+		s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
 	if len(s) <= maxField {
 		return s
 	}
@@ -92,6 +98,12 @@ func clip(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
+}
+
+// storable reports whether s can be stored as text as it is: valid UTF-8
+// without NUL bytes.
+func storable(s string) bool {
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
 }
 
 // PatientKey returns the pseudonym stored for a patient id: hex
@@ -271,6 +283,9 @@ func (db *DB) commitCalls(batch []*callJob) {
 
 // commitTx inserts the records of jobs in one transaction and commits it.
 func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (err error) {
+	if db.dialect.dollar {
+		return db.commitPipelined(ctx, jobs)
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: record call: %w", err)
@@ -292,28 +307,39 @@ func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (err error) {
 	return nil
 }
 
-// insertCall writes the rows of one call with the statements of a
-// transaction.
-func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
+// callRow is the calls row of c, in the column order of the insert
+// statements (id excluded).
+func (db *DB) callRow(c Call) []any {
 	at := c.Time
 	if at.IsZero() {
 		at = time.Now()
 	}
-	var callID int64
-	err := st.insertCall.QueryRowContext(ctx,
-		at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
+	return []any{at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
 		db.PatientKey(c.PatientID), clip(c.PolicyID), c.Status,
-		float64(c.Latency)/float64(time.Millisecond), c.FHIRQueries,
-		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256)).Scan(&callID)
+		float64(c.Latency) / float64(time.Millisecond), c.FHIRQueries,
+		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256)}
+}
+
+// orderCodes is the codes column of an order: its codes, clipped, space
+// separated.
+func orderCodes(o Order) string {
+	codes := make([]string, len(o.Codes))
+	for j, code := range o.Codes {
+		codes[j] = clip(code)
+	}
+	return strings.Join(codes, " ")
+}
+
+// insertCall writes the rows of one call with the statements of a
+// transaction.
+func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
+	var callID int64
+	err := st.insertCall.QueryRowContext(ctx, db.callRow(c)...).Scan(&callID)
 	if err != nil {
 		return fmt.Errorf("store: record call: %w", err)
 	}
 	for i, o := range c.Orders {
-		codes := make([]string, len(o.Codes))
-		for j, code := range o.Codes {
-			codes[j] = clip(code)
-		}
-		if _, err := st.insertOrder.ExecContext(ctx, callID, i, clip(o.ID), strings.Join(codes, " "), o.Assessment); err != nil {
+		if _, err := st.insertOrder.ExecContext(ctx, callID, i, clip(o.ID), orderCodes(o), o.Assessment); err != nil {
 			return fmt.Errorf("store: record call: order: %w", err)
 		}
 		for _, f := range o.Findings {

@@ -45,6 +45,9 @@ func (db *DB) RecordFeedback(ctx context.Context, serviceID string, items []hook
 		}
 		checked[i] = c
 	}
+	if !storable(serviceID) {
+		return fmt.Errorf("%w: feedback[0]: card %q was not issued by this service", ErrUnknownCard, shorten(checked[0].card))
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: record feedback: %w", err)
@@ -83,6 +86,11 @@ func check(it hooks.FeedbackItem) (item, error) {
 	if it.Card == "" {
 		return out, errors.New("card is required")
 	}
+	// No issued id holds a NUL byte or invalid UTF-8, and PostgreSQL
+	// cannot even compare such text: refuse it here.
+	if !storable(it.Card) {
+		return out, errors.New("card is not a valid id")
+	}
 	if it.Outcome != OutcomeAccepted && it.Outcome != OutcomeOverridden {
 		return out, fmt.Errorf("outcome %q: want accepted or overridden", shorten(it.Outcome))
 	}
@@ -98,6 +106,9 @@ func check(it hooks.FeedbackItem) (item, error) {
 		if s.ID == "" {
 			return out, errors.New("acceptedSuggestions: id is required")
 		}
+		if !storable(s.ID) {
+			return out, errors.New("acceptedSuggestions: id is not a valid id")
+		}
 		out.suggestions = append(out.suggestions, s.ID)
 	}
 	slices.Sort(out.suggestions)
@@ -112,6 +123,9 @@ func check(it hooks.FeedbackItem) (item, error) {
 			}
 			if r.Reason.System == "" || r.Reason.Code == "" {
 				return out, errors.New("overrideReason.reason needs system and code")
+			}
+			if !storable(r.Reason.System) || !storable(r.Reason.Code) {
+				return out, errors.New("overrideReason.reason holds a NUL byte or invalid UTF-8")
 			}
 			out.reason = r.Reason
 		}

@@ -155,3 +155,80 @@ func migratePostgres(ctx context.Context, db *sql.DB, key []byte) ([]byte, error
 func LoadKeyFile(path string) ([]byte, error) {
 	return readKey(path)
 }
+
+// Statements of commitPipelined: the ids of calls and cards are allocated
+// first, so that the rows of every record of a batch can be sent at once.
+const (
+	pgAllocateIDs = `SELECT
+		ARRAY(SELECT nextval(pg_get_serial_sequence('calls', 'id')) FROM generate_series(1, $1)),
+		ARRAY(SELECT nextval(pg_get_serial_sequence('cards', 'id')) FROM generate_series(1, $2))`
+	pgInsertCall = `INSERT INTO calls
+		(id, at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	pgInsertOrder      = `INSERT INTO call_orders (call_id, seq, order_id, codes, assessment) VALUES ($1, $2, $3, $4, $5)`
+	pgInsertFinding    = `INSERT INTO order_findings (call_id, seq, finding) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
+	pgInsertAssertion  = `INSERT INTO coverage_assertions (call_id, assertion_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+	pgInsertCard       = `INSERT INTO cards (id, call_id, uuid, service_id, order_id, topic, indicator) VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	pgInsertSuggestion = `INSERT INTO card_suggestions (card_id, uuid) VALUES ($1, $2) ON CONFLICT DO NOTHING`
+	pgInsertReason     = `INSERT INTO card_override_reasons (card_id, system, code, display) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+)
+
+// commitPipelined writes the audit records of a batch to PostgreSQL in two
+// round trips, whatever the number of rows: one allocates the row ids, the
+// other sends every insert as one pipeline (pgx.Batch), which the server
+// runs as one implicit transaction and commits (WAL flushed, as
+// synchronous_commit is on) before it answers the last of them. With one
+// statement per round trip, a call's dozen rows would cost a dozen network
+// round trips, on the one writer connection.
+func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) error {
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: record call: %w", err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn()
+		cards := 0
+		for _, j := range jobs {
+			cards += len(j.call.Cards)
+		}
+		var callIDs, cardIDs []int64
+		if err := pc.QueryRow(ctx, pgAllocateIDs, len(jobs), cards).Scan(&callIDs, &cardIDs); err != nil {
+			return fmt.Errorf("store: record call: allocate ids: %w", err)
+		}
+		if len(callIDs) != len(jobs) || len(cardIDs) != cards {
+			return fmt.Errorf("store: record call: allocated %d call and %d card ids, want %d and %d", len(callIDs), len(cardIDs), len(jobs), cards)
+		}
+		b := &pgx.Batch{}
+		for i, j := range jobs {
+			c := j.call
+			callID := callIDs[i]
+			b.Queue(pgInsertCall, append([]any{callID}, db.callRow(c)...)...)
+			for seq, o := range c.Orders {
+				b.Queue(pgInsertOrder, callID, seq, clip(o.ID), orderCodes(o), o.Assessment)
+				for _, f := range o.Findings {
+					b.Queue(pgInsertFinding, callID, seq, f)
+				}
+			}
+			for _, a := range c.AssertionIDs {
+				b.Queue(pgInsertAssertion, callID, clip(a))
+			}
+			for _, card := range c.Cards {
+				cardID := cardIDs[0]
+				cardIDs = cardIDs[1:]
+				b.Queue(pgInsertCard, cardID, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator)
+				for _, s := range card.SuggestionUUIDs {
+					b.Queue(pgInsertSuggestion, cardID, s)
+				}
+				for _, r := range card.OverrideReasons {
+					b.Queue(pgInsertReason, cardID, r.System, r.Code, r.Display)
+				}
+			}
+		}
+		if err := pc.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("store: record call: %w", err)
+		}
+		return nil
+	})
+	return err
+}

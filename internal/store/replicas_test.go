@@ -178,3 +178,38 @@ func TestOpenPostgresKeyFromSecret(t *testing.T) {
 		t.Errorf("error quotes the password: %s", msg)
 	}
 }
+
+// TestPipelinedBatchIsAllOrNothing: the audit records of a batch go to
+// PostgreSQL as one pipeline run as one transaction; when one record fails,
+// none of the batch is committed, and each record is then retried alone, so
+// only the bad one fails.
+func TestPipelinedBatchIsAllOrNothing(t *testing.T) {
+	db := postgresBackend.openNew(t)
+	ctx := t.Context()
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	good, bad := sampleCall(at, "p", 1), sampleCall(at, "p", 2)
+	good.HookInstance, bad.HookInstance = "good", "bad"
+	// Not a client value, so not cleaned by clip: PostgreSQL refuses it.
+	bad.Orders[0].Assessment = "criteria-\x00"
+	job := func(c Call) *callJob { return &callJob{ctx: ctx, call: c, done: make(chan error, 1)} }
+	if err := db.commitTx(ctx, []*callJob{job(good), job(bad)}); err == nil {
+		t.Fatal("a batch with a bad record committed")
+	}
+	if n := count(t, db, "SELECT count(*) FROM calls"); n != 0 {
+		t.Fatalf("%d calls committed by a failed batch, want 0", n)
+	}
+	g, b := job(good), job(bad)
+	db.commitCalls([]*callJob{g, b})
+	if err := <-g.done; err != nil {
+		t.Errorf("good record of a failed batch: %v", err)
+	}
+	if err := <-b.done; err == nil {
+		t.Error("bad record committed")
+	}
+	if n := count(t, db, "SELECT count(*) FROM calls WHERE hook_instance = 'good'"); n != 1 {
+		t.Errorf("good record stored %d times, want 1", n)
+	}
+	if n := count(t, db, "SELECT count(*) FROM cards"); n != len(good.Cards) {
+		t.Errorf("%d cards stored, want %d", n, len(good.Cards))
+	}
+}

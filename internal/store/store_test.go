@@ -325,10 +325,26 @@ func TestRecordFeedback(t *testing.T) {
 				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code}}
 			})}, ErrInvalidFeedback, 0},
 			{"overridden with accepted suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "overridden" })}, ErrInvalidFeedback, 0},
+			{"NUL byte in the card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Card = pt + "\x00" })}, ErrInvalidFeedback, 0},
+			{"NUL byte in a suggestion", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+				i.AcceptedSuggestions = []hooks.AcceptedSuggestion{{ID: "\x00"}}
+			})}, ErrInvalidFeedback, 0},
+			{"invalid UTF-8 in the reason code", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: reasonDocumented.System, Code: "\xff"}}
+			})}, ErrInvalidFeedback, 0},
+			{"NUL byte in the service id", service + "\x00", []hooks.FeedbackItem{accepted}, ErrUnknownCard, 0},
 		}
+		db := b.openNew(t)
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				db := b.openNew(t)
+				// One database per backend, emptied for each case (a
+				// PostgreSQL database takes a second to create here).
+				if _, err := db.write.ExecContext(t.Context(), "DELETE FROM feedback"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.write.ExecContext(t.Context(), "DELETE FROM calls"); err != nil {
+					t.Fatal(err)
+				}
 				if err := db.RecordCall(t.Context(), c); err != nil {
 					t.Fatal(err)
 				}
@@ -396,6 +412,34 @@ func TestPrune(t *testing.T) {
 		err = db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:02:00Z"}})
 		if !errors.Is(err, ErrUnknownCard) {
 			t.Errorf("feedback on a pruned card = %v, want ErrUnknownCard", err)
+		}
+	})
+}
+
+// TestRecordCallStoresHostileText: client-supplied text with NUL bytes or
+// invalid UTF-8 (which PostgreSQL refuses in text columns) is stored with
+// U+FFFD in their place, so the call's audit row never fails because of it.
+func TestRecordCallStoresHostileText(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		c := sampleCall(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "pat\x00", 1)
+		c.HookInstance = "hi\x00-\xff"
+		c.ClientISS = "iss\x00"
+		c.Orders[0].ID = "sr\x00"
+		c.Orders[0].Codes = []string{"72148\x00"}
+		c.AssertionIDs = []string{"a\x00"}
+		if err := db.RecordCall(t.Context(), c); err != nil {
+			t.Fatalf("RecordCall: %v", err)
+		}
+		var hi, order string
+		if err := db.read.QueryRowContext(t.Context(), "SELECT hook_instance FROM calls").Scan(&hi); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.read.QueryRowContext(t.Context(), "SELECT order_id FROM call_orders").Scan(&order); err != nil {
+			t.Fatal(err)
+		}
+		if hi != "hi\uFFFD-\uFFFD" || order != "sr\uFFFD" {
+			t.Errorf("stored %q and %q, want U+FFFD for each NUL byte and invalid byte", hi, order)
 		}
 	})
 }
