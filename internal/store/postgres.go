@@ -20,10 +20,12 @@ const (
 )
 
 // Pool sizes on PostgreSQL: audit records go through the group-committing
-// writer (one connection), feedback and readiness writes through the others.
+// writer (one connection), feedback and readiness writes through the others
+// of the write pool; token ids have a pool of their own (see tokens).
 const (
-	pgMaxWrite = 8
-	pgMaxRead  = 4
+	pgMaxWrite  = 8
+	pgMaxRead   = 4
+	pgMaxTokens = 4
 )
 
 // OpenPostgres opens the PostgreSQL database at databaseURL (a postgres://
@@ -79,6 +81,19 @@ func openPostgres(ctx context.Context, databaseURL string, key []byte, tracer pg
 	if err := r.PingContext(ctx); err != nil {
 		return fail(fmt.Errorf("store: connect for reading: %w", err))
 	}
+	// Token ids are committed without waiting for the WAL flush: a
+	// replica's answer never depends on them being durable, and a synced
+	// commit would double the disk flushes per call. A database crash can
+	// forget the ids of the last moment (at most 3 x wal_writer_delay,
+	// 600 ms by default), whose tokens could then be replayed once within
+	// their few minutes of life; the audit rows stay synced.
+	tcfg := cfg.Copy()
+	tcfg.RuntimeParams["synchronous_commit"] = "off"
+	tk := stdlib.OpenDB(*tcfg)
+	tk.SetMaxOpenConns(pgMaxTokens)
+	tk.SetMaxIdleConns(pgMaxTokens)
+	tk.SetConnMaxIdleTime(5 * time.Minute)
+	db.tokens = tk
 	db.start()
 	return db, nil
 }

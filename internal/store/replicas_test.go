@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,6 +80,13 @@ func TestReplicasShareOnePostgres(t *testing.T) {
 	}
 
 	ctx := t.Context()
+	// Audit rows and feedback wait for the WAL flush; token ids do not.
+	for pool, want := range map[*sql.DB]string{dbs[0].write: "on", dbs[0].tokens: "off"} {
+		var got string
+		if err := pool.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&got); err != nil || got != want {
+			t.Errorf("synchronous_commit = %q, %v; want %s", got, err, want)
+		}
+	}
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	c := sampleCall(at, "pat-1", 1)
 	if err := dbs[2].RecordCall(ctx, c); err != nil {

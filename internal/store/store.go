@@ -63,7 +63,9 @@ type DB struct {
 	key     []byte
 	write   *sql.DB
 	read    *sql.DB
-	stmts   statements
+	// tokens writes token ids (PostgreSQL only; nil: write is used).
+	tokens *sql.DB
+	stmts  statements
 
 	// Group commit of audit records (see RecordCall): the queue, the
 	// signal to stop, and the writer's exit.
@@ -194,6 +196,9 @@ func (db *DB) close() []error {
 	}
 	if db.write != nil {
 		errs = append(errs, db.write.Close())
+	}
+	if db.tokens != nil {
+		errs = append(errs, db.tokens.Close())
 	}
 	return errs
 }

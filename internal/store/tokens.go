@@ -14,12 +14,13 @@ import (
 // check and the record are one statement, so of two replicas receiving the
 // same token at once exactly one is told it is new.
 //
-// A single instance keeps token ids in memory (internal/auth) and does not
+// On PostgreSQL the record is committed without waiting for the WAL flush
+// (see OpenPostgres). A single instance keeps token ids in memory (internal/auth) and does not
 // pay a synced write per call for them; replicas on PostgreSQL share them
 // here.
 func (db *DB) RecordTokenID(ctx context.Context, iss, jti string, expires, now time.Time) (bool, error) {
 	var one int
-	err := db.write.QueryRowContext(ctx, db.dialect.rebind(`INSERT INTO token_ids (issuer, jti, expires_ms) VALUES (?, ?, ?)
+	err := db.tokenPool().QueryRowContext(ctx, db.dialect.rebind(`INSERT INTO token_ids (issuer, jti, expires_ms) VALUES (?, ?, ?)
 		ON CONFLICT (issuer, jti) DO UPDATE SET expires_ms = excluded.expires_ms WHERE token_ids.expires_ms <= ?
 		RETURNING 1`), iss, jti, expires.UnixMilli(), now.UnixMilli()).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -35,7 +36,7 @@ func (db *DB) RecordTokenID(ctx context.Context, iss, jti string, expires, now t
 // how many. The service runs it every minute; several replicas running it
 // at once delete each row once.
 func (db *DB) PruneTokenIDs(ctx context.Context, now time.Time) (int64, error) {
-	res, err := db.write.ExecContext(ctx, db.dialect.rebind(`DELETE FROM token_ids WHERE expires_ms <= ?`), now.UnixMilli())
+	res, err := db.tokenPool().ExecContext(ctx, db.dialect.rebind(`DELETE FROM token_ids WHERE expires_ms <= ?`), now.UnixMilli())
 	if err != nil {
 		return 0, fmt.Errorf("store: prune token ids: %w", err)
 	}
@@ -44,4 +45,12 @@ func (db *DB) PruneTokenIDs(ctx context.Context, now time.Time) (int64, error) {
 		return 0, fmt.Errorf("store: prune token ids: %w", err)
 	}
 	return n, nil
+}
+
+// tokenPool is the pool that writes token ids.
+func (db *DB) tokenPool() *sql.DB {
+	if db.tokens != nil {
+		return db.tokens
+	}
+	return db.write
 }
