@@ -51,8 +51,8 @@ func TestSharedReplay(t *testing.T) {
 	// An unreachable store is no verdict on the token: 503, not 401.
 	shared.fail = true
 	res := replica2.bearer(servicePath, sign(t, ecKey, replica2.claims(ehrIssuer, servicePath), nil))
-	if res.Status != http.StatusServiceUnavailable || len(res.Reasons) != 0 {
-		t.Errorf("store down: status %d, reasons %v; want 503 and no authentication failure", res.Status, res.Reasons)
+	if res.Status != http.StatusServiceUnavailable || len(res.Reasons) != 0 || res.WWWAuthenticate != "" || res.Body != unavailableBody {
+		t.Errorf("store down: status %d, reasons %v, body %s; want 503, no authentication failure, the unavailable body", res.Status, res.Reasons, res.Body)
 	}
 	if replica1.v.replay.len() != 0 || replica2.v.replay.len() != 0 {
 		t.Error("the in-memory cache was used beside the shared store")

@@ -479,6 +479,10 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 	return c, ok
 }
 
+// unavailableBody answers a call whose token could not be checked against
+// the shared replay store (503).
+const unavailableBody = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"transient","diagnostics":"service unavailable, retry"}]}`
+
 // unauthorizedBody is the generic answer to every authentication failure:
 // clients learn nothing about why.
 const unauthorizedBody = `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"login","diagnostics":"authentication required"}]}`
@@ -502,7 +506,12 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		c, err := v.Verify(r.Context(), r)
 		if errors.Is(err, ErrReplayUnavailable) {
 			// Neither the caller's fault nor a verdict on the token.
-			http.Error(w, "service unavailable", http.StatusServiceUnavailable)
+			h := w.Header()
+			h.Set("Content-Type", "application/json")
+			h.Set("Cache-Control", "no-store")
+			h.Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, unavailableBody)
 			return
 		}
 		if err != nil {
