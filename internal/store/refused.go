@@ -28,9 +28,9 @@ func (db *DB) CountRefused(ctx context.Context, reason string, minute time.Time,
 		return nil
 	}
 	m := minute.UTC().Truncate(time.Minute).UnixMilli()
-	if _, err := db.write.ExecContext(ctx,
+	if _, err := db.write.ExecContext(ctx, db.dialect.rebind(
 		`INSERT INTO refused_calls (minute_ms, reason, n) VALUES (?, ?, ?)
-		 ON CONFLICT (minute_ms, reason) DO UPDATE SET n = n + excluded.n`, m, reason, n); err != nil {
+		 ON CONFLICT (minute_ms, reason) DO UPDATE SET n = refused_calls.n + excluded.n`), m, reason, n); err != nil {
 		return fmt.Errorf("store: count refused: %w", err)
 	}
 	return nil
@@ -39,9 +39,9 @@ func (db *DB) CountRefused(ctx context.Context, reason string, minute time.Time,
 // Refused returns the refused calls of the minutes in [from, to), summed per
 // reason, most frequent first.
 func (db *DB) Refused(ctx context.Context, from, to time.Time) ([]Refusal, error) {
-	rows, err := db.read.QueryContext(ctx,
-		`SELECT reason, sum(n) FROM refused_calls WHERE minute_ms >= ? AND minute_ms < ?
-		 GROUP BY reason ORDER BY sum(n) DESC, reason`, from.UnixMilli(), to.UnixMilli())
+	rows, err := db.read.QueryContext(ctx, db.dialect.rebind(
+		`SELECT reason, CAST(sum(n) AS BIGINT) FROM refused_calls WHERE minute_ms >= ? AND minute_ms < ?
+		 GROUP BY reason ORDER BY sum(n) DESC, reason`), from.UnixMilli(), to.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("store: refused: %w", err)
 	}
@@ -62,7 +62,7 @@ func (db *DB) Refused(ctx context.Context, from, to time.Time) ([]Refusal, error
 
 // pruneRefused deletes the refusal counts of minutes before olderThan.
 func (db *DB) pruneRefused(ctx context.Context, olderThan time.Time) error {
-	if _, err := db.write.ExecContext(ctx, `DELETE FROM refused_calls WHERE minute_ms < ?`, olderThan.UnixMilli()); err != nil {
+	if _, err := db.write.ExecContext(ctx, db.dialect.rebind(`DELETE FROM refused_calls WHERE minute_ms < ?`), olderThan.UnixMilli()); err != nil {
 		return fmt.Errorf("store: prune refused: %w", err)
 	}
 	return nil

@@ -13,52 +13,54 @@ import (
 // not a row each; the read sums the period per reason; pruning drops old
 // minutes.
 func TestCountRefused(t *testing.T) {
-	db := open(t, t.TempDir())
-	ctx := t.Context()
-	base := time.Date(2026, 3, 2, 10, 15, 0, 0, time.UTC)
-	for _, c := range []struct {
-		reason string
-		at     time.Time
-		n      int
-	}{
-		{"unauthenticated", base.Add(5 * time.Second), 700},
-		{"unauthenticated", base.Add(50 * time.Second), 300},
-		{"auth-throttled", base.Add(59 * time.Second), 2000},
-		{"rate-limited", base.Add(time.Minute), 4},
-		{"unauthenticated", base.Add(-24 * time.Hour), 9},
-	} {
-		if err := db.CountRefused(ctx, c.reason, c.at, c.n); err != nil {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		base := time.Date(2026, 3, 2, 10, 15, 0, 0, time.UTC)
+		for _, c := range []struct {
+			reason string
+			at     time.Time
+			n      int
+		}{
+			{"unauthenticated", base.Add(5 * time.Second), 700},
+			{"unauthenticated", base.Add(50 * time.Second), 300},
+			{"auth-throttled", base.Add(59 * time.Second), 2000},
+			{"rate-limited", base.Add(time.Minute), 4},
+			{"unauthenticated", base.Add(-24 * time.Hour), 9},
+		} {
+			if err := db.CountRefused(ctx, c.reason, c.at, c.n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var rows int
+		if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM refused_calls").Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-	}
-	var rows int
-	if err := db.read.QueryRowContext(ctx, "SELECT count(*) FROM refused_calls").Scan(&rows); err != nil {
-		t.Fatal(err)
-	}
-	if rows != 4 {
-		t.Errorf("rows = %d for 3,013 refused calls in 4 (reason, minute) pairs, want 4", rows)
-	}
-	got, err := db.Refused(ctx, base, base.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []Refusal{{"auth-throttled", 2000}, {"unauthenticated", 1000}, {"rate-limited", 4}}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("Refused (-got +want):\n%s", diff)
-	}
-	if _, err := db.Prune(ctx, base.Add(-time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	got, err = db.Refused(ctx, time.Time{}, base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 0 {
-		t.Errorf("after pruning, the old minute is still counted: %v", got)
-	}
-	if err := db.CountRefused(ctx, "", base, 1); err == nil {
-		t.Error("empty reason accepted")
-	}
+		if rows != 4 {
+			t.Errorf("rows = %d for 3,013 refused calls in 4 (reason, minute) pairs, want 4", rows)
+		}
+		got, err := db.Refused(ctx, base, base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []Refusal{{"auth-throttled", 2000}, {"unauthenticated", 1000}, {"rate-limited", 4}}
+		if diff := cmp.Diff(got, want); diff != "" {
+			t.Errorf("Refused (-got +want):\n%s", diff)
+		}
+		if _, err := db.Prune(ctx, base.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		got, err = db.Refused(ctx, time.Time{}, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 0 {
+			t.Errorf("after pruning, the old minute is still counted: %v", got)
+		}
+		if err := db.CountRefused(ctx, "", base, 1); err == nil {
+			t.Error("empty reason accepted")
+		}
+	})
 }
 
 // TestFileModes: the data directory is 0700 and the database, its WAL and

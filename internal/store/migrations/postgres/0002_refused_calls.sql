@@ -1,0 +1,11 @@
+-- Calls refused before the service ran (401, 429 and the like) are counted
+-- per reason and minute, not kept one row each: a flood of garbage tokens
+-- must not grow the audit trail by a row per call. Every replica adds to the
+-- same counts.
+
+CREATE TABLE refused_calls (
+	minute_ms BIGINT  NOT NULL, -- start of the UTC minute, Unix milliseconds
+	reason    TEXT    NOT NULL, -- a reason code of this service (bounded set)
+	n         BIGINT  NOT NULL,
+	PRIMARY KEY (minute_ms, reason)
+);
