@@ -137,7 +137,7 @@ func TestDevelopmentCORS(t *testing.T) {
 	}
 }
 
-// TestComposeSecuredSettings: the compose service allow-lists the HAPI
+// TestComposeSecuredSettings: each compose service replica allow-lists the HAPI
 // server it is pointed at (plain http on the compose network) and has an
 // admin token long enough for serve to start.
 func TestComposeSecuredSettings(t *testing.T) {
@@ -153,20 +153,30 @@ func TestComposeSecuredSettings(t *testing.T) {
 	if err := yaml.Unmarshal(b, &compose); err != nil {
 		t.Fatal(err)
 	}
-	vars := compose.Services["cds"].Environment
-	if vars["LUMBAR_MRI_CDS_TRUST_FILE"] == "" {
-		t.Fatal("compose runs the service without a trust file")
+	replicas := 0
+	for name, svc := range compose.Services {
+		vars := svc.Environment
+		if vars["LUMBAR_MRI_CDS_ADDR"] == "" {
+			continue // not a service replica (keys, seed, the proxy, the databases)
+		}
+		replicas++
+		if vars["LUMBAR_MRI_CDS_TRUST_FILE"] == "" {
+			t.Fatalf("compose runs %s without a trust file", name)
+		}
+		_, c := serveFlags(env(vars), &syncBuffer{})
+		u, err := url.Parse(fhirCallTarget)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(splitList(c.fhirAllow), u.Host) {
+			t.Errorf("%s: --fhir-allow %q does not list %s, the HAPI server of the README's compose example", name, c.fhirAllow, u.Host)
+		}
+		if len(c.adminToken) < 32 {
+			t.Errorf("%s: compose admin token has %d characters, serve needs 32", name, len(c.adminToken))
+		}
 	}
-	_, c := serveFlags(env(vars), &syncBuffer{})
-	u, err := url.Parse(fhirCallTarget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(splitList(c.fhirAllow), u.Host) {
-		t.Errorf("--fhir-allow %q does not list %s, the HAPI server of the README's compose example", c.fhirAllow, u.Host)
-	}
-	if len(c.adminToken) < 32 {
-		t.Errorf("compose admin token has %d characters, serve needs 32", len(c.adminToken))
+	if replicas == 0 {
+		t.Fatal("no service replica in docker-compose.yml")
 	}
 }
 
