@@ -237,7 +237,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORSOrigins:           corsOrigins,
 		CORSLoopback:          corsLoopback,
 		RatePerSecond:         float64(c.rateLimit),
-		ReplayUsage:           replayUsage(verifier),
+		ReplayUsage:           replayUsage(verifier, sharedReplay != nil),
 		AuthFailuresPerMinute: c.authFailureLimit,
 		RateBurst:             c.rateBurst,
 		AdminToken:            c.adminToken,
@@ -331,8 +331,10 @@ func authMiddleware(v *auth.Verifier) func(http.Handler) http.Handler {
 
 // replayUsage adapts the verifier's replay-cache fill for the server (nil
 // in development, where no token is verified).
-func replayUsage(v *auth.Verifier) func() []server.ReplayFill {
-	if v == nil {
+func replayUsage(v *auth.Verifier, shared bool) func() []server.ReplayFill {
+	// With replicas the token ids are in the database, which has no
+	// per-issuer capacity to fill: nothing to report.
+	if v == nil || shared {
 		return nil
 	}
 	return func() []server.ReplayFill {
