@@ -102,7 +102,8 @@ func TestCoverageCardSaysWhatToAddAndWhatDidNotCount(t *testing.T) {
 
 func TestEvidenceShownAsRecorded(t *testing.T) {
 	a := assessment(criteria.CriteriaMet)
-	a.TherapyDays = 44
+	a.TherapyDays = 43
+	a.TherapyFrom, a.TherapyTo = date("2026-04-30"), date("2026-06-12")
 	a.Findings = []criteria.Finding{
 		{Code: criteria.RedFlagCaudaEquina, Text: "Suspected cauda equina syndrome: saddle anaesthesia.", Evidence: []criteria.Evidence{
 			{Source: "DocumentReference/n1", Display: "Saddle anaesthesia", DateText: "2026-06-14", FromNote: true, Quote: "numbness in the saddle area since *yesterday*"},
@@ -126,7 +127,7 @@ func TestEvidenceShownAsRecorded(t *testing.T) {
 		"Low back pain (2026-05-25)", // no DateText: the day the rule used
 		"Naproxen 500 mg (2026-04, matched by name)",
 		"Therapeutic exercises (3 entries, 2026-05-01 to 2026-06-12)",
-		"Conservative therapy, 44 days (2026-04 to 2026-06-12)",
+		"Conservative therapy, 43 days (2026-04-30 to 2026-06-12; the first treatment is dated only 2026-04, so it counts from that period's last day)",
 		"Image emergently (see the urgent card)",
 	} {
 		if !strings.Contains(c.Detail, want) {
@@ -452,7 +453,7 @@ func TestWriteText(t *testing.T) {
 		"      create QuestionnaireResponse: Prior-authorization documentation, pre-filled from the chart (in progress).",
 		"      create Task: Task to review and complete the prior-authorization form.",
 		"  Override reasons: Documented outside the coded chart;",
-		"[INFO] No conservative therapy documented: consider a physical therapy referral",
+		"[INFO] No conservative therapy counted: consider a physical therapy referral",
 		"      create ServiceRequest: Create a physical therapy referral.",
 		"[INFO] Lumbar MRI: payer policy and guidelines",
 		"  Links:", "  - Policy: https://example.org/policy",

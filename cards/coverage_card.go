@@ -153,7 +153,7 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 		payer = "Payer: " + mdEscape(c.Payer) + " · Criteria: " + mdEscape(pol.PayerName())
 	}
 	if b.in.Coverage == nil {
-		payer = "Payer: no active coverage found; checked against " + mdEscape(pol.PayerName())
+		payer = "Payer: no coverage in force on the order date; checked against " + mdEscape(pol.PayerName())
 	}
 	fmt.Fprintf(d, "%s · Order: %s (%s)\n\n", payer, mdEscape(a.Order.Display), mdEscape(a.Order.Code.Code))
 	if b.in.Coverage != nil && b.in.Coverage.Note != "" {
@@ -268,11 +268,14 @@ func evidenceNames(ev []criteria.Evidence) []string {
 // therapyHeading names a therapy course: its length and dates.
 func therapyHeading(a *criteria.Assessment, f criteria.Finding) string {
 	s := fmt.Sprintf("Conservative therapy, %d days", a.TherapyDays)
-	if n := len(f.Evidence); n > 0 {
-		from, to := dateText(f.Evidence[0]), dateText(f.Evidence[n-1])
-		if from != to {
-			s += " (" + from + " to " + to + ")"
+	if a.TherapyFrom != nil && a.TherapyTo != nil && !a.TherapyFrom.Equal(*a.TherapyTo) {
+		// The course as counted: an imprecise first date counts from its
+		// last possible day, so the recorded date is said beside it.
+		s += " (" + day(a.TherapyFrom) + " to " + day(a.TherapyTo)
+		if n := len(f.Evidence); n > 0 && f.Evidence[0].Imprecise {
+			s += "; the first treatment is dated only " + f.Evidence[0].DateText + ", so it counts from that period's last day"
 		}
+		s += ")"
 	}
 	return s
 }

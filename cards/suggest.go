@@ -198,7 +198,7 @@ func (b *builder) referralOffer(o *Order) *offer {
 				Resource:    resource,
 			}},
 		},
-		summary: "No conservative therapy documented: consider a physical therapy referral",
+		summary: "No conservative therapy counted: consider a physical therapy referral",
 		detail: fmt.Sprintf("A physical therapy referral starts the %d-day conservative-therapy trial required before lumbar MRI when no red flag is documented.\n\n"+
 			"*ACP/APS low back pain guideline (Chou 2007), recommendation 7; ACR Appropriateness Criteria, Low Back Pain (2021), variant 3.*", a.TherapyRequiredDays),
 		todo:    "Consider physical therapy (a referral is suggested on this card).",

@@ -155,6 +155,9 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 					d = e.Date.Format(time.DateOnly)
 				}
 				src := e.Source
+				if e.ByText {
+					src += ", matched by medication name, not code"
+				}
 				if e.FromNote {
 					src = "note " + src + ": \u201c" + e.Quote + "\u201d"
 				}

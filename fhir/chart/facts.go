@@ -285,7 +285,7 @@ func (f *Facts) CoverageInForce(d time.Time) (*Coverage, string) {
 	day := d.Format(time.DateOnly)
 	if len(in) == 0 {
 		if out > 0 {
-			return nil, fmt.Sprintf("No coverage is in force on %s (%d active coverage(s) outside their period), so no coverage information is returned.", day, out)
+			return nil, fmt.Sprintf("No coverage is in force on %s (%s marked active but outside %s period), so no coverage information is returned.", day, count(out, "coverage", "coverages"), pick(out, "its", "their"))
 		}
 		return nil, ""
 	}
@@ -308,7 +308,7 @@ func (f *Facts) CoverageInForce(d time.Time) (*Coverage, string) {
 		}
 	}
 	if out > 0 {
-		why = append(why, fmt.Sprintf("%d other coverage(s) marked active are not in force on %s", out, day))
+		why = append(why, fmt.Sprintf("%s marked active %s not in force on %s", count(out, "other coverage", "other coverages"), pick(out, "is", "are"), day))
 	}
 	if len(why) == 0 {
 		return c, ""
@@ -581,17 +581,35 @@ func (rec *Record) medication(cc *r4.CodeableConcept, ref *r4.Reference, contain
 	if strings.HasPrefix(r, "#") {
 		for i := range contained {
 			if contained[i].Id != nil && *contained[i].Id == r[1:] {
-				return concept(contained[i].Code), false
+				return medicationConcept(&contained[i]), false
 			}
 		}
 	} else if m, ok := rec.Medications[trailingRef(r, "Medication")]; ok {
-		return concept(m.Code), false
+		return medicationConcept(&m), false
 	}
 	if ref.Display != nil && *ref.Display != "" {
 		// The reference's display names the drug; the text fallback may use it.
 		return Concept{Text: *ref.Display}, true
 	}
 	return Concept{}, true
+}
+
+// medicationConcept is a Medication's code, or, when it has none, the codes
+// of its ingredients (Medication.ingredient.itemCodeableConcept): a
+// Medication coded by ingredient only still names its drug.
+func medicationConcept(m *r4.Medication) Concept {
+	if c := concept(m.Code); !c.Empty() {
+		return c
+	}
+	var out Concept
+	for _, ing := range m.Ingredient {
+		c := concept(&ing.ItemCodeableConcept)
+		out.Codings = append(out.Codings, c.Codings...)
+		if out.Text == "" {
+			out.Text = c.Text
+		}
+	}
+	return out
 }
 
 // UnresolvedMedicationIDs returns the ids of Medications that
@@ -765,4 +783,18 @@ func OrderOf(sr *r4.ServiceRequest) OrderRequest {
 		o.Reasons = append(o.Reasons, concept(&sr.ReasonCode[i]))
 	}
 	return o
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func pick(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -182,6 +182,7 @@ func TestMedicationReferences(t *testing.T) {
 	}{
 		{"codeable concept", `{"status":"active","intent":"order","medicationCodeableConcept":` + naproxen + `}`, nil, "7258", "", false},
 		{"contained #id", `{"status":"active","intent":"order","contained":[{"resourceType":"Medication","id":"med1","code":` + naproxen + `}],"medicationReference":{"reference":"#med1"}}`, nil, "7258", "", false},
+		{"contained, coded by ingredient only", `{"status":"active","intent":"order","contained":[{"resourceType":"Medication","id":"med1","ingredient":[{"itemCodeableConcept":` + naproxen + `}]}],"medicationReference":{"reference":"#med1"}}`, nil, "7258", "", false},
 		{"contained id not found", `{"status":"active","intent":"order","contained":[{"resourceType":"Medication","id":"other","code":` + naproxen + `}],"medicationReference":{"reference":"#med1"}}`, nil, "", "", true},
 		{"included in the Bundle, relative", `{"status":"active","intent":"order","medicationReference":{"reference":"Medication/m9"}}`, map[string]string{"Medication/m9": `{"resourceType":"Medication","id":"m9","code":` + naproxen + `}`}, "7258", "", false},
 		{"included, absolute reference", `{"status":"active","intent":"order","medicationReference":{"reference":"https://ehr.example.org/fhir/Medication/m9"}}`, map[string]string{"Medication/m9": `{"resourceType":"Medication","id":"m9","code":` + naproxen + `}`}, "7258", "", false},
@@ -280,7 +281,7 @@ func TestCoverageInForce(t *testing.T) {
 		{"expired first, current second", []string{
 			`{"id":"old","status":"active","order":1,"period":{"end":"2025-12-31"}}`,
 			`{"id":"cur","status":"active","order":1,"period":{"start":"2026-01-01"},"payor":[{"display":"Acme Health"}]}`,
-		}, "Coverage/cur", "1 other coverage(s) marked active are not in force"},
+		}, "Coverage/cur", "1 other coverage marked active is not in force"},
 		{"lowest order wins", []string{`{"id":"two","status":"active","order":2}`, `{"id":"one","status":"active","order":1}`}, "Coverage/one", "lowest coverage order (1)"},
 		{"ordered before unordered", []string{`{"id":"x","status":"active"}`, `{"id":"y","status":"active","order":3}`}, "Coverage/y", "lowest coverage order (3)"},
 		{"first listed among unordered", []string{`{"id":"x","status":"active"}`, `{"id":"y","status":"active"}`}, "Coverage/x", "first listed"},

@@ -113,6 +113,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	indicated := x.hasIndication()
 	th := x.therapy()
 	a.TherapyDays, a.TherapyMetOn = th.days, th.metOn
+	a.TherapyFrom, a.TherapyTo = th.from, th.to
 
 	var prior []Evidence
 	if pol.RepeatMRIWindowDays > 0 {

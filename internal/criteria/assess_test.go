@@ -389,7 +389,7 @@ func TestAssessNameFallbackIsMarked(t *testing.T) {
 	if f == nil || len(f.Evidence) != 1 {
 		t.Fatalf("findings %+v", a.Findings)
 	}
-	want := Evidence{Source: "MedicationRequest/m", Date: agoT(60), Latest: agoT(60), DateText: ymd(agoT(60)), Display: "naproxen (matched by medication name, not code)", ByText: true,
+	want := Evidence{Source: "MedicationRequest/m", Date: agoT(60), Latest: agoT(60), DateText: ymd(agoT(60)), Display: "naproxen", ByText: true,
 		Code: Code{System: policy.SystemRxNorm, Code: "7258", Display: "naproxen"}}
 	if diff := cmp.Diff(f.Evidence[0], want); diff != "" {
 		t.Errorf("evidence (-got +want):\n%s", diff)

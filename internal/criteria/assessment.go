@@ -155,6 +155,9 @@ type Assessment struct {
 	Findings []Finding
 	// TherapyDays is the longest merged conservative-therapy course in days.
 	TherapyDays int
+	// TherapyFrom and TherapyTo are the first and last day of that course
+	// (after clipping to the look-back window); nil without one.
+	TherapyFrom, TherapyTo *time.Time
 	// TherapyRequiredDays is the policy minimum.
 	TherapyRequiredDays int
 	// TherapyMetOn is the date the trial will reach the minimum if it began

@@ -28,10 +28,11 @@ type course struct {
 func (c *course) days() int { return daysBetween(c.s, c.e) }
 
 type therapyResult struct {
-	finding Finding
-	days    int
-	met     bool
-	metOn   *time.Time
+	finding  Finding
+	from, to *time.Time
+	days     int
+	met      bool
+	metOn    *time.Time
 }
 
 // therapy measures the conservative-therapy trial (DECISIONS.md
@@ -123,9 +124,6 @@ func (x *assessor) therapy() therapyResult {
 		}
 		ev := medicationEvidence(mu.Source, m)
 		name := nameOf(ev)
-		if m.ByName {
-			name = m.Ingredient.Name
-		}
 		if _, other := x.forAnotherCondition(mu.Reasons); other {
 			x.skip(ReasonOtherCondition, label(m.Kind), name, mu.Start, mu.Source)
 			continue
@@ -225,6 +223,8 @@ func (x *assessor) therapy() therapyResult {
 		return r
 	}
 	r.days = best.days()
+	from2, to2 := best.s, best.e
+	r.from, r.to = &from2, &to2
 	var ev []Evidence
 	for _, it := range best.items {
 		ev = append(ev, it.ev)
@@ -267,10 +267,11 @@ func medicationEvidence(src string, m policy.TherapyMatch) Evidence {
 	if !m.ByName {
 		return Evidence{Source: src, Display: m.Coding.Display, Code: Code{System: m.Coding.System, Code: m.Coding.Code, Display: m.Coding.Display}}
 	}
-	// Text fallback: name the policy's ingredient, never the chart's text.
+	// Text fallback: name the policy's ingredient, never the chart's text;
+	// ByText marks how it was recognised.
 	return Evidence{
 		Source:  src,
-		Display: m.Ingredient.Name + " (matched by medication name, not code)",
+		Display: m.Ingredient.Name,
 		Code:    Code{System: policy.SystemRxNorm, Code: m.Ingredient.RxNorm, Display: m.Ingredient.Name},
 		ByText:  true,
 	}

@@ -199,7 +199,7 @@ func TestCoverageChoice(t *testing.T) {
 	}), nil)
 	var resp hooks.Response
 	_ = json.Unmarshal(rec.Body.Bytes(), &resp)
-	if rec.Code != 200 || len(resp.SystemActions) != 0 || !strings.Contains(rec.Body.String(), "no active coverage found") {
+	if rec.Code != 200 || len(resp.SystemActions) != 0 || !strings.Contains(rec.Body.String(), "no coverage in force on the order date") {
 		t.Errorf("no coverage: %d, %d systemActions: %s", rec.Code, len(resp.SystemActions), rec.Body)
 	}
 }

@@ -93,6 +93,13 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		if !ok {
 			continue
 		}
+		// A lumbar MRI order about another patient than context.patientId
+		// would be assessed against the wrong chart: refuse the call.
+		if sub := d.ServiceRequest.Subject.Reference; sub != nil {
+			if id, named := fhir.PatientIDOf(*sub); named && id != req.Context.PatientID {
+				return out, fmt.Errorf("%w: context.draftOrders: the lumbar MRI order's subject names another patient than context.patientId", hooks.ErrInvalid)
+			}
+		}
 		out.OrderCodes = append(out.OrderCodes, o.Code.Code)
 		orders = append(orders, cards.Order{Assessment: criteria.Assessment{Order: o}, Raw: d.Raw})
 	}
