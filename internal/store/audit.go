@@ -217,6 +217,14 @@ func (db *DB) writeCalls() {
 			if len(rest) > 0 {
 				db.commitCalls(rest)
 			}
+			if len(db.answered) > 0 {
+				// The last calls' answered latency: one more small commit.
+				ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+				if _, err := db.commitTx(ctx, nil); err != nil {
+					db.answered = nil
+				}
+				cancel()
+			}
 			return
 		}
 		if busy {
@@ -269,42 +277,76 @@ func (db *DB) commitCalls(batch []*callJob) {
 	if len(live) == 0 {
 		return
 	}
-	err := db.commitTx(ctx, live)
+	ids, err := db.commitTx(ctx, live)
 	if err == nil || len(live) == 1 {
+		db.noteAnswered(live, ids)
 		for _, j := range live {
 			j.done <- err
 		}
 		return
 	}
+	// The answered latencies are best effort: never let one of them keep
+	// failing the audit records themselves.
+	db.answered = nil
 	for _, j := range live {
-		j.done <- db.commitTx(ctx, []*callJob{j})
+		one := []*callJob{j}
+		ids, err := db.commitTx(ctx, one)
+		db.noteAnswered(one, ids)
+		j.done <- err
 	}
 }
 
-// commitTx inserts the records of jobs in one transaction and commits it.
-func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (err error) {
+// noteAnswered keeps, for each committed job, the latency its client sees:
+// from the call reaching the audit step (Call.Time) to now, its commit. The
+// next commit writes it into the row (answered_ms). ids is nil when the
+// commit failed.
+func (db *DB) noteAnswered(jobs []*callJob, ids []int64) {
+	if len(ids) != len(jobs) {
+		return
+	}
+	now := time.Now()
+	for i, j := range jobs {
+		if j.call.Time.IsZero() {
+			continue
+		}
+		db.answered = append(db.answered, answeredLatency{id: ids[i], ms: float64(now.Sub(j.call.Time)) / float64(time.Millisecond)})
+	}
+}
+
+// commitTx inserts the records of jobs in one transaction, with the
+// answered latency of calls committed before (db.answered), and commits it.
+// It returns the new calls' row ids, in the order of jobs.
+func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (ids []int64, err error) {
 	if db.dialect.dollar {
 		return db.commitPipelined(ctx, jobs)
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: record call: %w", err)
+		return nil, fmt.Errorf("store: record call: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
 		}
 	}()
-	st := db.stmts.in(ctx, tx)
-	for _, j := range jobs {
-		if err := db.insertCall(ctx, &st, j.call); err != nil {
-			return err
+	for _, a := range db.answered {
+		if _, err := tx.ExecContext(ctx, "UPDATE calls SET answered_ms = ? WHERE id = ?", a.ms, a.id); err != nil {
+			return nil, fmt.Errorf("store: record call: answered latency: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: record call: commit: %w", err)
+	st := db.stmts.in(ctx, tx)
+	for _, j := range jobs {
+		id, err := db.insertCall(ctx, &st, j.call)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
 	}
-	return nil
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store: record call: commit: %w", err)
+	}
+	db.answered = db.answered[:0]
+	return ids, nil
 }
 
 // callRow is the calls row of c, in the column order of the insert
@@ -332,45 +374,45 @@ func orderCodes(o Order) string {
 
 // insertCall writes the rows of one call with the statements of a
 // transaction.
-func (db *DB) insertCall(ctx context.Context, st *statements, c Call) error {
+func (db *DB) insertCall(ctx context.Context, st *statements, c Call) (int64, error) {
 	var callID int64
 	err := st.insertCall.QueryRowContext(ctx, db.callRow(c)...).Scan(&callID)
 	if err != nil {
-		return fmt.Errorf("store: record call: %w", err)
+		return 0, fmt.Errorf("store: record call: %w", err)
 	}
 	for i, o := range c.Orders {
 		if _, err := st.insertOrder.ExecContext(ctx, callID, i, clip(o.ID), orderCodes(o), o.Assessment); err != nil {
-			return fmt.Errorf("store: record call: order: %w", err)
+			return 0, fmt.Errorf("store: record call: order: %w", err)
 		}
 		for _, f := range o.Findings {
 			if _, err := st.insertFinding.ExecContext(ctx, callID, i, f); err != nil {
-				return fmt.Errorf("store: record call: finding: %w", err)
+				return 0, fmt.Errorf("store: record call: finding: %w", err)
 			}
 		}
 	}
 	for _, a := range c.AssertionIDs {
 		if _, err := st.insertAssertion.ExecContext(ctx, callID, clip(a)); err != nil {
-			return fmt.Errorf("store: record call: assertion: %w", err)
+			return 0, fmt.Errorf("store: record call: assertion: %w", err)
 		}
 	}
 	for _, card := range c.Cards {
 		var cardID int64
 		err := st.insertCard.QueryRowContext(ctx, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator).Scan(&cardID)
 		if err != nil {
-			return fmt.Errorf("store: record call: card: %w", err)
+			return 0, fmt.Errorf("store: record call: card: %w", err)
 		}
 		for _, s := range card.SuggestionUUIDs {
 			if _, err := st.insertSuggestion.ExecContext(ctx, cardID, s); err != nil {
-				return fmt.Errorf("store: record call: suggestion: %w", err)
+				return 0, fmt.Errorf("store: record call: suggestion: %w", err)
 			}
 		}
 		for _, r := range card.OverrideReasons {
 			if _, err := st.insertReason.ExecContext(ctx, cardID, r.System, r.Code, r.Display); err != nil {
-				return fmt.Errorf("store: record call: override reason: %w", err)
+				return 0, fmt.Errorf("store: record call: override reason: %w", err)
 			}
 		}
 	}
-	return nil
+	return callID, nil
 }
 
 // pruneBatch bounds the calls deleted per transaction, so that retention

@@ -195,10 +195,10 @@ const (
 // synchronous_commit is on) before it answers the last of them. With one
 // statement per round trip, a call's dozen rows would cost a dozen network
 // round trips, on the one writer connection.
-func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) error {
+func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) (ids []int64, err error) {
 	conn, err := db.write.Conn(ctx)
 	if err != nil {
-		return fmt.Errorf("store: record call: %w", err)
+		return nil, fmt.Errorf("store: record call: %w", err)
 	}
 	defer conn.Close()
 	err = conn.Raw(func(dc any) error {
@@ -208,13 +208,19 @@ func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) error {
 			cards += len(j.call.Cards)
 		}
 		var callIDs, cardIDs []int64
-		if err := pc.QueryRow(ctx, pgAllocateIDs, len(jobs), cards).Scan(&callIDs, &cardIDs); err != nil {
-			return fmt.Errorf("store: record call: allocate ids: %w", err)
+		if len(jobs) > 0 {
+			if err := pc.QueryRow(ctx, pgAllocateIDs, len(jobs), cards).Scan(&callIDs, &cardIDs); err != nil {
+				return fmt.Errorf("store: record call: allocate ids: %w", err)
+			}
 		}
 		if len(callIDs) != len(jobs) || len(cardIDs) != cards {
 			return fmt.Errorf("store: record call: allocated %d call and %d card ids, want %d and %d", len(callIDs), len(cardIDs), len(jobs), cards)
 		}
 		b := &pgx.Batch{}
+		// The answered latency of calls committed before (see noteAnswered).
+		for _, a := range db.answered {
+			b.Queue("UPDATE calls SET answered_ms = $1 WHERE id = $2", a.ms, a.id)
+		}
 		for i, j := range jobs {
 			c := j.call
 			callID := callIDs[i]
@@ -240,10 +246,18 @@ func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) error {
 				}
 			}
 		}
+		if b.Len() == 0 {
+			return nil
+		}
 		if err := pc.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("store: record call: %w", err)
 		}
+		ids = callIDs
 		return nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	db.answered = db.answered[:0]
+	return ids, nil
 }

@@ -200,7 +200,7 @@ func TestPipelinedBatchIsAllOrNothing(t *testing.T) {
 	// Not a client value, so not cleaned by clip: PostgreSQL refuses it.
 	bad.Orders[0].Assessment = "criteria-\x00"
 	job := func(c Call) *callJob { return &callJob{ctx: ctx, call: c, done: make(chan error, 1)} }
-	if err := db.commitTx(ctx, []*callJob{job(good), job(bad)}); err == nil {
+	if _, err := db.commitTx(ctx, []*callJob{job(good), job(bad)}); err == nil {
 		t.Fatal("a batch with a bad record committed")
 	}
 	if n := count(t, db, "SELECT count(*) FROM calls"); n != 0 {

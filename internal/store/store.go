@@ -73,6 +73,17 @@ type DB struct {
 	closing   chan struct{}
 	written   chan struct{}
 	closeOnce sync.Once
+	// answered holds, for calls already committed, the latency their client
+	// saw (to the commit), written by the next commit or at Close. Only the
+	// writer goroutine touches it.
+	answered []answeredLatency
+}
+
+// answeredLatency is one committed call's row id and the milliseconds from
+// its arrival at the audit step to its commit.
+type answeredLatency struct {
+	id int64
+	ms float64
 }
 
 // Open opens (creating when needed) the database in dir, applies the embedded
