@@ -40,6 +40,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonOtherCondition: "ordered for another condition",
 	criteria.ReasonNotCurrent:     "not current",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
+	criteria.ReasonAfterOrder:     "dated after the order",
 }
 
 // coverageCard is the order's one coverage-information card. Its detail

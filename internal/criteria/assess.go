@@ -289,10 +289,32 @@ func (x *assessor) readConditions() {
 		}
 		date := p.Date()
 		if !date.IsZero() && date.Earliest.After(x.d) {
+			// Dated after the order (a future or mistyped date): it cannot
+			// be evidence for this order; say so when it names a red flag
+			// or an indication.
+			if what := x.relevance(p.Code); what != "" {
+				x.skip(ReasonAfterOrder, what, p.Code.Name(), date, p.Source)
+			}
 			continue
 		}
 		x.conds = append(x.conds, condition{p: p, active: p.ActiveOn(x.d), date: date})
 	}
+}
+
+// relevance names what a coded concept would count as: a red flag's label,
+// or "back-pain diagnosis"; "" when it is neither.
+func (x *assessor) relevance(c chart.Concept) string {
+	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
+				return rf.Flag.Label
+			}
+		}
+	}
+	if _, ok := matchConcept(&x.pol.Indication, c); ok {
+		return "back-pain diagnosis"
+	}
+	return ""
 }
 
 // Procedure: completed or in-progress, begun on or before D.

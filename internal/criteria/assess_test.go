@@ -646,3 +646,16 @@ func TestAssessNotCounted(t *testing.T) {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 }
+
+// TestAssessRedFlagDatedAfterTheOrder: a red flag dated after D (a future or
+// mistyped date) is not evidence for the order, and the answer says so.
+func TestAssessRedFlagDatedAfterTheOrder(t *testing.T) {
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(20), icd("ces", "G83.4", "Cauda equina syndrome", -3000)}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Has(RedFlagCaudaEquina) {
+		t.Fatalf("a red flag dated after the order counted: %+v", a.Findings)
+	}
+	if len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAfterOrder || a.NotCounted[0].Display != "Cauda equina syndrome" {
+		t.Errorf("not counted = %+v, want the cauda equina Condition dated after the order", a.NotCounted)
+	}
+}

@@ -118,6 +118,7 @@ const (
 	ReasonNotCurrent     = "not-current"
 	ReasonAdvisoryNote   = "advisory-note"
 	ReasonNoteNotRead    = "note-not-read"
+	ReasonAfterOrder     = "dated-after-the-order"
 )
 
 // NotCounted is a chart entry that looked relevant but did not count, with
