@@ -239,17 +239,10 @@ func (c *Client) get(ctx context.Context, u *url.URL, what string) (body []byte,
 	return body, env, nil
 }
 
-// do sends req under the concurrency cap, checks status and content type and
-// reads at most maxBodyBytes of the body.
-func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
-	ctx := req.Context()
-	if c.slots != nil {
-		release, err := c.slots.acquire(ctx, strings.ToLower(c.base.Host), clientOf(ctx))
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", what, err)
-		}
-		defer release()
-	}
+// send sends req under the outbound slots with the token and returns the
+// response once its status is a success; the caller closes its body. A
+// failed status's body is drained a little and closed here.
+func (c *Client) send(req *http.Request, what string) (*http.Response, error) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -262,16 +255,48 @@ func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
 			err = ue.Err
 		}
 		if errors.Is(err, ErrForeignOrigin) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotAllowed) {
-			return nil, 0, fmt.Errorf("%s: %w", what, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		return nil, 0, fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
+		return nil, fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
 	}
-	defer resp.Body.Close()
 	if err := statusError(resp.StatusCode, what); err != nil {
 		// Drain a little so a short error body does not cost the connection.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
-		return nil, resp.StatusCode, err
+		resp.Body.Close()
+		return resp, err
 	}
+	return resp, nil
+}
+
+// slot takes an outbound slot for the client's host and the calling
+// client; release gives it back.
+func (c *Client) slot(ctx context.Context, what string) (release func(), err error) {
+	if c.slots == nil {
+		return func() {}, nil
+	}
+	release, err = c.slots.acquire(ctx, strings.ToLower(c.base.Host), clientOf(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return release, nil
+}
+
+// do sends req under the concurrency cap, checks status and content type and
+// reads at most maxBodyBytes of the body.
+func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
+	release, err := c.slot(req.Context(), what)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer release()
+	resp, err := c.send(req, what)
+	if err != nil {
+		if resp != nil {
+			return nil, resp.StatusCode, err
+		}
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !isJSONType(ct) {
 		return nil, resp.StatusCode, fmt.Errorf("%s: status %d: content type %s: %w", what, resp.StatusCode, clipType(mediaType(ct)), ErrBadResponse)
 	}

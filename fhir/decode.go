@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 )
 
 // peek is what the decoder reads from an entry's raw JSON before samply sees
@@ -482,18 +484,9 @@ func (d *decoder) samePatient(p *peek) bool {
 // ("Patient/123"), absolute ("https://ehr/fhir/Patient/123") or versioned
 // ("Patient/123/_history/2"). ok is false when the reference names no Patient.
 func PatientIDOf(ref string) (id string, ok bool) {
-	ref = strings.TrimSpace(ref)
-	if i := strings.Index(ref, "/_history/"); i >= 0 {
-		ref = ref[:i]
-	}
-	const p = "Patient/"
-	i := strings.LastIndex(ref, p)
-	if i < 0 || (i > 0 && ref[i-1] != '/') {
+	key := chart.TrailingReference(ref, "Patient")
+	if key == "" {
 		return "", false
 	}
-	id = ref[i+len(p):]
-	if id == "" || strings.ContainsAny(id, "/?#") {
-		return "", false
-	}
-	return id, true
+	return strings.TrimPrefix(key, "Patient/"), true
 }

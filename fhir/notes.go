@@ -365,34 +365,16 @@ func (c *Client) Attachment(ctx context.Context, ref string) ([]byte, string, er
 // doRaw sends req under the concurrency cap with the token and returns the
 // body (at most max bytes) and its Content-Type, whatever it is.
 func (c *Client) doRaw(req *http.Request, what string, max int64) (body []byte, contentType string, err error) {
-	ctx := req.Context()
-	if c.slots != nil {
-		release, err := c.slots.acquire(ctx, strings.ToLower(c.base.Host), clientOf(ctx))
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", what, err)
-		}
-		defer release()
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	c.queries.Add(1)
-	resp, err := c.hc.Do(req)
+	release, err := c.slot(req.Context(), what)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		if errors.Is(err, ErrForeignOrigin) || errors.Is(err, ErrUnavailable) {
-			return nil, "", fmt.Errorf("%s: %w", what, err)
-		}
-		return nil, "", fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
-	}
-	defer resp.Body.Close()
-	if err := statusError(resp.StatusCode, what); err != nil {
-		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		return nil, "", err
 	}
+	defer release()
+	resp, err := c.send(req, what)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: reading body: %v: %w", what, err, ErrUnavailable)

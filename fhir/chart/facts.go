@@ -346,7 +346,7 @@ func Derive(rec *Record) *Facts {
 			if r.Reference == nil {
 				continue
 			}
-			if c, ok := conds[trailingRef(*r.Reference, "Condition")]; ok {
+			if c, ok := conds[TrailingReference(*r.Reference, "Condition")]; ok {
 				out = append(out, c)
 			} else if r.Display != nil {
 				out = append(out, Concept{Text: *r.Display})
@@ -584,7 +584,7 @@ func (rec *Record) medication(cc *r4.CodeableConcept, ref *r4.Reference, contain
 				return medicationConcept(&contained[i]), false
 			}
 		}
-	} else if m, ok := rec.Medications[trailingRef(r, "Medication")]; ok {
+	} else if m, ok := rec.Medications[TrailingReference(r, "Medication")]; ok {
 		return medicationConcept(&m), false
 	}
 	if ref.Display != nil && *ref.Display != "" {
@@ -621,7 +621,7 @@ func (rec *Record) UnresolvedMedicationIDs() []string {
 		if !concept(cc).Empty() || ref == nil || ref.Reference == nil {
 			return
 		}
-		key := trailingRef(*ref.Reference, "Medication")
+		key := TrailingReference(*ref.Reference, "Medication")
 		if key == "" {
 			return
 		}
@@ -646,9 +646,11 @@ func (rec *Record) UnresolvedMedicationIDs() []string {
 	return out
 }
 
-// trailingRef returns "Type/id" for a relative, absolute or versioned
-// reference to a resource of type typ, or "" when it names another type.
-func trailingRef(ref, typ string) string {
+// TrailingReference returns "Type/id" for a relative ("Patient/123"),
+// absolute ("https://ehr/fhir/Patient/123") or versioned
+// ("Patient/123/_history/2") reference to a resource of type typ, or ""
+// when it names another type (or none).
+func TrailingReference(ref, typ string) string {
 	ref = strings.TrimSpace(ref)
 	if i := strings.Index(ref, "/_history/"); i >= 0 {
 		ref = ref[:i]

@@ -1,7 +1,6 @@
 package notes
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -148,12 +147,4 @@ func TestFind(t *testing.T) {
 	if len(tests) < 60 {
 		t.Fatalf("only %d sentences", len(tests))
 	}
-}
-
-func debugPrint(f *Finder, text string) string {
-	var b strings.Builder
-	for _, fd := range f.Find(text) {
-		fmt.Fprintf(&b, "%+v\n", fd)
-	}
-	return b.String()
 }

@@ -369,10 +369,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func isWordByte(b byte) bool {
-	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
-}
-
 // lowerPattern lowers the ASCII letters of a pattern's literals, keeping
 // escapes (\b, \D) and group names ((?P<grade>)) as written.
 func lowerPattern(p string) string {
