@@ -6,6 +6,7 @@ import (
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
 // maxNotCounted is how many "not counted" entries a card lists before
@@ -149,7 +150,7 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 	pol := b.in.Policy
 	fmt.Fprintf(d, "**%s: %s.**\n\n", paWords(pol.PANeeded), outcomeWords(a.Outcome))
 	payer := "Payer: " + mdEscape(pol.PayerName())
-	if c := b.in.Coverage; c != nil && c.Payer != "" && pol.Payer != "" && !strings.EqualFold(c.Payer, pol.Payer) && pol.ID == "default" {
+	if c := b.in.Coverage; c != nil && c.Payer != "" && pol.Payer != "" && !strings.EqualFold(c.Payer, pol.Payer) && pol.ID == policy.DefaultID {
 		// No payer-specific policy: name the chart's payer and the criteria used.
 		payer = "Payer: " + mdEscape(c.Payer) + " · Criteria: " + mdEscape(pol.PayerName())
 	}

@@ -55,6 +55,31 @@ type questionnaire struct {
 	URL     string              `json:"url"`
 	Version string              `json:"version"`
 	Item    []questionnaireItem `json:"item"`
+
+	// types maps every linkId to its item type, and byCode maps the
+	// project's finding codes to the item that asks about them; both are
+	// built once, when the Questionnaire is read.
+	types  map[string]string
+	byCode map[string]*questionnaireItem
+}
+
+// index fills types and byCode.
+func (q *questionnaire) index() {
+	q.types, q.byCode = map[string]string{}, map[string]*questionnaireItem{}
+	var walk func(items []questionnaireItem)
+	walk = func(items []questionnaireItem) {
+		for i := range items {
+			it := &items[i]
+			q.types[it.LinkID] = it.Type
+			for _, c := range it.Code {
+				if c.System == criteria.CodeSystem {
+					q.byCode[c.Code] = it
+				}
+			}
+			walk(it.Item)
+		}
+	}
+	walk(q.Item)
 }
 
 // formQuestionnaire reads the embedded Questionnaire.
@@ -81,6 +106,7 @@ var embeddedQuestionnaire = sync.OnceValue(func() parsedQuestionnaire {
 	if err := json.Unmarshal(raw, &q); err != nil || q.URL == "" {
 		return parsedQuestionnaire{err: fmt.Errorf("%w: %s unreadable", ErrNoQuestionnaire, FormQuestionnaireID)}
 	}
+	q.index()
 	return parsedQuestionnaire{q: &q, raw: raw}
 })
 
@@ -297,24 +323,9 @@ func answerExtensions(an answer) []ext {
 // Questionnaire.
 func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string][]answer {
 	answers := map[string][]answer{}
-	byCode := map[string]*questionnaireItem{}
-	exists := map[string]string{} // linkId -> type
-	var walk func(items []questionnaireItem)
-	walk = func(items []questionnaireItem) {
-		for i := range items {
-			it := &items[i]
-			exists[it.LinkID] = it.Type
-			for _, c := range it.Code {
-				if c.System == criteria.CodeSystem {
-					byCode[c.Code] = it
-				}
-			}
-			walk(it.Item)
-		}
-	}
-	walk(q.Item)
+	byCode := q.byCode
 	set := func(linkID string, an answer) {
-		if _, ok := exists[linkID]; ok {
+		if _, ok := q.types[linkID]; ok {
 			answers[linkID] = append(answers[linkID], an)
 		}
 	}
