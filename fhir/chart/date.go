@@ -115,20 +115,6 @@ func (d Date) Overlaps(from, to time.Time) bool {
 	return !d.IsZero() && !d.Latest.Before(from) && !d.Earliest.After(to)
 }
 
-// AddDays shifts both ends of d by n days; the text becomes the day of
-// Earliest when d is not day-precise (the result is derived, not recorded).
-func (d Date) AddDays(n int) Date {
-	if d.IsZero() {
-		return d
-	}
-	out := Date{Precision: d.Precision, Earliest: d.Earliest.AddDate(0, 0, n), Latest: d.Latest.AddDate(0, 0, n)}
-	out.Text = out.Earliest.Format(time.DateOnly)
-	if d.Precision == PrecisionDay {
-		out.Latest = out.Earliest
-	}
-	return out
-}
-
 // first returns the first non-zero Date.
 func first(ds ...Date) Date {
 	for _, d := range ds {

@@ -250,8 +250,6 @@ type Facts struct {
 	// Unavailable lists needed searches neither prefetch nor the FHIR
 	// server supplied.
 	Unavailable []Search
-	// DispensesChecked is true when MedicationDispense was supplied.
-	DispensesChecked bool
 	// NotesChecked is true when the DocumentReference search was supplied;
 	// false means "notes not checked" (never indeterminate).
 	NotesChecked bool
@@ -397,7 +395,6 @@ func Derive(rec *Record) *Facts {
 		}
 		f.Medications = append(f.Medications, u)
 	}
-	f.DispensesChecked = !contains(rec.Unavailable, SearchMedicationDispenses)
 	for i := range rec.MedicationDispenses {
 		m := &rec.MedicationDispenses[i]
 		u := MedicationUse{Source: source("MedicationDispense", m.Id), Kind: MedicationDispensed, Fills: 1, Start: DateOf(m.WhenHandedOver)}
@@ -755,15 +752,6 @@ func str(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func contains(list []Search, s Search) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // OrderRequest is a draft ServiceRequest as the assessment reads it.

@@ -74,9 +74,6 @@ func (c *Codes) MatchAny(codings []Coding) (Coding, bool) {
 	return Coding{}, false
 }
 
-// NormalizeICD10 removes dots and spaces and upper-cases an ICD-10-CM code.
-func NormalizeICD10(code string) string { return terminology.NormalizeICD10CM(code) }
-
 type ingredientRef struct {
 	kind TherapyKind
 	ing  Ingredient
