@@ -236,9 +236,9 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 	defer ro.Close()
 	var hooks, orders, cards []string
 	for q, dst := range map[string]*[]string{
-		"SELECT hook FROM calls":           &hooks,
-		"SELECT order_id FROM call_orders": &orders,
-		"SELECT order_id FROM cards":       &cards,
+		"SELECT hook FROM calls": &hooks,
+		"SELECT json_extract(o.value, '$.id') FROM calls, json_each(calls.orders) AS o": &orders,
+		"SELECT order_id FROM cards": &cards,
 	} {
 		rows, err := ro.QueryContext(t.Context(), q)
 		if err != nil {

@@ -22,7 +22,7 @@ func TestAnsweredLatency(t *testing.T) {
 		if err := db.RecordCall(t.Context(), first); err != nil {
 			t.Fatal(err)
 		}
-		second := sampleCall(time.Now(), "pat-1", 2)
+		second := sampleCall(time.Now().Add(-time.Millisecond), "pat-1", 2)
 		second.Latency = time.Millisecond
 		if err := db.RecordCall(t.Context(), second); err != nil {
 			t.Fatal(err)

@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -329,8 +332,8 @@ func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (ids []int64, err e
 			tx.Rollback()
 		}
 	}()
-	for _, a := range db.answered {
-		if _, err := tx.ExecContext(ctx, "UPDATE calls SET answered_ms = ? WHERE id = ?", a.ms, a.id); err != nil {
+	if len(db.answered) > 0 {
+		if _, err := tx.ExecContext(ctx, sqliteAnswered, answeredJSON(db.answered)); err != nil {
 			return nil, fmt.Errorf("store: record call: answered latency: %w", err)
 		}
 	}
@@ -349,6 +352,28 @@ func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (ids []int64, err e
 	return ids, nil
 }
 
+// sqliteAnswered writes the answered latencies of earlier calls in one
+// statement: ?1 is [[call id, milliseconds], ...].
+const sqliteAnswered = `UPDATE calls SET answered_ms = json_extract(a.value, '$[1]')
+	FROM json_each(?1) AS a WHERE calls.id = json_extract(a.value, '$[0]')`
+
+// answeredJSON is the argument of sqliteAnswered.
+func answeredJSON(as []answeredLatency) string {
+	b := make([]byte, 0, 24*len(as)+2)
+	b = append(b, '[')
+	for i, a := range as {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = strconv.AppendInt(b, a.id, 10)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, a.ms, 'f', 3, 64)
+		b = append(b, ']')
+	}
+	return string(append(b, ']'))
+}
+
 // callRow is the calls row of c, in the column order of the insert
 // statements (id excluded).
 func (db *DB) callRow(c Call) []any {
@@ -356,14 +381,105 @@ func (db *DB) callRow(c Call) []any {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	n, met, outcome := outcomeOf(c.Orders)
 	return []any{at.UnixMilli(), clip(c.ServiceID), clip(c.Hook), clip(c.HookInstance), clip(c.ClientISS),
 		db.PatientKey(c.PatientID), clip(c.PolicyID), c.Status,
 		float64(c.Latency) / float64(time.Millisecond), c.FHIRQueries,
-		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256)}
+		hashOrNull(c.RequestSHA256), hashOrNull(c.ResponseSHA256),
+		n, met, outcome, ordersJSON(c.Orders), stringsJSON(c.AssertionIDs)}
 }
 
-// orderCodes is the codes column of an order: its codes, clipped, space
-// separated.
+// cardRow is the cards row of one card of a call, in the column order of
+// the insert statements (id and call_id excluded).
+func cardRow(serviceID string, card Card) []any {
+	return []any{card.UUID, clip(serviceID), clip(card.OrderID), card.Topic, card.Indicator,
+		stringsJSON(card.SuggestionUUIDs), reasonsJSON(card.OverrideReasons)}
+}
+
+// outcomeOf summarises a call's assessed orders for its calls row: how many,
+// how many met the criteria, and the outcome column (” for none, the
+// assessment every order got, or "mixed").
+func outcomeOf(orders []Order) (n, met int, outcome string) {
+	for i, o := range orders {
+		if o.Assessment == "criteria-met" {
+			met++
+		}
+		switch {
+		case i == 0:
+			outcome = o.Assessment
+		case outcome != o.Assessment:
+			outcome = "mixed"
+		}
+	}
+	return len(orders), met, outcome
+}
+
+// auditOrder is one element of calls.orders.
+type auditOrder struct {
+	ID         string   `json:"id"`
+	Codes      string   `json:"codes"`
+	Assessment string   `json:"assessment"`
+	Findings   []string `json:"findings"`
+}
+
+// auditReason is one element of cards.override_reasons.
+type auditReason struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display"`
+}
+
+// ordersJSON is the calls.orders column: each order with its codes (clipped,
+// space separated) and its findings, each finding once.
+func ordersJSON(orders []Order) string {
+	out := make([]auditOrder, len(orders))
+	for i, o := range orders {
+		findings := make([]string, 0, len(o.Findings))
+		for _, f := range o.Findings {
+			if f = clip(f); !slices.Contains(findings, f) {
+				findings = append(findings, f)
+			}
+		}
+		out[i] = auditOrder{ID: clip(o.ID), Codes: orderCodes(o), Assessment: clip(o.Assessment), Findings: findings}
+	}
+	return mustJSON(out)
+}
+
+// stringsJSON is a JSON array of the values, each clipped and kept once.
+func stringsJSON(values []string) string {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if v = clip(v); !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return mustJSON(out)
+}
+
+// reasonsJSON is the cards.override_reasons column, each system and code
+// once.
+func reasonsJSON(reasons []hooks.Coding) string {
+	out := make([]auditReason, 0, len(reasons))
+	for _, r := range reasons {
+		a := auditReason{System: clip(r.System), Code: clip(r.Code), Display: clip(r.Display)}
+		if !slices.ContainsFunc(out, func(b auditReason) bool { return b.System == a.System && b.Code == a.Code }) {
+			out = append(out, a)
+		}
+	}
+	return mustJSON(out)
+}
+
+// mustJSON encodes v, made only of strings and slices of them, which cannot
+// fail.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: encode %T: %v", v, err))
+	}
+	return string(b)
+}
+
+// orderCodes is the codes of an order: its codes, clipped, space separated.
 func orderCodes(o Order) string {
 	codes := make([]string, len(o.Codes))
 	for j, code := range o.Codes {
@@ -372,44 +488,17 @@ func orderCodes(o Order) string {
 	return strings.Join(codes, " ")
 }
 
-// insertCall writes the rows of one call with the statements of a
-// transaction.
+// insertCall writes the rows of one call, its calls row and a row per card,
+// with the statements of a transaction.
 func (db *DB) insertCall(ctx context.Context, st *statements, c Call) (int64, error) {
 	var callID int64
 	err := st.insertCall.QueryRowContext(ctx, db.callRow(c)...).Scan(&callID)
 	if err != nil {
 		return 0, fmt.Errorf("store: record call: %w", err)
 	}
-	for i, o := range c.Orders {
-		if _, err := st.insertOrder.ExecContext(ctx, callID, i, clip(o.ID), orderCodes(o), o.Assessment); err != nil {
-			return 0, fmt.Errorf("store: record call: order: %w", err)
-		}
-		for _, f := range o.Findings {
-			if _, err := st.insertFinding.ExecContext(ctx, callID, i, f); err != nil {
-				return 0, fmt.Errorf("store: record call: finding: %w", err)
-			}
-		}
-	}
-	for _, a := range c.AssertionIDs {
-		if _, err := st.insertAssertion.ExecContext(ctx, callID, clip(a)); err != nil {
-			return 0, fmt.Errorf("store: record call: assertion: %w", err)
-		}
-	}
 	for _, card := range c.Cards {
-		var cardID int64
-		err := st.insertCard.QueryRowContext(ctx, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator).Scan(&cardID)
-		if err != nil {
+		if _, err := st.insertCard.ExecContext(ctx, append([]any{callID}, cardRow(c.ServiceID, card)...)...); err != nil {
 			return 0, fmt.Errorf("store: record call: card: %w", err)
-		}
-		for _, s := range card.SuggestionUUIDs {
-			if _, err := st.insertSuggestion.ExecContext(ctx, cardID, s); err != nil {
-				return 0, fmt.Errorf("store: record call: suggestion: %w", err)
-			}
-		}
-		for _, r := range card.OverrideReasons {
-			if _, err := st.insertReason.ExecContext(ctx, cardID, r.System, r.Code, r.Display); err != nil {
-				return 0, fmt.Errorf("store: record call: override reason: %w", err)
-			}
 		}
 	}
 	return callID, nil
@@ -492,10 +581,9 @@ const pruneSlack = time.Hour
 
 // statements are prepared once (SQLite: on the single write connection).
 type statements struct {
-	insertCall, insertOrder, insertFinding, insertAssertion *sql.Stmt
-	insertCard, insertSuggestion, insertReason              *sql.Stmt
-	findCard, cardSuggestions, cardReason                   *sql.Stmt
-	insertFeedback, insertFeedbackSuggestion                *sql.Stmt
+	insertCall, insertCard                   *sql.Stmt
+	findCard                                 *sql.Stmt
+	insertFeedback, insertFeedbackSuggestion *sql.Stmt
 }
 
 var statementSQL = []struct {
@@ -503,17 +591,13 @@ var statementSQL = []struct {
 	sql string
 }{
 	{func(s *statements) **sql.Stmt { return &s.insertCall }, `INSERT INTO calls
-		(at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
-	{func(s *statements) **sql.Stmt { return &s.insertOrder }, `INSERT INTO call_orders (call_id, seq, order_id, codes, assessment) VALUES (?, ?, ?, ?, ?)`},
-	{func(s *statements) **sql.Stmt { return &s.insertFinding }, `INSERT INTO order_findings (call_id, seq, finding) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
-	{func(s *statements) **sql.Stmt { return &s.insertAssertion }, `INSERT INTO coverage_assertions (call_id, assertion_id) VALUES (?, ?) ON CONFLICT DO NOTHING`},
-	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards (call_id, uuid, service_id, order_id, topic, indicator) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`},
-	{func(s *statements) **sql.Stmt { return &s.insertSuggestion }, `INSERT INTO card_suggestions (card_id, uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`},
-	{func(s *statements) **sql.Stmt { return &s.insertReason }, `INSERT INTO card_override_reasons (card_id, system, code, display) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
-	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id FROM cards WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`},
-	{func(s *statements) **sql.Stmt { return &s.cardSuggestions }, `SELECT uuid FROM card_suggestions WHERE card_id = ?`},
-	{func(s *statements) **sql.Stmt { return &s.cardReason }, `SELECT count(*) FROM card_override_reasons WHERE card_id = ? AND system = ? AND code = ?`},
+		(at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256,
+		orders_n, orders_met, outcome, orders, assertions)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards
+		(call_id, uuid, service_id, order_id, topic, indicator, suggestions, override_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id, suggestions, override_reasons FROM cards
+		WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
 		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`},

@@ -17,15 +17,43 @@ type dialect struct {
 	// snapshot are the options of a read-only transaction that sees one
 	// consistent state of the database.
 	snapshot *sql.TxOptions
+	// findings, overrideReasons and suggestionsOffered are the report's
+	// queries that read the JSON arrays of calls.orders and of the cards
+	// (after the period's common table expressions p, k and latest).
+	findings, overrideReasons, suggestionsOffered string
 }
 
 var (
 	// A SQLite read transaction always reads one snapshot (WAL mode).
-	sqliteDialect = dialect{name: "sqlite", snapshot: &sql.TxOptions{ReadOnly: true}}
+	sqliteDialect = dialect{name: "sqlite", snapshot: &sql.TxOptions{ReadOnly: true},
+		findings: `SELECT f.value, '', count(*) AS n
+			FROM p, json_each(p.orders) AS o, json_each(o.value, '$.findings') AS f
+			GROUP BY f.value ORDER BY n DESC, f.value`,
+		overrideReasons: `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
+				coalesce(max((SELECT json_extract(r.value, '$.display') FROM json_each(k.override_reasons) AS r
+					WHERE json_extract(r.value, '$.system') = l.override_system AND json_extract(r.value, '$.code') = l.override_code)), ''),
+				count(*) AS n
+			FROM latest l JOIN k ON k.id = l.card_id
+			WHERE l.rn = 1 AND l.outcome = 'overridden'
+			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`,
+		suggestionsOffered: `SELECT coalesce(sum(json_array_length(k.suggestions)), 0) FROM k`,
+	}
 	// PostgreSQL's default READ COMMITTED takes a snapshot per statement;
 	// the report's queries must count the same calls.
 	postgresDialect = dialect{name: "postgres", dollar: true,
-		snapshot: &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}}
+		snapshot: &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead},
+		findings: `SELECT f.value, '', count(*) AS n
+			FROM p, jsonb_array_elements(p.orders::jsonb) AS o (value), jsonb_array_elements_text(o.value -> 'findings') AS f (value)
+			GROUP BY f.value ORDER BY n DESC, f.value`,
+		overrideReasons: `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
+				coalesce(max((SELECT r.value ->> 'display' FROM jsonb_array_elements(k.override_reasons::jsonb) AS r (value)
+					WHERE r.value ->> 'system' = l.override_system AND r.value ->> 'code' = l.override_code LIMIT 1)), ''),
+				count(*) AS n
+			FROM latest l JOIN k ON k.id = l.card_id
+			WHERE l.rn = 1 AND l.outcome = 'overridden'
+			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`,
+		suggestionsOffered: `SELECT coalesce(sum(jsonb_array_length(k.suggestions::jsonb)), 0) FROM k`,
+	}
 )
 
 // rebind rewrites the placeholders of query, written with ? (the next

@@ -10,6 +10,14 @@
 // PostgreSQL under an advisory lock, so replicas starting together migrate
 // once.
 //
+// The audit trail is one row per call (calls) and one per card it issued
+// (cards, which feedback names by uuid). A call's orders with their findings
+// and its coverage assertion ids, and a card's suggestion uuids and override
+// reasons, are JSON arrays in those rows (migration 0005): each answered call
+// waits for its audit commit, and a row per order, finding, suggestion and
+// reason cost it some twenty B-tree inserts inside that commit. The report
+// reads the arrays with the database's JSON functions.
+//
 // What is kept is chosen so that the database holds no PHI: the patient is a
 // keyed HMAC-SHA256 pseudonym (SQLite: the key lives in the data directory,
 // not in the database; PostgreSQL: one key in the database for every

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,16 +138,17 @@ func check(it hooks.FeedbackItem) (item, error) {
 // recordItem checks the item against the card it names and stores it.
 func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, i int, it item, now int64) error {
 	var cardID int64
-	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID)
+	var suggestions, reasons string
+	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID, &suggestions, &reasons)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service", ErrUnknownCard, i, shorten(it.card))
 	}
 	if err != nil {
 		return fmt.Errorf("store: record feedback: %w", err)
 	}
-	offered, err := suggestionsOf(ctx, st, cardID)
-	if err != nil {
-		return err
+	var offered []string
+	if err := json.Unmarshal([]byte(suggestions), &offered); err != nil {
+		return fmt.Errorf("store: record feedback: card %d suggestions: %w", cardID, err)
 	}
 	for _, s := range it.suggestions {
 		if !slices.Contains(offered, s) {
@@ -161,11 +163,11 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 	var system, code string
 	if it.reason != nil {
 		system, code = it.reason.System, it.reason.Code
-		var n int
-		if err := st.cardReason.QueryRowContext(ctx, cardID, system, code).Scan(&n); err != nil {
-			return fmt.Errorf("store: record feedback: %w", err)
+		var offeredReasons []auditReason
+		if err := json.Unmarshal([]byte(reasons), &offeredReasons); err != nil {
+			return fmt.Errorf("store: record feedback: card %d override reasons: %w", cardID, err)
 		}
-		if n == 0 {
+		if !slices.ContainsFunc(offeredReasons, func(r auditReason) bool { return r.System == system && r.Code == code }) {
 			return fmt.Errorf("%w: feedback[%d]: override reason %s|%s was not offered by card %q", ErrInvalidFeedback, i, shorten(system), shorten(code), shorten(it.card))
 		}
 	}
@@ -187,26 +189,6 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 		}
 	}
 	return nil
-}
-
-func suggestionsOf(ctx context.Context, st *statements, cardID int64) ([]string, error) {
-	rows, err := st.cardSuggestions.QueryContext(ctx, cardID)
-	if err != nil {
-		return nil, fmt.Errorf("store: record feedback: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, fmt.Errorf("store: record feedback: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: record feedback: %w", err)
-	}
-	return out, nil
 }
 
 // dedupKey is the canonical form of an item for idempotency: the instant of

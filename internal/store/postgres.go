@@ -178,14 +178,14 @@ const (
 		ARRAY(SELECT nextval(pg_get_serial_sequence('calls', 'id')) FROM generate_series(1, $1)),
 		ARRAY(SELECT nextval(pg_get_serial_sequence('cards', 'id')) FROM generate_series(1, $2))`
 	pgInsertCall = `INSERT INTO calls
-		(id, at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
-	pgInsertOrder      = `INSERT INTO call_orders (call_id, seq, order_id, codes, assessment) VALUES ($1, $2, $3, $4, $5)`
-	pgInsertFinding    = `INSERT INTO order_findings (call_id, seq, finding) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`
-	pgInsertAssertion  = `INSERT INTO coverage_assertions (call_id, assertion_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`
-	pgInsertCard       = `INSERT INTO cards (id, call_id, uuid, service_id, order_id, topic, indicator) VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	pgInsertSuggestion = `INSERT INTO card_suggestions (card_id, uuid) VALUES ($1, $2) ON CONFLICT DO NOTHING`
-	pgInsertReason     = `INSERT INTO card_override_reasons (card_id, system, code, display) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`
+		(id, at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256,
+		orders_n, orders_met, outcome, orders, assertions)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
+	pgInsertCard = `INSERT INTO cards (id, call_id, uuid, service_id, order_id, topic, indicator, suggestions, override_reasons)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	// pgAnswered writes the answered latencies of earlier calls in one
+	// statement.
+	pgAnswered = `UPDATE calls SET answered_ms = a.ms FROM unnest($1::bigint[], $2::double precision[]) AS a (id, ms) WHERE calls.id = a.id`
 )
 
 // commitPipelined writes the audit records of a batch to PostgreSQL in two
@@ -218,32 +218,22 @@ func (db *DB) commitPipelined(ctx context.Context, jobs []*callJob) (ids []int64
 		}
 		b := &pgx.Batch{}
 		// The answered latency of calls committed before (see noteAnswered).
-		for _, a := range db.answered {
-			b.Queue("UPDATE calls SET answered_ms = $1 WHERE id = $2", a.ms, a.id)
+		if len(db.answered) > 0 {
+			ids := make([]int64, len(db.answered))
+			ms := make([]float64, len(db.answered))
+			for i, a := range db.answered {
+				ids[i], ms[i] = a.id, a.ms
+			}
+			b.Queue(pgAnswered, ids, ms)
 		}
 		for i, j := range jobs {
 			c := j.call
 			callID := callIDs[i]
 			b.Queue(pgInsertCall, append([]any{callID}, db.callRow(c)...)...)
-			for seq, o := range c.Orders {
-				b.Queue(pgInsertOrder, callID, seq, clip(o.ID), orderCodes(o), o.Assessment)
-				for _, f := range o.Findings {
-					b.Queue(pgInsertFinding, callID, seq, f)
-				}
-			}
-			for _, a := range c.AssertionIDs {
-				b.Queue(pgInsertAssertion, callID, clip(a))
-			}
 			for _, card := range c.Cards {
 				cardID := cardIDs[0]
 				cardIDs = cardIDs[1:]
-				b.Queue(pgInsertCard, cardID, callID, card.UUID, clip(c.ServiceID), clip(card.OrderID), card.Topic, card.Indicator)
-				for _, s := range card.SuggestionUUIDs {
-					b.Queue(pgInsertSuggestion, cardID, s)
-				}
-				for _, r := range card.OverrideReasons {
-					b.Queue(pgInsertReason, cardID, r.System, r.Code, r.Display)
-				}
+				b.Queue(pgInsertCard, append([]any{cardID, callID}, cardRow(c.ServiceID, card)...)...)
 			}
 		}
 		if b.Len() == 0 {

@@ -11,8 +11,9 @@ import (
 
 // period selects the calls of the report period; every report query starts
 // with it, so all of them count the same calls.
-const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status, latency_ms FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
-k AS (SELECT cards.id, cards.topic, cards.call_id FROM cards JOIN p ON p.id = cards.call_id),
+const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status, latency_ms, orders_n, orders_met, outcome, orders
+	FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
+k AS (SELECT cards.id, cards.topic, cards.call_id, cards.suggestions, cards.override_reasons FROM cards JOIN p ON p.id = cards.call_id),
 latest AS (
 	SELECT f.card_id, f.outcome, f.override_system, f.override_code,
 		row_number() OVER (PARTITION BY f.card_id ORDER BY f.outcome_at_ms DESC, f.id DESC) AS rn
@@ -74,20 +75,13 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 		what, query string
 		scan        func(*sql.Rows) error
 	}{
-		{"outcomes", `, o AS (
-			SELECT o.call_id, count(DISTINCT o.assessment) AS kinds, min(o.assessment) AS one
-			FROM call_orders o JOIN p ON p.id = o.call_id GROUP BY o.call_id
-		)
-		SELECT CASE WHEN p.status <> 200 THEN 'HTTP ' || p.status
-			WHEN o.call_id IS NULL THEN 'no-lumbar-mri'
-			WHEN o.kinds > 1 THEN 'mixed'
-			ELSE o.one END AS outcome, '', count(*) AS n
-		FROM p LEFT JOIN o ON o.call_id = p.id
-		GROUP BY outcome ORDER BY n DESC, outcome`, counts(&r.Outcomes)},
-		{"orders", `SELECT count(*) FROM call_orders o JOIN p ON p.id = o.call_id`,
+		{"outcomes", `SELECT CASE WHEN p.status <> 200 THEN 'HTTP ' || p.status
+			WHEN p.outcome = '' THEN 'no-lumbar-mri'
+			ELSE p.outcome END AS label, '', count(*) AS n
+		FROM p GROUP BY label ORDER BY n DESC, label`, counts(&r.Outcomes)},
+		{"orders", `SELECT coalesce(sum(orders_n), 0) FROM p`,
 			func(rows *sql.Rows) error { return rows.Scan(&r.Orders) }},
-		{"findings", `SELECT f.finding, '', count(*) AS n FROM order_findings f JOIN p ON p.id = f.call_id
-			GROUP BY f.finding ORDER BY n DESC, f.finding`, counts(&r.Findings)},
+		{"findings", db.dialect.findings, counts(&r.Findings)},
 		{"card types", `SELECT k.topic, count(*) AS n,
 				count(CASE WHEN l.outcome = 'accepted' THEN 1 END),
 				count(CASE WHEN l.outcome = 'overridden' THEN 1 END),
@@ -106,10 +100,9 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 				r.Cards.WithFeedback += c.WithFeedback
 				return nil
 			}},
-		{"days", `, o AS (` + ordersPerCall + `)
-			SELECT p.at_ms / 86400000 AS d, count(*), count(CASE WHEN p.status <> 200 THEN 1 END),
-				coalesce(sum(o.n), 0), coalesce(sum(o.met), 0)
-			FROM p LEFT JOIN o ON o.call_id = p.id GROUP BY d ORDER BY d`,
+		{"days", `SELECT p.at_ms / 86400000 AS d, count(*), count(CASE WHEN p.status <> 200 THEN 1 END),
+				coalesce(sum(p.orders_n), 0), coalesce(sum(p.orders_met), 0)
+			FROM p GROUP BY d ORDER BY d`,
 			func(rows *sql.Rows) error {
 				var d report.Day
 				var day int64
@@ -123,13 +116,8 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 		{"by policy", split("policy_id"), splitRows(&r.ByPolicy)},
 		{"by hook", split("hook"), splitRows(&r.ByHook)},
 		{"by client", split("client_iss"), splitRows(&r.ByClient)},
-		{"override reasons", `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
-				coalesce(max(r.display), ''), count(*) AS n
-			FROM latest l LEFT JOIN card_override_reasons r
-				ON r.card_id = l.card_id AND r.system = l.override_system AND r.code = l.override_code
-			WHERE l.rn = 1 AND l.outcome = 'overridden'
-			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`, counts(&r.OverrideReasons)},
-		{"suggestions offered", `SELECT count(*) FROM card_suggestions s JOIN k ON k.id = s.card_id`,
+		{"override reasons", db.dialect.overrideReasons, counts(&r.OverrideReasons)},
+		{"suggestions offered", db.dialect.suggestionsOffered,
 			func(rows *sql.Rows) error { return rows.Scan(&r.Suggestions.Offered) }},
 		// A suggestion counts as accepted when any feedback on its card
 		// accepted it, even if a later feedback overrode the card.
@@ -158,24 +146,18 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 	return r, nil
 }
 
-// ordersPerCall counts each call's assessed orders and those that met the
-// criteria.
-const ordersPerCall = `SELECT o.call_id, count(*) AS n, count(CASE WHEN o.assessment = 'criteria-met' THEN 1 END) AS met
-	FROM call_orders o JOIN p ON p.id = o.call_id GROUP BY o.call_id`
-
 // split groups the period's calls by one column of calls (a constant of
 // this file, never caller input): calls, orders, orders met, and what
 // became of their cards.
 func split(column string) string {
-	return `, o AS (` + ordersPerCall + `),
-		c AS (SELECT k.call_id, count(*) AS issued,
+	return `, c AS (SELECT k.call_id, count(*) AS issued,
 				count(CASE WHEN l.outcome = 'accepted' THEN 1 END) AS accepted,
 				count(CASE WHEN l.outcome = 'overridden' THEN 1 END) AS overridden,
 				count(l.card_id) AS feedback
 			FROM k LEFT JOIN latest l ON l.card_id = k.id AND l.rn = 1 GROUP BY k.call_id)
-		SELECT p.` + column + ` AS key, count(*) AS n, coalesce(sum(o.n), 0), coalesce(sum(o.met), 0),
+		SELECT p.` + column + ` AS key, count(*) AS n, coalesce(sum(p.orders_n), 0), coalesce(sum(p.orders_met), 0),
 			coalesce(sum(c.issued), 0), coalesce(sum(c.accepted), 0), coalesce(sum(c.overridden), 0), coalesce(sum(c.feedback), 0)
-		FROM p LEFT JOIN o ON o.call_id = p.id LEFT JOIN c ON c.call_id = p.id
+		FROM p LEFT JOIN c ON c.call_id = p.id
 		GROUP BY key ORDER BY n DESC, key`
 }
 

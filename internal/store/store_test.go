@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -264,9 +265,7 @@ func TestRecordCallStoresWhatFeedbackNeeds(t *testing.T) {
 		if diff := cmp.Diff(got, want); diff != "" {
 			t.Errorf("calls (-got +want):\n%s", diff)
 		}
-		var n int
-		db.read.QueryRowContext(ctx, "SELECT count(*) FROM card_override_reasons").Scan(&n)
-		if n != 6 {
+		if n := jsonElements(t, db, "SELECT override_reasons FROM cards"); n != 6 {
 			t.Errorf("override reasons stored = %d, want 6", n)
 		}
 	})
@@ -401,12 +400,17 @@ func TestPrune(t *testing.T) {
 		if err != nil || n != 3 {
 			t.Fatalf("Prune = %d, %v; want 3, nil", n, err)
 		}
-		for table, want := range map[string]int{"calls": 1, "call_orders": 1, "order_findings": 2, "cards": 2, "card_suggestions": 1,
-			"card_override_reasons": 3, "coverage_assertions": 1, "feedback": 0} {
+		for table, want := range map[string]int{"calls": 1, "cards": 2, "feedback": 0, "feedback_suggestions": 0} {
 			var got int
 			db.read.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got)
 			if got != want {
 				t.Errorf("%s after prune: %d rows, want %d", table, got, want)
+			}
+		}
+		for query, want := range map[string]int{"SELECT orders FROM calls": 1, "SELECT assertions FROM calls": 1,
+			"SELECT suggestions FROM cards": 1, "SELECT override_reasons FROM cards": 3} {
+			if got := jsonElements(t, db, query); got != want {
+				t.Errorf("%s after prune: %d elements, want %d", query, got, want)
 			}
 		}
 		err = db.RecordFeedback(ctx, service, []hooks.FeedbackItem{{Card: oldCard, Outcome: "overridden", OutcomeTimestamp: "2025-01-01T00:02:00Z"}})
@@ -435,11 +439,44 @@ func TestRecordCallStoresHostileText(t *testing.T) {
 		if err := db.read.QueryRowContext(t.Context(), "SELECT hook_instance FROM calls").Scan(&hi); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.read.QueryRowContext(t.Context(), "SELECT order_id FROM call_orders").Scan(&order); err != nil {
+		var orders string
+		if err := db.read.QueryRowContext(t.Context(), "SELECT orders FROM calls").Scan(&orders); err != nil {
 			t.Fatal(err)
 		}
+		var stored []struct{ ID string }
+		if err := json.Unmarshal([]byte(orders), &stored); err != nil || len(stored) != 1 {
+			t.Fatalf("calls.orders = %s (%v), want one order", orders, err)
+		}
+		order = stored[0].ID
 		if hi != "hi\uFFFD-\uFFFD" || order != "sr\uFFFD" {
 			t.Errorf("stored %q and %q, want U+FFFD for each NUL byte and invalid byte", hi, order)
 		}
 	})
+}
+
+// jsonElements counts the elements of the JSON arrays that query returns,
+// one per row.
+func jsonElements(t *testing.T, db *DB, query string) int {
+	t.Helper()
+	rows, err := db.read.QueryContext(t.Context(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			t.Fatal(err)
+		}
+		var elems []json.RawMessage
+		if err := json.Unmarshal([]byte(raw), &elems); err != nil {
+			t.Fatalf("%s: %q is not a JSON array: %v", query, raw, err)
+		}
+		n += len(elems)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
