@@ -332,12 +332,12 @@ func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (ids []int64, err e
 			tx.Rollback()
 		}
 	}()
+	st := db.stmts.in(ctx, tx)
 	if len(db.answered) > 0 {
-		if _, err := tx.ExecContext(ctx, sqliteAnswered, answeredJSON(db.answered)); err != nil {
+		if _, err := st.answered.ExecContext(ctx, answeredJSON(db.answered)); err != nil {
 			return nil, fmt.Errorf("store: record call: answered latency: %w", err)
 		}
 	}
-	st := db.stmts.in(ctx, tx)
 	for _, j := range jobs {
 		id, err := db.insertCall(ctx, &st, j.call)
 		if err != nil {
@@ -351,6 +351,20 @@ func (db *DB) commitTx(ctx context.Context, jobs []*callJob) (ids []int64, err e
 	db.answered = db.answered[:0]
 	return ids, nil
 }
+
+// sqliteInsertCards inserts up to cardsPerInsert cards of a call in one
+// statement (a statement costs more than a row); rows whose call_id is
+// NULL are padding.
+var sqliteInsertCards = `INSERT INTO cards (call_id, uuid, service_id, order_id, topic, indicator, suggestions, override_reasons)
+	SELECT * FROM (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", cardsPerInsert), ", ") + `) AS v
+	WHERE v.column1 IS NOT NULL`
+
+// cardsPerInsert is the number of card rows of sqliteInsertCards (a call
+// issues up to three per lumbar MRI order), cardColumns its columns per row.
+const (
+	cardsPerInsert = 4
+	cardColumns    = 8
+)
 
 // sqliteAnswered writes the answered latencies of earlier calls in one
 // statement: ?1 is [[call id, milliseconds], ...].
@@ -491,15 +505,29 @@ func orderCodes(o Order) string {
 // insertCall writes the rows of one call, its calls row and a row per card,
 // with the statements of a transaction.
 func (db *DB) insertCall(ctx context.Context, st *statements, c Call) (int64, error) {
-	var callID int64
-	err := st.insertCall.QueryRowContext(ctx, db.callRow(c)...).Scan(&callID)
+	res, err := st.insertCall.ExecContext(ctx, db.callRow(c)...)
 	if err != nil {
 		return 0, fmt.Errorf("store: record call: %w", err)
 	}
-	for _, card := range c.Cards {
-		if _, err := st.insertCard.ExecContext(ctx, append([]any{callID}, cardRow(c.ServiceID, card)...)...); err != nil {
+	callID, err := res.LastInsertId()
+	if err != nil {
+		return 0, fmt.Errorf("store: record call: %w", err)
+	}
+	// SQLite: up to cardsPerInsert cards per statement, the unused rows of
+	// the statement left NULL.
+	for cards := c.Cards; len(cards) > 0; {
+		n := min(len(cards), cardsPerInsert)
+		args := make([]any, 0, cardsPerInsert*cardColumns)
+		for _, card := range cards[:n] {
+			args = append(append(args, callID), cardRow(c.ServiceID, card)...)
+		}
+		for len(args) < cap(args) {
+			args = append(args, nil)
+		}
+		if _, err := st.insertCards.ExecContext(ctx, args...); err != nil {
 			return 0, fmt.Errorf("store: record call: card: %w", err)
 		}
+		cards = cards[n:]
 	}
 	return callID, nil
 }
@@ -581,7 +609,7 @@ const pruneSlack = time.Hour
 
 // statements are prepared once (SQLite: on the single write connection).
 type statements struct {
-	insertCall, insertCard                   *sql.Stmt
+	insertCall, insertCards, answered        *sql.Stmt // SQLite only
 	findCard                                 *sql.Stmt
 	insertFeedback, insertFeedbackSuggestion *sql.Stmt
 }
@@ -589,23 +617,29 @@ type statements struct {
 var statementSQL = []struct {
 	dst func(*statements) **sql.Stmt
 	sql string
+	// sqliteOnly statements are not prepared on PostgreSQL, which sends a
+	// batch's rows as one pipeline instead.
+	sqliteOnly bool
 }{
 	{func(s *statements) **sql.Stmt { return &s.insertCall }, `INSERT INTO calls
 		(at_ms, service_id, hook, hook_instance, client_iss, patient_key, policy_id, status, latency_ms, fhir_queries, request_sha256, response_sha256,
 		orders_n, orders_met, outcome, orders, assertions)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
-	{func(s *statements) **sql.Stmt { return &s.insertCard }, `INSERT INTO cards
-		(call_id, uuid, service_id, order_id, topic, indicator, suggestions, override_reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, true},
+	{func(s *statements) **sql.Stmt { return &s.insertCards }, sqliteInsertCards, true},
+	{func(s *statements) **sql.Stmt { return &s.answered }, sqliteAnswered, true},
 	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id, suggestions, override_reasons FROM cards
-		WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`},
+		WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`, false},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
 		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`},
-	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`},
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, false},
+	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`, false},
 }
 
 func (db *DB) prepare(ctx context.Context) error {
 	for _, s := range statementSQL {
+		if s.sqliteOnly && db.dialect.dollar {
+			continue
+		}
 		st, err := db.write.PrepareContext(ctx, db.dialect.rebind(s.sql))
 		if err != nil {
 			return fmt.Errorf("store: prepare: %w", err)
@@ -621,7 +655,9 @@ func (db *DB) prepare(ctx context.Context) error {
 func (s *statements) in(ctx context.Context, tx *sql.Tx) statements {
 	var out statements
 	for _, d := range statementSQL {
-		*d.dst(&out) = tx.StmtContext(ctx, *d.dst(s))
+		if st := *d.dst(s); st != nil {
+			*d.dst(&out) = tx.StmtContext(ctx, st)
+		}
 	}
 	return out
 }
