@@ -187,8 +187,18 @@ const (
 	batchTimeout = 10 * time.Second
 	// groupWindow is how long the writer, while calls arrive together,
 	// waits for more records before committing: small against a call's
-	// latency, long against the time between calls under load.
-	groupWindow = 250 * time.Microsecond
+	// latency, long against the time between calls under load. Each commit
+	// costs an fsync and the write of the pages it changed (about 300 µs
+	// of CPU on the reference machine). In the speed run (8 callers),
+	// waiting 250 µs only after a batch with company left 64 % of the
+	// commits with one record (1.8 records per commit, 1,034-1,174
+	// calls/s); waiting 750 µs whenever records arrive within busyGap of
+	// each other gives 3.1 per commit and 1,436-1,742 calls/s (1 ms and
+	// 1.5 ms gained nothing more).
+	groupWindow = 750 * time.Microsecond
+	// busyGap: a record that arrives within busyGap of the one before it
+	// means calls are arriving together, and more are on their way.
+	busyGap = 2 * time.Millisecond
 )
 
 // writeCalls is the writer goroutine: it commits queued records in batches
@@ -196,8 +206,8 @@ const (
 func (db *DB) writeCalls() {
 	defer close(db.written)
 	batch := make([]*callJob, 0, maxBatch)
-	// busy: the last batch had company, so calls are arriving together.
-	busy := false
+	// last: when the latest record arrived.
+	var last time.Time
 	window := time.NewTimer(groupWindow)
 	window.Stop()
 	for {
@@ -230,6 +240,9 @@ func (db *DB) writeCalls() {
 			}
 			return
 		}
+		now := time.Now()
+		busy := now.Sub(last) < busyGap
+		last = now
 		if busy {
 			// Under load more records are on their way: wait a moment for
 			// them instead of paying a commit each.
@@ -255,7 +268,6 @@ func (db *DB) writeCalls() {
 				}
 			}
 		}
-		busy = len(batch) > 1
 		db.commitCalls(batch)
 		clear(batch)
 	}
