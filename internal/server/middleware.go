@@ -223,7 +223,15 @@ type bufferedWriter struct {
 	status int
 }
 
-func (w *bufferedWriter) Write(b []byte) (int, error)       { return w.buf.Write(b) }
+// Write keeps b; the first write sizes the buffer to it (an answer is
+// usually written at once), instead of growing it step by step.
+func (w *bufferedWriter) Write(b []byte) (int, error) {
+	if w.buf.Cap() == 0 {
+		w.buf.Grow(len(b))
+	}
+	return w.buf.Write(b)
+}
+
 func (w *bufferedWriter) WriteString(s string) (int, error) { return w.buf.WriteString(s) }
 func (w *bufferedWriter) WriteHeader(code int)              { w.status = code }
 func (w *bufferedWriter) WriteHeaderNow()                   {}
