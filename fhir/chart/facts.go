@@ -257,6 +257,10 @@ type Facts struct {
 	Notes []NoteFinding
 	// NotesNotRead are the notes that could not be read, with the reason.
 	NotesNotRead []Note
+	// TextOnlyProblems are problem-list entries recorded as text without a
+	// code whose text names a red flag: the assessment cannot count them
+	// and names them.
+	TextOnlyProblems []TextOnlyProblem
 }
 
 // Kept reports how many resources the facts hold (Patient and Coverage excluded).
@@ -480,6 +484,7 @@ func Derive(rec *Record) *Facts {
 		f.Coverages = append(f.Coverages, cv)
 	}
 	f.deriveNotes(rec)
+	f.deriveTextOnlyProblems()
 	return f
 }
 

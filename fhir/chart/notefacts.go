@@ -83,6 +83,47 @@ func (f *Facts) deriveNotes(rec *Record) {
 	}
 }
 
+// TextOnlyProblem is a Condition recorded as text without a code whose text
+// the note finder reads as a red flag (DECISIONS.md, "Nothing dropped in
+// silence"): a problem list entry without a code is not counted (a coded
+// entry is the chart's assertion; free text is not), but it is named.
+type TextOnlyProblem struct {
+	// Source is the Condition ("Condition/c1"); Text its code.text.
+	Source, Text string
+	// Date is the problem's onset, else its recorded date (zero when none).
+	Date Date
+	// Category and Label are what the finder read in the text.
+	Category notes.Category
+	Label    string
+}
+
+// deriveTextOnlyProblems reads the text of each Condition that has no
+// coding (refuted ones and those entered in error excepted) with the note
+// finder, and keeps those that name a red flag, not negated.
+func (f *Facts) deriveTextOnlyProblems() {
+	var finder *notes.Finder
+	for i := range f.Problems {
+		p := &f.Problems[i]
+		if len(p.Code.Codings) > 0 || strings.TrimSpace(p.Code.Text) == "" || p.Refuted() {
+			continue
+		}
+		if finder == nil {
+			var err error
+			if finder, err = notes.Default(); err != nil {
+				return
+			}
+		}
+		for _, fd := range finder.Find(p.Code.Text) {
+			if !fd.Counts || fd.Category == notes.ConservativeTherapy {
+				continue
+			}
+			f.TextOnlyProblems = append(f.TextOnlyProblems, TextOnlyProblem{Source: p.Source, Text: p.Code.Text,
+				Date: p.Date(), Category: fd.Category, Label: fd.Label})
+			break
+		}
+	}
+}
+
 var months = map[string]time.Month{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
 	"sep": 9, "oct": 10, "nov": 11, "dec": 12}
 

@@ -299,6 +299,10 @@ func (x *assessor) readConditions() {
 		}
 		x.conds = append(x.conds, condition{p: p, active: p.ActiveOn(x.d), date: date})
 	}
+	// Entries that name a red flag in text only: named, not counted.
+	for _, t := range x.f.TextOnlyProblems {
+		x.skip(ReasonTextOnly, t.Label, t.Text, t.Date, t.Source)
+	}
 }
 
 // relevance names what a coded concept would count as: a red flag's label,
