@@ -6,6 +6,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -258,8 +259,21 @@ func checkDeployment(t *testing.T, m *manifests, d *appsv1.Deployment) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := policy.Load(dir); err != nil {
-		t.Errorf("ConfigMap %s: the policies do not load: %v", cm.Name, err)
+	vsDir := env["LUMBAR_MRI_CDS_VALUESETS"].Value
+	vsCM, ok := mounted[vsDir]
+	if !ok {
+		t.Fatalf("%s: LUMBAR_MRI_CDS_VALUESETS %q is not a ConfigMap mount", c.Name, vsDir)
+	}
+	vs := t.TempDir()
+	for name, body := range vsCM.Data {
+		if err := os.WriteFile(filepath.Join(vs, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The policies load against the shipped value sets and the operator's,
+	// as serve loads them.
+	if _, err := policy.NewHolderWithValueSets(dir, vs, slog.New(slog.DiscardHandler), nil); err != nil {
+		t.Errorf("ConfigMaps %s and %s: the policies do not load with the value sets: %v", cm.Name, vsCM.Name, err)
 	}
 
 	trustPath := env["LUMBAR_MRI_CDS_TRUST_FILE"].Value
