@@ -15,6 +15,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/server"
 )
 
 // securedInstance starts serve with a development trust file and returns
@@ -173,6 +175,11 @@ func TestComposeSecuredSettings(t *testing.T) {
 		}
 		if len(c.adminToken) < 32 {
 			t.Errorf("%s: compose admin token has %d characters, serve needs 32", name, len(c.adminToken))
+		}
+		// Behind the compose proxy, the proxy's address must be trusted
+		// for X-Forwarded-For, or every EHR shares one budget.
+		if err := server.ParseTrustedProxies(splitList(c.trustedProxies)); err != nil || c.trustedProxies == "" {
+			t.Errorf("%s: --trusted-proxies %q (%v): the replicas sit behind the compose proxy", name, c.trustedProxies, err)
 		}
 	}
 	if replicas == 0 {

@@ -30,6 +30,7 @@ type serveConfig struct {
 	databaseURL, pseudonymKeyFile                           string
 	fhirTimeout                                             time.Duration
 	fhirAllow                                               string
+	trustedProxies                                          string
 	fhirMaxConcurrent, fhirMaxPerHost, fhirMaxPerClient     int
 	authFailureLimit                                        int
 	tokenMaxLifetime                                        time.Duration
@@ -60,6 +61,7 @@ func serveFlags(getenv func(string) string, stderr io.Writer) (*flags, *serveCon
 	f.str(&c.logFormat, "log-format", "text", "log format: text or json", false)
 	f.str(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error", false)
 	f.duration(&c.fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for all FHIR queries of one call (CRD allows 5 s in all)")
+	f.str(&c.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR ranges of reverse proxies in front of the service; their X-Forwarded-For names the client that failed-authentication budgets and rate limits count against (default: none, the TCP peer is the client)", false)
 	f.str(&c.fhirAllow, "fhir-allow", "", "comma-separated FHIR servers the service may query, each host (any port) or host:port; a listed host may be on a private address and use http (default: any public https server; in development also loopback)", false)
 	f.integer(&c.fhirMaxConcurrent, "fhir-max-concurrent", fhir.DefaultMaxConcurrent, "cap on concurrent outbound FHIR requests")
 	f.integer(&c.fhirMaxPerHost, "fhir-max-per-host", fhir.DefaultMaxPerHost, "cap on concurrent outbound FHIR requests to one FHIR server host")
@@ -125,6 +127,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {
 		return fmt.Errorf("--admin-token (LUMBAR_MRI_CDS_ADMIN_TOKEN) is %d characters; it must be at least %d (for example: openssl rand -hex 32), or empty to turn the report page off",
 			len(c.adminToken), server.MinAdminTokenLength)
+	}
+	if err := server.ParseTrustedProxies(splitList(c.trustedProxies)); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.authFailureLimit < 0 || c.tokenMaxLifetime < 0 {
 		return errors.New("--auth-failure-limit and --token-max-lifetime must not be negative")
@@ -239,6 +244,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RatePerSecond:         float64(c.rateLimit),
 		ReplayUsage:           replayUsage(verifier, sharedReplay != nil),
 		AuthFailuresPerMinute: c.authFailureLimit,
+		TrustedProxies:        splitList(c.trustedProxies),
 		RateBurst:             c.rateBurst,
 		AdminToken:            c.adminToken,
 		Metrics:               metrics,

@@ -129,6 +129,7 @@ var refusedNames = map[string]string{
 	"auth-throttled":        "too many failed logins from one address (429)",
 	"rate-limited":          "over the client's call rate (429)",
 	"admin-unauthenticated": "wrong or missing admin token (401)",
+	"auth-unavailable":      "token could not be checked: replay store unavailable (503)",
 }
 
 // RefusedName is a refusal reason in plain words; unknown reasons are shown

@@ -56,7 +56,7 @@ func (s *Server) handleService(c *gin.Context) {
 	// else (development) the remote address.
 	client := caller(c)
 	if client == "" {
-		client = gateKey(c.Request.RemoteAddr).String()
+		client = gateKey(c.ClientIP()).String()
 	}
 	ctx = fhir.WithClient(ctx, client)
 	out, err := s.cfg.Pipeline.Run(ctx, c.Param("id"), body)

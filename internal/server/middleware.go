@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -116,7 +115,13 @@ func (s *Server) authenticate(c *gin.Context) {
 		}
 	})).ServeHTTP(c.Writer, c.Request)
 	if !passed {
-		s.counted(RefusedUnauthenticated)
+		reason := RefusedUnauthenticated
+		if c.Writer.Status() >= http.StatusInternalServerError {
+			// Not the client's fault: the verifier could not check the
+			// token (the gate spends no budget on it either).
+			reason = RefusedAuthUnavailable
+		}
+		s.counted(reason)
 		c.Abort()
 		return
 	}
@@ -183,7 +188,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 	}
 	key := caller(c)
 	if key == "" {
-		key, _, _ = net.SplitHostPort(c.Request.RemoteAddr)
+		key = c.ClientIP()
 	}
 	ok, wait := s.limiter.allow(key, time.Now())
 	if !ok {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"net"
@@ -21,6 +22,7 @@ const (
 	RefusedAuthThrottled   = "auth-throttled"        // 429: the address spent its failed-authentication budget
 	RefusedRateLimited     = "rate-limited"          // 429: the client is over --rate-limit
 	RefusedAdminToken      = "admin-unauthenticated" // 401: wrong or missing admin token
+	RefusedAuthUnavailable = "auth-unavailable"      // 503: the token could not be checked (the shared replay store is down)
 )
 
 // DefaultAuthFailures is the default failed-authentication budget of one
@@ -48,6 +50,22 @@ func newFailureGate(perMinute int) *failureGate {
 
 // gateKey is the address a budget belongs to: the IPv4 address, or the /64
 // of an IPv6 one (one host usually holds a whole /64).
+// ParseTrustedProxies checks a list of proxy addresses and CIDR ranges
+// ("10.0.0.5", "10.0.0.0/8", "fd00::/8") for Config.TrustedProxies.
+func ParseTrustedProxies(list []string) error {
+	for _, p := range list {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			return fmt.Errorf("trusted proxy %q is neither an IP address nor a CIDR range", p)
+		}
+	}
+	return nil
+}
+
+// gateKey is the budget key of a client address ("host:port" or "host"):
+// the address itself for IPv4, its /64 for IPv6.
 func gateKey(remoteAddr string) netip.Prefix {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
@@ -134,7 +152,7 @@ func (s *Server) gate(c *gin.Context) {
 		c.Next()
 		return
 	}
-	key := gateKey(c.Request.RemoteAddr)
+	key := gateKey(c.ClientIP())
 	now := time.Now()
 	if blocked, wait := s.failures.blocked(key, now); blocked {
 		s.refuse(c, RefusedAuthThrottled, wait)

@@ -3,6 +3,7 @@ package server
 import (
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -329,5 +330,82 @@ func TestFailureGateBounded(t *testing.T) {
 	}
 	if n := len(g.buckets); n > maxGateEntries {
 		t.Errorf("gate holds %d addresses, bound %d", n, maxGateEntries)
+	}
+}
+
+// TestTrustedProxies: behind a trusted reverse proxy, each client named by
+// X-Forwarded-For has its own failed-authentication budget, so one caller
+// cannot spend everyone's; from an untrusted peer the header is ignored,
+// so a client cannot pick the address its failures count against.
+func TestTrustedProxies(t *testing.T) {
+	const path = "/cds-services/lumbar-mri-order-sign"
+	garbage := func(xff string) map[string]string {
+		return map[string]string{"Authorization": "Bearer garbage", "X-Forwarded-For": xff}
+	}
+	behindProxy := newTestServer(t, func(c *Config) {
+		c.AuthFailuresPerMinute = 3
+		c.TrustedProxies = []string{"10.0.0.0/8"}
+		secure, _, _ := securedServer(t, false)
+		c.Authenticate, c.CallerOf = secure.cfg.Authenticate, secure.cfg.CallerOf
+	})
+	var got []int
+	for range 4 {
+		got = append(got, behindProxy.from(t, "10.1.2.3:5000", http.MethodPost, path, garbage("203.0.113.7")).Code)
+	}
+	// Another client through the same proxy still has its budget; a
+	// spoofed left-most entry does not change who the proxy saw.
+	got = append(got, behindProxy.from(t, "10.1.2.3:5001", http.MethodPost, path, garbage("203.0.113.8")).Code)
+	got = append(got, behindProxy.from(t, "10.1.2.3:5002", http.MethodPost, path, garbage("198.51.100.1, 203.0.113.7")).Code)
+	if diff := cmp.Diff(got, []int{401, 401, 401, 429, 401, 429}); diff != "" {
+		t.Errorf("behind a trusted proxy (-got +want):\n%s", diff)
+	}
+
+	direct := newTestServer(t, func(c *Config) {
+		c.AuthFailuresPerMinute = 3
+		secure, _, _ := securedServer(t, false)
+		c.Authenticate, c.CallerOf = secure.cfg.Authenticate, secure.cfg.CallerOf
+	})
+	got = got[:0]
+	for i := range 4 {
+		got = append(got, direct.from(t, "203.0.113.9:5000", http.MethodPost, path, garbage(fmt.Sprintf("192.0.2.%d", i))).Code)
+	}
+	if diff := cmp.Diff(got, []int{401, 401, 401, 429}); diff != "" {
+		t.Errorf("X-Forwarded-For from an untrusted peer must be ignored (-got +want):\n%s", diff)
+	}
+	if err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.1", "fd00::/8"}); err != nil {
+		t.Errorf("valid list refused: %v", err)
+	}
+	if err := ParseTrustedProxies([]string{"proxy.internal"}); err == nil {
+		t.Error("a host name was accepted as a trusted proxy")
+	}
+}
+
+// TestAuthUnavailableCountedApart: when the verifier cannot check a token
+// (503: the shared replay store is down), the refusal is counted as
+// auth-unavailable, not as a failed authentication, and the caller's
+// failed-authentication budget is not spent.
+func TestAuthUnavailableCountedApart(t *testing.T) {
+	s := newTestServer(t, func(c *Config) {
+		c.AuthFailuresPerMinute = 3
+		c.Authenticate = func(http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, `{"error":"replay store unavailable"}`, http.StatusServiceUnavailable)
+			})
+		}
+	})
+	for i := range 5 {
+		if rec := s.from(t, "203.0.113.20:1", http.MethodPost, "/cds-services/lumbar-mri-order-sign", nil); rec.Code != 503 {
+			t.Fatalf("call %d: %d, want 503 (never 429: the budget is for failed authentications)", i, rec.Code)
+		}
+	}
+	if err := s.FlushRefused(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	refused, err := s.db.Refused(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(refused, []store.Refusal{{Reason: RefusedAuthUnavailable, N: 5}}); diff != "" {
+		t.Errorf("refused counts (-got +want):\n%s", diff)
 	}
 }

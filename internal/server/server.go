@@ -60,6 +60,14 @@ type Config struct {
 	BaseURL      string
 	Logger       *slog.Logger
 	MaxBodyBytes int64
+	// TrustedProxies are the addresses or CIDR ranges of the reverse
+	// proxies in front of the service (ParseTrustedProxies checks them).
+	// A request from one of them is attributed to the client its
+	// X-Forwarded-For (or X-Real-IP) header names, read from the right
+	// past the trusted hops; from any other peer those headers are
+	// ignored, so a client cannot pick the address its failures are
+	// counted against. Empty: the TCP peer is the client.
+	TrustedProxies []string
 	// DecodeBudget is the total size in bytes of the request bodies decoded
 	// at once (each call is charged its Content-Length, or MaxBodyBytes when
 	// it announces none); a call that does not fit is answered 503 with
@@ -141,6 +149,13 @@ func New(cfg Config) *Server {
 		refused: &refusalCounter{counts: map[refusalKey]int{}, every: refusalFlushEvery, store: cfg.Store, log: cfg.Logger}}
 	if cfg.AuthFailuresPerMinute > 0 {
 		s.failures = newFailureGate(cfg.AuthFailuresPerMinute)
+	}
+	// gin trusts every proxy unless told otherwise; nil trusts none. The
+	// list was checked by ParseTrustedProxies; an entry gin refuses leaves
+	// no proxy trusted.
+	if err := s.engine.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		cfg.Logger.Error("trusted proxies refused; the TCP peer is the client", "error", err)
+		_ = s.engine.SetTrustedProxies(nil)
 	}
 	if cfg.Metrics != nil && cfg.ReplayUsage != nil {
 		cfg.Metrics.watchReplay(cfg.ReplayUsage)
