@@ -2,6 +2,7 @@ package cards
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
@@ -300,8 +301,9 @@ func item(heading string, ev []criteria.Evidence) string {
 }
 
 // groups renders evidence as markdown-safe text, one entry per distinct
-// display (repeats become "N entries, first to last"); notes are quoted and
-// text matches marked. References never appear.
+// display (repeats become "N entries, first to last"); notes are quoted
+// (once per quote: findings from one sentence of a note share its entry)
+// and text matches marked. References never appear.
 func groups(ev []criteria.Evidence) []string {
 	type group struct {
 		name, first, last string
@@ -310,14 +312,29 @@ func groups(ev []criteria.Evidence) []string {
 	}
 	var order []*group
 	byKey := map[string]*group{}
-	var out []string
+	type quoted struct {
+		names []string
+		date  string
+		quote string
+	}
+	var notes []*quoted
+	byQuote := map[string]*quoted{}
 	for _, e := range ev {
 		name := e.Display
 		if name == "" {
 			name = "code " + e.Code.Code
 		}
 		if e.FromNote {
-			out = append(out, fmt.Sprintf("%s: from a note (%s): “%s”", mdEscape(name), dateText(e), mdEscape(e.Quote)))
+			key := e.Source + "|" + dateText(e) + "|" + e.Quote
+			q := byQuote[key]
+			if q == nil {
+				q = &quoted{date: dateText(e), quote: e.Quote}
+				byQuote[key] = q
+				notes = append(notes, q)
+			}
+			if !slices.Contains(q.names, name) {
+				q.names = append(q.names, name)
+			}
 			continue
 		}
 		key := fmt.Sprintf("%s|%t", name, e.ByText)
@@ -341,7 +358,18 @@ func groups(ev []criteria.Evidence) []string {
 		}
 		plain = append(plain, mdEscape(g.name)+" ("+when+")")
 	}
-	return append(plain, out...)
+	for _, q := range notes {
+		plain = append(plain, fmt.Sprintf("%s: from a note (%s): “%s”", mdEscape(andList(q.names)), q.date, mdEscape(q.quote)))
+	}
+	return plain
+}
+
+// andList joins names as "a", "a and b", "a, b and c".
+func andList(names []string) string {
+	if len(names) <= 1 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // dateText is an evidence date as recorded (its precision kept), else the

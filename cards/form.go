@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -356,12 +357,16 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 			}
 			switch f.Code {
 			case criteria.RedFlagNeurologicDeficit:
+				// Findings from one sentence of a note share its quote:
+				// said once.
 				var parts []string
 				for _, e := range f.Evidence {
+					p := e.Display
 					if e.FromNote && e.Quote != "" {
-						parts = append(parts, "\""+e.Quote+"\"")
-					} else if e.Display != "" {
-						parts = append(parts, e.Display)
+						p = "\"" + e.Quote + "\""
+					}
+					if p != "" && !slices.Contains(parts, p) {
+						parts = append(parts, p)
 					}
 				}
 				if len(parts) > 0 {

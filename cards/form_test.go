@@ -299,3 +299,63 @@ func TestEvidenceFromNote(t *testing.T) {
 		t.Errorf("evidence lines:\n%s", joined)
 	}
 }
+
+// Two findings from one sentence of a note (saddle anaesthesia and urinary
+// retention) share its quote: the card line quotes it once and names both;
+// the same sentence in another note, or another sentence, is its own line.
+func TestNoteQuoteOnce(t *testing.T) {
+	q := "Numbness in the saddle area and unable to void since last night."
+	got := groups([]criteria.Evidence{
+		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "saddle anaesthesia", FromNote: true, Quote: q},
+		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "urinary retention", FromNote: true, Quote: q},
+		{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "fecal incontinence", FromNote: true, Quote: "Lost control of his bowels."},
+		{Source: "DocumentReference/clinic", Date: fday("2026-04-29"), DateText: "2026-04-29", Display: "urinary retention", FromNote: true, Quote: q},
+	})
+	want := []string{
+		"saddle anaesthesia and urinary retention: from a note (2026-04-28): \u201c" + q + "\u201d",
+		"fecal incontinence: from a note (2026-04-28): \u201cLost control of his bowels.\u201d",
+		"urinary retention: from a note (2026-04-29): \u201c" + q + "\u201d",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
+// The form's examination answer quotes a sentence once when two deficit
+// findings come from it.
+func TestFormExamQuotesOnce(t *testing.T) {
+	in := formInput(t)
+	a := formAssessment()
+	q := "L EHL 2/5 and left foot drop."
+	for i := range a.Findings {
+		if a.Findings[i].Code == criteria.RedFlagNeurologicDeficit {
+			a.Findings[i].Evidence = []criteria.Evidence{
+				{Source: "DocumentReference/clinic", Date: fday("2026-04-30"), DateText: "2026-04-30", Display: "motor weakness, grade 3/5 or less", FromNote: true, Quote: q},
+				{Source: "DocumentReference/clinic", Date: fday("2026-04-30"), DateText: "2026-04-30", Display: "foot drop", FromNote: true, Quote: q},
+			}
+		}
+	}
+	o := Order{Assessment: a}
+	s, err := FormCompletion(in, &o, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qr struct{ Item []checkQRItemFull }
+	if err := json.Unmarshal(s.Actions[0].Resource, &qr); err != nil {
+		t.Fatal(err)
+	}
+	var exam string
+	var walk func([]checkQRItemFull)
+	walk = func(items []checkQRItemFull) {
+		for _, it := range items {
+			walk(it.Item)
+			if it.LinkID == "red-flag.neurologic-deficit.exam" && len(it.Answer) == 1 {
+				exam = string(it.Answer[0].Values["valueString"])
+			}
+		}
+	}
+	walk(qr.Item)
+	if want := `"\"` + q + `\""`; exam != want {
+		t.Errorf("exam answer %s, want %s", exam, want)
+	}
+}

@@ -15,7 +15,7 @@ func TestRecordFromNotes(t *testing.T) {
 	icd := policy.SystemICD10
 	note := func(code, display, label string) criteria.Evidence {
 		return criteria.Evidence{Source: "DocumentReference/ed", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: label,
-			FromNote: true, Quote: "numbness in the saddle region and difficulty initiating urination",
+			FromNote: true, Quote: "numbness in the saddle region and unable to void",
 			Code: criteria.Code{System: icd, Code: code, Display: display}}
 	}
 	a := criteria.Assessment{Findings: []criteria.Finding{
@@ -55,7 +55,7 @@ func TestRecordFromNotes(t *testing.T) {
 		}
 		if c.VerificationStatus.Coding[0].Code != "provisional" || c.Code.Coding[0].System != icd ||
 			c.Evidence[0].Detail[0].Reference != "DocumentReference/ed" || c.OnsetDateTime != "2026-04-28" ||
-			!strings.Contains(c.Note[0].Text, "difficulty initiating urination") {
+			!strings.Contains(c.Note[0].Text, "unable to void") {
 			t.Errorf("condition %s", act.Resource)
 		}
 	}

@@ -16,6 +16,8 @@ func TestDeclinedAndOtherSites(t *testing.T) {
 		{"Has not tried NSAIDs.", "medication-trial", false},
 		{"PT was recommended but patient never attended.", "physical-therapy", false},
 		{"Refused PT; wants imaging.", "physical-therapy", false},
+		{"Was told to start PT but never went.", "physical-therapy", false},
+		{"Referred to physical therapy but did not go.", "physical-therapy", false},
 		{"Physical therapy for shoulder since January.", "physical-therapy", false},
 		{"PT for the left knee twice weekly since March.", "physical-therapy", false},
 		{"Counseled on red flags such as saddle anesthesia, urinary retention, fever.", "saddle-anesthesia", false},

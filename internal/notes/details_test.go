@@ -85,6 +85,8 @@ func TestStripHTML(t *testing.T) {
 		{"<b>bold</b> and <i>it</i>", "bold and it"},
 		{"unclosed <p", "unclosed <p"},
 		{"<ul><li>foot drop</li><li>fever</li></ul>", "\n\nfoot drop\n\nfever\n\n"},
+		{"<h3>Assessment</h3><p>foot drop</p>", "\nAssessment:\n\nfoot drop\n"},
+		{"<H2>Plan:</H2>x<h4> </h4>", "\nPlan:\nx\n \n"}, // no second colon, none after an empty heading
 	}
 	for _, tt := range tests {
 		if got := StripHTML(tt.in); got != tt.want {
@@ -134,6 +136,12 @@ func TestNoFalseRedFlags(t *testing.T) {
 		"Cancer screening discussed.",
 		"Follow up on 3/5/2026.",
 		"Neck: s/p ACDF C5-C6.",
+		"Screening for cancer recommended.",
+		"Patient is afraid she has cancer.",
+		"Worried about cancer.",
+		"Family History:\nCancer: mother (breast)\nDiabetes: father\nColon cancer: uncle",
+		"FAMILY HISTORY:\nCANCER: MOTHER\nDIABETES: FATHER\nCOLON CANCER: UNCLE",
+		"<p><b>Family History:</b> mother with breast cancer.</p>",
 	}
 	for _, text := range guard {
 		for _, fd := range f.Find(text) {
@@ -155,6 +163,7 @@ func TestNewRejects(t *testing.T) {
 		"grade group":      strings.Replace(base, "'(?P<grade>[0-5])[+-]? out of 5'", "'[0-5] out of 5'", 1),
 		"unknown cue kind": strings.Replace(base, "  historical:\n    source: harkema2009", "  past:\n    source: harkema2009", 1),
 		"unknown section":  strings.Replace(base, "context: other-person\n", "context: someone\n", 1),
+		"uncited also":     strings.Replace(base, "also: [medspacy-context,", "also: [nowhere,", 1),
 	}
 	for name, data := range tests {
 		if data == base {

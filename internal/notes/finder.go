@@ -91,10 +91,13 @@ type section struct {
 // followed by a colon.
 var headerRe = regexp.MustCompile(`^[ \t]*(?:[-*•][ \t]*)?([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*:(.*)$`)
 
-// sectionsOf cuts text at section headers. A known header sets the
-// context of its section, which runs until the next header line (a known
-// header, or any header name alone on its line) or a blank line after
-// content (ConText: a section header's scope is its section).
+// sectionsOf cuts text at section headers. A known header ("Family
+// History:", or its name alone on its line) sets the context of its
+// section, which runs until the next header line (a known header, any
+// "Name:" alone on its line, or outside a Plan a "NAME: text" line in
+// capitals, see upperHeader) or a blank line after content (ConText: a section header's
+// scope is its section). StripHTML ends each HTML heading with a colon, so
+// a heading is a header line.
 func (f *Finder) sectionsOf(text string) []section {
 	var out []section
 	cur := section{span: span{0, 0}}
@@ -124,11 +127,16 @@ func (f *Finder) sectionsOf(text string) []section {
 				if rest != "" {
 					content = true
 				}
-			} else if rest == "" {
+			} else if rest == "" || cur.context != ctxHypothetical && f.upperHeader(m[1], rest) {
 				startNew("", "")
+				content = rest != ""
 			} else {
 				content = true
 			}
+		} else if ctx, ok := f.sections[strings.ToLower(strings.TrimSpace(line))]; ok {
+			// A known header name alone on its line, without a colon (a
+			// plain-text heading).
+			startNew(ctx, strings.TrimSpace(line))
 		} else if strings.TrimSpace(line) == "" {
 			if content && cur.context != "" {
 				startNew("", "")
@@ -146,6 +154,55 @@ func (f *Finder) sectionsOf(text string) []section {
 		out = append(out, cur)
 	}
 	return out
+}
+
+// upperHeader reports whether an unknown "NAME: text" line starts a
+// section: the name is written in capitals (two letters or more) before
+// text that is not, and names no finding and no context cue. A label of a
+// list entry ("Cancer: mother", "Mother: breast cancer") or a name inside
+// a note written all in capitals ("DIABETES: FATHER") does not: ending a
+// Family History section there would count what it lists. Nor does it end
+// a Plan (sectionsOf): "THERAPY: PT 2x/week" is an item of the plan.
+func (f *Finder) upperHeader(name, rest string) bool {
+	letters := 0
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c >= 'a' && c <= 'z':
+			return false
+		case c >= 'A' && c <= 'Z':
+			letters++
+		}
+	}
+	if letters < 2 || strings.IndexFunc(rest, unicode.IsLower) < 0 {
+		return false
+	}
+	return !f.namesFindingOrCue(name)
+}
+
+// namesFindingOrCue reports whether s holds a finding phrase or a context
+// cue.
+func (f *Finder) namesFindingOrCue(s string) bool {
+	lower := lowerASCII(s)
+	for ci := range f.concepts {
+		c := &f.concepts[ci]
+		for pi, re := range c.patterns {
+			in := s
+			if c.fold[pi] {
+				in = lower
+			}
+			if re.MatchString(in) {
+				return true
+			}
+		}
+	}
+	for _, cs := range f.cues {
+		for _, re := range []*regexp.Regexp{cs.before, cs.after} {
+			if re != nil && re.MatchString(lower) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // abbreviations whose trailing period does not end a sentence.
@@ -219,6 +276,9 @@ func (f *Finder) clauses(text string, sent span) []span {
 	var out []span
 	start := 0
 	for _, m := range f.terminators.FindAllStringIndex(s, -1) {
+		if f.speaksBack(s[m[1]:]) {
+			continue
+		}
 		if m[0] > start {
 			out = append(out, span{sent.start + start, sent.start + m[0]})
 		}
@@ -226,6 +286,20 @@ func (f *Finder) clauses(text string, sent span) []span {
 	}
 	out = append(out, span{sent.start + start, sent.end})
 	return out
+}
+
+// speaksBack reports whether the text right after a terminator starts
+// with a phrase that speaks of the clause before it ("but never went").
+func (f *Finder) speaksBack(rest string) bool {
+	if f.notBefore == nil {
+		return false
+	}
+	i := 0
+	for i < len(rest) && (isSpace(rest[i]) || rest[i] == ',') {
+		i++
+	}
+	m := f.notBefore.FindStringIndex(rest[i:])
+	return m != nil && m[0] == 0
 }
 
 func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {

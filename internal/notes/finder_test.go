@@ -41,6 +41,9 @@ func summary(fs []Finding) []string {
 	return out
 }
 
+// fromHTML is an HTML note as the finder reads it.
+func fromHTML(s string) string { return StripHTML(s) }
+
 func TestFind(t *testing.T) {
 	f := finder(t)
 	tests := []struct {
@@ -56,6 +59,10 @@ func TestFind(t *testing.T) {
 		{"Rectal exam: lax sphincter tone.", []string{"cauda-equina/sphincter-tone +"}},
 		{"Concerning for cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome +"}},
 		{"Loss of bladder control started two days ago.", []string{"cauda-equina/urinary-incontinence +"}},
+		{"Numbness around the anus since Monday.", []string{"cauda-equina/saddle-anesthesia +"}},
+		{"He lost control of his bowels last night.", []string{"cauda-equina/bowel-incontinence +"}},
+		// Hesitancy (R39.11) is not retention (R33.9).
+		{"Difficulty initiating urination.", nil},
 		// Negated, cue before and after, with punctuation.
 		{"Denies saddle anesthesia.", []string{"cauda-equina/saddle-anesthesia -neg"}},
 		{"No bowel or bladder incontinence.", []string{"cauda-equina/bowel-incontinence -neg"}},
@@ -104,8 +111,17 @@ func TestFind(t *testing.T) {
 		{"Afebrile.", nil},
 		{"Active IV drug use, last use yesterday.", []string{"infection/iv-drug-use +"}},
 		{"He injects heroin daily.", []string{"infection/iv-drug-use +"}},
+		{"Active heroin injection.", []string{"infection/iv-drug-use +"}},
 		// Cancer.
 		{"Unintentional weight loss of 10 kg.", []string{"cancer/weight-loss +"}},
+		{"Lost 12 kg over 3 months without trying.", []string{"cancer/weight-loss +"}},
+		// Screening, worry and fear are no diagnosis; a clinician's concern
+		// is a suspicion, like "concerning for".
+		{"Screening for cancer recommended.", []string{"cancer/cancer-history -hyp"}},
+		{"Patient is afraid she has cancer.", []string{"cancer/cancer-history -hyp"}},
+		{"Worried about cancer.", []string{"cancer/cancer-history -hyp"}},
+		{"Pt is concerned about cancer.", []string{"cancer/cancer-history -hyp"}},
+		{"Concerned about cauda equina syndrome, emergent MRI.", []string{"cauda-equina/cauda-equina-syndrome +"}},
 		{"Metastatic disease to bone, known.", []string{"cancer/cancer-history +"}},
 		{"Known multiple myeloma.", []string{"cancer/cancer-history +"}},
 		{"Cancer screening up to date.", nil},
@@ -120,6 +136,12 @@ func TestFind(t *testing.T) {
 		{"Naproxen 500 mg BID x 4 weeks, no relief.", []string{"conservative-therapy/medication-trial +"}},
 		{"No improvement with physical therapy.", []string{"conservative-therapy/physical-therapy +"}},
 		{"Has not tried PT.", []string{"conservative-therapy/physical-therapy -neg"}},
+		// A negation after "but" that speaks of the clause before it.
+		{"Was told to start PT but never went.", []string{"conservative-therapy/physical-therapy -neg"}},
+		{"PT no-show x3.", []string{"conservative-therapy/physical-therapy -neg"}},
+		// Other terminators still end a clause.
+		{"Fever to 38.5 but negative blood cultures.", []string{"infection/temperature +"}},
+		{"PT twice weekly, but if no improvement will order MRI.", []string{"conservative-therapy/physical-therapy +"}},
 		{"Allergic to ibuprofen.", nil},
 		{"PT/INR within normal limits.", nil},
 		{"pt is a 45 yo male.", nil},
@@ -133,6 +155,21 @@ func TestFind(t *testing.T) {
 		{"Return precautions: saddle numbness, urinary retention, foot drop.", []string{"cauda-equina/saddle-anesthesia -hyp", "cauda-equina/urinary-retention -hyp", "motor-deficit/foot-drop -hyp"}},
 		{"Past Medical History:\nFoot drop 2015.\n\nHPI: new urinary retention.", []string{"motor-deficit/foot-drop -hist", "cauda-equina/urinary-retention +"}},
 		{"Family History: father with prostate cancer\nSocial History: injects heroin", []string{"cancer/cancer-history -other", "infection/iv-drug-use +"}},
+		// A header in capitals ends the section before it; a list entry's
+		// label (in a Family History, or in a note all in capitals) and an
+		// item of a plan do not.
+		{"FAMILY HISTORY: mother with breast cancer.\nNEUROLOGIC EXAM: right ankle dorsiflexion 2/5.", []string{"cancer/cancer-history -other", "motor-deficit/motor-grade +"}},
+		{"FAMILY HISTORY: mother with breast cancer.\nHEENT: normal.\nLeft foot drop.", []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		{"Family History:\nCancer: mother (breast)\nDiabetes: father\nColon cancer: uncle", []string{"cancer/cancer-history -other", "cancer/cancer-history -other"}},
+		{"FAMILY HISTORY:\nCANCER: MOTHER\nDIABETES: FATHER\nCOLON CANCER: UNCLE", []string{"cancer/cancer-history -other", "cancer/cancer-history -other"}},
+		{"PLAN:\nIMAGING: MRI lumbar spine\nTHERAPY: PT 2x/week for 6 weeks", []string{"conservative-therapy/physical-therapy -hyp"}},
+		// A known header name alone on its line, without a colon.
+		{"Family History\nMother with breast cancer\nNeurologic exam\nLeft foot drop", []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		// HTML notes, read through StripHTML: block tags are line breaks,
+		// headings are headers.
+		{fromHTML("<p><b>Family History:</b> mother with breast cancer.</p><p><b>Exam:</b> left foot drop."), []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		{fromHTML("<h3>Family History</h3><p>Breast cancer.</p><h3>Assessment</h3><p>Left foot drop."), []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		{fromHTML("<h3>Family History</h3><p>Lymphoma.<br>Colon cancer.</p><h4>Motor</h4><p>Left EHL 2/5."), []string{"cancer/cancer-history -other", "cancer/cancer-history -other", "motor-deficit/motor-grade +"}},
 		// Abbreviations do not end a sentence early.
 		{"Seen by Dr. Lee who noted no saddle anesthesia.", []string{"cauda-equina/saddle-anesthesia -neg"}},
 	}

@@ -14,12 +14,16 @@ var blockTags = map[string]bool{"p": true, "div": true, "br": true, "li": true, 
 // StripHTML returns the text of an HTML note: tags removed, character
 // references decoded, block elements (p, div, br, li, tr, headings...) as
 // line breaks, table cells separated by a space, script and style content
-// and comments dropped. The result is never longer than the input plus one
-// byte per tag.
+// and comments dropped. A heading (h1-h6) ends with a colon, so that it
+// reads as a section header ("<h3>Assessment</h3>" is "Assessment:" on its
+// own line) and ends the section before it. The result is never longer
+// than the input plus two bytes per tag.
 func StripHTML(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	text := func(t string) { b.WriteString(html.UnescapeString(t)) }
+	// heading is where the text of an open heading starts, -1 outside one.
+	heading := -1
 	for len(s) > 0 {
 		i := strings.IndexByte(s, '<')
 		if i < 0 {
@@ -64,12 +68,26 @@ func StripHTML(s string) string {
 			}
 			s = s[end:]
 		case blockTags[name]:
+			if isHeading(name) {
+				if closing && heading >= 0 {
+					if t := strings.TrimSpace(b.String()[heading:]); t != "" && !strings.HasSuffix(t, ":") {
+						b.WriteByte(':')
+					}
+					heading = -1
+				} else if !closing {
+					heading = b.Len() + 1
+				}
+			}
 			b.WriteByte('\n')
 		case (name == "td" || name == "th") && !closing:
 			b.WriteByte(' ')
 		}
 	}
 	return b.String()
+}
+
+func isHeading(name string) bool {
+	return len(name) == 2 && name[0] == 'h' && name[1] >= '1' && name[1] <= '6'
 }
 
 func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

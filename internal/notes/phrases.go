@@ -74,14 +74,22 @@ type phraseFile struct {
 		Duration []string `yaml:"duration"`
 	} `yaml:"course"`
 	Cues map[string]struct {
-		Source string   `yaml:"source"`
+		Source string `yaml:"source"`
+		// Also names further sources of some of the cues (each cue's
+		// comment says which).
+		Also   []string `yaml:"also"`
 		Before []string `yaml:"before"`
 		After  []string `yaml:"after"`
 		Pseudo []string `yaml:"pseudo"`
 	} `yaml:"cues"`
 	Terminators struct {
 		Source string   `yaml:"source"`
+		Also   []string `yaml:"also"`
 		Words  []string `yaml:"words"`
+		// NotBefore: a terminator right before one of these phrases is not
+		// a boundary ("PT but never went": the phrase speaks of the clause
+		// before it).
+		NotBefore []string `yaml:"not_before"`
 	} `yaml:"terminators"`
 	Sections struct {
 		Source string `yaml:"source"`
@@ -129,9 +137,12 @@ type Finder struct {
 	concepts    []concept
 	cues        []cueSet
 	terminators *regexp.Regexp
-	since       *regexp.Regexp
-	duration    *regexp.Regexp
-	sections    map[string]string
+	// notBefore holds the phrases a terminator does not cut off from the
+	// clause before it.
+	notBefore *regexp.Regexp
+	since     *regexp.Regexp
+	duration  *regexp.Regexp
+	sections  map[string]string
 	// afterWindow is how many words a post-cue may follow its finding.
 	afterWindow int
 }
@@ -279,8 +290,10 @@ func New(data []byte) (*Finder, error) {
 		if !ok {
 			return nil, fmt.Errorf("%w: cues: %s missing", ErrInvalid, kind)
 		}
-		if err := cited("cues "+kind, cs.Source); err != nil {
-			return nil, err
+		for _, src := range append([]string{cs.Source}, cs.Also...) {
+			if err := cited("cues "+kind, src); err != nil {
+				return nil, err
+			}
 		}
 		set := cueSet{kind: kind}
 		if set.before, err = compileList(cs.Before); err != nil {
@@ -295,11 +308,16 @@ func New(data []byte) (*Finder, error) {
 		set.beforeF, set.afterF, set.pseudoF = listFilter(set.before), listFilter(set.after), listFilter(set.pseudo)
 		f.cues = append(f.cues, set)
 	}
-	if err := cited("terminators", pf.Terminators.Source); err != nil {
-		return nil, err
+	for _, src := range append([]string{pf.Terminators.Source}, pf.Terminators.Also...) {
+		if err := cited("terminators", src); err != nil {
+			return nil, err
+		}
 	}
 	if f.terminators, err = compileList(pf.Terminators.Words); err != nil {
 		return nil, fmt.Errorf("%w: terminators: %w", ErrInvalid, err)
+	}
+	if f.notBefore, err = compileList(pf.Terminators.NotBefore); err != nil {
+		return nil, fmt.Errorf("%w: terminators not_before: %w", ErrInvalid, err)
 	}
 	if err := cited("sections", pf.Sections.Source); err != nil {
 		return nil, err
