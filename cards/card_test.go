@@ -241,10 +241,95 @@ func TestEmergentImaging(t *testing.T) {
 			switch {
 			case tt.label == "" && len(critical) > 0:
 				t.Errorf("critical card without emergent imaging: %q", critical[0].Summary)
-			case tt.label != "" && (len(critical) != 1 || !strings.HasPrefix(critical[0].Summary, tt.label+": emergent MRI")):
+			case tt.label != "" && (len(critical) != 1 || critical[0].Summary != "Emergent MRI, do not wait for prior authorization: "+tt.label):
 				t.Errorf("critical cards %v, want one for %q", topicsOf(res), tt.label)
 			}
 		})
+	}
+}
+
+// TestEmergentSummaryKeepsTheAction: with several emergencies the list is
+// clipped, never the action, which comes first.
+func TestEmergentSummaryKeepsTheAction(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina, RedFlagCordCompression, criteria.RedFlagNeurologicDeficit)
+	a.Findings = append(a.Findings, criteria.Finding{Code: criteria.RedFlagInfection, Text: "Suspected spinal infection.", Evidence: []criteria.Evidence{
+		{Display: "Intraspinal abscess", DateText: "2026-06-10", Code: criteria.Code{System: policy.SystemICD10, Code: "G06.1"}}}})
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	for _, c := range res.Response.Cards {
+		if c.Indicator != hooks.IndicatorCritical {
+			continue
+		}
+		if !strings.HasPrefix(c.Summary, "Emergent MRI, do not wait for prior authorization: ") || utf8.RuneCountInString(c.Summary) >= 140 {
+			t.Errorf("summary %q (%d characters): want the action first, under 140", c.Summary, utf8.RuneCountInString(c.Summary))
+		}
+		if !strings.Contains(c.Detail, "Suspected spinal epidural abscess") {
+			t.Errorf("the detail names every emergency in full:\n%s", c.Detail)
+		}
+		return
+	}
+	t.Fatalf("no critical card: %v", topicsOf(res))
+}
+
+// TestCombinationNotMetIsNamed: a code that counts only in a red-flag
+// combination whose pairing failed is listed as not counted, with what it
+// needs, and the red-flag advice names it instead of the generic line
+// (issue 17, scenario e16).
+func TestCombinationNotMetIsNamed(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet)
+	a.Findings = []criteria.Finding{{Code: criteria.ConservativeTherapyMissing, Text: "No conservative therapy is documented."}}
+	a.Indication = []criteria.Evidence{{Source: "Condition/c2", Date: date("2026-02-15"), DateText: "2026-02-15", Onset: true, Display: "Low back pain, unspecified"}}
+	a.NotCounted = []criteria.NotCounted{{
+		Reason: criteria.ReasonCombinationNotMet, What: "Known or suspected malignancy",
+		Display: "Personal history of malignant neoplasm of breast", DateText: "2019-03-12", Source: "Condition/c1",
+		Needs: "back pain that began within 90 days of the order", Instead: "the back-pain diagnosis is dated 2026-02-15",
+	}}
+	res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", Orders: []Order{{Assessment: a, Raw: json.RawMessage(rawOrder)}},
+		Policy: policy.Default().Default(), Coverage: cov, Today: *date("2026-06-15")}, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := coverageCardOf(t, res)
+	if err := inOrder(c.Detail,
+		"**Documented:**", "- Diagnosis: Low back pain, unspecified (2026-02-15)",
+		"**In the chart but not counted:**",
+		"- Personal history of malignant neoplasm of breast (2019-03-12): counts as known or suspected malignancy only with back pain that began within 90 days of the order; the back-pain diagnosis is dated 2026-02-15.",
+		"**What to do:**",
+		"- Personal history of malignant neoplasm of breast counts as a red flag (known or suspected malignancy) only with back pain that began within 90 days of the order: if there is, document it.",
+		"- If another red flag is present, document it: it supports imaging without a therapy trial (suspected cauda equina syndrome or cord compression, severe or progressive neurological deficit, suspected spinal infection,",
+	); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+	if strings.Contains(c.Detail, "If a red flag is present") || strings.Contains(c.Detail, "infection, known or suspected malignancy") {
+		t.Errorf("the generic red-flag line is still there:\n%s", c.Detail)
+	}
+}
+
+// TestDocumentedDiagnosisAndPairing: the diagnosis the assessment used comes
+// first under Documented; a red flag that needed it reads "with new back
+// pain since", not as a second piece of malignancy evidence.
+func TestDocumentedDiagnosisAndPairing(t *testing.T) {
+	a := assessment(criteria.CriteriaMet)
+	lbp := criteria.Evidence{Source: "Condition/c2", Date: date("2026-05-25"), DateText: "2026-05-25", Onset: true, Display: "Low back pain, unspecified"}
+	a.Indication = []criteria.Evidence{lbp}
+	paired := lbp
+	paired.Pairing = "new back pain"
+	a.Findings = []criteria.Finding{{Code: criteria.RedFlagMalignancy, Text: "Known or suspected malignancy.", Evidence: []criteria.Evidence{
+		{Source: "Condition/c1", Date: date("2019-03-12"), DateText: "2019-03-12", Display: "Personal history of malignant neoplasm of breast"}, paired}}}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+	c := coverageCardOf(t, res)
+	if err := inOrder(c.Detail, "**Documented:**",
+		"- Diagnosis: Low back pain, unspecified (2026-05-25)\n",
+		"malignancy: Personal history of malignant neoplasm of breast (2019-03-12), with new back pain since 2026-05-25\n",
+	); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+
+	// A diagnosis from the order's reason says so.
+	a = assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	a.Indication = []criteria.Evidence{{Source: "ServiceRequest/mri-1", FromOrder: true, Display: "Radiculopathy, lumbar region"}}
+	c = coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if !strings.Contains(c.Detail, "- Diagnosis: Radiculopathy, lumbar region (the order's reason)") {
+		t.Errorf("detail:\n%s", c.Detail)
 	}
 }
 

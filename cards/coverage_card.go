@@ -43,6 +43,8 @@ var notCountedWords = map[string]string{
 	criteria.ReasonNotCurrent:     "not current",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
 	criteria.ReasonAfterOrder:     "dated after the order",
+	// A fallback: combination-not-met lines say what the entry needs.
+	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
 }
 
 // coverageCard is the order's one coverage-information card. Its detail
@@ -205,15 +207,22 @@ func outcomeWords(outcome string) string {
 	return "the chart does not yet support this order"
 }
 
-// documented lists what the chart documents for the order: red flags and
-// therapy with their evidence, and the prior lumbar MRI.
+// documented lists what the chart documents for the order: the diagnosis
+// used as the indication first, then red flags and therapy with their
+// evidence, and the prior lumbar MRI.
 func (b *builder) documented(d *strings.Builder, a *criteria.Assessment) {
 	var items []string
 	flagged := len(redFlags(a)) > 0
+	if len(a.Indication) > 0 {
+		items = append(items, item("Diagnosis", a.Indication))
+	}
 	for _, f := range a.Findings {
 		switch {
 		case isRedFlag(f.Code):
-			items = append(items, item(redFlagLabel(b.in.Policy, f.Code), f.Evidence))
+			// A pairing (the new back pain a history code needs) reads as
+			// such, not as more evidence of the red flag.
+			own, clause := criteria.SplitPairing(f.Evidence)
+			items = append(items, itemWith(redFlagLabel(b.in.Policy, f.Code), own, clause))
 		case f.Code == criteria.ConservativeTherapyMet || f.Code == criteria.ConservativeTherapyInsufficient:
 			items = append(items, item(therapyHeading(a, f), f.Evidence))
 		case f.Code == criteria.ConservativeTherapyMissing, f.Code == criteria.IndicationMissing,
@@ -285,17 +294,27 @@ func therapyHeading(a *criteria.Assessment, f criteria.Finding) string {
 
 // item is one "Documented" line: a heading with its evidence, inline when
 // short, else as a nested list.
-func item(heading string, ev []criteria.Evidence) string {
+func item(heading string, ev []criteria.Evidence) string { return itemWith(heading, ev, "") }
+
+// itemWith is item with a clause that follows the evidence (", with new
+// back pain since 2026-05-25"); nested, the clause is a line of its own.
+func itemWith(heading string, ev []criteria.Evidence, clause string) string {
 	names := groups(ev)
+	clause = mdEscape(clause)
 	switch {
+	case len(names) == 0 && clause != "":
+		return "- " + mdEscape(heading) + ": " + strings.TrimPrefix(clause, ", ") + "\n"
 	case len(names) == 0:
 		return "- " + mdEscape(heading) + "\n"
 	case len(names) <= 2:
-		return "- " + mdEscape(heading) + ": " + strings.Join(names, "; ") + "\n"
+		return "- " + mdEscape(heading) + ": " + strings.Join(names, "; ") + clause + "\n"
 	}
 	s := "- " + mdEscape(heading) + ":\n"
 	for _, n := range names {
 		s += "  - " + n + "\n"
+	}
+	if clause != "" {
+		s += "  - " + strings.TrimPrefix(clause, ", ") + "\n"
 	}
 	return s
 }
@@ -309,6 +328,7 @@ func groups(ev []criteria.Evidence) []string {
 		name, first, last string
 		n                 int
 		byText            bool
+		fromOrder         bool
 	}
 	var order []*group
 	byKey := map[string]*group{}
@@ -337,10 +357,10 @@ func groups(ev []criteria.Evidence) []string {
 			}
 			continue
 		}
-		key := fmt.Sprintf("%s|%t", name, e.ByText)
+		key := fmt.Sprintf("%s|%t|%t", name, e.ByText, e.FromOrder)
 		g := byKey[key]
 		if g == nil {
-			g = &group{name: name, first: dateText(e), byText: e.ByText}
+			g = &group{name: name, first: dateText(e), byText: e.ByText, fromOrder: e.FromOrder}
 			byKey[key] = g
 			order = append(order, g)
 		}
@@ -352,6 +372,9 @@ func groups(ev []criteria.Evidence) []string {
 		when := g.first
 		if g.n > 1 {
 			when = fmt.Sprintf("%d entries, %s to %s", g.n, g.first, g.last)
+		}
+		if g.fromOrder {
+			when = "the order's reason"
 		}
 		if g.byText {
 			when += ", matched by name"
@@ -556,6 +579,14 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 			if name == "" {
 				name = n.What
 			}
+			why := why
+			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {
+				why = "counts as " + lowerFirst(n.What) + " only with " + n.Needs
+				if n.Instead != "" {
+					why += "; " + n.Instead
+				}
+				why = mdEscape(why)
+			}
 			switch {
 			case n.DateText != "":
 				lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(n.DateText), why))
@@ -637,13 +668,30 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 		out = append(out, line)
 	}
 	if a.Outcome == criteria.CriteriaNotMet && !flagged {
+		// An entry that counts only in a combination the chart does not
+		// complete (a cancer history without new back pain) is named with
+		// what it needs; the reminder then covers the other red flags only.
+		named := map[string]bool{}
+		seen := map[string]bool{}
+		for _, n := range a.NotCounted {
+			if n.Reason != criteria.ReasonCombinationNotMet || n.Needs == "" || seen[n.What+"|"+n.Display] {
+				continue
+			}
+			seen[n.What+"|"+n.Display] = true
+			named[n.What] = true
+			out = append(out, mdEscape(fmt.Sprintf("%s counts as a red flag (%s) only with %s: if there is, document it.",
+				n.Display, lowerFirst(n.What), n.Needs)))
+		}
 		var labels []string
 		for _, rf := range b.in.Policy.RedFlags.All() {
-			if rf.Flag.Label != "" {
+			if rf.Flag.Label != "" && !named[rf.Flag.Label] {
 				labels = append(labels, lowerFirst(rf.Flag.Label))
 			}
 		}
 		s := "If a red flag is present, document it: it supports imaging without a therapy trial"
+		if len(named) > 0 {
+			s = "If another red flag is present, document it: it supports imaging without a therapy trial"
+		}
 		if len(labels) > 0 {
 			s += " (" + strings.Join(labels, ", ") + ")"
 		}

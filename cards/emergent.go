@@ -110,7 +110,9 @@ func (b *builder) critical() {
 	}
 	list := strings.Join(labels, "; ")
 	b.add(TopicClinicalReminder, "Clinical reminder", hooks.Card{
-		Summary: list + ": emergent MRI, do not wait for prior authorization",
+		// The action first: summary() clips the end, and with several
+		// emergencies the list may not fit.
+		Summary: "Emergent MRI, do not wait for prior authorization: " + list,
 		Detail: "**Emergent imaging is indicated:** " + mdEscape(list) + " (the evidence is on the coverage card).\n\n" +
 			"Arrange the MRI and a same-day surgical assessment now. Emergency imaging does not need prior authorization first; submit the documentation afterwards.\n\n" +
 			"*" + strings.Join(sources, "; ") + ".*",

@@ -240,9 +240,6 @@ func codingAnswer(c coding) qrAnswer { return qrAnswer{ValueCoding: &c} }
 type answer struct {
 	value    qrAnswer
 	evidence []criteria.Evidence
-	// source, when set, is a reference for an answer without chart
-	// evidence (the order itself, for its reason code).
-	source string
 }
 
 func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, id string) (json.RawMessage, error) {
@@ -295,9 +292,6 @@ func responseItems(items []questionnaireItem, answers map[string][]answer) []qrI
 // extension per evidence item.
 func answerExtensions(an answer) []ext {
 	out := []ext{{URL: InformationOriginURL, Extension: []ext{{URL: "source", ValueCode: "auto"}}}}
-	if an.source != "" {
-		out = append(out, ext{URL: AnswerEvidenceURL, Extension: []ext{{URL: "resource", ValueReference: &reference{Reference: an.source}}}})
-	}
 	for i, e := range an.evidence {
 		if i == maxEvidencePerAnswer {
 			break
@@ -333,17 +327,15 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		}
 	}
 
-	// Indication: the order's reason codes that are indication codes.
-	if in.Policy != nil {
-		for _, rc := range a.Order.ReasonCodes {
-			if in.Policy.Indication.Match(rc.System, rc.Code) {
-				src := ""
-				if a.Order.ID != "" {
-					src = "ServiceRequest/" + a.Order.ID
-				}
-				set("indication.diagnosis", answer{value: codingAnswer(coding{System: rc.System, Code: rc.Code, Display: rc.Display}), source: src})
-				break
-			}
+	// Indication: the diagnosis the assessment used, with its onset when
+	// the Condition records one (a recordedDate is not a symptom onset).
+	if e, ok := formDiagnosis(a); ok {
+		// The order's own reason points to the ServiceRequest (when it has
+		// an id), a Condition to itself.
+		ev := []criteria.Evidence{e}
+		set("indication.diagnosis", answer{value: codingAnswer(coding{System: e.Code.System, Code: e.Code.Code, Display: e.Code.Display}), evidence: ev})
+		if d := fhirDate(e); e.Onset && d != "" {
+			set("indication.onset", answer{value: dateAnswer(d), evidence: ev})
 		}
 	}
 
@@ -394,6 +386,39 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		}
 	}
 	return answers
+}
+
+// formDiagnosis picks the one diagnosis the form's non-repeating item
+// takes from the assessment's indication evidence: the chart's Condition
+// whose code the order names as its reason, else the latest-dated
+// Condition, else the order's own reason code.
+func formDiagnosis(a *criteria.Assessment) (criteria.Evidence, bool) {
+	var best *criteria.Evidence
+	for i := range a.Indication {
+		e := &a.Indication[i]
+		if e.Code.Code == "" {
+			continue
+		}
+		if !e.FromOrder {
+			for _, rc := range a.Order.ReasonCodes {
+				if rc.System == e.Code.System && rc.Code == e.Code.Code {
+					return *e, true
+				}
+			}
+		}
+		switch {
+		case best == nil:
+			best = e
+		case best.FromOrder && !e.FromOrder:
+			best = e
+		case !e.FromOrder && e.Date != nil && (best.Date == nil || e.Date.After(*best.Date)):
+			best = e
+		}
+	}
+	if best == nil {
+		return criteria.Evidence{}, false
+	}
+	return *best, true
 }
 
 // therapyAnswers groups therapy evidence by class: one instance of the

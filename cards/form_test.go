@@ -34,6 +34,11 @@ func formAssessment() criteria.Assessment {
 		},
 		Date:    *fday("2026-05-01"),
 		Outcome: criteria.CriteriaMet,
+		// The chart's diagnoses: the one the order names is the answer.
+		Indication: []criteria.Evidence{
+			{Source: "Condition/c-lbp", Date: fday("2025-01-10"), DateText: "2025-01-10", Onset: true, Display: "Low back pain, unspecified", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}},
+			{Source: "Condition/c-rad", Date: fday("2026-02-20"), DateText: "2026-02-20", Onset: true, Display: "Radiculopathy, lumbar region", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}},
+		},
 		Findings: []criteria.Finding{
 			{Code: criteria.RedFlagCaudaEquina, Evidence: []criteria.Evidence{
 				{Source: "DocumentReference/ed-note", Date: fday("2026-04-28"), DateText: "2026-04-28T14:02:00Z", Display: "urinary retention", FromNote: true, Quote: "Bladder scan 650 mL; new urinary retention."},
@@ -179,7 +184,8 @@ func TestFormCompletion(t *testing.T) {
 	clinic := "resource=DocumentReference/clinic,quote=right ankle dorsiflexion 3/5, was 4/5 two weeks ago,date=2026-04-30"
 	lam := "resource=Procedure/p-lam,date=2024"
 	want := map[string]string{
-		"indication.diagnosis":                `valueCoding:{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"} [auto] resource=ServiceRequest/sr-1`,
+		"indication.diagnosis":                `valueCoding:{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"} [auto] resource=Condition/c-rad,date=2026-02-20`,
+		"indication.onset":                    `valueDate:"2026-02-20" [auto] resource=Condition/c-rad,date=2026-02-20`,
 		"red-flag.cauda-equina.present":       "valueBoolean:true [auto] " + ed + " | " + cond,
 		"red-flag.cauda-equina.onset":         `valueDate:"2026-04-28" [auto] ` + ed,
 		"red-flag.neurologic-deficit.present": "valueBoolean:true [auto] " + clinic,
@@ -357,5 +363,63 @@ func TestFormExamQuotesOnce(t *testing.T) {
 	walk(qr.Item)
 	if want := `"\"` + q + `\""`; exam != want {
 		t.Errorf("exam answer %s, want %s", exam, want)
+	}
+}
+
+// TestFormIndication: the diagnosis answer is the chart's Condition (the
+// one the order names, else the latest), with its onset when one is
+// recorded; else the order's own reason code.
+func TestFormIndication(t *testing.T) {
+	lbp := criteria.Evidence{Source: "Condition/c-lbp", Date: fday("2025-01-10"), DateText: "2025-01-10", Onset: true, Display: "Low back pain, unspecified", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+	sciatica := criteria.Evidence{Source: "Condition/c-sci", Date: fday("2026-03-02"), DateText: "2026-03", Imprecise: true, Display: "Lumbago with sciatica, left side", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.42", Display: "Lumbago with sciatica, left side"}}
+	fromOrder := criteria.Evidence{Source: "ServiceRequest/sr-1", FromOrder: true, Display: "Radiculopathy, lumbar region", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}}
+	tests := []struct {
+		name       string
+		indication []criteria.Evidence
+		diagnosis  string
+		onset      string
+	}{
+		{"latest condition, recorded date only", []criteria.Evidence{lbp, sciatica},
+			`{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.42","display":"Lumbago with sciatica, left side"}`, ""},
+		{"one condition with onset", []criteria.Evidence{lbp},
+			`{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.50","display":"Low back pain, unspecified"}`, "2025-01-10"},
+		{"the order's reason", []criteria.Evidence{fromOrder},
+			`{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"}`, ""},
+		{"none", nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := criteria.Assessment{Order: criteria.Order{ID: "sr-1"}, Outcome: criteria.CriteriaNotMet, Indication: tt.indication}
+			raw, err := QuestionnaireResponse(formInput(t), &a, "qr-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var qr struct{ Item []checkQRItemFull }
+			if err := json.Unmarshal(raw, &qr); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, g := range qr.Item {
+				for _, it := range g.Item {
+					for _, an := range it.Answer {
+						for k, v := range an.Values {
+							if strings.HasPrefix(k, "value") {
+								got[it.LinkID] = string(v)
+							}
+						}
+					}
+				}
+			}
+			onset := ""
+			if tt.onset != "" {
+				onset = `"` + tt.onset + `"`
+			}
+			if got["indication.diagnosis"] != tt.diagnosis || got["indication.onset"] != onset {
+				t.Errorf("diagnosis %s onset %s, want %s %s", got["indication.diagnosis"], got["indication.onset"], tt.diagnosis, onset)
+			}
+			if probs := CheckForm(raw, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+				t.Errorf("CheckForm: %s", strings.Join(probs, "\n"))
+			}
+		})
 	}
 }

@@ -177,7 +177,14 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 				if nc.Source != "" {
 					src = " (" + nc.Source + ")"
 				}
-				fmt.Fprintf(&b, "    - %s: %s, %s, %s%s\n", nc.Reason, nc.What, nc.Display, d, src)
+				why := ""
+				if nc.Needs != "" {
+					why = "; counts only with " + nc.Needs
+					if nc.Instead != "" {
+						why += " (" + nc.Instead + ")"
+					}
+				}
+				fmt.Fprintf(&b, "    - %s: %s, %s, %s%s%s\n", nc.Reason, nc.What, nc.Display, d, src, why)
 			}
 		}
 	}

@@ -281,7 +281,7 @@ func TestEvaluate(t *testing.T) {
 	if err := run(context.Background(), []string{"evaluate", "--format", "text", file}, env(nil), strings.NewReader(""), &text, &errOut); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Outcome: criteria-met", "red-flag-cauda-equina", "[CRITICAL] Suspected cauda equina", "card type clinical-reminder",
+	for _, want := range []string{"Outcome: criteria-met", "red-flag-cauda-equina", "[CRITICAL] Emergent MRI, do not wait for prior authorization: Suspected cauda equina", "card type clinical-reminder",
 		"Arrange the MRI and a same-day surgical assessment", "Cauda equina syndrome (2026-06-15)", "1 coverage-information update"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text summary lacks %q:\n%s", want, text.String())

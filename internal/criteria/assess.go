@@ -110,7 +110,8 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	}
 
 	flags := x.redFlags()
-	indicated := x.hasIndication()
+	a.Indication = x.indication()
+	indicated := len(a.Indication) > 0
 	th := x.therapy()
 	a.TherapyDays, a.TherapyMetOn = th.days, th.metOn
 	a.TherapyFrom, a.TherapyTo = th.from, th.to
@@ -231,16 +232,21 @@ func contrastText(ordered, recommended Contrast, sc *Code) string {
 // skip records an entry that looked relevant but did not count, once per
 // source and reason.
 func (x *assessor) skip(reason, what, display string, date chart.Date, src string) {
-	key := reason + "|" + src + "|" + what
-	if src != "" && x.seenNC[key] {
-		return
-	}
-	x.seenNC[key] = true
 	dt := ""
 	if !date.IsZero() {
 		dt = date.Text
 	}
-	x.notCounted = append(x.notCounted, NotCounted{Reason: reason, What: what, Display: display, DateText: dt, Source: src})
+	x.record(NotCounted{Reason: reason, What: what, Display: display, DateText: dt, Source: src})
+}
+
+// record adds a not-counted entry, once per reason, source and what.
+func (x *assessor) record(nc NotCounted) {
+	key := nc.Reason + "|" + nc.Source + "|" + nc.What
+	if nc.Source != "" && x.seenNC[key] {
+		return
+	}
+	x.seenNC[key] = true
+	x.notCounted = append(x.notCounted, nc)
 }
 
 // unreadable names every entry that failed to decode (issue 13: entries
@@ -375,6 +381,14 @@ func dated(e Evidence, date chart.Date) Evidence {
 	return e
 }
 
+// conditionEvidence is the evidence of a Condition: its onset, else its
+// recorded date (Evidence.Onset says which).
+func conditionEvidence(cn condition, cd chart.Coding) Evidence {
+	e := evidence(cn.p.Source, cn.date, cd)
+	e.Onset = !cn.p.Onset.IsZero()
+	return e
+}
+
 func evidence(src string, date chart.Date, cd chart.Coding) Evidence {
 	return dated(Evidence{
 		Source:  src,
@@ -422,7 +436,7 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 			continue
 		}
 		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
-			out = append(out, evidence(cn.p.Source, cn.date, cd))
+			out = append(out, conditionEvidence(cn, cd))
 		}
 	}
 	for _, pr := range x.procs {
@@ -446,24 +460,30 @@ func (x *assessor) indications(set *policy.Codes, n int) []Evidence {
 			continue
 		}
 		if cd, ok := matchConcept(set, cn.p.Code); ok {
-			out = append(out, evidence(cn.p.Source, cn.date, cd))
+			out = append(out, conditionEvidence(cn, cd))
 		}
 	}
 	return out
 }
 
-// hasIndication: an indication Condition, or an indication code among the
-// order's reasonCode (DECISIONS.md "Indication").
-func (x *assessor) hasIndication() bool {
-	if len(x.indications(&x.pol.Indication, 0)) > 0 {
-		return true
+// indication returns the indication evidence (DECISIONS.md "Indication"):
+// the active indication Conditions by date, else the indication codes among
+// the order's reasonCode (FromOrder, undated, Source the ServiceRequest).
+func (x *assessor) indication() []Evidence {
+	if ev := x.indications(&x.pol.Indication, 0); len(ev) > 0 {
+		return sortEvidence(ev)
 	}
+	src := "ServiceRequest"
+	if x.order.ID != "" {
+		src += "/" + x.order.ID
+	}
+	var out []Evidence
 	for _, rc := range x.order.ReasonCodes {
 		if x.pol.Indication.Match(rc.System, rc.Code) {
-			return true
+			out = append(out, Evidence{Source: src, FromOrder: true, Display: rc.Display, Code: rc})
 		}
 	}
-	return false
+	return out
 }
 
 // backRelated reports whether a reason names back pain or a red-flag
@@ -560,22 +580,44 @@ func (x *assessor) redFlags() []redFlag {
 		for i := range rf.Flag.Alone {
 			ev = append(ev, x.matchCriterion(&rf.Flag.Alone[i])...)
 		}
+		var unmet []unmetCombination
 		for _, cb := range rf.Flag.Combinations {
 			var parts []Evidence
-			all := len(cb.All) > 0
+			u := unmetCombination{}
 			for i := range cb.All {
-				m := x.matchCriterion(&cb.All[i])
+				c := &cb.All[i]
+				m := x.matchCriterion(c)
 				if len(m) == 0 {
-					all = false
-					break
+					u.failed = append(u.failed, c)
+					continue
+				}
+				if p := pairing(c); p != "" {
+					for j := range m {
+						m[j].Pairing = p
+					}
+				} else {
+					u.matched = append(u.matched, m...)
 				}
 				parts = append(parts, m...)
 			}
-			if all {
+			if hasPairing(parts) {
+				for j := range parts {
+					parts[j].Paired = parts[j].Pairing == ""
+				}
+			}
+			switch {
+			case len(cb.All) > 0 && len(u.failed) == 0:
 				ev = append(ev, parts...)
+			case len(u.matched) > 0:
+				unmet = append(unmet, u)
 			}
 		}
 		if len(ev) == 0 {
+			// Entries that count only in a combination, whose combination
+			// is not complete: named with what they need (issue 17).
+			for _, u := range unmet {
+				x.combinationNotMet(rf.Flag.Label, u)
+			}
 			continue
 		}
 		ev = sortEvidence(ev)
@@ -585,6 +627,9 @@ func (x *assessor) redFlags() []redFlag {
 			if e.Date != nil && (latest == nil || e.Date.After(*latest)) {
 				latest = e.Date
 			}
+		}
+		own, clause := SplitPairing(ev)
+		for _, e := range own {
 			name := e.Display
 			if name == "" {
 				name = e.Code.Code
@@ -595,7 +640,7 @@ func (x *assessor) redFlags() []redFlag {
 		out = append(out, redFlag{
 			finding: Finding{
 				Code:     redFlagCode(rf.Kind),
-				Text:     label + ": " + strings.Join(items, "; ") + ".",
+				Text:     label + ": " + strings.Join(items, "; ") + clause + ".",
 				Evidence: ev,
 			},
 			earliest: latest,
@@ -603,6 +648,130 @@ func (x *assessor) redFlags() []redFlag {
 		})
 	}
 	return out
+}
+
+// unmetCombination is a red-flag combination of which some parts matched:
+// the entries of its own parts that matched (pairings excluded) and the
+// parts that did not.
+type unmetCombination struct {
+	matched []Evidence
+	failed  []*policy.Criterion
+}
+
+func hasPairing(ev []Evidence) bool {
+	for _, e := range ev {
+		if e.Pairing != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// pairing names, in plain words, a combination part that is the setting a
+// red-flag entry needs rather than a red flag itself (a back-pain or
+// radiculopathy diagnosis); "" for any other part.
+func pairing(c *policy.Criterion) string {
+	switch {
+	case c.LumbarIndication:
+		return "lumbar or lumbosacral back pain"
+	case c.Indication && c.WithinDays > 0:
+		return "new back pain"
+	case c.Indication:
+		return "back pain"
+	}
+	return ""
+}
+
+// combinationNotMet records the matched entries of an incomplete
+// combination as not counted, with what they need and, where it can be
+// said, what the chart has instead.
+func (x *assessor) combinationNotMet(label string, u unmetCombination) {
+	var needs, instead []string
+	for _, c := range u.failed {
+		n, i := x.describe(c)
+		needs = append(needs, n)
+		if i != "" {
+			instead = append(instead, i)
+		}
+	}
+	for _, e := range u.matched {
+		name := e.Display
+		if name == "" {
+			name = "code " + e.Code.Code
+		}
+		if e.FromNote {
+			name += ": \u201c" + e.Quote + "\u201d"
+		}
+		x.record(NotCounted{
+			Reason: ReasonCombinationNotMet, What: label, Display: name, DateText: e.DateText, Source: e.Source,
+			Needs: strings.Join(needs, " and "), Instead: strings.Join(instead, "; "),
+		})
+	}
+}
+
+// describe says in plain words what a combination part needs, and what the
+// chart has instead when that can be said.
+func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
+	within := ""
+	if c.WithinDays > 0 {
+		within = fmt.Sprintf(" within %d days of the order", c.WithinDays)
+	}
+	switch {
+	case c.Indication || c.LumbarIndication:
+		what, set := "back pain", &x.pol.Indication
+		if c.LumbarIndication {
+			what, set = "lumbar or lumbosacral back pain", &x.pol.LumbarIndication
+		}
+		needs = "a " + what + " diagnosis"
+		if c.WithinDays > 0 {
+			needs = what + " that began" + within
+		}
+		have := sortEvidence(x.indications(set, 0))
+		switch {
+		case len(have) == 0:
+			instead = "no " + strings.ReplaceAll(what, " ", "-") + " diagnosis is coded"
+			if c.LumbarIndication {
+				instead = "no lumbar or lumbosacral back-pain diagnosis is coded"
+			}
+		case c.WithinDays > 0:
+			// The latest dated diagnosis is the one closest to the window
+			// (undated ones sort last and never count in a window).
+			latest := have[0]
+			for _, e := range have {
+				if e.Date != nil {
+					latest = e
+				}
+			}
+			instead = "the " + strings.ReplaceAll(what, " ", "-") + " diagnosis is "
+			if c.LumbarIndication {
+				instead = "the lumbar back-pain diagnosis is "
+			}
+			if latest.Date == nil {
+				instead += "undated"
+			} else {
+				instead += "dated " + dateText(latest)
+			}
+		}
+	case c.Fever:
+		n := c.WithinDays
+		if n <= 0 {
+			n = x.pol.Fever.WithinDays
+		}
+		needs = fmt.Sprintf("a recorded fever within %d days of the order", n)
+	case len(c.Note) > 0:
+		needs = "a note recording " + strings.ReplaceAll(strings.Join(c.Note, " or "), "-", " ") + within
+	default:
+		title := ""
+		if s := c.Codes.Set(); s != nil {
+			title = s.Title()
+		}
+		if title == "" {
+			title = "the other entry the policy pairs it with"
+		}
+		r := []rune(title)
+		needs = strings.ToLower(string(r[:1])) + string(r[1:]) + " recorded" + within
+	}
+	return needs, instead
 }
 
 // dateText is an evidence date as recorded, or "undated".
@@ -633,6 +802,13 @@ func sortEvidence(ev []Evidence) []Evidence {
 		// Two findings in one note share its source and have no code:
 		// they differ by what was found.
 		if i > 0 && e.Source == ev[i-1].Source && e.Code == ev[i-1].Code && e.Display == ev[i-1].Display {
+			// Found alone and in a combination: it counts alone. Found as
+			// a pairing and as a red-flag entry of its own: its own.
+			last := &out[len(out)-1]
+			last.Paired = last.Paired && e.Paired
+			if e.Pairing == "" {
+				last.Pairing = ""
+			}
 			continue
 		}
 		out = append(out, e)

@@ -411,14 +411,26 @@ func TestAssessRedFlagEvidence(t *testing.T) {
 	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
 	want := Finding{
 		Code: RedFlagMalignancy,
-		Text: "Known or suspected malignancy: Personal history of malignant neoplasm of breast (2019-12-10); Low back pain, unspecified (2025-05-11).",
+		// The back pain is the pairing the history code needs, said as such.
+		Text: "Known or suspected malignancy: Personal history of malignant neoplasm of breast (2019-12-10), with new back pain since 2025-05-11.",
 		Evidence: []Evidence{
-			{Source: "Condition/z", Date: agoT(2000), Latest: agoT(2000), DateText: ymd(agoT(2000)), Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}},
-			{Source: "Condition/lbp", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}},
+			{Source: "Condition/z", Date: agoT(2000), Latest: agoT(2000), DateText: ymd(agoT(2000)), Onset: true, Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}, Paired: true},
+			{Source: "Condition/lbp", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Onset: true, Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}, Pairing: "new back pain"},
 		},
 	}
 	if diff := cmp.Diff(a.Findings[0], want); diff != "" {
 		t.Errorf("finding (-got +want):\n%s", diff)
+	}
+
+	// An entry that counts alone comes first; the pairing clause follows
+	// the entry that needed it.
+	rec = &chart.Record{
+		Conditions:   []chart.Condition{icd("ivdu", "F11.20", "Opioid dependence, uncomplicated", 200), lbp(10)},
+		Observations: []chart.Observation{temperature("t", "38.6", "Cel", 1)},
+	}
+	a = Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if f := a.Finding(RedFlagInfection); f == nil || f.Text != "Suspected spinal infection: Body temperature 38.6 Cel ("+ymd(agoT(1))+"); Opioid dependence, uncomplicated ("+ymd(agoT(200))+"), with new back pain since "+ymd(agoT(10))+"." {
+		t.Errorf("infection finding %+v", f)
 	}
 
 	rec = &chart.Record{Observations: []chart.Observation{temperature("t", "101.2", "[degF]", 1)}}
@@ -657,5 +669,73 @@ func TestAssessRedFlagDatedAfterTheOrder(t *testing.T) {
 	}
 	if len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAfterOrder || a.NotCounted[0].Display != "Cauda equina syndrome" {
 		t.Errorf("not counted = %+v, want the cauda equina Condition dated after the order", a.NotCounted)
+	}
+}
+
+// TestAssessCombinationNotMet: a code that counts only in a combination
+// (Z85.3 with new back pain) whose pairing fails is named as not counted,
+// with what it needs and what the chart has instead (issue 17, scenario e16).
+func TestAssessCombinationNotMet(t *testing.T) {
+	z85 := withClinical(icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), "inactive")
+	tests := []struct {
+		name  string
+		conds []chart.Condition
+		want  []NotCounted
+	}{
+		{"old back pain", []chart.Condition{z85, lbp(120)}, []NotCounted{{
+			Reason: ReasonCombinationNotMet, What: "Known or suspected malignancy",
+			Display: "Personal history of malignant neoplasm of breast", DateText: ymd(agoT(2000)), Source: "Condition/z",
+			Needs: "back pain that began within 90 days of the order", Instead: "the back-pain diagnosis is dated " + ymd(agoT(120)),
+		}}},
+		{"no back pain", []chart.Condition{z85}, []NotCounted{{
+			Reason: ReasonCombinationNotMet, What: "Known or suspected malignancy",
+			Display: "Personal history of malignant neoplasm of breast", DateText: ymd(agoT(2000)), Source: "Condition/z",
+			Needs: "back pain that began within 90 days of the order", Instead: "no back-pain diagnosis is coded",
+		}}},
+		// The pairing holds: the red flag counts and nothing is listed.
+		{"new back pain", []chart.Condition{z85, lbp(30)}, nil},
+		// Old back pain alone matches no combination part of its own.
+		{"back pain only", []chart.Condition{lbp(120)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: tt.conds}), defaultPolicy(), laterNow)
+			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			if got, want := a.Has(RedFlagMalignancy), tt.want == nil && len(tt.conds) == 2; got != want {
+				t.Errorf("malignancy red flag %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestAssessIndicationEvidence: the diagnosis that made the indication is
+// on the Assessment: the chart's Conditions, else the order's reasonCode.
+func TestAssessIndicationEvidence(t *testing.T) {
+	recorded := icd("r", "M54.16", "Radiculopathy, lumbar region", 0)
+	recorded.OnsetDateTime, recorded.RecordedDate = nil, ago(40)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(14), recorded,
+		withClinical(icd("old", "M54.42", "Lumbago with sciatica, left side", 900), "resolved")}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	want := []Evidence{
+		{Source: "Condition/r", Date: agoT(40), Latest: agoT(40), DateText: ymd(agoT(40)), Display: "Radiculopathy, lumbar region", Code: Code{System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}},
+		{Source: "Condition/lbp", Date: agoT(14), Latest: agoT(14), DateText: ymd(agoT(14)), Onset: true, Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}},
+	}
+	if diff := cmp.Diff(a.Indication, want); diff != "" {
+		t.Errorf("indication (-got +want):\n%s", diff)
+	}
+
+	o := cpt72148()
+	o.ReasonCodes = []Code{{System: policy.SystemICD10, Code: "J45.909", Display: "Asthma"}, {System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}}
+	a = Assess(o, chart.Derive(&chart.Record{}), defaultPolicy(), laterNow)
+	want = []Evidence{{Source: "ServiceRequest/mri", FromOrder: true, Display: "Radiculopathy, lumbar region", Code: Code{System: policy.SystemICD10, Code: "M54.16", Display: "Radiculopathy, lumbar region"}}}
+	if diff := cmp.Diff(a.Indication, want); diff != "" {
+		t.Errorf("indication from the order (-got +want):\n%s", diff)
+	}
+
+	a = Assess(cpt72148(), chart.Derive(&chart.Record{}), defaultPolicy(), laterNow)
+	if a.Indication != nil || !a.Has(IndicationMissing) {
+		t.Errorf("no diagnosis: indication %+v, findings %+v", a.Indication, a.Findings)
 	}
 }

@@ -102,6 +102,60 @@ type Evidence struct {
 	Quote string
 	// Latest is the last day the recorded date allows (equal to Date for a full date).
 	Latest *time.Time
+	// Onset is true when Date is a Condition's onset[x] (not its
+	// recordedDate, which stands in when no onset is recorded).
+	Onset bool
+	// FromOrder is true when the evidence is a code in the order's own
+	// reasonCode, not a chart entry: Source names the ServiceRequest and
+	// there is no date.
+	FromOrder bool
+	// Pairing, when set, marks the evidence as what a red-flag combination
+	// needs beside the red-flag entry (it is not a red flag by itself) and
+	// names it in plain words: "new back pain" (a back-pain or
+	// radiculopathy diagnosis within the combination's window), "back
+	// pain", "lumbar or lumbosacral back pain".
+	Pairing string
+	// Paired is true when the entry counts only with the Pairing evidence
+	// beside it (a part of a red-flag combination, such as Z85.3).
+	Paired bool
+}
+
+// SplitPairing separates a red flag's evidence into its own entries and the
+// pairing a combination needed (Evidence.Pairing), said as a clause to
+// follow them: ", with new back pain since 2026-05-25" (the earliest dated
+// pairing entry, the date as recorded); "" when there is none. Entries
+// that count alone come first, then those that needed the pairing
+// (Evidence.Paired), so that the clause follows them.
+func SplitPairing(ev []Evidence) (own []Evidence, clause string) {
+	var names []string
+	var paired []Evidence
+	since := map[string]*Evidence{}
+	for i := range ev {
+		e := &ev[i]
+		switch {
+		case e.Pairing == "" && e.Paired:
+			paired = append(paired, *e)
+			continue
+		case e.Pairing == "":
+			own = append(own, *e)
+			continue
+		}
+		first, seen := since[e.Pairing]
+		if !seen {
+			names = append(names, e.Pairing)
+		}
+		if first == nil || (e.Date != nil && (first.Date == nil || e.Date.Before(*first.Date))) {
+			since[e.Pairing] = e
+		}
+	}
+	own = append(own, paired...)
+	for _, n := range names {
+		clause += ", with " + n
+		if e := since[n]; e.Date != nil {
+			clause += " since " + dateText(*e)
+		}
+	}
+	return own, clause
 }
 
 // NotCounted reasons: why a chart entry that looked relevant (its code or
@@ -119,6 +173,10 @@ const (
 	ReasonAdvisoryNote   = "advisory-note"
 	ReasonNoteNotRead    = "note-not-read"
 	ReasonAfterOrder     = "dated-after-the-order"
+	// ReasonCombinationNotMet: a code that counts as a red flag only in a
+	// combination (Z85.* with new back pain) matched, but the rest of the
+	// combination did not; NotCounted.Needs says what it needs.
+	ReasonCombinationNotMet = "combination-not-met"
 )
 
 // NotCounted is a chart entry that looked relevant but did not count, with
@@ -136,6 +194,14 @@ type NotCounted struct {
 	DateText string
 	// Source is the FHIR reference ("MedicationRequest/m1"), or empty.
 	Source string
+	// Needs is, for combination-not-met, what the entry counts only with, in
+	// plain words from the policy ("back pain that began within 90 days of
+	// the order"); empty otherwise.
+	Needs string
+	// Instead is, for combination-not-met, what the chart has in place of
+	// what it needs, when that can be said ("the back-pain diagnosis is
+	// dated 2026-02-15", "no back-pain diagnosis is coded"); else empty.
+	Instead string
 }
 
 // Finding is one finding code with its evidence and a plain-language text.
@@ -154,6 +220,13 @@ type Assessment struct {
 	Outcome string
 	// Findings in a stable order: red flags, indication, therapy, imaging, contrast.
 	Findings []Finding
+	// Indication is the back-pain or radiculopathy diagnosis the assessment
+	// used as the indication (DECISIONS.md, "Indication"): the active
+	// Conditions in the policy's indication set, dated on or before D, by
+	// date; else the matching codes of the order's reasonCode
+	// (Evidence.FromOrder). Nil when there is none (indication-missing,
+	// unless a red flag stands in for it).
+	Indication []Evidence
 	// TherapyDays is the longest merged conservative-therapy course in days.
 	TherapyDays int
 	// TherapyFrom and TherapyTo are the first and last day of that course

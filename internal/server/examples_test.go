@@ -20,15 +20,19 @@ var sharedExamples = filepath.Join("..", "..", "..", "shared", "examples")
 
 // reviewerExpectation is one entry of examples/expected.json: the outcome
 // code of the coverage information, findings that must or must not appear,
-// words the cards must mention, no critical card, the Coverage used.
+// words the cards must or must not mention (summaries and details, case
+// ignored), no critical card, the Coverage used, and the linkIds the
+// pre-filled QuestionnaireResponse must answer.
 type reviewerExpectation struct {
-	Outcome      string   `json:"outcome"`
-	OutcomeNot   string   `json:"outcome_not"`
-	Findings     []string `json:"findings"`
-	FindingsNot  []string `json:"findings_not"`
-	CardsMention []string `json:"cards_mention"`
-	NoCritical   bool     `json:"no_critical"`
-	Coverage     string   `json:"coverage"`
+	Outcome         string   `json:"outcome"`
+	OutcomeNot      string   `json:"outcome_not"`
+	Findings        []string `json:"findings"`
+	FindingsNot     []string `json:"findings_not"`
+	CardsMention    []string `json:"cards_mention"`
+	CardsNotMention []string `json:"cards_not_mention"`
+	NoCritical      bool     `json:"no_critical"`
+	Coverage        string   `json:"coverage"`
+	FormAnswers     []string `json:"form_answers"`
 }
 
 // checkReviewer compares one order-sign response with a reviewer's
@@ -76,10 +80,59 @@ func checkReviewer(t *testing.T, body []byte, want reviewerExpectation) []string
 			bad = append(bad, "cards do not mention "+w)
 		}
 	}
+	for _, w := range want.CardsNotMention {
+		if strings.Contains(strings.ToLower(text.String()), strings.ToLower(w)) {
+			bad = append(bad, "cards mention "+w)
+		}
+	}
+	if len(want.FormAnswers) > 0 {
+		answered := formAnswered(t, resp)
+		for _, id := range want.FormAnswers {
+			if !answered[id] {
+				bad = append(bad, "the pre-filled form does not answer "+id)
+			}
+		}
+	}
 	if want.Coverage != "" && coverage != want.Coverage {
 		bad = append(bad, "coverage "+coverage+", want "+want.Coverage)
 	}
 	return bad
+}
+
+// formAnswered returns the linkIds answered in the QuestionnaireResponses
+// that the answer's suggestions create (the pre-filled form).
+func formAnswered(t *testing.T, resp hooks.Response) map[string]bool {
+	t.Helper()
+	type item struct {
+		LinkID string            `json:"linkId"`
+		Answer []json.RawMessage `json:"answer"`
+		Item   []item            `json:"item"`
+	}
+	out := map[string]bool{}
+	var walk func([]item)
+	walk = func(items []item) {
+		for _, it := range items {
+			if len(it.Answer) > 0 {
+				out[it.LinkID] = true
+			}
+			walk(it.Item)
+		}
+	}
+	for _, c := range resp.Cards {
+		for _, s := range c.Suggestions {
+			for _, a := range s.Actions {
+				var qr struct {
+					ResourceType string `json:"resourceType"`
+					Item         []item `json:"item"`
+				}
+				if err := json.Unmarshal(a.Resource, &qr); err != nil || qr.ResourceType != "QuestionnaireResponse" {
+					continue
+				}
+				walk(qr.Item)
+			}
+		}
+	}
+	return out
 }
 
 // TestReviewerExamples sends every real-world chart and field case in the
