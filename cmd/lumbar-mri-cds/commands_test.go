@@ -38,6 +38,35 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 }
 
+// TestSubcommandHelp: -h and --help of every command exit 0 without an
+// error, and print a usage line naming the command and saying what it does.
+func TestSubcommandHelp(t *testing.T) {
+	for _, cmd := range [][]string{{"evaluate"}, {"seed"}, {"token"}, {"report"}, {"bench"}, {"valueset"}, {"valueset", "expand"}} {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(append([]string{}, cmd...), h)
+			var out, errOut syncBuffer
+			err := run(context.Background(), args, env(nil), strings.NewReader(""), &out, &errOut)
+			if code := exitCode(err); code != 0 {
+				t.Errorf("%v: exit %d (%v)", args, code, err)
+			}
+			all := out.String() + errOut.String()
+			first, _, _ := strings.Cut(all, "\n")
+			if !strings.HasPrefix(first, "usage: lumbar-mri-cds "+strings.Join(cmd, " ")) {
+				t.Errorf("%v: first line %q, want a usage line naming the command", args, first)
+			}
+			if lines := strings.SplitN(all, "\n", 4); len(lines) < 4 || lines[1] != "" || len(lines[2]) < 20 || strings.HasPrefix(lines[2], " ") {
+				t.Errorf("%v: no one-line description under the usage line:\n%s", args, all)
+			}
+			if strings.Contains(all, "Usage of") || strings.Contains(all, "needs a subcommand") {
+				t.Errorf("%v prints a bare flag usage or an error:\n%s", args, all)
+			}
+			if !strings.Contains(all, "\n  -") {
+				t.Errorf("%v does not list the flags:\n%s", args, all)
+			}
+		}
+	}
+}
+
 // TestExitCodes: usage errors exit 2 with a message saying what is wrong,
 // failures 1, help 0.
 func TestExitCodes(t *testing.T) {
@@ -54,6 +83,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"token"}, 2, "token needs --aud"},
 		{[]string{"evaluate", filepath.Join(t.TempDir(), "missing.json")}, 1, "missing.json"},
 		{[]string{"evaluate", "--format", "text", file}, 0, ""},
+		{[]string{"evaluate", "--format", "text", "--form", file}, 2, "--form prints the QuestionnaireResponse as FHIR JSON"},
+		{[]string{"evaluate", "--form", "--format", "json", file}, 0, ""},
+		{[]string{"valueset"}, 2, "valueset needs a subcommand: expand"},
+		{[]string{"valueset", "shrink"}, 2, "valueset needs a subcommand: expand"},
 	}
 	for _, tt := range tests {
 		var out syncBuffer
