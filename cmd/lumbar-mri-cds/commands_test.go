@@ -165,7 +165,7 @@ func TestStartupLog(t *testing.T) {
 	cancel()
 	<-done
 	log := stderr.String()
-	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, "public CDS Hooks sandbox key are accepted"} {
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`, "public CDS Hooks sandbox key are accepted"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log lacks %s:\n%s", want, log)
 		}
@@ -182,6 +182,28 @@ func TestStartupLog(t *testing.T) {
 	if log := stderr2.String(); !strings.Contains(log, "base-url=https://cds.example.org ") || !strings.Contains(log, "cors-origins=https://ehr.example.org") ||
 		!strings.Contains(log, "tokens are not verified") {
 		t.Errorf("start-up log with explicit values:\n%s", log)
+	}
+}
+
+// TestStartupChecksInputsFirst: a missing trust, policy or TLS file fails
+// start-up before anything is logged: no "starting" line, no warnings.
+func TestStartupChecksInputsFirst(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexist.yaml")
+	for _, args := range [][]string{
+		{"--trust", missing},
+		{"--trust", missing, "--trust-sandbox"},
+		{"--policy", missing},
+		{"--tls-cert", missing, "--tls-key", missing},
+	} {
+		var stderr syncBuffer
+		err := run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, args...), env(nil), strings.NewReader(""), &syncBuffer{}, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "nonexist.yaml") {
+			t.Errorf("%v: %v, want an error naming the missing file", args, err)
+		}
+		if stderr.String() != "" {
+			t.Errorf("%v: logged before failing on its input:\n%s", args, stderr.String())
+		}
 	}
 }
 
