@@ -256,7 +256,11 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", total.Total, len(files)-len(failed), base, total.Transactions)
+	if len(types) == 0 {
+		fmt.Fprintf(stdout, "Seeded nothing into %s.\n", base)
+	} else {
+		fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", total.Total, len(files)-len(failed), base, total.Transactions)
+	}
 	for _, t := range types {
 		fmt.Fprintf(stdout, "  %-20s %d\n", t, total.Resources[t])
 	}

@@ -218,8 +218,14 @@ func TestErrorPrefixesOnce(t *testing.T) {
 	os.WriteFile(notJSON, []byte("{not json"), 0o644)
 	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
 
-	var seedErr syncBuffer
-	seedRun := run(context.Background(), []string{"seed", "--fhir", "http://127.0.0.1:1/fhir", notJSON}, env(nil), strings.NewReader(""), &syncBuffer{}, &seedErr)
+	var seedOut, seedErr syncBuffer
+	seedRun := run(context.Background(), []string{"seed", "--fhir", "http://127.0.0.1:1/fhir", notJSON}, env(nil), strings.NewReader(""), &seedOut, &seedErr)
+	if got, want := seedOut.String(), "Seeded nothing into http://127.0.0.1:1/fhir.\n"; got != want {
+		t.Errorf("seed of a file that is not JSON printed %q, want %q", got, want)
+	}
+	if got, want := seedErr.String(), "seed bad.json: not JSON (invalid character 'n' looking for beginning of object key string at byte 2)\n"; got != want {
+		t.Errorf("seed of a file that is not JSON says %q, want %q", got, want)
+	}
 	tests := []struct {
 		name, text, prefix string
 	}{
