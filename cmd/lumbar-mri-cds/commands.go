@@ -393,8 +393,10 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 // report prints the report for a period from the audit database.
 func report(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("report", getenv, stderr)
-	var dataDir, databaseURL, from, to string
+	var dataDir, databaseURL, from, to, policyPath, valueSetDir string
 	f.str(&dataDir, "data-dir", "data", "folder of the audit database", false)
+	f.str(&policyPath, "policy", "", "the service's payer policy YAML file or folder, for the payers' names (default: the embedded default policy)", false)
+	f.str(&valueSetDir, "valuesets", "", "the service's ValueSet folder, needed when its policies name the operator's value sets", false)
 	f.str(&databaseURL, "database-url", "", "postgres:// URL of the PostgreSQL database of replicas (default: SQLite in --data-dir)", true)
 	f.StringVar(&from, "from", "", "first day YYYY-MM-DD (default: 30 days ago)")
 	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today)")
@@ -424,6 +426,14 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	for _, rc := range refused {
 		r.Refused = append(r.Refused, reportpkg.Count{Label: rc.Reason, N: int(rc.N)})
+	}
+	// The payers' names come from the policies, not the audit trail: a
+	// policy that does not load leaves the report with the policy ids.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if holder, err := policy.NewHolderWithValueSets(policyPath, valueSetDir, log, nil); err != nil {
+		fmt.Fprintf(stderr, "warning: payer names not shown (%v)\n", err)
+	} else {
+		r.PolicyNames = server.PolicyNames(holder.Current())
 	}
 	return reportpkg.Text(stdout, r)
 }

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
 
 // TestHelpListsEveryCommand: --help, help and serve -h show every subcommand.
@@ -276,5 +279,42 @@ func TestComposePortsDistinct(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("expected HAPI and the service to publish ports, got %v", seen)
+	}
+}
+
+// TestReportNamesPayers: the report command shows the payer's name of each
+// policy (from --policy, by default the embedded one), the policy id when
+// the policy is not among them, and "(unknown hook)" for a call whose hook
+// was not read.
+func TestReportNamesPayers(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, c := range []store.Call{
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Hook: "order-sign", HookInstance: "h1", PatientID: "p", Status: 200, PolicyID: "default",
+			Orders: []store.Order{{ID: "sr", Codes: []string{"72148"}, Assessment: "criteria-not-met"}}},
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Hook: "order-sign", HookInstance: "h2", PatientID: "p", Status: 200, PolicyID: "acme-health",
+			Orders: []store.Order{{ID: "sr", Codes: []string{"72148"}, Assessment: "criteria-met"}}},
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Status: 400},
+	} {
+		if err := db.RecordCall(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	var out syncBuffer
+	if err := run(t.Context(), []string{"report", "--data-dir", dir}, env(nil), strings.NewReader(""), &out, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (unknown hook)  "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Policy acme") {
+		t.Errorf("report still says \"Policy acme-health\":\n%s", out.String())
 	}
 }
