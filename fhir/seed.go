@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -41,8 +42,11 @@ func SeedFiles(ctx context.Context, c *Client, paths ...string) (Summary, error)
 		if err != nil {
 			return Summary{}, fmt.Errorf("seed: %w", err) // names the path
 		}
-		if !json.Valid(b) {
-			return Summary{}, fmt.Errorf("seed %s: not JSON: %w", filepath.Base(p), ErrMalformed)
+		var syntax *json.SyntaxError
+		if err := json.Unmarshal(b, new(json.RawMessage)); errors.As(err, &syntax) {
+			return Summary{}, fmt.Errorf("seed %s: not JSON (%s at byte %d)", filepath.Base(p), syntax, syntax.Offset)
+		} else if err != nil {
+			return Summary{}, fmt.Errorf("seed %s: not JSON (%v)", filepath.Base(p), err)
 		}
 		docs = append(docs, b)
 	}

@@ -14,7 +14,8 @@ import (
 
 // Errors returned by Decode. The server maps them to HTTP statuses: both are 400.
 var (
-	// ErrMalformed means the body is not a JSON object.
+	// ErrMalformed means the body is not valid JSON, or is JSON but not an
+	// object.
 	ErrMalformed = errors.New("malformed JSON")
 	// ErrInvalid means the body is JSON but not a valid request for this service.
 	ErrInvalid = errors.New("invalid CDS Hooks request")
@@ -33,14 +34,20 @@ var (
 // invalid UTF-8 are accepted (the last member wins), member names match
 // without regard to case, unknown members are ignored.
 func Decode(body []byte, hook string) (*Request, error) {
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 {
+		return nil, fmt.Errorf("%w: the body is empty; it must be a JSON object", ErrMalformed)
+	} else if t[0] != '{' {
+		// Only the first byte was looked at: say whether it is JSON at all.
+		if err := jsonv2.Unmarshal(body, new(jsontext.Value)); err != nil {
+			return nil, syntaxError(err)
+		}
 		return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
 	}
 	var req Request
 	if err := jsoncompat.Unmarshal(body, &req); err != nil {
 		var se *jsontext.SyntacticError
 		if errors.As(err, &se) {
-			return nil, fmt.Errorf("%w: the body must be a JSON object", ErrMalformed)
+			return nil, syntaxError(err)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fieldError(err))
 	}
@@ -50,6 +57,21 @@ func Decode(body []byte, hook string) (*Request, error) {
 		return &req, err
 	}
 	return &req, nil
+}
+
+// syntaxError says that the body is not valid JSON, with the parser's
+// reason and where it stopped when known. The text is about the caller's own
+// bytes and safe to show.
+func syntaxError(err error) error {
+	var se *jsontext.SyntacticError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("%w: the body is not valid JSON", ErrMalformed)
+	}
+	reason := []rune(se.Err.Error())
+	if len(reason) > 100 {
+		reason = append(reason[:100], '…')
+	}
+	return fmt.Errorf("%w: the body is not valid JSON (%s, after byte %d)", ErrMalformed, string(reason), se.ByteOffset)
 }
 
 // Validate checks the fields CDS Hooks 2.0 and the order hooks require.

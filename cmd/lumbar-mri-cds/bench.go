@@ -43,10 +43,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f.BoolVar(&soak, "soak", false, "mix valid calls, malformed bodies, bad tokens and a failing FHIR server; fail on 5xx or growth")
 	f.IntVar(&tiny, "tiny-resources", 0, "bounded-memory run: replace each body's observations prefetch by this many minimal entries (110000: ~4.9 MB), then send one normal call, which must answer 200")
 	f.IntVar(&maxGoroutineGrowth, "max-goroutine-growth", 10, "soak: most goroutines the target may gain between start and end")
-	f.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lumbar-mri-cds bench [flags] [FILE|DIR ...]  (default: testdata/scenarios)")
-		f.PrintDefaults()
-	}
+	f.usage(stderr, "bench [flags] [FILE|DIR ...]  (default: testdata/scenarios)", "Load-test a running instance: throughput, latency and memory (--baseline, --soak).")
 	if err := f.parse(args); err != nil {
 		return err
 	}

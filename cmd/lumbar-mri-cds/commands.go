@@ -37,12 +37,17 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	f.StringVar(&now, "now", "", "the answer date, RFC 3339 (default: now)")
 	f.BoolVar(&form, "form", false, "print the pre-filled prior-authorization QuestionnaireResponse instead of the response")
 	f.duration(&fhirTimeout, "fhir-timeout", 3*time.Second, "deadline for FHIR queries when the request names a fhirServer")
-	f.Usage = func() { fmt.Fprintln(stderr, "usage: lumbar-mri-cds evaluate [flags] FILE|-"); f.PrintDefaults() }
+	f.usage(stderr, "evaluate [flags] FILE|-", "Run the service pipeline on a hook request file (- for stdin) offline and print the response.")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if format != "json" && format != "text" {
 		return usageError{fmt.Errorf("--format %q: want json or text", format)}
+	}
+	// The form is a FHIR resource and only printed as JSON: --format text
+	// with --form would be silently ignored, so it is refused.
+	if form && format != "json" {
+		return usageError{fmt.Errorf("--form prints the QuestionnaireResponse as FHIR JSON; it does not take --format %s", format)}
 	}
 	if f.NArg() != 1 {
 		f.Usage()
@@ -210,10 +215,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	f.BoolVar(&strict, "strict", false, "fail when any file is refused (default: fail only when none could be seeded)")
 	f.str(&token, "fhir-token", "", "bearer token for the FHIR server (optional)", true)
 	f.duration(&wait, "wait", 0, "wait up to this long for the server's /metadata before seeding")
-	f.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lumbar-mri-cds seed --fhir URL [FILE|DIR ...]  (default: testdata/scenarios)")
-		f.PrintDefaults()
-	}
+	f.usage(stderr, "seed --fhir URL [FILE|DIR ...]  (default: testdata/scenarios)", "Load scenario patients into a FHIR R4 server (idempotent: PUTs with the resources' own ids).")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -261,7 +263,11 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 		types = append(types, t)
 	}
 	sort.Strings(types)
-	fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", total.Total, len(files)-len(failed), base, total.Transactions)
+	if len(types) == 0 {
+		fmt.Fprintf(stdout, "Seeded nothing into %s.\n", base)
+	} else {
+		fmt.Fprintf(stdout, "Seeded %d resources from %d files into %s in %d transactions:\n", total.Total, len(files)-len(failed), base, total.Transactions)
+	}
 	for _, t := range types {
 		fmt.Fprintf(stdout, "  %-20s %d\n", t, total.Resources[t])
 	}
@@ -344,6 +350,7 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 	f.DurationVar(&ttl, "ttl", 5*time.Minute, "token lifetime (at most 1h)")
 	f.BoolVar(&jwks, "jwks", false, "print the public JWKS of the development key instead of a token")
 	f.BoolVar(&initKey, "init", false, "create the key if needed, write dev-jwks.json and dev-trust.yaml (a trust file for --trust) next to it")
+	f.usage(stderr, "token --aud URL | --jwks | --init [flags]", "Mint a short-lived development JWT for a secured instance, with the development key in --data-dir.")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -393,11 +400,14 @@ func token(ctx context.Context, args []string, getenv func(string) string, stdou
 // report prints the report for a period from the audit database.
 func report(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("report", getenv, stderr)
-	var dataDir, databaseURL, from, to string
+	var dataDir, databaseURL, from, to, policyPath, valueSetDir string
 	f.str(&dataDir, "data-dir", "data", "folder of the audit database", false)
+	f.str(&policyPath, "policy", "", "the service's payer policy YAML file or folder, for the payers' names (default: the embedded default policy)", false)
+	f.str(&valueSetDir, "valuesets", "", "the service's ValueSet folder, needed when its policies name the operator's value sets", false)
 	f.str(&databaseURL, "database-url", "", "postgres:// URL of the PostgreSQL database of replicas (default: SQLite in --data-dir)", true)
 	f.StringVar(&from, "from", "", "first day YYYY-MM-DD (default: 30 days ago)")
 	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today)")
+	f.usage(stderr, "report [flags]", "Print calls, outcomes, card acceptance and latency for a period, from the audit database.")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -423,6 +433,14 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	for _, rc := range refused {
 		r.Refused = append(r.Refused, reportpkg.Count{Label: rc.Reason, N: int(rc.N)})
+	}
+	// The payers' names come from the policies, not the audit trail: a
+	// policy that does not load leaves the report with the policy ids.
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if holder, err := policy.NewHolderWithValueSets(policyPath, valueSetDir, log, nil); err != nil {
+		fmt.Fprintf(stderr, "warning: payer names not shown (%v)\n", err)
+	} else {
+		r.PolicyNames = server.PolicyNames(holder.Current())
 	}
 	return reportpkg.Text(stdout, r)
 }

@@ -11,8 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
 
 // TestHelpListsEveryCommand: --help, help and serve -h show every subcommand.
@@ -38,6 +41,35 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	}
 }
 
+// TestSubcommandHelp: -h and --help of every command exit 0 without an
+// error, and print a usage line naming the command and saying what it does.
+func TestSubcommandHelp(t *testing.T) {
+	for _, cmd := range [][]string{{"evaluate"}, {"seed"}, {"token"}, {"report"}, {"bench"}, {"valueset"}, {"valueset", "expand"}} {
+		for _, h := range []string{"-h", "--help"} {
+			args := append(append([]string{}, cmd...), h)
+			var out, errOut syncBuffer
+			err := run(context.Background(), args, env(nil), strings.NewReader(""), &out, &errOut)
+			if code := exitCode(err); code != 0 {
+				t.Errorf("%v: exit %d (%v)", args, code, err)
+			}
+			all := out.String() + errOut.String()
+			first, _, _ := strings.Cut(all, "\n")
+			if !strings.HasPrefix(first, "usage: lumbar-mri-cds "+strings.Join(cmd, " ")) {
+				t.Errorf("%v: first line %q, want a usage line naming the command", args, first)
+			}
+			if lines := strings.SplitN(all, "\n", 4); len(lines) < 4 || lines[1] != "" || len(lines[2]) < 20 || strings.HasPrefix(lines[2], " ") {
+				t.Errorf("%v: no one-line description under the usage line:\n%s", args, all)
+			}
+			if strings.Contains(all, "Usage of") || strings.Contains(all, "needs a subcommand") {
+				t.Errorf("%v prints a bare flag usage or an error:\n%s", args, all)
+			}
+			if !strings.Contains(all, "\n  -") {
+				t.Errorf("%v does not list the flags:\n%s", args, all)
+			}
+		}
+	}
+}
+
 // TestExitCodes: usage errors exit 2 with a message saying what is wrong,
 // failures 1, help 0.
 func TestExitCodes(t *testing.T) {
@@ -54,6 +86,10 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"token"}, 2, "token needs --aud"},
 		{[]string{"evaluate", filepath.Join(t.TempDir(), "missing.json")}, 1, "missing.json"},
 		{[]string{"evaluate", "--format", "text", file}, 0, ""},
+		{[]string{"evaluate", "--format", "text", "--form", file}, 2, "--form prints the QuestionnaireResponse as FHIR JSON"},
+		{[]string{"evaluate", "--form", "--format", "json", file}, 0, ""},
+		{[]string{"valueset"}, 2, "valueset needs a subcommand: expand"},
+		{[]string{"valueset", "shrink"}, 2, "valueset needs a subcommand: expand"},
 	}
 	for _, tt := range tests {
 		var out syncBuffer
@@ -132,7 +168,7 @@ func TestStartupLog(t *testing.T) {
 	cancel()
 	<-done
 	log := stderr.String()
-	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, "public CDS Hooks sandbox key are accepted"} {
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`, "public CDS Hooks sandbox key are accepted"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log lacks %s:\n%s", want, log)
 		}
@@ -152,6 +188,28 @@ func TestStartupLog(t *testing.T) {
 	}
 }
 
+// TestStartupChecksInputsFirst: a missing trust, policy or TLS file fails
+// start-up before anything is logged: no "starting" line, no warnings.
+func TestStartupChecksInputsFirst(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nonexist.yaml")
+	for _, args := range [][]string{
+		{"--trust", missing},
+		{"--trust", missing, "--trust-sandbox"},
+		{"--policy", missing},
+		{"--tls-cert", missing, "--tls-key", missing},
+	} {
+		var stderr syncBuffer
+		err := run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir}, args...), env(nil), strings.NewReader(""), &syncBuffer{}, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "nonexist.yaml") {
+			t.Errorf("%v: %v, want an error naming the missing file", args, err)
+		}
+		if stderr.String() != "" {
+			t.Errorf("%v: logged before failing on its input:\n%s", args, stderr.String())
+		}
+	}
+}
+
 // TestErrorPrefixesOnce: each wrapping site adds its context once.
 func TestErrorPrefixesOnce(t *testing.T) {
 	dir := t.TempDir()
@@ -163,8 +221,14 @@ func TestErrorPrefixesOnce(t *testing.T) {
 	os.WriteFile(notJSON, []byte("{not json"), 0o644)
 	file := filepath.Join("..", "..", "testdata", "scenarios", "02-cauda-equina.json")
 
-	var seedErr syncBuffer
-	seedRun := run(context.Background(), []string{"seed", "--fhir", "http://127.0.0.1:1/fhir", notJSON}, env(nil), strings.NewReader(""), &syncBuffer{}, &seedErr)
+	var seedOut, seedErr syncBuffer
+	seedRun := run(context.Background(), []string{"seed", "--fhir", "http://127.0.0.1:1/fhir", notJSON}, env(nil), strings.NewReader(""), &seedOut, &seedErr)
+	if got, want := seedOut.String(), "Seeded nothing into http://127.0.0.1:1/fhir.\n"; got != want {
+		t.Errorf("seed of a file that is not JSON printed %q, want %q", got, want)
+	}
+	if got, want := seedErr.String(), "seed bad.json: not JSON (invalid character 'n' looking for beginning of object key string at byte 2)\n"; got != want {
+		t.Errorf("seed of a file that is not JSON says %q, want %q", got, want)
+	}
 	tests := []struct {
 		name, text, prefix string
 	}{
@@ -215,5 +279,42 @@ func TestComposePortsDistinct(t *testing.T) {
 	}
 	if len(seen) < 2 {
 		t.Errorf("expected HAPI and the service to publish ports, got %v", seen)
+	}
+}
+
+// TestReportNamesPayers: the report command shows the payer's name of each
+// policy (from --policy, by default the embedded one), the policy id when
+// the policy is not among them, and "(unknown hook)" for a call whose hook
+// was not read.
+func TestReportNamesPayers(t *testing.T) {
+	dir := t.TempDir()
+	db, err := store.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for _, c := range []store.Call{
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Hook: "order-sign", HookInstance: "h1", PatientID: "p", Status: 200, PolicyID: "default",
+			Orders: []store.Order{{ID: "sr", Codes: []string{"72148"}, Assessment: "criteria-not-met"}}},
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Hook: "order-sign", HookInstance: "h2", PatientID: "p", Status: 200, PolicyID: "acme-health",
+			Orders: []store.Order{{ID: "sr", Codes: []string{"72148"}, Assessment: "criteria-met"}}},
+		{Time: now, ServiceID: "lumbar-mri-order-sign", Status: 400},
+	} {
+		if err := db.RecordCall(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	var out syncBuffer
+	if err := run(t.Context(), []string{"report", "--data-dir", dir}, env(nil), strings.NewReader(""), &out, &syncBuffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (unknown hook)  "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "Policy acme") {
+		t.Errorf("report still says \"Policy acme-health\":\n%s", out.String())
 	}
 }

@@ -98,6 +98,15 @@ func (f *flags) integer(p *int, name string, def int, help string) {
 	f.shown = append(f.shown, shownFlag{name, key, false})
 }
 
+// usage sets the help of a subcommand: its synopsis after
+// "usage: lumbar-mri-cds ", one line saying what it does, then its flags.
+func (f *flags) usage(w io.Writer, synopsis, what string) {
+	f.Usage = func() {
+		fmt.Fprintf(w, "usage: lumbar-mri-cds %s\n\n%s\n\nflags:\n", synopsis, what)
+		f.PrintDefaults()
+	}
+}
+
 // parse parses args; environment errors come first. Both are usage errors
 // (exit status 2), as is a help request's flag.ErrHelp (exit status 0).
 func (f *flags) parse(args []string) error {

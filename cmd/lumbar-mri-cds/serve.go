@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -141,6 +142,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if dev && !auth.IsLoopback(c.addr) {
 		return fmt.Errorf("refusing to listen on %s without a trust file: set --trust (LUMBAR_MRI_CDS_TRUST_FILE), or listen on loopback for development", c.addr)
 	}
+	fhirAllow := splitList(c.fhirAllow)
+	if err := fhir.CheckAllowList(fhirAllow); err != nil {
+		return fmt.Errorf("--fhir-allow: %w", err)
+	}
+	// Every start-up input is read before "starting" is logged, so a bad
+	// file fails alone, without a start line and warnings before it.
+	if c.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+	}
+	var trustClients []auth.Client
+	if !dev {
+		trust, err := auth.LoadTrust(c.trustFile)
+		if err != nil {
+			return err // LoadTrust's errors name the trust file
+		}
+		trustClients = trust.Clients
+	}
+	metrics := server.NewMetrics()
+	holder, err := policy.NewHolderWithValueSets(c.policyPath, c.valueSetDir, log, metrics.PolicyReload)
+	if err != nil {
+		return err // policy errors name the policy and file
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
@@ -159,33 +184,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Development: a page on the developer's own machine may call the
 	// service, any other web page may not ("*" only when asked).
 	corsLoopback := c.corsOrigins == "" && dev
-	fhirAllow := splitList(c.fhirAllow)
-	if err := fhir.CheckAllowList(fhirAllow); err != nil {
-		return fmt.Errorf("--fhir-allow: %w", err)
-	}
 	addresses := fhir.PublicOnly
 	if dev {
 		addresses = fhir.PublicAndLoopback
-	}
-	if !dev && len(fhirAllow) == 0 {
-		log.Warn("--fhir-allow is not set: any public https FHIR server named by a verified client is queried (private, loopback and link-local addresses and plain http are refused); list the EHRs' FHIR servers to allow only those")
-	}
-	// The configuration in force, defaults resolved: what the flags left
-	// empty is logged as the value used.
-	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
-		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)},
-		f.effective(map[string]string{"base-url": c.baseURL, "cors-origins": corsInForce(corsOrigins, corsLoopback)})...)...)
-	switch {
-	case dev && c.trustSandbox:
-		log.Warn("DEVELOPMENT MODE: no trust file; only tokens signed with the public CDS Hooks sandbox key are accepted (--trust-sandbox); listening on loopback only")
-	case dev:
-		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
-	}
-
-	metrics := server.NewMetrics()
-	holder, err := policy.NewHolderWithValueSets(c.policyPath, c.valueSetDir, log, metrics.PolicyReload)
-	if err != nil {
-		return err // policy errors name the policy and file
 	}
 	db, err := openStore(ctx, c.dataDir, c.databaseURL, c.pseudonymKeyFile)
 	if err != nil {
@@ -198,20 +199,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.databaseURL != "" {
 		sharedReplay = db
 	}
-
-	var verifier *auth.Verifier
-	var clients []auth.Client
-	if !dev {
-		trust, err := auth.LoadTrust(c.trustFile)
-		if err != nil {
-			return err // LoadTrust's errors name the trust file
-		}
-		clients = trust.Clients
-	}
+	clients := trustClients
 	if c.trustSandbox {
-		log.Warn("trusting the public CDS Hooks sandbox issuer: development only, its private key is public")
 		clients = append(clients, auth.SandboxClient())
 	}
+	var verifier *auth.Verifier
 	if len(clients) > 0 {
 		verifier, err = auth.NewVerifier(auth.VerifierConfig{Clients: clients, BaseURL: c.baseURL, Logger: log,
 			OnFailure: metrics.AuthFailure, MaxLifetime: c.tokenMaxLifetime, SharedReplay: sharedReplay})
@@ -219,6 +211,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("authentication: %w", err)
 		}
 		defer verifier.Close()
+	}
+
+	// The configuration in force, defaults resolved: what the flags left
+	// empty is logged as the value used.
+	resolved := map[string]string{"base-url": c.baseURL, "cors-origins": corsInForce(corsOrigins, corsLoopback)}
+	if c.policyPath == "" {
+		resolved["policy"] = "embedded default"
+	}
+	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
+		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)},
+		f.effective(resolved)...)...)
+	if !dev && len(fhirAllow) == 0 {
+		log.Warn("--fhir-allow is not set: any public https FHIR server named by a verified client is queried (private, loopback and link-local addresses and plain http are refused); list the EHRs' FHIR servers to allow only those")
+	}
+	switch {
+	case dev && c.trustSandbox:
+		log.Warn("DEVELOPMENT MODE: no trust file; only tokens signed with the public CDS Hooks sandbox key are accepted (--trust-sandbox); listening on loopback only")
+	case dev:
+		log.Warn("DEVELOPMENT MODE: no trust file, so CDS client tokens are not verified; listening on loopback only")
+	}
+	if c.trustSandbox {
+		log.Warn("trusting the public CDS Hooks sandbox issuer: development only, its private key is public")
 	}
 
 	loader := fhir.NewLoader(fhir.LoaderConfig{

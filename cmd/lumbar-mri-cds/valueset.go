@@ -17,11 +17,20 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
-// valuesetCmd runs the value set subcommands (expand).
+const (
+	valuesetSynopsis = "valueset expand --tx URL --url CANONICAL [--out FILE] [--user U --password P | --token T]"
+	valuesetWhat     = "Expand a value set with a FHIR terminology server (ValueSet/$expand) and write it as the service loads it."
+)
+
+// valuesetCmd runs the value set subcommands (expand). Help without a
+// subcommand is the help of expand, the only one.
 func valuesetCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		return valuesetExpand(ctx, []string{"-h"}, getenv, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "expand" {
-		fmt.Fprintln(stderr, "usage: lumbar-mri-cds valueset expand --tx URL --url CANONICAL [--out FILE] [--user U --password P | --token T]")
-		return errors.New("valueset needs a subcommand: expand")
+		fmt.Fprintf(stderr, "usage: lumbar-mri-cds %s\n", valuesetSynopsis)
+		return usageError{errors.New("valueset needs a subcommand: expand")}
 	}
 	return valuesetExpand(ctx, args[1:], getenv, stdout, stderr)
 }
@@ -50,10 +59,7 @@ func valuesetExpand(ctx context.Context, args []string, getenv func(string) stri
 	f.str(&token, "token", "", "bearer token (instead of --user/--password)", true)
 	f.duration(&timeout, "timeout", 2*time.Minute, "deadline for the whole expansion")
 	f.IntVar(&pageSize, "page-size", 1000, "codes asked for per request (count)")
-	f.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lumbar-mri-cds valueset expand --tx URL --url CANONICAL [--out FILE] [--user U --password P | --token T]")
-		f.PrintDefaults()
-	}
+	f.usage(stderr, valuesetSynopsis, valuesetWhat)
 	if err := f.parse(args); err != nil {
 		return err
 	}

@@ -127,6 +127,9 @@ func TestHTMLReportInChromium(t *testing.T) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
+		// The payer's name of the acme policy, as the server fills it in
+		// from the policies in force.
+		rep.PolicyNames = map[string]string{"acme": "Acme Health Plan"}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := report.HTML(w, rep); err != nil {
 			// The page is checked below, in the browser; a write error here
@@ -256,8 +259,8 @@ func TestHTMLReportInChromium(t *testing.T) {
 		"hook":   {"Order signed | " + signed, "Order selected | " + selected},
 		"client": {"https://ehr.example | " + signed, "No verified client (development mode or refused) | " + selected},
 		"policy": {"Default policy | 6 | 6 | 2 (33.3%) | 12 | 8 (66.7%) | 3 (25.0%) | 5 (41.7%)",
-			"No policy (nothing assessed) | 2 | 0 | 0 (0.0%) | 0 | 0 (0.0%) | 0 (0.0%) | 0 (0.0%)",
-			"Policy acme | " + selected},
+			"No policy (nothing assessed) | 2 | 0 | 0 | 0 | 0 | 0 | 0",
+			"Acme Health Plan | " + selected},
 	}
 	if diff := cmp.Diff(splits, wantSplits); diff != "" {
 		t.Errorf("split tables (-got +want):\n%s", diff)

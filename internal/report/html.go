@@ -140,7 +140,11 @@ func page(r *Report) view {
 		for _, c := range r.CardTypes {
 			p, n := rate(c)
 			val := strconv.FormatFloat(p, 'f', 1, 64)
-			bs = append(bs, bar{FullLabel: TopicName(c.Topic), Code: c.Topic, Value: val, Text: fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)})
+			text := fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)
+			if c.Issued == 0 {
+				text = "-"
+			}
+			bs = append(bs, bar{FullLabel: TopicName(c.Topic), Code: c.Topic, Value: val, Text: text})
 		}
 		return bs
 	}
@@ -163,7 +167,7 @@ func page(r *Report) view {
 		suggestions = []bar{
 			{FullLabel: "offered", Value: strconv.Itoa(r.Suggestions.Offered), Text: strconv.Itoa(r.Suggestions.Offered)},
 			{FullLabel: "accepted", Value: strconv.Itoa(r.Suggestions.Accepted),
-				Text: fmt.Sprintf("%d (%.1f%%)", r.Suggestions.Accepted, r.Suggestions.Rate())},
+				Text: countShare(r.Suggestions.Accepted, r.Suggestions.Offered)},
 		}
 	}
 	feedbackNote := fmt.Sprintf("Each rate divides by all cards issued of the type. A card's outcome is its latest feedback; "+
@@ -186,7 +190,7 @@ func page(r *Report) view {
 	}
 	v.Trends = trends(r.Days)
 	v.Splits = []splitTable{
-		splitOf("policy", "By payer policy", r.ByPolicy, PolicyName),
+		splitOf("policy", "By payer policy", r.ByPolicy, r.policyName),
 		splitOf("hook", "By hook", r.ByHook, HookName),
 		splitOf("client", "By client", r.ByClient, ClientName),
 	}
@@ -204,20 +208,28 @@ func summary(r *Report) []summaryRow {
 	for _, s := range r.ByHook { // every call is in one hook group
 		met += s.Met
 	}
+	// "n of m what (p%)", the percentage only when m is not 0.
+	of := func(n, m int, what string) string {
+		s := fmt.Sprintf("%d of %d %s", n, m, what)
+		if m > 0 {
+			s += fmt.Sprintf(" (%.1f%%)", percent(n, m))
+		}
+		return s
+	}
 	return []summaryRow{
 		{"calls", "Calls", strconv.Itoa(r.Calls)},
 		{"orders", "Lumbar MRI orders assessed", strconv.Itoa(r.Orders)},
-		{"met", "Orders meeting the criteria", fmt.Sprintf("%d of %d orders assessed (%.1f%%)", met, r.Orders, percent(met, r.Orders))},
+		{"met", "Orders meeting the criteria", of(met, r.Orders, "orders assessed")},
 		{"cards", "Cards issued", strconv.Itoa(c.Issued)},
-		{"feedback", "Cards with feedback", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.WithFeedback, c.Issued, percent(c.WithFeedback, c.Issued))},
-		{"accepted", "Cards accepted", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.Accepted, c.Issued, c.AcceptanceRate())},
-		{"overridden", "Cards overridden", fmt.Sprintf("%d of %d cards issued (%.1f%%)", c.Overridden, c.Issued, c.OverrideRate())},
+		{"feedback", "Cards with feedback", of(c.WithFeedback, c.Issued, "cards issued")},
+		{"accepted", "Cards accepted", of(c.Accepted, c.Issued, "cards issued")},
+		{"overridden", "Cards overridden", of(c.Overridden, c.Issued, "cards issued")},
 	}
 }
 
 func splitOf(id, title string, ss []Split, name func(string) string) splitTable {
 	t := splitTable{ID: id, Title: title}
-	pct := func(n, of int) string { return fmt.Sprintf("%d (%.1f%%)", n, percent(n, of)) }
+	pct := countShare
 	for _, s := range ss {
 		t.Rows = append(t.Rows, splitRow{
 			Key: s.Key, Name: name(s.Key), Calls: strconv.Itoa(s.Calls), Orders: strconv.Itoa(s.Orders),

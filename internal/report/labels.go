@@ -93,10 +93,17 @@ func FindingName(code string) string { return nameOr(findingNames, code) }
 // TopicName is the plain name of a CRD card type.
 func TopicName(code string) string { return nameOr(topicNames, code) }
 
-// HookName is the plain name of a hook.
-func HookName(code string) string { return nameOr(hookNames, code) }
+// HookName is the plain name of a hook; "" (a call whose hook was not
+// recognised, such as a body that is not JSON) is "(unknown hook)".
+func HookName(code string) string {
+	if code == "" {
+		return "(unknown hook)"
+	}
+	return nameOr(hookNames, code)
+}
 
-// PolicyName is how the report shows a payer policy id.
+// PolicyName is how the report shows a payer policy id when the policy's
+// payer name is not known: the id itself.
 func PolicyName(id string) string {
 	switch id {
 	case "":
@@ -104,7 +111,16 @@ func PolicyName(id string) string {
 	case "default":
 		return "Default policy"
 	}
-	return "Policy " + id
+	return id
+}
+
+// policyName is how r shows a policy id: the payer's name from
+// r.PolicyNames when known, else PolicyName.
+func (r *Report) policyName(id string) string {
+	if n := r.PolicyNames[id]; n != "" && id != "" {
+		return n
+	}
+	return PolicyName(id)
 }
 
 // ClientName is how the report shows a client issuer.

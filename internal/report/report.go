@@ -1,6 +1,10 @@
 package report
 
-import "time"
+import (
+	"fmt"
+	"strconv"
+	"time"
+)
 
 // Report summarises the audit trail for the calls made in [From, To).
 // Feedback is attributed to the period of the call that issued the card,
@@ -41,6 +45,11 @@ type Report struct {
 	// applied, the hook, and the calling client (its verified iss; "" in
 	// development mode), most calls first.
 	ByPolicy, ByHook, ByClient []Split
+	// PolicyNames maps a policy id to its payer's name as clinicians read it
+	// (the policy's payer: field), from the policies in force when the report
+	// is made. Not from the audit trail: a policy id missing here is shown as
+	// the id.
+	PolicyNames map[string]string
 	// Refused counts calls refused before the service ran (401, 429), which
 	// are counted per reason rather than audited one by one; most frequent
 	// first. They are not in Calls.
@@ -116,6 +125,24 @@ type Latency struct {
 	N             int
 	P50, P90, P99 float64
 	Max           float64
+}
+
+// share is n/of as a percentage with one decimal, or "-" when of is 0
+// (a rate of nothing is not 0 %).
+func share(n, of int) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", percent(n, of))
+}
+
+// countShare is n with its share of of in parentheses, or n alone when of
+// is 0.
+func countShare(n, of int) string {
+	if of == 0 {
+		return strconv.Itoa(n)
+	}
+	return fmt.Sprintf("%d (%.1f%%)", n, percent(n, of))
 }
 
 func percent(n, of int) float64 {

@@ -46,13 +46,19 @@ func Text(w io.Writer, r *Report) error {
 		title string
 		rows  []Split
 		name  func(string) string
-	}{{"By payer policy", r.ByPolicy, PolicyName}, {"By hook", r.ByHook, HookName}, {"By client", r.ByClient, ClientName}} {
+	}{{"By payer policy", r.ByPolicy, func(id string) string {
+		// The payer's name, with the policy id that logs and the API use.
+		if n := r.policyName(id); n != PolicyName(id) {
+			return n + " (" + id + ")"
+		}
+		return PolicyName(id)
+	}}, {"By hook", r.ByHook, HookName}, {"By client", r.ByClient, ClientName}} {
 		line("\n%s (met: %% of orders assessed; accepted and overridden: %% of cards issued)", sp.title)
 		var rows [][]string
 		for _, s := range sp.rows {
 			rows = append(rows, []string{sp.name(s.Key), fmt.Sprint(s.Calls), fmt.Sprint(s.Orders),
-				fmt.Sprintf("%.1f%%", s.MetRate()), fmt.Sprint(s.Cards.Issued),
-				fmt.Sprintf("%.1f%%", s.Cards.AcceptanceRate()), fmt.Sprintf("%.1f%%", s.Cards.OverrideRate())})
+				share(s.Met, s.Orders), fmt.Sprint(s.Cards.Issued),
+				share(s.Cards.Accepted, s.Cards.Issued), share(s.Cards.Overridden, s.Cards.Issued)})
 		}
 		table(&b, []string{"", "calls", "orders", "met", "cards", "accepted", "overridden"}, rows, "calls")
 	}
@@ -64,11 +70,15 @@ func Text(w io.Writer, r *Report) error {
 			continue
 		}
 		rows = append(rows, []string{d.Date.UTC().Format(time.DateOnly), fmt.Sprint(d.Calls), fmt.Sprint(d.Refused),
-			fmt.Sprint(d.Orders), fmt.Sprintf("%.1f%%", d.MetRate())})
+			fmt.Sprint(d.Orders), share(d.Met, d.Orders)})
 	}
 	table(&b, []string{"day", "calls", "refused", "orders", "met"}, rows, "calls")
 
-	line("\nSuggestions: %d offered, %d accepted (%.1f%%)", r.Suggestions.Offered, r.Suggestions.Accepted, r.Suggestions.Rate())
+	if s := r.Suggestions; s.Offered == 0 {
+		line("\nSuggestions: none offered")
+	} else {
+		line("\nSuggestions: %d offered, %d accepted (%s)", s.Offered, s.Accepted, share(s.Accepted, s.Offered))
+	}
 	if l := r.Latency; l.N == 0 {
 		line("Latency: no calls")
 	} else {
@@ -96,14 +106,14 @@ func countRows(cs []Count, total int, name func(string) string) [][]string {
 		if label != c.Label && !strings.HasPrefix(c.Label, "(") {
 			label += " (" + c.Label + ")"
 		}
-		rows = append(rows, []string{label, fmt.Sprint(c.N), fmt.Sprintf("%.1f%%", percent(c.N, total))})
+		rows = append(rows, []string{label, fmt.Sprint(c.N), share(c.N, total)})
 	}
 	return rows
 }
 
 func cardRow(name string, c CardType) []string {
-	return []string{name, fmt.Sprint(c.Issued), fmt.Sprint(c.WithFeedback), fmt.Sprint(c.Accepted), fmt.Sprintf("%.1f%%", c.AcceptanceRate()),
-		fmt.Sprint(c.Overridden), fmt.Sprintf("%.1f%%", c.OverrideRate())}
+	return []string{name, fmt.Sprint(c.Issued), fmt.Sprint(c.WithFeedback), fmt.Sprint(c.Accepted), share(c.Accepted, c.Issued),
+		fmt.Sprint(c.Overridden), share(c.Overridden, c.Issued)}
 }
 
 // table writes rows indented by two spaces, the first column left-aligned and

@@ -32,11 +32,13 @@ func sample() *Report {
 		Days:        []Day{{Date: day, Calls: 10, Refused: 2, Orders: 8, Met: 2}},
 		ByPolicy: []Split{
 			{Key: "default", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
-			{Key: "acme", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+			{Key: "acme-health", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
 		},
+		PolicyNames: map[string]string{"default": "General lumbar MRI criteria (no payer-specific policy)", "acme-health": "Acme Health Plan"},
 		ByHook: []Split{
 			{Key: "order-sign", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
-			{Key: "order-select", Calls: 3, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+			{Key: "order-select", Calls: 2, Orders: 3, Cards: CardType{Issued: 6, Accepted: 1, WithFeedback: 1}},
+			{Key: "", Calls: 1}, // the 400: a body whose hook was not read
 		},
 		ByClient: []Split{
 			{Key: "https://ehr.example", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
@@ -103,6 +105,53 @@ func TestPercentiles(t *testing.T) {
 		if diff := cmp.Diff(Percentiles(tt.in), tt.want); diff != "" {
 			t.Errorf("Percentiles(%d values) (-got +want):\n%s", len(tt.in), diff)
 		}
+	}
+}
+
+// TestLabelsAndZeroRates: a call whose hook was not recognised is labelled
+// as such, a payer policy by its payer's name (or its bare id when the name
+// is not known), and a rate over nothing is "-" rather than 0.0 %.
+func TestLabelsAndZeroRates(t *testing.T) {
+	r := sample()
+	var text, page bytes.Buffer
+	if err := Text(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTML(&page, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  (unknown hook)      1       0      -      0         -           -\n", "  Acme Health Plan (acme-health)  ", "Suggestions: 7 offered, 3 accepted (42.9%)"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+	for _, want := range []string{`<tr data-key=""><th scope="row">(unknown hook)</th><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>`,
+		`<tr data-key="acme-health"><th scope="row">Acme Health Plan</th>`} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("HTML report lacks %s", want)
+		}
+	}
+	for name, out := range map[string]string{"text": text.String(), "HTML": page.String()} {
+		for _, bad := range []string{"Policy acme", "<th scope=\"row\"></th>"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s report shows %q", name, bad)
+			}
+		}
+	}
+	r.PolicyNames = nil
+	text.Reset()
+	if err := Text(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "\n  acme-health ") {
+		t.Errorf("without the payer's name the text report should show the bare policy id:\n%s", text.String())
+	}
+	var empty bytes.Buffer
+	if err := Text(&empty, &Report{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(empty.String(), "%)") {
+		t.Errorf("an empty report shows a percentage:\n%s", empty.String())
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
@@ -276,6 +277,9 @@ func (s *Server) handleReport(c *gin.Context) {
 	for _, rc := range refused {
 		r.Refused = append(r.Refused, report.Count{Label: rc.Reason, N: int(rc.N)})
 	}
+	if p := s.cfg.Pipeline; p != nil && p.Policies != nil {
+		r.PolicyNames = PolicyNames(p.Policies.Current())
+	}
 	c.Header("Content-Type", "text/html; charset=utf-8")
 	c.Header("Cache-Control", "no-store")
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
@@ -283,6 +287,19 @@ func (s *Server) handleReport(c *gin.Context) {
 	if err := report.HTML(c.Writer, r); err != nil {
 		logger(c).Error("report render failed", slog.String("error", err.Error()))
 	}
+}
+
+// PolicyNames maps each policy id of set to its payer's name, for the
+// report's split by payer policy.
+func PolicyNames(set *policy.Set) map[string]string {
+	if set == nil {
+		return nil
+	}
+	names := map[string]string{}
+	for _, p := range set.Policies() {
+		names[p.ID] = p.PayerName()
+	}
+	return names
 }
 
 // Period parses a report period: dates YYYY-MM-DD, "to" inclusive; the

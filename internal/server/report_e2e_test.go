@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,21 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("all bars: %v", shown)
+	}
+	// The split rows name the payer of the policy in force and the calls
+	// whose hook was not read; a rate over nothing has no percentage.
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table[data-split] tbody tr")].map(tr =>
+		tr.closest("table").dataset.split + ": " + [...tr.children].map(c => c.textContent.trim()).join(" | "))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"policy: General lumbar MRI criteria (no payer-specific policy) | 5 | 5 |", "hook: (unknown hook) | 1 | 0 | 0 | 0 | 0 | 0 | 0"} {
+		found := false
+		for _, r := range rows {
+			found = found || strings.HasPrefix(r, want)
+		}
+		if !found {
+			t.Errorf("split tables lack a row %q: %q", want, rows)
+		}
 	}
 }

@@ -30,7 +30,12 @@ func TestServiceCallStatuses(t *testing.T) {
 		message string
 	}{
 		{"valid", "/cds-services/lumbar-mri-order-sign", minimal(t, nil), 200, ""},
-		{"malformed JSON", "/cds-services/lumbar-mri-order-sign", []byte(`{"hook":`), 400, "malformed JSON"},
+		{"malformed JSON", "/cds-services/lumbar-mri-order-sign", []byte(`{"hook":`), 400, "malformed JSON: the body is not valid JSON (unexpected EOF, after byte 8)"},
+		{"syntax error", "/cds-services/lumbar-mri-order-sign", []byte(`{bad`), 400, "malformed JSON: the body is not valid JSON (invalid character 'b' at start of value, after byte 1)"},
+		{"not JSON at all", "/cds-services/lumbar-mri-order-sign", []byte(`hello`), 400, "the body is not valid JSON (invalid character 'h' at start of value, after byte 0)"},
+		{"empty body", "/cds-services/lumbar-mri-order-sign", []byte(" \n"), 400, "the body is empty; it must be a JSON object"},
+		{"JSON array", "/cds-services/lumbar-mri-order-sign", []byte(`[1, 2]`), 400, "malformed JSON: the body must be a JSON object"},
+		{"JSON string", "/cds-services/lumbar-mri-order-sign", []byte(`"order-sign"`), 400, "malformed JSON: the body must be a JSON object"},
 		{"missing hook", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "hook") }), 400, "hook is required"},
 		{"hook mismatch", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { r["hook"] = "order-select" }), 400, "does not match"},
 		{"missing hookInstance", "/cds-services/lumbar-mri-order-sign", minimal(t, func(r map[string]any) { delete(r, "hookInstance") }), 400, "hookInstance"},
