@@ -189,12 +189,12 @@ const (
 	// waits for more records before committing: small against a call's
 	// latency, long against the time between calls under load. Each commit
 	// costs an fsync and the write of the pages it changed (about 300 µs
-	// of CPU on the reference machine). In the speed run (8 callers),
-	// waiting 250 µs only after a batch with company left 64 % of the
-	// commits with one record (1.8 records per commit, 1,034-1,174
-	// calls/s); waiting 750 µs while calls arrive together gives 3.1 per
-	// commit and 1,436-1,742 calls/s (1 ms and 1.5 ms gained nothing
-	// more).
+	// of CPU on the reference machine). In the speed run (8 callers, a
+	// loaded machine), waiting 250 µs only after a batch with company left
+	// 64 % of the commits with one record (1.8 records per commit); waiting
+	// 750 µs while calls arrive together gave 3.1 per commit and 25-45 %
+	// more calls/s. On a quiet machine, windows from 0 to 1.5 ms gave the
+	// same throughput within the run-to-run noise.
 	groupWindow = 750 * time.Microsecond
 	// busyMemory: calls arrive together while one of the last busyMemory
 	// batches had more than one record. A lone caller making calls one
