@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
 )
 
 // TestFHIRFailureIsAnAnswer: FHIR server errors and timeouts give 200 with
@@ -80,5 +81,54 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 				t.Errorf("indeterminate coverage information lacks conditional / info-needed OTH")
 			}
 		})
+	}
+}
+
+// TestFairOutboundPerClient: a client whose calls hold all its outbound
+// FHIR slots (here one, on a FHIR server that does not answer) does not
+// hold back another client, and its own next call is answered within the
+// slot wait (412: nothing could be fetched) instead of queueing behind the
+// stuck one.
+func TestFairOutboundPerClient(t *testing.T) {
+	release := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+		http.Error(w, "released", http.StatusServiceUnavailable)
+	}))
+	defer stuck.Close()
+	defer close(release)
+	seed := fhirtest.Start(t).URL
+	s := newTestServer(t, func(c *Config) {
+		c.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 5 * time.Second, MaxPerClient: 1,
+			SlotWait: 200 * time.Millisecond}, c.Logger)
+	})
+	call := func(addr, fhirServer string) *httptest.ResponseRecorder {
+		body := minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = fhirServer })
+		req := httptest.NewRequest(http.MethodPost, "/cds-services/lumbar-mri-order-sign", strings.NewReader(string(body)))
+		req.RemoteAddr = addr
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		return rec
+	}
+	held := make(chan *httptest.ResponseRecorder, 1)
+	go func() { held <- call("203.0.113.1:1000", stuck.URL) }()
+	time.Sleep(300 * time.Millisecond) // the stuck call holds client A's slot
+
+	start := time.Now()
+	if rec := call("203.0.113.1:1001", seed); rec.Code != http.StatusPreconditionFailed || time.Since(start) > 2*time.Second {
+		t.Errorf("client A's second call: %d after %s, want 412 within the slot wait: %s", rec.Code, time.Since(start), rec.Body)
+	}
+	start = time.Now()
+	if rec := call("198.51.100.2:1000", seed); rec.Code != http.StatusOK || time.Since(start) > 2*time.Second {
+		t.Errorf("client B's call: %d after %s, want 200 at once: %s", rec.Code, time.Since(start), rec.Body)
+	}
+	select {
+	case rec := <-held:
+		t.Fatalf("the stuck call ended early: %d", rec.Code)
+	default:
 	}
 }
