@@ -43,6 +43,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonNotCurrent:     "not current",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
 	criteria.ReasonAfterOrder:     "dated after the order",
+	criteria.ReasonOtherPatient:   "left out (the request's patient is another)",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
 }
@@ -558,10 +559,10 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 	var reasons []string
 	by := map[string][]criteria.NotCounted{}
 	for _, n := range a.NotCounted {
-		// Entries about another patient are not this patient's chart: nothing
-		// for the clinician to add or fix, and a FHIR server searched by
-		// patient never returns them, so they are left to the text report.
-		if n.Reason == criteria.ReasonOutsideWindow || n.Reason == criteria.ReasonOtherPatient {
+		// Outside-window entries have their own lines above. Entries about
+		// another patient are named with a count, so that nothing the
+		// service read is dropped in silence (the integrator can look).
+		if n.Reason == criteria.ReasonOutsideWindow {
 			continue
 		}
 		if _, ok := by[n.Reason]; !ok {
@@ -588,6 +589,8 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				why = mdEscape(why)
 			}
 			switch {
+			case r == criteria.ReasonOtherPatient:
+				lines = append(lines, fmt.Sprintf("%s: %s.", mdEscape(name), why))
 			case n.DateText != "":
 				lines = append(lines, fmt.Sprintf("%s (%s): %s.", mdEscape(name), mdEscape(n.DateText), why))
 			case r == criteria.ReasonNoDate:

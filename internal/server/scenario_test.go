@@ -216,6 +216,7 @@ var notOnAServer = map[string]string{
 	// A server answers a search by patient with that patient's resources
 	// only: another patient's entries cannot come back from it.
 	"f17-all-entries-another-patient": "its entries are about another patient, which a search by patient never returns",
+	"e-other-patient":                 "its prefetch holds entries about another patient, which the answer names and a search by patient never returns",
 }
 
 // TestScenariosFromFHIRServer loads each scenario's records into a real FHIR
