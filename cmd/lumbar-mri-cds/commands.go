@@ -418,7 +418,7 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); err != nil && databaseURL == "" {
 		return fmt.Errorf("no audit database in %s (set --data-dir, or --database-url for PostgreSQL)", dataDir)
 	}
-	db, err := openStore(ctx, dataDir, databaseURL, "")
+	db, err := openStore(ctx, dataDir, databaseURL, "", true)
 	if err != nil {
 		return err
 	}

@@ -188,7 +188,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if dev {
 		addresses = fhir.PublicAndLoopback
 	}
-	db, err := openStore(ctx, c.dataDir, c.databaseURL, c.pseudonymKeyFile)
+	db, err := openStore(ctx, c.dataDir, c.databaseURL, c.pseudonymKeyFile, false)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -400,11 +400,16 @@ func prune(ctx context.Context, db *store.DB, days int, log *slog.Logger) {
 }
 
 // openStore opens the PostgreSQL store when databaseURL is set, else the
-// SQLite store in dataDir (created 0700 when missing).
-func openStore(ctx context.Context, dataDir, databaseURL, keyFile string) (*store.DB, error) {
+// SQLite store in dataDir (created 0700 when missing). serve migrates the
+// database; the report command (forReport) never migrates one that holds an
+// older schema, which would break an older server still writing to it.
+func openStore(ctx context.Context, dataDir, databaseURL, keyFile string, forReport bool) (*store.DB, error) {
 	if databaseURL == "" {
 		if keyFile != "" {
 			return nil, errors.New("--pseudonym-key-file goes with --database-url (SQLite keeps its key in --data-dir)")
+		}
+		if forReport {
+			return store.OpenForReport(ctx, dataDir)
 		}
 		return store.Open(ctx, dataDir)
 	}
@@ -415,6 +420,9 @@ func openStore(ctx context.Context, dataDir, databaseURL, keyFile string) (*stor
 			return nil, err
 		}
 		key = k
+	}
+	if forReport {
+		return store.OpenPostgresForReport(ctx, databaseURL, key)
 	}
 	return store.OpenPostgres(ctx, databaseURL, key)
 }

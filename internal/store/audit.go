@@ -297,6 +297,7 @@ func (db *DB) commitCalls(batch []*callJob) {
 		return
 	}
 	ids, err := db.commitTx(ctx, live)
+	db.noteCommit(err)
 	if err == nil || len(live) == 1 {
 		db.noteAnswered(live, ids)
 		for _, j := range live {
@@ -310,9 +311,19 @@ func (db *DB) commitCalls(batch []*callJob) {
 	for _, j := range live {
 		one := []*callJob{j}
 		ids, err := db.commitTx(ctx, one)
+		db.noteCommit(err)
 		db.noteAnswered(one, ids)
 		j.done <- err
 	}
+}
+
+// noteCommit records whether an audit commit failed (see Writable).
+func (db *DB) noteCommit(err error) {
+	if err != nil {
+		db.failing.Store(time.Now().UnixNano())
+		return
+	}
+	db.failing.Store(0)
 }
 
 // noteAnswered keeps, for each committed job, the latency its client sees:

@@ -141,7 +141,7 @@ func BenchmarkCallDatabaseWork(b *testing.B) {
 		cluster := postgres.Get(b)
 		u := postgres.NewDatabase(b)
 		trips := &roundTrips{}
-		db, err := openPostgres(b.Context(), u, nil, trips)
+		db, err := openPostgres(b.Context(), u, nil, trips, true)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -55,45 +55,7 @@ INSERT INTO feedback_suggestions (feedback_id, suggestion_uuid) SELECT id, 'sug-
 func TestMigrationKeepsVersion4Audit(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := t.Context()
-		loc := b.fresh(t)
-		var raw *sql.DB
-		d := sqliteDialect
-		if b.name == "sqlite" {
-			var err error
-			if raw, err = sql.Open("sqlite", dsn(filepath.Join(loc, DBFile), false)); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			cfg, err := pgx.ParseConfig(loc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, d = stdlib.OpenDB(*cfg), postgresDialect
-		}
-		ms, err := migrations(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustExec := func(query string) {
-			t.Helper()
-			if _, err := raw.ExecContext(ctx, query); err != nil {
-				t.Fatalf("%v\n%s", err, query)
-			}
-		}
-		mustExec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)`)
-		for _, m := range ms {
-			if m.version > 4 {
-				break
-			}
-			mustExec(m.sql)
-			mustExec(d.rebind("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (" +
-				strconv.Itoa(m.version) + ", '" + m.name + "', 0)"))
-		}
-		mustExec(version4Audit)
-		if b.name == "postgres" {
-			mustExec(`SELECT setval(pg_get_serial_sequence('calls', 'id'), 100), setval(pg_get_serial_sequence('cards', 'id'), 100)`)
-		}
-		raw.Close()
+		loc := version4Location(t, b)
 
 		db := b.openAt(t, loc)
 		at := time.UnixMilli(1772359200000).UTC()
@@ -150,5 +112,95 @@ func TestMigrationKeepsVersion4Audit(t *testing.T) {
 		if n, err := db.Prune(context.WithoutCancel(ctx), at.Add(time.Hour)); err != nil || n != 3 {
 			t.Errorf("Prune = %d, %v; want 3, nil", n, err)
 		}
+	})
+}
+
+// version4Location returns a new location of backend b holding a database
+// at schema version 4 with version4Audit in it.
+func version4Location(t *testing.T, b backend) string {
+	t.Helper()
+	ctx := t.Context()
+	loc := b.fresh(t)
+	var raw *sql.DB
+	d := sqliteDialect
+	if b.name == "sqlite" {
+		var err error
+		if raw, err = sql.Open("sqlite", dsn(filepath.Join(loc, DBFile), false)); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		cfg, err := pgx.ParseConfig(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, d = stdlib.OpenDB(*cfg), postgresDialect
+	}
+	ms, err := migrations(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec := func(query string) {
+		t.Helper()
+		if _, err := raw.ExecContext(ctx, query); err != nil {
+			t.Fatalf("%v\n%s", err, query)
+		}
+	}
+	mustExec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)`)
+	for _, m := range ms {
+		if m.version > 4 {
+			break
+		}
+		mustExec(m.sql)
+		mustExec(d.rebind("INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (" +
+			strconv.Itoa(m.version) + ", '" + m.name + "', 0)"))
+	}
+	mustExec(version4Audit)
+	if b.name == "postgres" {
+		mustExec(`SELECT setval(pg_get_serial_sequence('calls', 'id'), 100), setval(pg_get_serial_sequence('cards', 'id'), 100)`)
+	}
+	raw.Close()
+	return loc
+}
+
+// TestReportDoesNotMigrate: the report command's open (OpenForReport,
+// OpenPostgresForReport) refuses a database at an older schema instead of
+// migrating it under an older server still writing to it, creates a missing
+// one, and reads one that serve has migrated.
+func TestReportDoesNotMigrate(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := t.Context()
+		forReport := func(loc string) (*DB, error) {
+			if b.name == "sqlite" {
+				return OpenForReport(ctx, loc)
+			}
+			return OpenPostgresForReport(ctx, loc, nil)
+		}
+		loc := version4Location(t, b)
+		if db, err := forReport(loc); !errors.Is(err, ErrSchemaTooOld) {
+			if db != nil {
+				db.Close()
+			}
+			t.Fatalf("report open on a version 4 database = %v, want ErrSchemaTooOld", err)
+		}
+		db := b.openAt(t, loc) // serve migrates
+		var newest int
+		if err := db.read.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&newest); err != nil || newest < 5 {
+			t.Fatalf("serve's open left version %d (%v)", newest, err)
+		}
+		db.Close()
+		rdb, err := forReport(loc)
+		if err != nil {
+			t.Fatalf("report open after serve migrated: %v", err)
+		}
+		r, err := rdb.Report(ctx, time.UnixMilli(1772359200000).Add(-time.Hour), time.UnixMilli(1772359200000).Add(time.Hour))
+		rdb.Close()
+		if err != nil || r.Calls != 2 {
+			t.Errorf("report after migration: %v calls, %v; want 2", r, err)
+		}
+		fresh, err := forReport(b.fresh(t))
+		if err != nil {
+			t.Fatalf("report open on an empty location: %v", err)
+		}
+		fresh.Close()
 	})
 }

@@ -42,12 +42,20 @@ const (
 // is supplied from a secret (LoadKeyFile); with nil, one key is created in
 // the database on first use and shared by every replica.
 func OpenPostgres(ctx context.Context, databaseURL string, key []byte) (*DB, error) {
-	return openPostgres(ctx, databaseURL, key, nil)
+	return openPostgres(ctx, databaseURL, key, nil, true)
+}
+
+// OpenPostgresForReport is OpenPostgres for a process that reads the audit
+// trail (the report command): like OpenForReport, it never migrates a
+// database that holds an older schema (ErrSchemaTooOld), which would break
+// the replicas still running the older version.
+func OpenPostgresForReport(ctx context.Context, databaseURL string, key []byte) (*DB, error) {
+	return openPostgres(ctx, databaseURL, key, nil, false)
 }
 
 // openPostgres is OpenPostgres with an optional query tracer (benchmarks
 // count database round trips with it).
-func openPostgres(ctx context.Context, databaseURL string, key []byte, tracer pgx.QueryTracer) (*DB, error) {
+func openPostgres(ctx context.Context, databaseURL string, key []byte, tracer pgx.QueryTracer, upgrade bool) (*DB, error) {
 	if key != nil && len(key) < keySize {
 		return nil, fmt.Errorf("store: pseudonym key holds %d bytes, want at least %d", len(key), keySize)
 	}
@@ -65,6 +73,11 @@ func openPostgres(ctx context.Context, databaseURL string, key []byte, tracer pg
 	fail := func(err error) (*DB, error) {
 		db.close()
 		return nil, err
+	}
+	if !upgrade {
+		if err := db.refuseOlderSchema(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	db.key, err = migratePostgres(ctx, w, key)
 	if err != nil {

@@ -130,3 +130,36 @@ func TestDataDirNotADirectory(t *testing.T) {
 		t.Fatal("Open on a file: want an error")
 	}
 }
+
+// TestWritableAfterFailedCommit: when audit commits fail (here: the cards
+// table is gone, as when an older server writes to a database a newer
+// version migrated), Writable fails too, so the readiness probe takes the
+// replica out of rotation; it recovers with the next successful commit.
+func TestWritableAfterFailedCommit(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		if err := db.Writable(ctx); err != nil {
+			t.Fatalf("fresh database: %v", err)
+		}
+		if _, err := db.write.ExecContext(ctx, "ALTER TABLE cards RENAME TO cards_gone"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordCall(ctx, sampleCall(at, "pat-1", 1)); err == nil {
+			t.Fatal("RecordCall succeeded without the cards table")
+		}
+		if err := db.Writable(ctx); err == nil {
+			t.Error("Writable = nil after a failed audit commit")
+		}
+		if _, err := db.write.ExecContext(ctx, "ALTER TABLE cards_gone RENAME TO cards"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RecordCall(ctx, sampleCall(at, "pat-1", 2)); err != nil {
+			t.Fatalf("RecordCall after repair: %v", err)
+		}
+		if err := db.Writable(ctx); err != nil {
+			t.Errorf("Writable after a successful commit: %v", err)
+		}
+	})
+}

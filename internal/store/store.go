@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
@@ -40,6 +41,9 @@ var (
 	// ErrSchemaTooNew means the database was migrated by a newer version of
 	// the service; this version refuses to write to it.
 	ErrSchemaTooNew = errors.New("database schema is newer than this program")
+	// ErrSchemaTooOld means OpenForReport found a database at an older
+	// schema version: only serve migrates a database that holds data.
+	ErrSchemaTooOld = errors.New("database schema is older than this program")
 )
 
 // busyTimeout is how long a connection waits for another process's write
@@ -77,6 +81,10 @@ type DB struct {
 	// saw (to the commit), written by the next commit or at Close. Only the
 	// writer goroutine touches it.
 	answered []answeredLatency
+	// failing is the time (Unix nanoseconds) of the latest audit commit
+	// that failed, 0 once one succeeds again: Writable reports it, so a
+	// replica whose audit writes fail is not kept in rotation.
+	failing atomic.Int64
 }
 
 // answeredLatency is one committed call's row id and the milliseconds from
@@ -91,6 +99,20 @@ type answeredLatency struct {
 // dir is created 0700 (an existing one open to others is tightened) and the
 // database, its -wal and -shm and the key file are 0600.
 func Open(ctx context.Context, dir string) (*DB, error) {
+	return openSQLite(ctx, dir, true)
+}
+
+// OpenForReport is Open for a process that reads the audit trail beside a
+// running service (the report command): it creates a missing database, but
+// never migrates one that already holds a schema, so that it cannot change
+// the schema under an older server still writing to it (an older server
+// cannot write the newer schema). A database at an older version is refused
+// with ErrSchemaTooOld, one at a newer version with ErrSchemaTooNew.
+func OpenForReport(ctx context.Context, dir string) (*DB, error) {
+	return openSQLite(ctx, dir, false)
+}
+
+func openSQLite(ctx context.Context, dir string, upgrade bool) (*DB, error) {
 	if dir == "" {
 		return nil, errors.New("store: empty data directory")
 	}
@@ -113,7 +135,7 @@ func Open(ctx context.Context, dir string) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	db := &DB{dialect: sqliteDialect, key: key, write: w}
-	if err := db.init(ctx); err != nil {
+	if err := db.init(ctx, upgrade); err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -174,13 +196,18 @@ func dsn(path string, readOnly bool) string {
 	return u + "?" + q.Encode()
 }
 
-func (db *DB) init(ctx context.Context) error {
+func (db *DB) init(ctx context.Context, upgrade bool) error {
 	var mode string
 	if err := db.write.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		return fmt.Errorf("store: open: %w", err)
 	}
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("store: journal_mode is %q, want wal (is the file system local?)", mode)
+	}
+	if !upgrade {
+		if err := db.refuseOlderSchema(ctx); err != nil {
+			return err
+		}
 	}
 	if err := migrateSQLite(ctx, db.write); err != nil {
 		return err
@@ -228,11 +255,47 @@ func (db *DB) Ping(ctx context.Context) error {
 // It commits a one-row heartbeat, so it also fails on a full or read-only
 // disk.
 func (db *DB) Writable(ctx context.Context) error {
+	if at := db.failing.Load(); at != 0 && time.Since(time.Unix(0, at)) < failingFor {
+		return errors.New("store: write check: the latest audit commit failed")
+	}
 	_, err := db.write.ExecContext(ctx, db.dialect.rebind(
 		`INSERT INTO heartbeat (id, at_ms) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at_ms = excluded.at_ms`),
 		time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("store: write check: %w", err)
+	}
+	return nil
+}
+
+// failingFor is how long a failed audit commit makes Writable fail, unless
+// a later commit succeeds.
+const failingFor = time.Minute
+
+// refuseOlderSchema returns ErrSchemaTooOld when the database holds a
+// schema older than this program's (nil for a database without any).
+func (db *DB) refuseOlderSchema(ctx context.Context) error {
+	ms, err := migrations(db.dialect)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	q := "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+	if db.dialect.dollar {
+		q = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+	}
+	if err := db.write.QueryRowContext(ctx, q).Scan(&exists); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	if !exists {
+		return nil
+	}
+	var newest sql.NullInt64
+	if err := db.write.QueryRowContext(ctx, "SELECT max(version) FROM schema_migrations").Scan(&newest); err != nil {
+		return fmt.Errorf("store: schema version: %w", err)
+	}
+	if known := ms[len(ms)-1].version; newest.Valid && int(newest.Int64) < known {
+		return fmt.Errorf("store: %w: database at version %d, this program reads version %d; start serve of this version "+
+			"(after stopping older ones) to migrate it", ErrSchemaTooOld, newest.Int64, known)
 	}
 	return nil
 }
