@@ -54,7 +54,10 @@ func newFailureGate(perMinute int) *failureGate {
 // ("10.0.0.5", "10.0.0.0/8", "fd00::/8") for Config.TrustedProxies.
 func ParseTrustedProxies(list []string) error {
 	for _, p := range list {
-		if _, err := netip.ParsePrefix(p); err == nil {
+		if pre, err := netip.ParsePrefix(p); err == nil {
+			if pre.Bits() == 0 {
+				return fmt.Errorf("trusted proxy %q trusts every address: any client could then choose the address it is counted as", p)
+			}
 			continue
 		}
 		if _, err := netip.ParseAddr(p); err != nil {

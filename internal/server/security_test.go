@@ -375,8 +375,20 @@ func TestTrustedProxies(t *testing.T) {
 	if err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.1", "fd00::/8"}); err != nil {
 		t.Errorf("valid list refused: %v", err)
 	}
-	if err := ParseTrustedProxies([]string{"proxy.internal"}); err == nil {
-		t.Error("a host name was accepted as a trusted proxy")
+	for _, bad := range []string{"proxy.internal", "0.0.0.0/0", "::/0"} {
+		if err := ParseTrustedProxies([]string{bad}); err == nil {
+			t.Errorf("%q was accepted as a trusted proxy", bad)
+		}
+	}
+	// X-Real-IP is not read, even from a trusted proxy: a proxy that does
+	// not set it passes the client's own on.
+	got = got[:0]
+	for i := range 4 {
+		realIP := map[string]string{"Authorization": "Bearer garbage", "X-Real-IP": fmt.Sprintf("192.0.2.%d", 70+i)}
+		got = append(got, behindProxy.from(t, "10.9.9.9:1", http.MethodPost, path, realIP).Code)
+	}
+	if diff := cmp.Diff(got, []int{401, 401, 401, 429}); diff != "" {
+		t.Errorf("X-Real-IP must not pick the budget (-got +want):\n%s", diff)
 	}
 }
 

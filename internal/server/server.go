@@ -63,8 +63,8 @@ type Config struct {
 	// TrustedProxies are the addresses or CIDR ranges of the reverse
 	// proxies in front of the service (ParseTrustedProxies checks them).
 	// A request from one of them is attributed to the client its
-	// X-Forwarded-For (or X-Real-IP) header names, read from the right
-	// past the trusted hops; from any other peer those headers are
+	// X-Forwarded-For header names, read from the right past the trusted
+	// hops (X-Real-IP is not read: a proxy passes a client's own on); from any other peer those headers are
 	// ignored, so a client cannot pick the address its failures are
 	// counted against. Empty: the TCP peer is the client.
 	TrustedProxies []string
@@ -153,6 +153,7 @@ func New(cfg Config) *Server {
 	// gin trusts every proxy unless told otherwise; nil trusts none. The
 	// list was checked by ParseTrustedProxies; an entry gin refuses leaves
 	// no proxy trusted.
+	s.engine.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	if err := s.engine.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		cfg.Logger.Error("trusted proxies refused; the TCP peer is the client", "error", err)
 		_ = s.engine.SetTrustedProxies(nil)
