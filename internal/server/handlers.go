@@ -107,7 +107,7 @@ func (s *Server) audit(c *gin.Context) {
 	if v, ok := c.Get(ctxOutcome); ok && v.(*Outcome) != nil {
 		out := v.(*Outcome)
 		if out.Request != nil {
-			call.Hook, call.HookInstance, call.PatientID = knownHook(out.Request.Hook), out.Request.HookInstance, out.Request.Context.PatientID
+			call.Hook, call.HookInstance, call.PatientID = knownHook(out.Request.Hook), auditID(out.Request.HookInstance), out.Request.Context.PatientID
 		}
 		call.PolicyID, call.FHIRQueries, call.AssertionIDs = out.PolicyID, out.Queries, out.Assertions
 		for _, a := range out.Assessments {
@@ -341,7 +341,8 @@ func knownHook(hook string) string {
 // auditIDPattern is the FHIR id syntax (R4 datatypes, id).
 var auditIDPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
-// auditID returns an order id fit for the audit trail: a FHIR id as it is,
+// auditID returns an order id or hook instance fit for the audit trail and
+// the log: a FHIR id (a UUID is one) as it is,
 // anything else (free text, overlong) as a short hash that still matches
 // the same id across calls and feedback without keeping what was sent.
 func auditID(id string) string {

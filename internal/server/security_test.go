@@ -222,6 +222,7 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 	body := minimal(t, func(m map[string]any) {
 		entry := m["context"].(map[string]any)["draftOrders"].(map[string]any)["entry"].([]any)[0].(map[string]any)
 		entry["resource"].(map[string]any)["id"] = freeText
+		m["hookInstance"] = freeText // CDS Hooks: a UUID; a client may send anything
 	})
 	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, nil); rec.Code != 200 {
 		t.Fatalf("free-text order id: %d %s", rec.Code, rec.Body)
@@ -235,11 +236,12 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	var hooks, orders, cards []string
+	var hooks, orders, cards, instances []string
 	for q, dst := range map[string]*[]string{
-		"SELECT hook FROM calls": &hooks,
+		"SELECT hook FROM calls":                                                        &hooks,
+		"SELECT hook_instance FROM calls WHERE hook_instance <> ''":                     &instances,
 		"SELECT json_extract(o.value, '$.id') FROM calls, json_each(calls.orders) AS o": &orders,
-		"SELECT order_id FROM cards": &cards,
+		"SELECT order_id FROM cards":                                                    &cards,
 	} {
 		rows, err := ro.QueryContext(t.Context(), q)
 		if err != nil {
@@ -254,7 +256,7 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 		}
 		rows.Close()
 	}
-	all := strings.Join(append(append(hooks, orders...), cards...), "|")
+	all := strings.Join(append(append(append(hooks, orders...), cards...), instances...), "|")
 	if strings.Contains(all, "Jane") || strings.Contains(all, "555") {
 		t.Errorf("client text stored: %s", all)
 	}
@@ -263,6 +265,9 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 	}
 	if len(orders) != 1 || !strings.HasPrefix(orders[0], "sha256:") || len(orders[0]) != len("sha256:")+16 {
 		t.Errorf("order ids = %v, want one short hash", orders)
+	}
+	if len(instances) == 0 || !strings.HasPrefix(instances[0], "sha256:") {
+		t.Errorf("hook instances = %v, want a short hash for free text", instances)
 	}
 }
 
