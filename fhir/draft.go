@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -32,7 +33,7 @@ type DraftOrder struct {
 func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '{' {
-		return nil, fmt.Errorf("draftOrders is not a JSON object: %w", ErrMalformed)
+		return nil, fmt.Errorf("not a JSON object: %w", ErrMalformed)
 	}
 	var b struct {
 		ResourceType string `json:"resourceType"`
@@ -41,10 +42,12 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 		} `json:"entry"`
 	}
 	if err := jsoncompat.Unmarshal(t, &b); err != nil {
-		return nil, fmt.Errorf("draftOrders: invalid Bundle JSON: %w", ErrMalformed)
+		// Which member had the wrong type, and where (the entries must be
+		// objects with a resource object).
+		return nil, fmt.Errorf("not a Bundle of entries (%s): %w", jsonReason(err), ErrMalformed)
 	}
 	if b.ResourceType != "Bundle" {
-		return nil, fmt.Errorf("draftOrders is a %s, not a Bundle: %w", clipType(b.ResourceType), ErrMalformed)
+		return nil, fmt.Errorf("a %s, not a Bundle: %w", clipType(b.ResourceType), ErrMalformed)
 	}
 	out := make([]DraftOrder, 0, len(b.Entry))
 	for i, e := range b.Entry {
@@ -68,4 +71,22 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// jsonReason is a decoding error in a few words, without the Go type names
+// of the decoder: what was wrong and where (a JSON pointer).
+func jsonReason(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "json: ")
+	if i := strings.Index(msg, " into Go "); i >= 0 {
+		if j := strings.Index(msg[i:], " within "); j >= 0 {
+			msg = msg[:i] + msg[i+j:]
+		} else {
+			msg = msg[:i]
+		}
+	}
+	if len(msg) > 160 {
+		msg = msg[:160] + "..."
+	}
+	return msg
 }

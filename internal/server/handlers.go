@@ -186,7 +186,16 @@ func (s *Server) handleFeedback(c *gin.Context) {
 		s.fail(c, hooks.ErrMalformed)
 		return
 	}
-	if err := json.Unmarshal(body, &fb); err != nil || len(fb.Feedback) == 0 {
+	if err := json.Unmarshal(body, &fb); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			s.fail(c, fmt.Errorf("%w: %s must not be a JSON %s", ErrInvalidFeedback, te.Field, te.Value))
+			return
+		}
+		s.fail(c, fmt.Errorf("%w: the body must be {\"feedback\": [...]} with at least one item", ErrInvalidFeedback))
+		return
+	}
+	if len(fb.Feedback) == 0 {
 		s.fail(c, fmt.Errorf("%w: the body must be {\"feedback\": [...]} with at least one item", ErrInvalidFeedback))
 		return
 	}
