@@ -16,7 +16,8 @@ type NoteStatus string
 // docStatus final, amended or absent, or a final, amended, corrected or
 // appended DiagnosticReport, counts; a preliminary one is advisory (shown,
 // not counted); anything else, and any attachment whose text could not be
-// read, is listed as not read, with the reason.
+// read or is over the caps on note text (fhir.ExtractNotes), is listed as
+// not read, with the reason.
 const (
 	NoteCounts   NoteStatus = "counts"
 	NoteAdvisory NoteStatus = "advisory"
@@ -41,8 +42,6 @@ type Note struct {
 	ContentType string
 	// Text is the note's plain text (HTML stripped), empty when not read.
 	Text string
-	// Truncated is true when Text was cut at the size cap.
-	Truncated bool
 }
 
 // Notes is what the chart holds of the patient's clinical notes.
