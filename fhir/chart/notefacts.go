@@ -100,12 +100,21 @@ type TextOnlyProblem struct {
 // deriveTextOnlyProblems reads the text of each Condition that has no
 // coding (refuted ones and those entered in error excepted) with the note
 // finder, and keeps those that name a red flag, not negated.
+//
+// A problem's text is a name, not a note: texts longer than
+// maxProblemText are not read, and at most maxProblemTextTotal bytes are
+// read per call (the finder costs about 2-3 ms per KB), so a chart of
+// thousands of uncoded entries stays cheap.
 func (f *Facts) deriveTextOnlyProblems() {
 	var finder *notes.Finder
+	budget := maxProblemTextTotal
 	for i := range f.Problems {
 		p := &f.Problems[i]
-		if len(p.Code.Codings) > 0 || strings.TrimSpace(p.Code.Text) == "" || p.Refuted() {
+		if len(p.Code.Codings) > 0 || strings.TrimSpace(p.Code.Text) == "" || p.Refuted() || len(p.Code.Text) > maxProblemText {
 			continue
+		}
+		if budget -= len(p.Code.Text); budget < 0 {
+			return
 		}
 		if finder == nil {
 			var err error
@@ -123,6 +132,12 @@ func (f *Facts) deriveTextOnlyProblems() {
 		}
 	}
 }
+
+// Bounds of deriveTextOnlyProblems.
+const (
+	maxProblemText      = 512
+	maxProblemTextTotal = 16 << 10
+)
 
 var months = map[string]time.Month{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8,
 	"sep": 9, "oct": 10, "nov": 11, "dec": 12}
