@@ -587,3 +587,86 @@ func TestLookBackUnknown(t *testing.T) {
 		t.Errorf("a window of unknown length is given a length:\n%s\n%s", c.Summary, c.Detail)
 	}
 }
+
+// TestNotCheckedSaysWhy: the coverage card says why data was not checked.
+// No Coverage because the Coverage search was not supplied is "not known",
+// never "no coverage in force"; a search that arrived over the per-search
+// cap is "too large", not "did not arrive"; notes whose search failed are
+// not "none were sent".
+func TestNotCheckedSaysWhy(t *testing.T) {
+	tests := []struct {
+		name     string
+		a        func(*criteria.Assessment)
+		cov      *Coverage
+		want     []string
+		dontWant []string
+	}{
+		{
+			name: "coverage not supplied",
+			a: func(a *criteria.Assessment) {
+				a.Unchecked = []string{"coverage"}
+				a.CoverageUnchecked = true
+			},
+			want:     []string{"Payer: not known (coverage not checked); checked against ", "Not checked (the data did not arrive): coverage."},
+			dontWant: []string{"no coverage in force"},
+		},
+		{
+			name:     "no coverage in force",
+			a:        func(a *criteria.Assessment) { a.Unchecked = []string{"procedures"} },
+			want:     []string{"Payer: no coverage in force on the order date; checked against "},
+			dontWant: []string{"not known"},
+		},
+		{
+			name: "a search over the per-search cap",
+			a: func(a *criteria.Assessment) {
+				a.Unchecked = []string{"coverage", "conditions", "procedures"}
+				a.CoverageUnchecked = true
+				a.TooLarge = map[string]criteria.Limit{"conditions": {Max: 2000}, "procedures": {Max: 10000, Call: true}}
+			},
+			want: []string{
+				"Not checked (the data did not arrive): coverage.",
+				"Not checked (more than 2000 entries in one search): conditions.",
+				"Not checked (more than 10000 entries in all the searches together): procedures.",
+			},
+			dontWant: []string{"did not arrive): coverage, conditions", "not retrieved"},
+		},
+		{
+			name:     "notes not sent",
+			a:        func(a *criteria.Assessment) {},
+			cov:      cov,
+			want:     []string{"Clinical notes were not checked (none were sent)."},
+			dontWant: []string{"search failed"},
+		},
+		{
+			name:     "note search failed",
+			a:        func(a *criteria.Assessment) { a.NotesFailed = true },
+			cov:      cov,
+			want:     []string{"Clinical notes were not checked (the note search failed)."},
+			dontWant: []string{"none were sent"},
+		},
+		{
+			name:     "note search too large",
+			a:        func(a *criteria.Assessment) { a.NotesFailed, a.NotesTooLarge = true, criteria.Limit{Max: 2000} },
+			cov:      cov,
+			want:     []string{"Clinical notes were not checked (more than 2000 entries in one search)."},
+			dontWant: []string{"none were sent", "search failed"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := assessment(criteria.CriteriaIndeterminate)
+			tt.a(&a)
+			res := build(t, hooks.HookOrderSign, tt.cov, Config{}, a)
+			c := coverageCardOf(t, res)
+			text := c.Summary + "\n" + c.Detail
+			if err := inOrder(text, tt.want...); err != nil {
+				t.Errorf("%v in:\n%s", err, text)
+			}
+			for _, s := range tt.dontWant {
+				if strings.Contains(text, s) {
+					t.Errorf("%q in:\n%s", s, text)
+				}
+			}
+		})
+	}
+}

@@ -117,7 +117,7 @@ func (b *builder) coverageSummary(a *criteria.Assessment) string {
 		if a.Has(criteria.OtherPatientData) {
 			return "Lumbar MRI: the chart data sent is about another patient; nothing could be checked"
 		}
-		return "Lumbar MRI: documentation could not be checked fully (" + strings.Join(a.Unchecked, ", ") + " not retrieved)"
+		return "Lumbar MRI: documentation could not be checked fully (" + strings.Join(a.Unchecked, ", ") + " " + notRetrieved(a) + ")"
 	default:
 		return "Lumbar MRI: documentation incomplete: " + b.firstGap(a)
 	}
@@ -158,15 +158,20 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 		// No payer-specific policy: name the chart's payer and the criteria used.
 		payer = "Payer: " + mdEscape(c.Payer) + " · Criteria: " + mdEscape(pol.PayerName())
 	}
-	if b.in.Coverage == nil {
+	switch {
+	case b.in.Coverage == nil && a.CoverageUnchecked:
+		// No Coverage because none could be read: whether one is in force
+		// is not known.
+		payer = "Payer: not known (coverage not checked); checked against " + mdEscape(pol.PayerName())
+	case b.in.Coverage == nil:
 		payer = "Payer: no coverage in force on the order date; checked against " + mdEscape(pol.PayerName())
 	}
 	fmt.Fprintf(d, "%s · Order: %s (%s)\n\n", payer, mdEscape(a.Order.Display), mdEscape(a.Order.Code.Code))
 	if b.in.Coverage != nil && b.in.Coverage.Note != "" {
 		d.WriteString(mdEscape(b.in.Coverage.Note) + "\n\n")
 	}
-	if len(a.Unchecked) > 0 {
-		fmt.Fprintf(d, "Not checked (the data did not arrive): %s.\n\n", mdEscape(strings.Join(a.Unchecked, ", ")))
+	for _, u := range uncheckedByWhy(a) {
+		fmt.Fprintf(d, "Not checked (%s): %s.\n\n", u.why, mdEscape(strings.Join(u.searches, ", ")))
 	}
 	if f := a.Finding(criteria.OtherPatientData); f != nil {
 		d.WriteString(mdEscape(f.Text) + "\n\n")
@@ -174,8 +179,66 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 	if !a.NotesChecked && a.Outcome != criteria.CriteriaMet {
 		// Notes are optional data (DECISIONS.md "Notes"): say they were not
 		// read, since a red flag or a therapy course may be written there.
-		d.WriteString("Clinical notes were not checked (none were sent).\n\n")
+		why := "none were sent"
+		switch {
+		case a.NotesTooLarge.Max > 0:
+			why = limitWords(a.NotesTooLarge)
+		case a.NotesFailed:
+			why = "the note search failed"
+		}
+		fmt.Fprintf(d, "Clinical notes were not checked (%s).\n\n", why)
 	}
+}
+
+// unchecked is the searches not checked for one reason.
+type unchecked struct {
+	why      string
+	searches []string
+}
+
+// uncheckedByWhy groups the searches not checked by why: those that did not
+// arrive first, then those that arrived over a cap (too large to read), in
+// the order of the assessment.
+func uncheckedByWhy(a *criteria.Assessment) []unchecked {
+	var out []unchecked
+	at := map[string]int{}
+	add := func(why, s string) {
+		i, ok := at[why]
+		if !ok {
+			i = len(out)
+			at[why] = i
+			out = append(out, unchecked{why: why})
+		}
+		out[i].searches = append(out[i].searches, s)
+	}
+	for _, s := range a.Unchecked {
+		if _, ok := a.TooLarge[s]; !ok {
+			add("the data did not arrive", s)
+		}
+	}
+	for _, s := range a.Unchecked {
+		if l, ok := a.TooLarge[s]; ok {
+			add(limitWords(l), s)
+		}
+	}
+	return out
+}
+
+// limitWords says which cap a search went over.
+func limitWords(l criteria.Limit) string {
+	if l.Call {
+		return fmt.Sprintf("more than %d entries in all the searches together", l.Max)
+	}
+	return fmt.Sprintf("more than %d entries in one search", l.Max)
+}
+
+// notRetrieved says, for the summary, what became of the searches not
+// checked: some arrived but were too large to read.
+func notRetrieved(a *criteria.Assessment) string {
+	if len(a.TooLarge) > 0 {
+		return "not read"
+	}
+	return "not retrieved"
 }
 
 func paRequired(code string) bool {

@@ -78,7 +78,7 @@ func outcomeText(a *criteria.Assessment) string {
 		if f := a.Finding(criteria.OtherPatientData); f != nil {
 			return f.Text
 		}
-		return "Part of the chart could not be retrieved (" + strings.Join(a.Unchecked, ", ") + "), so the criteria could not be checked."
+		return "Part of the chart could not be " + strings.TrimPrefix(notRetrieved(a), "not ") + " (" + strings.Join(a.Unchecked, ", ") + "), so the criteria could not be checked."
 	default:
 		return "The chart does not yet document what prior authorization for lumbar MRI requires; to add: " + strings.Join(missing(a), "; ") + "."
 	}

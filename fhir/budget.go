@@ -67,7 +67,7 @@ func capResults(results []result, max int) []Search {
 	for i := range results {
 		n := len(results[i].raws)
 		if total+n > max {
-			results[i] = result{}
+			results[i] = result{limit: max, callLimit: true}
 			dropped = append(dropped, Searches[i].Key)
 			continue
 		}

@@ -184,28 +184,38 @@ func included(s SearchSpec, t string) bool {
 }
 
 // add decodes raw into the Record slot for s. It logs the resource type and
-// the reason only, never content: entries are PHI.
+// the reason only, never content: entries are PHI. An entry of the searched
+// type that cannot be read, one whose resourceType is missing or not an R4
+// resource type, and one that is not a resource object at all are named in
+// the Record's Unreadable (issue 13: nothing is dropped in silence).
 func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 	var p peek
+	bad := "" // why the entry is not a readable resource, "" when it may be
 	if err := p.read(raw); err != nil {
-		d.skip(s, "", "entry is not a FHIR resource object")
-		return
+		// A member the peek reads has the wrong JSON type ("id": 5,
+		// "subject": 5): read what can be read, to name the entry and to
+		// check its patient.
+		if !p.readLenient(raw) {
+			d.unreadable(s, &p, raw, "the entry is not a JSON object")
+			return
+		}
+		bad = "a member has the wrong JSON type"
 	}
-	if p.ResourceType != s.ResourceType {
-		if p.ResourceType == "" {
-			d.skip(s, "", "entry without resourceType")
-			return
-		}
-		if !knownType(p.ResourceType) {
-			d.skip(s, clipType(p.ResourceType), "resource type not read by the assessment")
-			return
-		}
-		if included(s, p.ResourceType) {
-			// A Medication the search included (_include): resolves the
-			// orders' medicationReference.
-			d.addMedication(raw)
-			return
-		}
+	switch {
+	case p.ResourceType == "":
+		bad = "the entry has no resourceType"
+	case p.ResourceType == s.ResourceType:
+	case !r4Type(p.ResourceType):
+		bad = "the resource type is not a FHIR R4 type"
+	case !knownType(p.ResourceType):
+		d.skip(s, clipType(p.ResourceType), "resource type not read by the assessment")
+		return
+	case included(s, p.ResourceType):
+		// A Medication the search included (_include): resolves the
+		// orders' medicationReference.
+		d.addMedication(raw)
+		return
+	default:
 		d.logger.Debug("fhir entry ignored", "search", s.Key, "type", p.ResourceType, "reason", errOtherType.Error())
 		return
 	}
@@ -214,8 +224,8 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 		if d.rec.OtherPatient == nil {
 			d.rec.OtherPatient = map[string]int{}
 		}
-		d.rec.OtherPatient[p.ResourceType]++
-		d.logger.Info("fhir entry about another patient dropped", "search", s.Key, "type", p.ResourceType)
+		d.rec.OtherPatient[clipType(p.ResourceType)]++
+		d.logger.Info("fhir entry about another patient dropped", "search", s.Key, "type", clipType(p.ResourceType))
 		return
 	}
 	if p.ID != "" {
@@ -225,12 +235,71 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 		}
 		defer func() { d.seen[key] = true }()
 	}
+	if bad != "" {
+		d.unreadable(s, &p, raw, bad)
+		return
+	}
 	if err := d.decode(&p, raw); err != nil {
-		d.skip(s, p.ResourceType, err.Error())
-		if p.ResourceType != "Patient" && p.ResourceType != "Coverage" {
-			d.rec.Unreadable = append(d.rec.Unreadable, describe(p.ResourceType, p.ID, raw, "the entry is not valid FHIR R4 ("+clipReason(err.Error())+")"))
+		d.unreadable(s, &p, raw, "the entry is not valid FHIR R4 ("+clipReason(err.Error())+")")
+	}
+}
+
+// unreadable skips an entry that cannot be read and, unless it is the
+// Patient or a Coverage (read for the policy, not as clinical evidence),
+// describes it in the Record for the answer.
+func (d *decoder) unreadable(s SearchSpec, p *peek, raw []byte, reason string) {
+	typ := ""
+	if p.ResourceType != "" {
+		typ = clipType(p.ResourceType)
+	}
+	d.skip(s, typ, reason)
+	if p.ResourceType != "Patient" && p.ResourceType != "Coverage" {
+		d.rec.Unreadable = append(d.rec.Unreadable, describe(typ, p.ID, raw, reason))
+	}
+}
+
+// readLenient fills p with the peeked members of raw that have the JSON type
+// the peek expects and leaves out the others (a reference of the wrong type
+// names no patient). It is false when raw is not a JSON object.
+func (p *peek) readLenient(raw []byte) bool {
+	*p = peek{}
+	var m struct {
+		ResourceType json.RawMessage `json:"resourceType"`
+		ID           json.RawMessage `json:"id"`
+		Status       json.RawMessage `json:"status"`
+		Subject      json.RawMessage `json:"subject"`
+		Patient      json.RawMessage `json:"patient"`
+		Beneficiary  json.RawMessage `json:"beneficiary"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	lenient := func(v json.RawMessage, dst any) {
+		if len(v) > 0 && json.Unmarshal(v, dst) != nil {
+			// Unmarshal may have filled part of dst; keep none of it.
+			switch x := dst.(type) {
+			case *string:
+				*x = ""
+			case **peekRef:
+				*x = nil
+			}
 		}
 	}
+	lenient(m.ResourceType, &p.ResourceType)
+	lenient(m.ID, &p.ID)
+	p.Status = m.Status
+	lenient(m.Subject, &p.Subject)
+	lenient(m.Patient, &p.Patient)
+	lenient(m.Beneficiary, &p.Beneficiary)
+	return true
+}
+
+// r4Type reports whether t is a FHIR R4 resource type.
+func r4Type(t string) bool {
+	var rt r4.ResourceType
+	// samply's UnmarshalJSON trims quotes itself: a name with quotes in it
+	// must not pass.
+	return !strings.Contains(t, `"`) && rt.UnmarshalJSON([]byte(t)) == nil
 }
 
 // addMedication keeps an included Medication by "Medication/{id}".
@@ -290,7 +359,10 @@ func abatementBoolean(raw []byte) *bool {
 // from its code (or medication) and a date, each leniently (a member of the
 // wrong shape is left out). Displays name the coded concept, as cards do.
 func describe(typ, id string, raw []byte, reason string) Unreadable {
-	u := Unreadable{ResourceType: typ, ID: clipType(id), Reason: reason}
+	u := Unreadable{ResourceType: typ, Reason: reason}
+	if id != "" {
+		u.ID = clipType(id)
+	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(raw, &m) != nil {
 		return u

@@ -289,6 +289,12 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		if !r.supplied && !s.Optional {
 			rec.Unavailable = append(rec.Unavailable, s.Key)
 		}
+		if sf := r.shortfall(); !r.supplied && sf != (Shortfall{}) {
+			if rec.Shortfalls == nil {
+				rec.Shortfalls = map[Search]Shortfall{}
+			}
+			rec.Shortfalls[s.Key] = sf
+		}
 		if !s.Optional && (r.supplied || len(r.raws) > 0) {
 			got++
 		}
@@ -338,6 +344,16 @@ type result struct {
 	// failed is why the search failed on fhirServer ("" when it did not).
 	failed string
 	key    Search
+	// limit is the cap a search that arrived went over (0 when none);
+	// callLimit says it is the call's cap on resources, not the search's
+	// on entries.
+	limit     int
+	callLimit bool
+}
+
+// shortfall says why an unsupplied result is not there beyond "not sent".
+func (r result) shortfall() Shortfall {
+	return Shortfall{Limit: r.limit, Call: r.callLimit, Failed: r.failed != ""}
 }
 
 // failures lists the keys of the searches that failed.
@@ -364,6 +380,7 @@ func firstFailure(rs []result) string {
 // resolve gets one search from the prefetch or, failing that, the server.
 func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client *Client) result {
 	var partial []json.RawMessage
+	over := 0 // the per-search cap the prefetch value went over
 	if v, ok := in.Prefetch[string(s.Key)]; ok {
 		pv := classify(v, s.ResourceType, in.PrefetchValid, l.cfg.MaxResources)
 		switch pv.kind {
@@ -391,11 +408,14 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 			l.logger.InfoContext(ctx, "prefetch next link on another origin, querying fhirServer", "search", s.Key)
 			partial = pv.raws
 		default:
+			if pv.over {
+				over = l.cfg.MaxResources
+			}
 			l.logger.InfoContext(ctx, "prefetch not usable, querying fhirServer", "search", s.Key, "reason", pv.reason)
 		}
 	}
 	if client == nil {
-		return result{raws: partial}
+		return result{raws: partial, limit: over}
 	}
 	rel := strings.ReplaceAll(s.Template, "{{context.patientId}}", in.PatientID)
 	raws, err := client.Fetch(ctx, rel)
@@ -406,7 +426,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 			return result{supplied: true}
 		}
 		l.logger.DebugContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
-		return result{raws: partial, key: s.Key, failed: err.Error()}
+		return result{raws: partial, key: s.Key, failed: err.Error(), limit: over}
 	}
 	return result{raws: raws, supplied: true}
 }
@@ -426,6 +446,9 @@ type prefetchValue struct {
 	raws   []json.RawMessage
 	next   string
 	reason string
+	// over is true when the value arrived with more entries than the
+	// per-search cap.
+	over bool
 }
 
 // classify reads a prefetch value per CDS Hooks 2.0 section 1.4 and
@@ -452,7 +475,7 @@ func classify(v json.RawMessage, resourceType string, valid bool, maxEntries int
 		}
 	}
 	if env.over || (maxEntries > 0 && len(env.Entry) > maxEntries) {
-		return prefetchValue{reason: overCap(maxEntries)}
+		return prefetchValue{reason: overCap(maxEntries), over: true}
 	}
 	switch env.ResourceType {
 	case resourceType:

@@ -34,6 +34,8 @@ type (
 	MedicationDispense = chart.MedicationDispense
 	// Unreadable describes an entry that failed to decode.
 	Unreadable = chart.Unreadable
+	// Shortfall is why a search was not supplied beyond "not sent".
+	Shortfall = chart.Shortfall
 	// DocumentReference is an r4.DocumentReference plus whether status was present.
 	DocumentReference = chart.DocumentReference
 	// Note is the text of one note attachment.

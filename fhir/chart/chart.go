@@ -96,6 +96,11 @@ type Record struct {
 	// Unavailable lists the needed searches that neither prefetch nor the
 	// FHIR server supplied. An empty list means the record is complete.
 	Unavailable []Search
+	// Shortfalls says, for searches that were not supplied (needed ones in
+	// Unavailable, and optional ones), why when there is more to say than
+	// that the data was not sent: too large to read, or the FHIR server
+	// failed. A search not in it was simply not sent.
+	Shortfalls map[Search]Shortfall
 	// Queries counts the HTTP requests made to the FHIR server.
 	Queries int
 	// Skipped counts entries that failed to decode and were ignored.
@@ -113,6 +118,19 @@ type Condition struct {
 	r4.Condition
 	// AbatementBoolean is abatementBoolean when present in the JSON.
 	AbatementBoolean *bool
+}
+
+// Shortfall is why a search was not supplied beyond "not sent".
+type Shortfall struct {
+	// Limit, when above zero, is the cap the search went over although it
+	// arrived: more than Limit entries in the one search, or (Call) more than
+	// Limit resources across the call's searches. An incomplete search would
+	// read as "not documented", so none of it is used.
+	Limit int
+	Call  bool
+	// Failed is true when the FHIR server was asked for the search and did
+	// not answer usefully (error, refusal, timeout).
+	Failed bool
 }
 
 // Unreadable is an entry that failed to decode, described by what a lenient

@@ -250,6 +250,8 @@ type Facts struct {
 	// Unavailable lists needed searches neither prefetch nor the FHIR
 	// server supplied.
 	Unavailable []Search
+	// Shortfalls says why searches were not supplied (Record.Shortfalls).
+	Shortfalls map[Search]Shortfall
 	// NotesChecked is true when the DocumentReference search was supplied;
 	// false means "notes not checked" (never indeterminate).
 	NotesChecked bool
@@ -327,7 +329,7 @@ func Derive(rec *Record) *Facts {
 	if rec == nil {
 		rec = &Record{}
 	}
-	f := &Facts{PatientID: rec.PatientID, Unreadable: rec.Unreadable, OtherPatient: rec.OtherPatient, Unavailable: rec.Unavailable}
+	f := &Facts{PatientID: rec.PatientID, Unreadable: rec.Unreadable, OtherPatient: rec.OtherPatient, Unavailable: rec.Unavailable, Shortfalls: rec.Shortfalls}
 	if rec.Patient != nil {
 		f.BirthDate = DateOf(rec.Patient.BirthDate)
 	}

@@ -91,6 +91,11 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 		RecommendedContrast: ContrastWithout,
 		NotesChecked:        facts.NotesChecked,
 	}
+	if !facts.NotesChecked {
+		sf := facts.Shortfalls[chart.SearchDocumentReferences]
+		a.NotesFailed = sf.Failed
+		a.NotesTooLarge = Limit{Max: sf.Limit, Call: sf.Call}
+	}
 
 	// A chart whose entries all belong to another patient is not this
 	// patient's chart: say so instead of "no diagnosis" (issue 13).
@@ -189,6 +194,15 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	case len(facts.Unavailable) > 0:
 		for _, s := range facts.Unavailable {
 			a.Unchecked = append(a.Unchecked, string(s))
+			if sf := facts.Shortfalls[s]; sf.Limit > 0 {
+				if a.TooLarge == nil {
+					a.TooLarge = map[string]Limit{}
+				}
+				a.TooLarge[string(s)] = Limit{Max: sf.Limit, Call: sf.Call}
+			}
+			if s == chart.SearchCoverage {
+				a.CoverageUnchecked = true
+			}
 		}
 		// Never criteria-not-met on incomplete data.
 		a.Outcome = CriteriaIndeterminate
@@ -250,20 +264,34 @@ func (x *assessor) record(nc NotCounted) {
 }
 
 // unreadable names every entry that failed to decode (issue 13: entries
-// that fail to decode are named in the answer, not only in the log).
+// that fail to decode are named in the answer, not only in the log). An
+// entry without an id has no reference to tell it from another, so each is
+// named (none is merged into another as a repeat).
 func (x *assessor) unreadable() {
 	for _, u := range x.f.Unreadable {
-		src := u.ResourceType
+		src := ""
 		if u.ID != "" {
-			src += "/" + u.ID
+			src = u.ResourceType + "/" + u.ID
 		}
 		d, _ := chart.ParseDate(u.Date)
 		disp := u.Display
-		if disp == "" {
-			disp = "a " + u.ResourceType + " entry"
+		switch {
+		case disp != "":
+		case u.ResourceType == "":
+			disp = "An entry without a resource type"
+		default:
+			disp = article(u.ResourceType) + " " + u.ResourceType + " entry"
 		}
 		x.skip(ReasonUnreadable, u.ResourceType, disp, d, src)
 	}
+}
+
+// article is the indefinite article for a resource type's name.
+func article(name string) string {
+	if name != "" && strings.ContainsRune("AEIOU", rune(name[0])) {
+		return "An"
+	}
+	return "A"
 }
 
 // otherPatient names, by count only, the entries about another patient

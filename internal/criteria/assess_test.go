@@ -739,3 +739,60 @@ func TestAssessIndicationEvidence(t *testing.T) {
 		t.Errorf("no diagnosis: indication %+v, findings %+v", a.Indication, a.Findings)
 	}
 }
+
+// TestAssessUnreadableWithoutID: unreadable entries without an id are each
+// named (none merged into another as a repeat), by display when one was read,
+// else by their type, else as entries without a type.
+func TestAssessUnreadableWithoutID(t *testing.T) {
+	rec := &chart.Record{
+		Conditions: []chart.Condition{lbp(20)},
+		Unreadable: []chart.Unreadable{
+			{ResourceType: "Condition", Display: "Cauda equina syndrome", Reason: "a member has the wrong JSON type"},
+			{ResourceType: "Condition", Reason: "a member has the wrong JSON type"},
+			{ResourceType: "Observation", Reason: "a member has the wrong JSON type"},
+			{ResourceType: "FooBar", ID: "f1", Reason: "the resource type is not a FHIR R4 type"},
+			{Reason: "the entry is not a JSON object"},
+		},
+	}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	var got []NotCounted
+	for _, nc := range a.NotCounted {
+		if nc.Reason == ReasonUnreadable {
+			got = append(got, nc)
+		}
+	}
+	want := []NotCounted{
+		{Reason: ReasonUnreadable, What: "Condition", Display: "Cauda equina syndrome"},
+		{Reason: ReasonUnreadable, What: "Condition", Display: "A Condition entry"},
+		{Reason: ReasonUnreadable, What: "Observation", Display: "An Observation entry"},
+		{Reason: ReasonUnreadable, What: "FooBar", Display: "A FooBar entry", Source: "FooBar/f1"},
+		{Reason: ReasonUnreadable, Display: "An entry without a resource type"},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("unreadable entries (-got +want):\n%s", diff)
+	}
+}
+
+// TestAssessSaysWhyUnchecked: the assessment carries why searches were not
+// checked (too large, coverage not checked, note search failed) for the
+// cards; the outcome stays indeterminate.
+func TestAssessSaysWhyUnchecked(t *testing.T) {
+	rec := &chart.Record{
+		Conditions:  []chart.Condition{lbp(20)},
+		Unavailable: []chart.Search{chart.SearchCoverage, chart.SearchProcedures},
+		Shortfalls: map[chart.Search]chart.Shortfall{
+			chart.SearchProcedures:         {Limit: 2000},
+			chart.SearchDocumentReferences: {Failed: true},
+		},
+	}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Outcome != CriteriaIndeterminate {
+		t.Errorf("outcome = %s, want %s", a.Outcome, CriteriaIndeterminate)
+	}
+	if diff := cmp.Diff(a.TooLarge, map[string]Limit{"procedures": {Max: 2000}}); diff != "" {
+		t.Errorf("TooLarge (-got +want):\n%s", diff)
+	}
+	if !a.CoverageUnchecked || !a.NotesFailed || a.NotesChecked {
+		t.Errorf("CoverageUnchecked = %t, NotesFailed = %t, NotesChecked = %t; want true, true, false", a.CoverageUnchecked, a.NotesFailed, a.NotesChecked)
+	}
+}

@@ -247,6 +247,13 @@ type Assessment struct {
 	// Unchecked lists what could not be checked because data was missing
 	// (search names); non-empty only when the record was incomplete.
 	Unchecked []string
+	// TooLarge maps each Unchecked search that arrived but went over a cap,
+	// and so was not read, to that cap; a search not in it did not arrive.
+	TooLarge map[string]Limit
+	// CoverageUnchecked is true when the Coverage search was not supplied:
+	// the payer is then not known, which is not the same as no coverage in
+	// force.
+	CoverageUnchecked bool
 	// NotCounted lists chart entries that looked relevant but did not
 	// count, with the reason, in a stable order.
 	NotCounted []NotCounted
@@ -256,6 +263,19 @@ type Assessment struct {
 	// answer says "notes not checked" (never indeterminate: notes are
 	// optional data).
 	NotesChecked bool
+	// NotesFailed is true, when the notes were not checked, if the FHIR
+	// server was asked for them and did not answer usefully.
+	NotesFailed bool
+	// NotesTooLarge is, when the notes were not checked, the cap their
+	// search went over (Max 0 when it did not).
+	NotesTooLarge Limit
+}
+
+// Limit is a cap on what one call reads: Max entries in one search, or
+// (Call) Max resources across all the call's searches.
+type Limit struct {
+	Max  int
+	Call bool
 }
 
 // Has reports whether the assessment carries the finding code.

@@ -1,0 +1,180 @@
+package fhir
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestLoadMalformedEntriesUnreadable: a prefetch entry whose id or patient
+// reference has the wrong JSON type, whose resourceType is missing or not an
+// R4 type, or which is not an object at all is named among the unreadable
+// entries like one whose code has the wrong type (issue 13: nothing dropped
+// in silence). A valid R4 type the search does not read is still only
+// skipped, and an entry whose readable reference names another patient is
+// still dropped as such.
+func TestLoadMalformedEntriesUnreadable(t *testing.T) {
+	subj := `"subject":{"reference":"Patient/` + testPatient + `"}`
+	code := `"code":{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"G83.4","display":"Cauda equina syndrome"}]}`
+	tests := []struct {
+		name         string
+		entry        string
+		want         []Unreadable
+		otherPatient map[string]int
+		skipped      int // beyond the unreadable entries
+	}{
+		{
+			name:  "id is a number",
+			entry: `{"resourceType":"Condition","id":5,` + subj + `,` + code + `,"onsetDateTime":"2026-05-01"}`,
+			want:  []Unreadable{{ResourceType: "Condition", Display: "Cauda equina syndrome", Date: "2026-05-01", Reason: "a member has the wrong JSON type"}},
+		},
+		{
+			name:  "subject is a number",
+			entry: `{"resourceType":"Condition","id":"c1","subject":5,` + code + `}`,
+			want:  []Unreadable{{ResourceType: "Condition", ID: "c1", Display: "Cauda equina syndrome", Reason: "a member has the wrong JSON type"}},
+		},
+		{
+			name:  "subject reference is a number",
+			entry: `{"resourceType":"Condition","id":"c1","subject":{"reference":5},` + code + `}`,
+			want:  []Unreadable{{ResourceType: "Condition", ID: "c1", Display: "Cauda equina syndrome", Reason: "a member has the wrong JSON type"}},
+		},
+		{
+			name:  "code has the wrong type",
+			entry: `{"resourceType":"Condition","id":"c1",` + subj + `,"code":5}`,
+			want:  []Unreadable{{ResourceType: "Condition", ID: "c1", Reason: "the entry is not valid FHIR R4"}},
+		},
+		{
+			name:  "unknown resourceType",
+			entry: `{"resourceType":"FooBar","id":"f1",` + subj + `,` + code + `}`,
+			want:  []Unreadable{{ResourceType: "FooBar", ID: "f1", Display: "Cauda equina syndrome", Reason: "the resource type is not a FHIR R4 type"}},
+		},
+		{
+			name:  "no resourceType",
+			entry: `{"id":"f1",` + subj + `,` + code + `}`,
+			want:  []Unreadable{{ID: "f1", Display: "Cauda equina syndrome", Reason: "the entry has no resourceType"}},
+		},
+		{
+			name:  "resourceType is a number",
+			entry: `{"resourceType":7,"id":"f1",` + subj + `}`,
+			want:  []Unreadable{{ID: "f1", Reason: "the entry has no resourceType"}},
+		},
+		{
+			name:  "not an object",
+			entry: `"Condition/c1"`,
+			want:  []Unreadable{{Reason: "the entry is not a JSON object"}},
+		},
+		{
+			name:         "wrong id type, another patient",
+			entry:        `{"resourceType":"Condition","id":5,"subject":{"reference":"Patient/someone-else"},` + code + `}`,
+			otherPatient: map[string]int{"Condition": 1},
+		},
+		{
+			name:         "unknown type, another patient",
+			entry:        `{"resourceType":"FooBar","id":"f1","subject":{"reference":"Patient/someone-else"}}`,
+			otherPatient: map[string]int{"FooBar": 1},
+		},
+		{
+			name:    "an R4 type the search does not read",
+			entry:   `{"resourceType":"Encounter","id":"e1",` + subj + `}`,
+			skipped: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pf := allNull()
+			pf[string(SearchConditions)] = json.RawMessage(searchset(tt.entry))
+			l, sink := newTestLoader(LoaderConfig{})
+			rec, err := l.Load(context.Background(), LoadInput{PatientID: testPatient, Prefetch: pf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range rec.Unreadable {
+				// The decoder's own message follows in parentheses.
+				rec.Unreadable[i].Reason, _, _ = strings.Cut(rec.Unreadable[i].Reason, " (")
+			}
+			if diff := cmp.Diff(rec.Unreadable, tt.want); diff != "" {
+				t.Errorf("Unreadable (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(rec.OtherPatient, tt.otherPatient); diff != "" {
+				t.Errorf("OtherPatient (-got +want):\n%s", diff)
+			}
+			if rec.Skipped != len(tt.want)+tt.skipped {
+				t.Errorf("Skipped = %d, want %d", rec.Skipped, len(tt.want)+tt.skipped)
+			}
+			assertNoSecrets(t, sink.String())
+		})
+	}
+}
+
+// TestLoadShortfalls: a search that arrived over a cap, or that the FHIR
+// server failed, says so in Record.Shortfalls, so that the answer does not
+// say the data did not arrive (or that no notes were sent); one simply not
+// sent has no shortfall.
+func TestLoadShortfalls(t *testing.T) {
+	three := json.RawMessage(searchset(condition("c1", "Patient/"+testPatient), condition("c2", "Patient/"+testPatient), condition("c3", "Patient/"+testPatient)))
+	notFound := func(typ string) http.HandlerFunc {
+		if typ != "DocumentReference" {
+			return nil
+		}
+		return func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "not found", http.StatusNotFound) }
+	}
+	tests := []struct {
+		name     string
+		cfg      LoaderConfig
+		prefetch func(map[string]json.RawMessage)
+		server   func(string) http.HandlerFunc
+		want     map[Search]Shortfall
+		unavail  []Search
+	}{
+		{
+			name:     "prefetch over the per-search cap",
+			cfg:      LoaderConfig{MaxResources: 2},
+			prefetch: func(pf map[string]json.RawMessage) { pf[string(SearchConditions)] = three },
+			want:     map[Search]Shortfall{SearchConditions: {Limit: 2}},
+			unavail:  []Search{SearchConditions},
+		},
+		{
+			name:     "over the per-call cap",
+			cfg:      LoaderConfig{MaxCallResources: 2},
+			prefetch: func(pf map[string]json.RawMessage) { pf[string(SearchConditions)] = three },
+			want:     map[Search]Shortfall{SearchConditions: {Limit: 2, Call: true}},
+			unavail:  []Search{SearchConditions},
+		},
+		{
+			name:     "not sent",
+			prefetch: func(pf map[string]json.RawMessage) { delete(pf, string(SearchConditions)) },
+			unavail:  []Search{SearchConditions},
+		},
+		{
+			name:     "note search failed",
+			prefetch: func(pf map[string]json.RawMessage) { delete(pf, string(SearchDocumentReferences)) },
+			server:   notFound,
+			want:     map[Search]Shortfall{SearchDocumentReferences: {Failed: true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pf := allNull()
+			tt.prefetch(pf)
+			in := LoadInput{PatientID: testPatient, Prefetch: pf}
+			if tt.server != nil {
+				in.FHIRServer = newRecorder(t, tt.server).base()
+			}
+			l, _ := newTestLoader(tt.cfg)
+			rec, err := l.Load(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(rec.Shortfalls, tt.want); diff != "" {
+				t.Errorf("Shortfalls (-got +want):\n%s", diff)
+			}
+			if diff := cmp.Diff(rec.Unavailable, tt.unavail); diff != "" {
+				t.Errorf("Unavailable (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
