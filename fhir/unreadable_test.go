@@ -178,3 +178,23 @@ func TestLoadShortfalls(t *testing.T) {
 		})
 	}
 }
+
+// TestReferenceType: the resource type of literal references, which tells
+// a subject that is not a Patient (a Group, a Device) from the patient.
+func TestReferenceType(t *testing.T) {
+	for ref, want := range map[string]string{
+		"Patient/p1":                         "Patient",
+		"Group/lbp-06":                       "Group",
+		"https://ehr.example/fhir/Device/d1": "Device",
+		"https://ehr.example/fhir/Patient/p1/_history/2": "Patient",
+		"#p1": "",
+		"urn:uuid:5d6d3c2e-0d4c-4b8e-9a55-2f1d0c8a7b61": "",
+		"":           "",
+		"Patient/":   "",
+		"patient/p1": "",
+	} {
+		if got := referenceType(ref); got != want {
+			t.Errorf("referenceType(%q) = %q, want %q", ref, got, want)
+		}
+	}
+}
