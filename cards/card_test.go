@@ -558,6 +558,7 @@ func TestNotCountedLines(t *testing.T) {
 		{Reason: criteria.ReasonUnreadable, What: "Observation", Display: "Body temperature", DateText: "2026-06-14", Source: "Observation/o1"},
 		{Reason: criteria.ReasonOutsideWindow, What: "chiropractic", Display: "Spinal manipulation", DateText: "2025-08-02", Source: "Procedure/p9"},
 		{Reason: criteria.ReasonAdvisoryNote, What: "physical therapy", Display: "Physical therapy", Source: "DocumentReference/d1"},
+		{Reason: criteria.ReasonNoteNotRead, What: "clinical note", Display: "Clinical note", DateText: "2026-06-02", Source: "DocumentReference/d2", Why: "longer than 32 KB of text"},
 	}
 	a.LookbackDays = 120
 	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
@@ -568,8 +569,15 @@ func TestNotCountedLines(t *testing.T) {
 		"- 2 Condition entries about another patient: left out (the request's patient is another).",
 		"- Body temperature (2026-06-14): the entry could not be read.",
 		"- Physical therapy (undated): from a note, advisory only under this policy.",
+		"- Clinical note (2026-06-02): not read (longer than 32 KB of text).",
 		"**What to do:**"); err != nil {
 		t.Errorf("%v\n%s", err, c.Detail)
+	}
+	pdf := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	pdf.NotCounted = []criteria.NotCounted{{Reason: criteria.ReasonNoteNotRead, What: "clinical note", Display: "Clinical note",
+		DateText: "2026-06-03", Source: "DocumentReference/d3", Why: "content type application/pdf not read"}}
+	if d := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, pdf)).Detail; !strings.Contains(d, "- Clinical note (2026-06-03): content type application/pdf not read.") {
+		t.Errorf("a note not read says why:\n%s", d)
 	}
 	// Once the order is supported, old therapy is noise.
 	a.Outcome, a.Findings = criteria.CriteriaMet, assessment(criteria.CriteriaMet, criteria.ConservativeTherapyMet).Findings

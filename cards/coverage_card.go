@@ -43,6 +43,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonNotCurrent:     "not current",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
 	criteria.ReasonAfterOrder:     "dated after the order",
+	criteria.ReasonNoteNotRead:    "not read",
 	criteria.ReasonOtherPatient:   "left out (the request's patient is another)",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
@@ -644,6 +645,12 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				name = n.What
 			}
 			why := why
+			if r == criteria.ReasonNoteNotRead && n.Why != "" {
+				why = "not read (" + mdEscape(n.Why) + ")"
+				if strings.Contains(n.Why, "not read") {
+					why = mdEscape(n.Why)
+				}
+			}
 			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {
 				why = "counts as " + lowerFirst(n.What) + " only with " + n.Needs
 				if n.Instead != "" {

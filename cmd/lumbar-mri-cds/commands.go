@@ -183,6 +183,9 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 					src = " (" + nc.Source + ")"
 				}
 				why := ""
+				if nc.Why != "" {
+					why = "; " + nc.Why
+				}
 				if nc.Needs != "" {
 					why = "; counts only with " + nc.Needs
 					if nc.Instead != "" {

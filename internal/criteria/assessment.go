@@ -202,6 +202,10 @@ type NotCounted struct {
 	// what it needs, when that can be said ("the back-pain diagnosis is
 	// dated 2026-02-15", "no back-pain diagnosis is coded"); else empty.
 	Instead string
+	// Why is, for note-not-read, why the note was not read, in plain words
+	// ("longer than 32 KB of text", "content type application/pdf not
+	// read"); empty otherwise.
+	Why string
 }
 
 // Finding is one finding code with its evidence and a plain-language text.

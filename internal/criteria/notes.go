@@ -94,6 +94,11 @@ func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 func (x *assessor) notesRead() {
 	for _, n := range x.f.NotesNotRead {
 		d, _ := chart.ParseDate(n.Date)
-		x.skip(ReasonNoteNotRead, "clinical note", n.Reason, d, n.Source)
+		dt := ""
+		if !d.IsZero() {
+			dt = d.Text
+		}
+		x.record(NotCounted{Reason: ReasonNoteNotRead, What: "clinical note", Display: "Clinical note", DateText: dt,
+			Source: n.Source, Why: n.Reason})
 	}
 }

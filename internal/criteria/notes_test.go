@@ -134,7 +134,7 @@ func TestAssessNotesChecked(t *testing.T) {
 	}
 	rec.Notes = chart.Notes{Checked: true, List: []chart.Note{{Source: "DocumentReference/pdf", Date: *ago(3), Status: chart.NoteNotRead, Reason: "content type application/pdf not read"}}}
 	a = Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
-	if !a.NotesChecked || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonNoteNotRead || a.NotCounted[0].Display != "content type application/pdf not read" {
+	if !a.NotesChecked || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonNoteNotRead || a.NotCounted[0].Why != "content type application/pdf not read" {
 		t.Errorf("not-read note: checked %v, NotCounted %+v", a.NotesChecked, a.NotCounted)
 	}
 }
