@@ -48,15 +48,20 @@ func newFailureGate(perMinute int) *failureGate {
 	return &failureGate{perMinute: float64(perMinute), buckets: map[netip.Prefix]*bucket{}}
 }
 
-// gateKey is the address a budget belongs to: the IPv4 address, or the /64
-// of an IPv6 one (one host usually holds a whole /64).
 // ParseTrustedProxies checks a list of proxy addresses and CIDR ranges
-// ("10.0.0.5", "10.0.0.0/8", "fd00::/8") for Config.TrustedProxies.
+// ("10.0.0.5", "10.0.0.0/8", "fd00::/8") for Config.TrustedProxies. A
+// range wider than /8 (IPv4, IPv4-mapped IPv6 included) or /8 (IPv6) is
+// refused: it holds clients, which could then choose the address they are
+// counted as.
 func ParseTrustedProxies(list []string) error {
 	for _, p := range list {
 		if pre, err := netip.ParsePrefix(p); err == nil {
-			if pre.Bits() == 0 {
-				return fmt.Errorf("trusted proxy %q trusts every address: any client could then choose the address it is counted as", p)
+			bits := pre.Bits()
+			if pre.Addr().Is4In6() {
+				bits -= 96 // ::ffff:a.b.c.d/n covers IPv4 peers as a.b.c.d/(n-96)
+			}
+			if bits < 8 {
+				return fmt.Errorf("trusted proxy %q trusts a range wider than /8: a client in it could choose the address it is counted as", p)
 			}
 			continue
 		}
@@ -67,8 +72,9 @@ func ParseTrustedProxies(list []string) error {
 	return nil
 }
 
-// gateKey is the budget key of a client address ("host:port" or "host"):
-// the address itself for IPv4, its /64 for IPv6.
+// gateKey is the address a budget belongs to ("host:port" or "host"): the
+// IPv4 address, or the /64 of an IPv6 one (one host usually holds a whole
+// /64).
 func gateKey(remoteAddr string) netip.Prefix {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {

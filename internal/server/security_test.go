@@ -380,7 +380,7 @@ func TestTrustedProxies(t *testing.T) {
 	if err := ParseTrustedProxies([]string{"10.0.0.0/8", "192.0.2.1", "fd00::/8"}); err != nil {
 		t.Errorf("valid list refused: %v", err)
 	}
-	for _, bad := range []string{"proxy.internal", "0.0.0.0/0", "::/0"} {
+	for _, bad := range []string{"proxy.internal", "0.0.0.0/0", "::/0", "::ffff:0.0.0.0/96", "0.0.0.0/1", "::ffff:10.0.0.0/100"} {
 		if err := ParseTrustedProxies([]string{bad}); err == nil {
 			t.Errorf("%q was accepted as a trusted proxy", bad)
 		}
