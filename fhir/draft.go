@@ -29,7 +29,8 @@ type DraftOrder struct {
 
 // DraftOrders reads context.draftOrders, a Bundle of orders of any type.
 // Entries without a resource are left out; Index still counts them. It fails
-// with ErrMalformed only when raw is not a Bundle.
+// with ErrMalformed when raw is not a Bundle, or an entry's resource is not
+// a JSON object with a string resourceType and id.
 func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '{' {
@@ -52,15 +53,20 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 	out := make([]DraftOrder, 0, len(b.Entry))
 	for i, e := range b.Entry {
 		rt := bytes.TrimSpace(e.Resource)
-		if len(rt) == 0 || rt[0] != '{' {
+		if len(rt) == 0 || string(rt) == "null" {
 			continue
+		}
+		if rt[0] != '{' {
+			// A draft order that is not a resource cannot be assessed, and
+			// leaving it out would answer as if it were not ordered.
+			return nil, fmt.Errorf("entry %d: the resource is not a JSON object: %w", i, ErrMalformed)
 		}
 		var p struct {
 			ResourceType string `json:"resourceType"`
 			ID           string `json:"id"`
 		}
-		if jsoncompat.Unmarshal(rt, &p) != nil {
-			continue
+		if err := jsoncompat.Unmarshal(rt, &p); err != nil {
+			return nil, fmt.Errorf("entry %d: %s: %w", i, jsonReason(err), ErrMalformed)
 		}
 		d := DraftOrder{Index: i, ResourceType: p.ResourceType, ID: p.ID, Raw: e.Resource}
 		if p.ResourceType == "ServiceRequest" {

@@ -3,6 +3,7 @@ package fhir
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -196,5 +197,22 @@ func TestReferenceType(t *testing.T) {
 		if got := referenceType(ref); got != want {
 			t.Errorf("referenceType(%q) = %q, want %q", ref, got, want)
 		}
+	}
+}
+
+// TestDraftOrdersEntryNotAResource: a draft order whose resource is not a
+// JSON object is a malformed request (400), not an order left out (which
+// would answer as if the MRI had not been ordered); an entry without a
+// resource is left out.
+func TestDraftOrdersEntryNotAResource(t *testing.T) {
+	for _, bad := range []string{`5`, `"x"`, `[]`, `{"resourceType": 5}`} {
+		raw := json.RawMessage(`{"resourceType":"Bundle","entry":[{"resource":` + bad + `}]}`)
+		if _, err := DraftOrders(raw); !errors.Is(err, ErrMalformed) {
+			t.Errorf("resource %s: err = %v, want ErrMalformed", bad, err)
+		}
+	}
+	d, err := DraftOrders(json.RawMessage(`{"resourceType":"Bundle","entry":[{"resource":null},{},{"resource":{"resourceType":"ServiceRequest","id":"sr"}}]}`))
+	if err != nil || len(d) != 1 || d[0].Index != 2 || d[0].ID != "sr" {
+		t.Errorf("DraftOrders = %+v, %v; want the one order at index 2", d, err)
 	}
 }
