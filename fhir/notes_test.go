@@ -369,7 +369,7 @@ func TestNotesCaps(t *testing.T) {
 }
 
 // The text given to the finder (the text of every note not listed as not
-// read) stays within the caps whatever the attachments: the tester's call
+// read) stays within the caps whatever the attachments: a call of 55 inline 64 KB notes
 // (55 inline notes of 64 KB, 4.7 MB) and mixes of sizes, HTML and Latin-1
 // (whose text is longer than its bytes).
 func TestNotesTextBounded(t *testing.T) {
@@ -448,11 +448,11 @@ func TestDecodedLen(t *testing.T) {
 	}
 }
 
-// BenchmarkNotesTesterCall reads a call like the tester's, with 55 inline
+// BenchmarkNotesManyInline reads a call with 55 inline
 // notes of 31 KB (under the per-note cap, so the call's budget decides),
 // and runs the finder over what was read: at most MaxCallNoteTextBytes of
 // text per call, reported as finder-bytes/op.
-func BenchmarkNotesTesterCall(b *testing.B) {
+func BenchmarkNotesManyInline(b *testing.B) {
 	var docs []chart.DocumentReference
 	for i := range 55 {
 		data := b64(textOf(31 << 10))
