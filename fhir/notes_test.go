@@ -369,8 +369,8 @@ func TestNotesCaps(t *testing.T) {
 }
 
 // The text given to the finder (the text of every note not listed as not
-// read) stays within the caps whatever the attachments: a call of 55 inline 64 KB notes
-// (55 inline notes of 64 KB, 4.7 MB) and mixes of sizes, HTML and Latin-1
+// read) stays within the caps whatever the attachments: a call of 55
+// inline notes of 64 KB (4.7 MB) and mixes of sizes, HTML and Latin-1
 // (whose text is longer than its bytes).
 func TestNotesTextBounded(t *testing.T) {
 	const kb = 1 << 10
