@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -472,7 +473,7 @@ type auditReason struct {
 
 // ordersJSON is the calls.orders column: each order with its codes (clipped,
 // space separated) and its findings, each finding once.
-func ordersJSON(orders []Order) string {
+func ordersJSON(orders []Order) jsonColumn {
 	out := make([]auditOrder, len(orders))
 	for i, o := range orders {
 		findings := make([]string, 0, len(o.Findings))
@@ -483,23 +484,23 @@ func ordersJSON(orders []Order) string {
 		}
 		out[i] = auditOrder{ID: clip(o.ID), Codes: orderCodes(o), Assessment: clip(o.Assessment), Findings: findings}
 	}
-	return mustJSON(out)
+	return jsonColumn{out}
 }
 
 // stringsJSON is a JSON array of the values, each clipped and kept once.
-func stringsJSON(values []string) string {
+func stringsJSON(values []string) jsonColumn {
 	out := make([]string, 0, len(values))
 	for _, v := range values {
 		if v = clip(v); !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
-	return mustJSON(out)
+	return jsonColumn{out}
 }
 
 // reasonsJSON is the cards.override_reasons column, each system and code
 // once.
-func reasonsJSON(reasons []hooks.Coding) string {
+func reasonsJSON(reasons []hooks.Coding) jsonColumn {
 	out := make([]auditReason, 0, len(reasons))
 	for _, r := range reasons {
 		a := auditReason{System: clip(r.System), Code: clip(r.Code), Display: clip(r.Display)}
@@ -507,17 +508,21 @@ func reasonsJSON(reasons []hooks.Coding) string {
 			out = append(out, a)
 		}
 	}
-	return mustJSON(out)
+	return jsonColumn{out}
 }
 
-// mustJSON encodes v, made only of strings and slices of them, which cannot
-// fail.
-func mustJSON(v any) string {
-	b, err := json.Marshal(v)
+// jsonColumn is a column value stored as JSON text. It is encoded when the
+// driver asks for it (driver.Valuer), so an encoding error fails the
+// statement, and with it the audit record, instead of the process.
+type jsonColumn struct{ v any }
+
+// Value encodes the column as JSON text.
+func (c jsonColumn) Value() (driver.Value, error) {
+	b, err := json.Marshal(c.v)
 	if err != nil {
-		panic(fmt.Sprintf("store: encode %T: %v", v, err))
+		return nil, fmt.Errorf("store: encode %T: %w", c.v, err)
 	}
-	return string(b)
+	return string(b), nil
 }
 
 // orderCodes is the codes of an order: its codes, clipped, space separated.
