@@ -127,15 +127,21 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "service:  %s\n", svc)
-	if statuses := fmt.Sprint(svc.Statuses); svc.Errors > 0 {
-		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
-	}
+	printService(stdout, svc)
 	if tiny > 0 {
 		// The flood expects refusals (503); the normal call after it must answer 200.
 		return benchAfterFlood(ctx, cfg, normal, stdout)
 	}
 	return failed(svc)
+}
+
+// printService prints the service's result, and its statuses when calls
+// failed.
+func printService(w io.Writer, svc loadtest.Result) {
+	fmt.Fprintf(w, "service:  %s\n", svc)
+	if svc.Errors > 0 {
+		fmt.Fprintf(w, "          statuses %v\n", svc.Statuses)
+	}
 }
 
 // benchWithBaseline runs the load against the service and the bare baseline
@@ -156,10 +162,7 @@ func benchWithBaseline(ctx context.Context, cfg loadtest.Config, rounds int, std
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "service:  %s\n", svc)
-	if statuses := fmt.Sprint(svc.Statuses); svc.Errors > 0 {
-		fmt.Fprintf(stdout, "          statuses %s\n", statuses)
-	}
+	printService(stdout, svc)
 	fmt.Fprintf(stdout, "baseline: %s (peak_rss is this process, load driver included)\n", bl)
 	if bl.Throughput > 0 {
 		fmt.Fprintf(stdout, "ratio:    service/baseline throughput = %.2f (p50 %.2fx); %d alternating turns each\n",

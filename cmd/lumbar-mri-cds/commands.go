@@ -434,9 +434,7 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	for _, rc := range refused {
-		r.Refused = append(r.Refused, reportpkg.Count{Label: rc.Reason, N: int(rc.N)})
-	}
+	r.Refused = append(r.Refused, store.RefusalCounts(refused)...)
 	// The payers' names come from the policies, not the audit trail: a
 	// policy that does not load leaves the report with the policy ids.
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

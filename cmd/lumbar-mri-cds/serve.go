@@ -129,7 +129,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("--admin-token (LUMBAR_MRI_CDS_ADMIN_TOKEN) is %d characters; it must be at least %d (for example: openssl rand -hex 32), or empty to turn the report page off",
 			len(c.adminToken), server.MinAdminTokenLength)
 	}
-	if err := server.ParseTrustedProxies(splitList(c.trustedProxies)); err != nil {
+	trustedProxies := splitList(c.trustedProxies)
+	if err := server.ParseTrustedProxies(trustedProxies); err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if c.authFailureLimit < 0 || c.tokenMaxLifetime < 0 {
@@ -148,10 +149,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	// Every start-up input is read before "starting" is logged, so a bad
 	// file fails alone, without a start line and warnings before it.
+	// The key pair read here is the one served: the files are read once.
+	var tlsConfig *tls.Config
 	if c.tlsCert != "" {
-		if _, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey); err != nil {
+		cert, err := tls.LoadX509KeyPair(c.tlsCert, c.tlsKey)
+		if err != nil {
 			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
 		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	}
 	var trustClients []auth.Client
 	if !dev {
@@ -258,7 +263,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RatePerSecond:         float64(c.rateLimit),
 		ReplayUsage:           replayUsage(verifier, sharedReplay != nil),
 		AuthFailuresPerMinute: c.authFailureLimit,
-		TrustedProxies:        splitList(c.trustedProxies),
+		TrustedProxies:        trustedProxies,
 		RateBurst:             c.rateBurst,
 		AdminToken:            c.adminToken,
 		Metrics:               metrics,
@@ -293,6 +298,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	bg, stopBG := context.WithCancel(ctx)
@@ -315,8 +321,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go func() {
 		log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("base_url", c.baseURL), slog.Bool("tls", c.tlsCert != ""))
 		fmt.Fprintf(stdout, "lumbar-mri-cds listening on %s (discovery: %s/cds-services)\n", ln.Addr(), c.baseURL)
-		if c.tlsCert != "" {
-			errc <- hs.ServeTLS(ln, c.tlsCert, c.tlsKey)
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "")
 			return
 		}
 		errc <- hs.Serve(ln)

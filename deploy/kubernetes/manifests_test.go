@@ -57,45 +57,44 @@ func load(t *testing.T) *manifests {
 			if err := yaml.Unmarshal(doc, &tm); err != nil {
 				t.Fatalf("%s document %d: %v", f, i, err)
 			}
-			decode := func(obj any, name *string) {
+			decode := func(obj metav1.Object) string {
 				if err := yaml.UnmarshalStrict(doc, obj); err != nil {
 					t.Errorf("%s document %d (%s): %v", f, i, tm.Kind, err)
 				}
-				if *name == "" {
+				if obj.GetName() == "" {
 					t.Errorf("%s document %d (%s): no metadata.name", f, i, tm.Kind)
 				}
+				return obj.GetName()
 			}
 			switch gk := tm.APIVersion + " " + tm.Kind; gk {
 			case "apps/v1 Deployment":
-				o := &appsv1.Deployment{}
-				decode(o, &o.Name)
-				m.deployments[o.Name] = o
+				keep(m.deployments, decode)
 			case "v1 Service":
-				o := &corev1.Service{}
-				decode(o, &o.Name)
-				m.services[o.Name] = o
+				keep(m.services, decode)
 			case "v1 Secret":
-				o := &corev1.Secret{}
-				decode(o, &o.Name)
-				m.secrets[o.Name] = o
+				keep(m.secrets, decode)
 			case "v1 ConfigMap":
-				o := &corev1.ConfigMap{}
-				decode(o, &o.Name)
-				m.configMaps[o.Name] = o
+				keep(m.configMaps, decode)
 			case "policy/v1 PodDisruptionBudget":
-				o := &policyv1.PodDisruptionBudget{}
-				decode(o, &o.Name)
-				m.pdbs[o.Name] = o
+				keep(m.pdbs, decode)
 			case "autoscaling/v2 HorizontalPodAutoscaler":
-				o := &autoscalingv2.HorizontalPodAutoscaler{}
-				decode(o, &o.Name)
-				m.hpas[o.Name] = o
+				keep(m.hpas, decode)
 			default:
 				t.Errorf("%s document %d: unexpected %q", f, i, gk)
 			}
 		}
 	}
 	return m
+}
+
+// keep decodes a new object of kind T with decode and files it in dst under
+// its name.
+func keep[T any, P interface {
+	*T
+	metav1.Object
+}](dst map[string]P, decode func(metav1.Object) string) {
+	o := P(new(T))
+	dst[decode(o)] = o
 }
 
 func TestStrictDecodingRefusesUnknownFields(t *testing.T) {

@@ -39,24 +39,32 @@ func BenchmarkOrderSign(b *testing.B) {
 // BenchmarkOrderSignScenarios is BenchmarkOrderSign over every order-sign
 // scenario in turn: small charts, where the fixed cost of a call shows.
 func BenchmarkOrderSignScenarios(b *testing.B) {
+	bodies := orderSignScenarios(b)
+	if len(bodies) == 0 {
+		b.Skip("no scenarios in testdata/scenarios")
+	}
+	benchmarkOrderSign(b, bodies)
+}
+
+// orderSignScenarios returns the bodies of the order-sign scenarios of
+// testdata/scenarios, the large one (largeFixture) left out.
+func orderSignScenarios(tb testing.TB) [][]byte {
+	tb.Helper()
 	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "scenarios", "*.json"))
 	var bodies [][]byte
 	for _, name := range files {
 		body, err := os.ReadFile(name)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		var probe struct {
 			Hook string `json:"hook"`
 		}
-		if json.Unmarshal(body, &probe) == nil && probe.Hook == "order-sign" && filepath.Base(name) != "large-200.json" {
+		if json.Unmarshal(body, &probe) == nil && probe.Hook == "order-sign" && filepath.Base(name) != filepath.Base(largeFixture) {
 			bodies = append(bodies, body)
 		}
 	}
-	if len(bodies) == 0 {
-		b.Skip("no scenarios in testdata/scenarios")
-	}
-	benchmarkOrderSign(b, bodies)
+	return bodies
 }
 
 func benchmarkOrderSign(b *testing.B, bodies [][]byte) {

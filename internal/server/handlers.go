@@ -283,9 +283,7 @@ func (s *Server) handleReport(c *gin.Context) {
 		s.fail(c, ErrUnavailable)
 		return
 	}
-	for _, rc := range refused {
-		r.Refused = append(r.Refused, report.Count{Label: rc.Reason, N: int(rc.N)})
-	}
+	r.Refused = append(r.Refused, store.RefusalCounts(refused)...)
 	if p := s.cfg.Pipeline; p != nil && p.Policies != nil {
 		r.PolicyNames = PolicyNames(p.Policies.Current())
 	}

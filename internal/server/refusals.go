@@ -175,16 +175,13 @@ func (s *Server) gate(c *gin.Context) {
 
 // refuse answers 429 with Retry-After and counts the refusal.
 func (s *Server) refuse(c *gin.Context, reason string, wait time.Duration) {
-	s.refused.add(reason, time.Now())
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.refused.WithLabelValues(reason).Inc()
-	}
+	s.counted(reason)
 	c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 	c.Header("Content-Type", "application/json")
 	c.AbortWithStatusJSON(http.StatusTooManyRequests, outcome("throttled", "too many requests: retry later"))
 }
 
-// counted records a refusal decided by a later middleware (a 401).
+// counted records a refusal: in the store's counts and the metrics.
 func (s *Server) counted(reason string) {
 	s.refused.add(reason, time.Now())
 	if s.cfg.Metrics != nil {

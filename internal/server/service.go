@@ -84,12 +84,15 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 	if err != nil {
 		return out, fmt.Errorf("%w: context.draftOrders: %v", hooks.ErrInvalid, err)
 	}
+	// One policy set for the whole call, recognition and assessment alike,
+	// even when a reload lands in between.
+	set := p.Policies.Current()
 	var orders []cards.Order
 	for _, d := range considered(req, drafts) {
 		if d.ServiceRequest == nil {
 			continue
 		}
-		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest), p.Policies.Current().Default())
+		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest), set.Default())
 		if !ok {
 			continue
 		}
@@ -123,7 +126,6 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 	if err != nil {
 		return out, err
 	}
-	set := p.Policies.Current()
 	now := p.Now().UTC()
 	// One step derives the facts the assessment reads (FHIR semantics
 	// handled once: dates, statuses, references, coverage periods).
@@ -135,11 +137,9 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		d = chart.Day(*at)
 	}
 	cov, note := facts.CoverageInForce(d)
-	var pol *policy.Policy
+	pol := set.Default() // what ForCoverage gives without a Coverage
 	if cov != nil {
 		pol = set.ForCoverage(cov.Resource)
-	} else {
-		pol = set.ForCoverage(nil)
 	}
 	out.PolicyID = pol.ID
 	for i := range orders {

@@ -3,12 +3,10 @@
 package server
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,20 +24,7 @@ import (
 //
 //	go test -run '^$' -bench OrderSignStores ./internal/server
 func BenchmarkOrderSignStores(b *testing.B) {
-	files, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "scenarios", "*.json"))
-	var bodies [][]byte
-	for _, name := range files {
-		body, err := os.ReadFile(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var probe struct {
-			Hook string `json:"hook"`
-		}
-		if json.Unmarshal(body, &probe) == nil && probe.Hook == "order-sign" && filepath.Base(name) != "large-200.json" {
-			bodies = append(bodies, body)
-		}
-	}
+	bodies := orderSignScenarios(b)
 	if len(bodies) == 0 {
 		b.Fatal("no order-sign scenarios in testdata/scenarios")
 	}

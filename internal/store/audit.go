@@ -476,26 +476,26 @@ type auditReason struct {
 func ordersJSON(orders []Order) jsonColumn {
 	out := make([]auditOrder, len(orders))
 	for i, o := range orders {
-		findings := make([]string, 0, len(o.Findings))
-		for _, f := range o.Findings {
-			if f = clip(f); !slices.Contains(findings, f) {
-				findings = append(findings, f)
-			}
-		}
-		out[i] = auditOrder{ID: clip(o.ID), Codes: orderCodes(o), Assessment: clip(o.Assessment), Findings: findings}
+		out[i] = auditOrder{ID: clip(o.ID), Codes: orderCodes(o), Assessment: clip(o.Assessment), Findings: clipOnce(o.Findings)}
 	}
 	return jsonColumn{out}
 }
 
 // stringsJSON is a JSON array of the values, each clipped and kept once.
 func stringsJSON(values []string) jsonColumn {
+	return jsonColumn{clipOnce(values)}
+}
+
+// clipOnce returns the values clipped, each kept once, in their order
+// (never nil, so that none encodes as []).
+func clipOnce(values []string) []string {
 	out := make([]string, 0, len(values))
 	for _, v := range values {
 		if v = clip(v); !slices.Contains(out, v) {
 			out = append(out, v)
 		}
 	}
-	return jsonColumn{out}
+	return out
 }
 
 // reasonsJSON is the cards.override_reasons column, each system and code

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
 )
 
 // maxReasonBytes bounds a refusal reason; reasons are this service's own
@@ -15,6 +17,15 @@ const maxReasonBytes = 64
 type Refusal struct {
 	Reason string
 	N      int64
+}
+
+// RefusalCounts is refused as the report's refused-call counts.
+func RefusalCounts(refused []Refusal) []report.Count {
+	var out []report.Count
+	for _, r := range refused {
+		out = append(out, report.Count{Label: r.Reason, N: int(r.N)})
+	}
+	return out
 }
 
 // CountRefused adds n calls refused for reason in the minute that contains
