@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
@@ -169,14 +170,7 @@ func checkCoverageInformation(resource json.RawMessage) []error {
 				errs = append(errs, fmt.Errorf("coverage-information has %d %s", count[most], most))
 			}
 		}
-		has := func(url, code string) bool {
-			for _, c := range codes[url] {
-				if c == code {
-					return true
-				}
-			}
-			return false
-		}
+		has := func(url, code string) bool { return slices.Contains(codes[url], code) }
 		anyConditional := has("covered", "conditional") || has("pa-needed", "conditional") || has("doc-needed", "conditional")
 		if count["questionnaire"] > 0 && count["doc-needed"] == 0 {
 			errs = append(errs, fmt.Errorf("q1: questionnaire without doc-needed"))

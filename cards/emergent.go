@@ -121,15 +121,10 @@ func (b *builder) critical() {
 }
 
 // redFlagLabel names a red-flag finding in plain words: the policy's label
-// for it (finding red-flag-x-y is the policy's red flag x_y), else the
-// code's display.
+// for it, else the code's display.
 func redFlagLabel(pol *policy.Policy, code string) string {
-	if pol != nil {
-		for _, rf := range pol.RedFlags.All() {
-			if "red-flag-"+strings.ReplaceAll(string(rf.Kind), "_", "-") == code && rf.Flag.Label != "" {
-				return rf.Flag.Label
-			}
-		}
+	if rf := policyRedFlag(pol, code); rf != nil && rf.Label != "" {
+		return rf.Label
 	}
 	if d := Display(code); d != code {
 		return strings.TrimPrefix(d, "Red flag: ")
@@ -143,12 +138,21 @@ func redFlagLabel(pol *policy.Policy, code string) string {
 
 // redFlagSource is the policy's citation for a red-flag finding, or "".
 func redFlagSource(pol *policy.Policy, code string) string {
-	if pol != nil {
-		for _, rf := range pol.RedFlags.All() {
-			if "red-flag-"+strings.ReplaceAll(string(rf.Kind), "_", "-") == code {
-				return rf.Flag.Source
-			}
-		}
+	if rf := policyRedFlag(pol, code); rf != nil {
+		return rf.Source
 	}
 	return ""
+}
+
+// policyRedFlag is the policy's red flag whose finding code is code, or nil.
+func policyRedFlag(pol *policy.Policy, code string) *policy.RedFlag {
+	if pol == nil {
+		return nil
+	}
+	for _, rf := range pol.RedFlags.All() {
+		if criteria.RedFlagCode(rf.Kind) == code {
+			return rf.Flag
+		}
+	}
+	return nil
 }

@@ -342,7 +342,7 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 	for _, f := range a.Findings {
 		g := byCode[f.Code]
 		switch {
-		case strings.HasPrefix(f.Code, "red-flag-") && g != nil && len(f.Evidence) > 0:
+		case isRedFlag(f.Code) && g != nil && len(f.Evidence) > 0:
 			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: f.Evidence})
 			if d, ev, ok := earliest(f.Evidence); ok {
 				set(g.LinkID+".onset", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})

@@ -3,6 +3,7 @@ package cards
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -121,7 +122,7 @@ func checkItems(path string, got []checkQRItem, defs []checkQItem, bad func(stri
 				bad("%s: answer with %d values", it.LinkID, len(values))
 				continue
 			}
-			if !contains(allowed, values[0]) {
+			if !slices.Contains(allowed, values[0]) {
 				bad("%s: %s answer for an item of type %s", it.LinkID, values[0], def.Type)
 				continue
 			}
@@ -145,15 +146,6 @@ func inOptions(v json.RawMessage, options []json.RawMessage) bool {
 		}
 		if json.Unmarshal(o, &opt) == nil && opt.ValueCoding != nil &&
 			opt.ValueCoding.System == c.System && opt.ValueCoding.Code == c.Code {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
 			return true
 		}
 	}

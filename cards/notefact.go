@@ -39,7 +39,7 @@ func RecordFromNotes(in *Input, a *criteria.Assessment, newID func() string) (s 
 	var actions []hooks.Action
 	var names []string
 	for _, f := range a.Findings {
-		if !strings.HasPrefix(f.Code, "red-flag-") || len(f.Evidence) == 0 {
+		if !isRedFlag(f.Code) || len(f.Evidence) == 0 {
 			continue
 		}
 		coded := false

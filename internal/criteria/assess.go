@@ -10,22 +10,9 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
-// redFlagCodes maps the policy's red flags to their finding codes; a kind
-// not listed here is reported as "red-flag-" plus its key with dashes.
-var redFlagCodes = map[policy.RedFlagKind]string{
-	policy.CaudaEquina:       RedFlagCaudaEquina,
-	policy.NeurologicDeficit: RedFlagNeurologicDeficit,
-	policy.Malignancy:        RedFlagMalignancy,
-	policy.Infection:         RedFlagInfection,
-	policy.Immunosuppression: RedFlagImmunosuppression,
-	policy.Fracture:          RedFlagFracture,
-	policy.PriorSurgery:      RedFlagPriorSurgery,
-}
-
-func redFlagCode(k policy.RedFlagKind) string {
-	if c, ok := redFlagCodes[k]; ok {
-		return c
-	}
+// RedFlagCode is the finding code of a policy red flag: "red-flag-" plus its
+// key with dashes (cauda_equina is red-flag-cauda-equina).
+func RedFlagCode(k policy.RedFlagKind) string {
 	return "red-flag-" + strings.ReplaceAll(string(k), "_", "-")
 }
 
@@ -342,12 +329,8 @@ func (x *assessor) readConditions() {
 // relevance names what a coded concept would count as: a red flag's label,
 // or "back-pain diagnosis"; "" when it is neither.
 func (x *assessor) relevance(c chart.Concept) string {
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
-				return rf.Flag.Label
-			}
-		}
+	if rf, ok := x.redFlagCoding(c); ok {
+		return rf.Label
 	}
 	if _, ok := matchConcept(&x.pol.Indication, c); ok {
 		return "back-pain diagnosis"
@@ -370,7 +353,7 @@ func (x *assessor) readProcedures() {
 		end := p.End
 		if end.IsZero() && !start.IsZero() {
 			end = start
-			if p.Status == "in-progress" && !p.Start.IsZero() && p.End.IsZero() && p.Start != p.End {
+			if p.Status == "in-progress" {
 				end = chart.DayDate(x.d)
 			}
 		}
@@ -520,14 +503,21 @@ func (x *assessor) backRelated(c chart.Concept) bool {
 	if _, ok := matchConcept(&x.pol.Indication, c); ok {
 		return true
 	}
+	_, ok := x.redFlagCoding(c)
+	return ok
+}
+
+// redFlagCoding returns the red flag with an entry that suffices alone
+// whose value set holds a coding of c.
+func (x *assessor) redFlagCoding(c chart.Concept) (*policy.RedFlag, bool) {
 	for _, rf := range x.pol.RedFlags.All() {
 		for i := range rf.Flag.Alone {
 			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
-				return true
+				return rf.Flag, true
 			}
 		}
 	}
-	return false
+	return nil, false
 }
 
 // forAnotherCondition reports whether an order's reasons are coded and none
@@ -658,16 +648,12 @@ func (x *assessor) redFlags() []redFlag {
 		}
 		own, clause := SplitPairing(ev)
 		for _, e := range own {
-			name := e.Display
-			if name == "" {
-				name = e.Code.Code
-			}
-			items = append(items, fmt.Sprintf("%s (%s)", name, dateText(e)))
+			items = append(items, fmt.Sprintf("%s (%s)", nameOf(e), dateText(e)))
 		}
 		label := rf.Flag.Label
 		out = append(out, redFlag{
 			finding: Finding{
-				Code:     redFlagCode(rf.Kind),
+				Code:     RedFlagCode(rf.Kind),
 				Text:     label + ": " + strings.Join(items, "; ") + clause + ".",
 				Evidence: ev,
 			},

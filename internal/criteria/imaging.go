@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
@@ -76,12 +77,7 @@ func hasModality(cd chart.Coding, modalities []string) bool {
 	if cd.System != "" && cd.System != policy.SystemDICOM {
 		return false
 	}
-	for _, m := range modalities {
-		if cd.Code == m {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(modalities, cd.Code)
 }
 
 // lumbarStudy: modality in modalities (study or series level) and a lumbar

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 
@@ -226,7 +227,7 @@ func New(data []byte) (*Finder, error) {
 			sensitive[p] = true
 		}
 		for _, p := range e.CaseSensitivePattern {
-			if !contains(e.Patterns, p) {
+			if !slices.Contains(e.Patterns, p) {
 				return nil, fmt.Errorf("%w: %s: case-sensitive pattern %q is not among its patterns", ErrInvalid, where, p)
 			}
 		}
@@ -236,13 +237,13 @@ func New(data []byte) (*Finder, error) {
 				return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, where, err)
 			}
 			names := re.SubexpNames()
-			if c.gradeAtMost > 0 && !contains(names, "grade") {
+			if c.gradeAtMost > 0 && !slices.Contains(names, "grade") {
 				return nil, fmt.Errorf("%w: %s: pattern %q has no grade group", ErrInvalid, where, p)
 			}
-			if c.worsening && (!contains(names, "grade") || !contains(names, "was")) {
+			if c.worsening && (!slices.Contains(names, "grade") || !slices.Contains(names, "was")) {
 				return nil, fmt.Errorf("%w: %s: pattern %q needs grade and was groups", ErrInvalid, where, p)
 			}
-			if c.feverC > 0 && !contains(names, "temp") {
+			if c.feverC > 0 && !slices.Contains(names, "temp") {
 				return nil, fmt.Errorf("%w: %s: pattern %q has no temp group", ErrInvalid, where, p)
 			}
 			c.patterns = append(c.patterns, re)
@@ -274,14 +275,14 @@ func New(data []byte) (*Finder, error) {
 	if f.duration, err = compileList(pf.Course.Duration); err != nil {
 		return nil, fmt.Errorf("%w: course duration: %w", ErrInvalid, err)
 	}
-	if f.since == nil || !contains(f.since.SubexpNames(), "since") {
+	if f.since == nil || !slices.Contains(f.since.SubexpNames(), "since") {
 		return nil, fmt.Errorf("%w: course since needs a since group", ErrInvalid)
 	}
-	if f.duration == nil || !contains(f.duration.SubexpNames(), "n") || !contains(f.duration.SubexpNames(), "unit") {
+	if f.duration == nil || !slices.Contains(f.duration.SubexpNames(), "n") || !slices.Contains(f.duration.SubexpNames(), "unit") {
 		return nil, fmt.Errorf("%w: course duration needs n and unit groups", ErrInvalid)
 	}
 	for name := range pf.Cues {
-		if !contains(contextKinds, name) {
+		if !slices.Contains(contextKinds, name) {
 			return nil, fmt.Errorf("%w: unknown cue kind %q", ErrInvalid, name)
 		}
 	}
@@ -323,7 +324,7 @@ func New(data []byte) (*Finder, error) {
 		return nil, err
 	}
 	for _, s := range pf.Sections.List {
-		if s.Context != "none" && !contains(contextKinds, s.Context) {
+		if s.Context != "none" && !slices.Contains(contextKinds, s.Context) {
 			return nil, fmt.Errorf("%w: section context %q unknown", ErrInvalid, s.Context)
 		}
 		ctx := s.Context
@@ -342,10 +343,7 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 	if strings.TrimSpace(p) == "" {
 		return nil, errors.New("empty pattern")
 	}
-	// A literal " ?" is optional whitespace and " " any run of it, so a
-	// phrase wrapped across lines still matches.
-	p = strings.ReplaceAll(p, " ?", `\s*`)
-	p = strings.ReplaceAll(p, " ", `\s+`)
+	p = spaced(p)
 	expr := `\b(?:` + p + `)\b`
 	if fold {
 		// Folding patterns run on ASCII-lowered text (lowerASCII): cheaper
@@ -359,6 +357,14 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 	return re, nil
 }
 
+// spaced makes a phrase whitespace-tolerant: a literal " ?" is optional
+// whitespace and " " any run of it, so a phrase wrapped across lines still
+// matches.
+func spaced(p string) string {
+	p = strings.ReplaceAll(p, " ?", `\s*`)
+	return strings.ReplaceAll(p, " ", `\s+`)
+}
+
 func compileList(ps []string) (*regexp.Regexp, error) {
 	if len(ps) == 0 {
 		return nil, nil
@@ -368,23 +374,13 @@ func compileList(ps []string) (*regexp.Regexp, error) {
 		if strings.TrimSpace(p) == "" {
 			return nil, errors.New("empty pattern")
 		}
-		p = strings.ReplaceAll(p, " ?", `\s*`)
-		parts[i] = strings.ReplaceAll(p, " ", `\s+`)
+		parts[i] = spaced(p)
 	}
 	re, err := regexp.Compile(lowerPattern(`\b(?:` + strings.Join(parts, "|") + `)\b`))
 	if err != nil {
 		return nil, err
 	}
 	return re, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // lowerPattern lowers the ASCII letters of a pattern's literals, keeping

@@ -145,16 +145,15 @@ func containsWord(s, w string) bool {
 
 func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
 
-func isDigits(min, max int) func(string) bool {
-	return func(s string) bool {
-		if len(s) < min || len(s) > max {
+// isDigits reports whether s is min to max ASCII digits.
+func isDigits(s string, min, max int) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return true
 	}
+	return true
 }

@@ -32,25 +32,27 @@ func TestHolderWatchesTheFolder(t *testing.T) {
 	if err := h.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wait := func(want string) {
-		t.Helper()
-		select {
-		case got := <-results:
-			if got != want {
-				t.Fatalf("reload result %q, want %q", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no reload after the file changed (want %q)", want)
-		}
-	}
 	write("id: acme\nname: Acme\nmatch: {payor_displays: [Acme]}\nconservative_therapy: {min_days: 35}\n")
-	wait("ok")
+	waitReload(t, results, "ok")
 	if got := h.Current().Get("acme").ConservativeTherapy.MinDays; got != 35 {
 		t.Errorf("min_days after the change = %d, want 35", got)
 	}
 	write("id: acme\nname: Acme\nconservative_therapy: {min_days: -1}\n")
-	wait("rejected")
+	waitReload(t, results, "rejected")
 	if got := h.Current().Get("acme").ConservativeTherapy.MinDays; got != 35 {
 		t.Errorf("min_days after a rejected change = %d, want 35 (kept)", got)
+	}
+}
+
+// waitReload waits for the next reload result and fails unless it is want.
+func waitReload(t *testing.T, results <-chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-results:
+		if got != want {
+			t.Fatalf("reload result %q, want %q", got, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no reload after the file changed (want %q)", want)
 	}
 }

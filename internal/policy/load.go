@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,6 +333,8 @@ type validator struct {
 	root *yaml.Node
 	reg  *terminology.Registry
 	errs []error
+	// noteNames is notes.Vocabulary as a set, built on first use.
+	noteNames map[string]bool
 }
 
 // at records a problem at the line of path in the file's own YAML.
@@ -393,7 +396,7 @@ func (v *validator) policy(p *Policy) {
 			}
 		}
 	}
-	if !contains(paNeededCodes, p.PANeeded) {
+	if !slices.Contains(paNeededCodes, p.PANeeded) {
 		v.at("pa_needed", "%q is not a pa-needed code (%s)", p.PANeeded, strings.Join(paNeededCodes, ", "))
 	}
 	for i, l := range p.Links {
@@ -484,7 +487,7 @@ func (v *validator) therapy(p *Policy) {
 		v.codes(path+".medications", &c.Class.Medications, len(c.Class.Ingredients) > 0)
 		for i, ing := range c.Class.Ingredients {
 			ip := fmt.Sprintf("%s.ingredients.%d", path, i)
-			if !isDigits(1, 10)(ing.RxNorm) {
+			if !isDigits(ing.RxNorm, 1, 10) {
 				v.at(ip+".rxnorm", "%q is not an RxNorm code", ing.RxNorm)
 			}
 			if strings.TrimSpace(ing.Name) == "" {
@@ -536,7 +539,7 @@ func (v *validator) redFlags(p *Policy) {
 		if strings.TrimSpace(f.Label) == "" {
 			v.at(path+".label", "must not be empty")
 		}
-		if !contains(contrasts, f.Contrast) {
+		if !slices.Contains(contrasts, f.Contrast) {
 			v.at(path+".contrast", "%q must be one of %s", f.Contrast, strings.Join(contrasts, ", "))
 		}
 		for i := range f.Alone {
@@ -579,12 +582,14 @@ func (v *validator) criterion(path string, c *Criterion) {
 	}
 	if len(c.Note) > 0 {
 		kinds++
-		known := map[string]bool{}
-		for _, k := range notes.Vocabulary() {
-			known[k] = true
+		if v.noteNames == nil {
+			v.noteNames = map[string]bool{}
+			for _, k := range notes.Vocabulary() {
+				v.noteNames[k] = true
+			}
 		}
 		for i, n := range c.Note {
-			if !known[n] {
+			if !v.noteNames[n] {
 				v.at(fmt.Sprintf("%s.note.%d", path, i), "%q is not a note concept or category", n)
 			}
 		}
@@ -662,15 +667,6 @@ func (p *Policy) ValueSets() []string {
 func absoluteURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && !strings.ContainsAny(s, " \t\n")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Set is the default policy plus the payer policies. It is read-only once

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
@@ -119,30 +118,19 @@ func TestHolderReloadsValueSets(t *testing.T) {
 	if err := h.Watch(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wait := func(want string) {
-		t.Helper()
-		select {
-		case got := <-results:
-			if got != want {
-				t.Fatalf("reload result %q, want %q", got, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no reload after the file changed (want %q)", want)
-		}
-	}
 	ces := func() *Codes { return &h.Current().Default().RedFlags.CaudaEquina.Alone[0].Codes }
 	if !ces().Match(SystemSNOMED, "192970008") || ces().Match(SystemICD10, "G83.4") {
 		t.Fatal("the folder's set does not replace the shipped one")
 	}
 	write(vsFile(url, "192970008", "1234567"))
-	wait("ok")
+	waitReload(t, results, "ok")
 	if !ces().Match(SystemSNOMED, "1234567") {
 		t.Error("changed set not in force")
 	}
 	write(`{"resourceType":"ValueSet"`)
-	wait("rejected")
+	waitReload(t, results, "rejected")
 	write(vsFile(url))
-	wait("rejected")
+	waitReload(t, results, "rejected")
 	if !ces().Match(SystemSNOMED, "1234567") {
 		t.Error("a rejected change replaced the running set")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -194,7 +195,7 @@ func (v *ValueSet) Sources() []string {
 			if e.URL != SourceExtension {
 				continue
 			}
-			if s := strings.TrimSpace(e.ValueString + e.ValueURI); s != "" && !containsString(out, s) {
+			if s := strings.TrimSpace(e.ValueString + e.ValueURI); s != "" && !slices.Contains(out, s) {
 				out = append(out, s)
 			}
 		}
@@ -224,15 +225,6 @@ func (v *ValueSet) Sources() []string {
 
 // File is the file the value set was read from.
 func (v *ValueSet) File() string { return v.file }
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // maxFileBytes bounds one value set file (the largest VSAC expansions are a
 // few megabytes).
@@ -280,7 +272,7 @@ func (v *ValueSet) validate() error {
 	if strings.TrimSpace(v.Title) == "" {
 		bad("title is required")
 	}
-	if v.Status != "" && !containsString(statuses, v.Status) {
+	if v.Status != "" && !slices.Contains(statuses, v.Status) {
 		bad("status %q is not one of %s", v.Status, strings.Join(statuses, ", "))
 	}
 	if len(v.Sources()) == 0 {
