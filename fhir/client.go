@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -101,10 +100,7 @@ func hostAllowed(u *url.URL, allowed []string) bool {
 		return true
 	}
 	for _, a := range allowed {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
-			host, port = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]"), ""
-		}
+		host, port := splitAllowEntry(a)
 		if strings.EqualFold(host, u.Hostname()) && (port == "" || port == effectivePort(u)) {
 			return true
 		}

@@ -1,9 +1,11 @@
 package fhir
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -14,7 +16,8 @@ import (
 // peek is what the decoder reads from an entry's raw JSON before samply sees
 // it: the type to dispatch on, the id to de-duplicate on, whether status was
 // present (samply turns a missing status into the first enum value) and the
-// references that name the patient.
+// references that name the patient, and the contained resources (which the
+// R4 models drop) as they are, so the entry is not scanned again for them.
 type peek struct {
 	ResourceType string          `json:"resourceType"`
 	ID           string          `json:"id"`
@@ -22,6 +25,7 @@ type peek struct {
 	Subject      *peekRef        `json:"subject"`
 	Patient      *peekRef        `json:"patient"`
 	Beneficiary  *peekRef        `json:"beneficiary"`
+	Contained    json.RawMessage `json:"contained"`
 }
 
 type peekRef struct {
@@ -72,8 +76,10 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 			dst = &p.Patient
 		case "beneficiary":
 			dst = &p.Beneficiary
+		case "contained":
+			dst = &p.Contained
 		default:
-			if foldsTo(name, "resourceType", "id", "status", "subject", "patient", "beneficiary") {
+			if foldsTo(name, "resourceType", "id", "status", "subject", "patient", "beneficiary", "contained") {
 				return -1
 			}
 			return skipValue(b, v)
@@ -90,6 +96,9 @@ func (p *peek) readFast(raw []byte) (ok bool, err error) {
 		case name == "status":
 			// What json.Unmarshal into a RawMessage does: copy the literal.
 			p.Status = append(p.Status[:0:0], value...)
+		case name == "contained":
+			// raw outlives the decode; a sub-slice is enough.
+			p.Contained = value
 		default:
 			if e := json.Unmarshal(value, dst); e != nil && err == nil {
 				err = e
@@ -173,16 +182,6 @@ func knownType(t string) bool {
 	return t == "OperationOutcome" || readType(t)
 }
 
-// included reports whether t is a type search s may include beside its own.
-func included(s SearchSpec, t string) bool {
-	for _, inc := range s.Includes {
-		if inc == t {
-			return true
-		}
-	}
-	return false
-}
-
 // add decodes raw into the Record slot for s. It logs the resource type and
 // the reason only, never content: entries are PHI. An entry of the searched
 // type that cannot be read, one whose resourceType is missing or not an R4
@@ -210,7 +209,7 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 	case !knownType(p.ResourceType):
 		d.skip(s, clipType(p.ResourceType), "resource type not read by the assessment")
 		return
-	case included(s, p.ResourceType):
+	case slices.Contains(s.Includes, p.ResourceType):
 		// A Medication the search included (_include): resolves the
 		// orders' medicationReference.
 		d.addMedication(raw)
@@ -316,17 +315,18 @@ func (d *decoder) addMedication(raw []byte) {
 }
 
 // containedMedications decodes the Medications among an entry's contained
-// resources (the R4 models drop `contained`). Other contained types and
-// unreadable ones are ignored.
-func containedMedications(raw []byte) []r4.Medication {
-	var c struct {
-		Contained []json.RawMessage `json:"contained"`
+// resources (peek.Contained: the R4 models drop `contained`). Other
+// contained types and unreadable ones are ignored.
+func containedMedications(contained json.RawMessage) []r4.Medication {
+	if len(contained) == 0 {
+		return nil
 	}
-	if json.Unmarshal(raw, &c) != nil {
+	var c []json.RawMessage
+	if json.Unmarshal(contained, &c) != nil {
 		return nil
 	}
 	var out []r4.Medication
-	for _, r := range c.Contained {
+	for _, r := range c {
 		var p struct {
 			ResourceType string `json:"resourceType"`
 		}
@@ -343,7 +343,7 @@ func containedMedications(raw []byte) []r4.Medication {
 // abatementBoolean reads Condition.abatementBoolean (STU3's form, which the
 // R4 model lacks), nil when absent or not a boolean.
 func abatementBoolean(raw []byte) *bool {
-	if !strings.Contains(string(raw), "abatementBoolean") {
+	if !bytes.Contains(raw, []byte("abatementBoolean")) {
 		return nil
 	}
 	var c struct {
@@ -492,19 +492,19 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 		if err != nil {
 			return err
 		}
-		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
+		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "MedicationStatement":
 		v, err := unmarshal[r4.MedicationStatement](raw)
 		if err != nil {
 			return err
 		}
-		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
+		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "MedicationDispense":
 		v, err := unmarshal[r4.MedicationDispense](raw)
 		if err != nil {
 			return err
 		}
-		rec.MedicationDispenses = appendHint(rec.MedicationDispenses, MedicationDispense{MedicationDispense: v, StatusPresent: p.statusPresent(), Contained: containedMedications(raw)}, d.hint)
+		rec.MedicationDispenses = appendHint(rec.MedicationDispenses, MedicationDispense{MedicationDispense: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "ImagingStudy":
 		v, err := unmarshal[r4.ImagingStudy](raw)
 		if err != nil {

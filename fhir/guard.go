@@ -110,10 +110,7 @@ func (p AddressPolicy) dialer() *net.Dialer {
 // the server it was meant to allow.
 func CheckAllowList(entries []string) error {
 	for _, e := range entries {
-		host, port, err := net.SplitHostPort(e)
-		if err != nil {
-			host, port = strings.TrimSuffix(strings.TrimPrefix(e, "["), "]"), ""
-		}
+		host, port := splitAllowEntry(e)
 		if p, perr := strconv.Atoi(port); port != "" && (perr != nil || p < 1 || p > 65535) {
 			return fmt.Errorf("FHIR allow-list entry %q: want host or host:port", e)
 		}
@@ -122,6 +119,16 @@ func CheckAllowList(entries []string) error {
 		}
 	}
 	return nil
+}
+
+// splitAllowEntry splits an allow-list entry into host and port ("" when
+// the entry is a host alone, brackets of an IPv6 literal removed).
+func splitAllowEntry(e string) (host, port string) {
+	host, port, err := net.SplitHostPort(e)
+	if err != nil {
+		return strings.TrimSuffix(strings.TrimPrefix(e, "["), "]"), ""
+	}
+	return host, port
 }
 
 func isIPv6(s string) bool {

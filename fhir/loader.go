@@ -298,28 +298,27 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		if !s.Optional && (r.supplied || len(r.raws) > 0) {
 			got++
 		}
+		if s.Key == SearchDocumentReferences {
+			// Notes: the DocumentReference search is optional data; whether
+			// it was supplied is what "notes checked" means (DECISIONS.md,
+			// "Notes").
+			rec.Notes.Checked = r.supplied
+		}
 	}
-	// Notes: the DocumentReference search is optional data; whether it was
-	// supplied is what "notes checked" means (DECISIONS.md, "Notes").
 	var fetch AttachmentFetcher
 	if client != nil {
 		fetch = client.Attachment
-	}
-	for i, s := range Searches {
-		if s.Key == SearchDocumentReferences {
-			rec.Notes.Checked = results[i].supplied
-		}
 	}
 	rec.Notes.List = ExtractNotes(ctx, rec.DocumentReferences, rec.DiagnosticReports, fetch)
 	if client != nil {
 		l.resolveMedications(ctx, client, rec, log)
 		rec.Queries = client.Queries()
 	}
-	if failed := failures(results); len(failed) > 0 {
+	if failed, reason := failures(results); len(failed) > 0 {
 		// One line per call, not one per search: a failing server fails
 		// every search the same way.
 		l.logger.WarnContext(ctx, "fhir searches failed", "searches", strings.Join(failed, ","), "count", len(failed),
-			"reason", firstFailure(results))
+			"reason", reason)
 	}
 	if got == 0 {
 		if in.FHIRServer == "" {
@@ -343,7 +342,6 @@ type result struct {
 	supplied bool
 	// failed is why the search failed on fhirServer ("" when it did not).
 	failed string
-	key    Search
 	// limit is the cap a search that arrived went over (0 when none);
 	// callLimit says it is the call's cap on resources, not the search's
 	// on entries.
@@ -356,25 +354,18 @@ func (r result) shortfall() Shortfall {
 	return Shortfall{Limit: r.limit, Call: r.callLimit, Failed: r.failed != ""}
 }
 
-// failures lists the keys of the searches that failed.
-func failures(rs []result) []string {
-	var out []string
-	for _, r := range rs {
+// failures lists the keys of the searches that failed (rs is in Searches
+// order) and the reason of the first.
+func failures(rs []result) (keys []string, first string) {
+	for i, r := range rs {
 		if r.failed != "" {
-			out = append(out, string(r.key))
+			keys = append(keys, string(Searches[i].Key))
+			if first == "" {
+				first = r.failed
+			}
 		}
 	}
-	return out
-}
-
-// firstFailure is the reason of the first failed search.
-func firstFailure(rs []result) string {
-	for _, r := range rs {
-		if r.failed != "" {
-			return r.failed
-		}
-	}
-	return ""
+	return keys, first
 }
 
 // resolve gets one search from the prefetch or, failing that, the server.
@@ -401,7 +392,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 				return result{raws: append(pv.raws, more...), supplied: true}
 			}
 			if !errors.Is(err, ErrForeignOrigin) {
-				return result{raws: pv.raws, key: s.Key, failed: "prefetch next page: " + err.Error()}
+				return result{raws: pv.raws, failed: "prefetch next page: " + err.Error()}
 			}
 			// A `next` link off the fhirServer origin is never sent the
 			// token; run the whole search on fhirServer instead.
@@ -426,7 +417,7 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 			return result{supplied: true}
 		}
 		l.logger.DebugContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
-		return result{raws: partial, key: s.Key, failed: err.Error(), limit: over}
+		return result{raws: partial, failed: err.Error(), limit: over}
 	}
 	return result{raws: raws, supplied: true}
 }
