@@ -144,6 +144,12 @@ type Unreadable struct {
 	Reason       string
 }
 
+// When is the entry's date as a Date (zero when absent or unreadable).
+func (u Unreadable) When() Date {
+	d, _ := ParseDate(u.Date)
+	return d
+}
+
 // MedicationDispense is an r4.MedicationDispense plus its contained Medications.
 type MedicationDispense struct {
 	r4.MedicationDispense

@@ -44,6 +44,12 @@ type Note struct {
 	Text string
 }
 
+// When is the note's date as a Date (zero when undated or unreadable).
+func (n Note) When() Date {
+	d, _ := ParseDate(n.Date)
+	return d
+}
+
 // Notes is what the chart holds of the patient's clinical notes.
 type Notes struct {
 	// Checked is true when the DocumentReference search was supplied (by

@@ -260,7 +260,7 @@ func (x *assessor) unreadable() {
 		if u.ID != "" {
 			src = u.ResourceType + "/" + u.ID
 		}
-		d, _ := chart.ParseDate(u.Date)
+		d := u.When()
 		disp := u.Display
 		switch {
 		case disp != "":

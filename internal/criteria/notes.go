@@ -93,7 +93,7 @@ func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 // are listed as not read).
 func (x *assessor) notesRead() {
 	for _, n := range x.f.NotesNotRead {
-		d, _ := chart.ParseDate(n.Date)
+		d := n.When()
 		dt := ""
 		if !d.IsZero() {
 			dt = d.Text
