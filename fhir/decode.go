@@ -548,40 +548,13 @@ func (d *decoder) samePatient(p *peek) bool {
 		if id, ok := PatientIDOf(r.Reference); ok && id != want {
 			return false
 		}
-		if typ := referenceType(r.Reference); typ != "" && typ != "Patient" {
+		if typ := chart.ReferenceType(r.Reference); typ != "" && typ != "Patient" {
 			// The subject is a Group, a Device, a Location...: not this
 			// patient's record.
 			return false
 		}
 	}
 	return true
-}
-
-// referenceType is the resource type of a literal reference of the form
-// "Type/id" (relative, absolute or versioned), "" for any other form
-// (contained "#id", "urn:uuid:...", an identifier-only reference).
-func referenceType(ref string) string {
-	ref = strings.TrimSpace(ref)
-	if i := strings.Index(ref, "/_history/"); i >= 0 {
-		ref = ref[:i]
-	}
-	i := strings.LastIndexByte(ref, '/')
-	if i <= 0 || i == len(ref)-1 {
-		return ""
-	}
-	typ := ref[:i]
-	if j := strings.LastIndexByte(typ, '/'); j >= 0 {
-		typ = typ[j+1:]
-	}
-	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' {
-		return ""
-	}
-	for k := 1; k < len(typ); k++ {
-		if c := typ[k]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return ""
-		}
-	}
-	return typ
 }
 
 // PatientIDOf returns the id in a reference that names a Patient: relative

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 )
 
 // TestLoadMalformedEntriesUnreadable: a prefetch entry whose id or patient
@@ -194,8 +196,8 @@ func TestReferenceType(t *testing.T) {
 		"Patient/":   "",
 		"patient/p1": "",
 	} {
-		if got := referenceType(ref); got != want {
-			t.Errorf("referenceType(%q) = %q, want %q", ref, got, want)
+		if got := chart.ReferenceType(ref); got != want {
+			t.Errorf("ReferenceType(%q) = %q, want %q", ref, got, want)
 		}
 	}
 }

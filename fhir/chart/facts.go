@@ -671,6 +671,33 @@ func TrailingReference(ref, typ string) string {
 	return p + id
 }
 
+// ReferenceType is the resource type of a literal reference of the form
+// "Type/id" (relative, absolute or versioned), "" for any other form
+// (contained "#id", "urn:uuid:...", an identifier-only reference).
+func ReferenceType(ref string) string {
+	ref = strings.TrimSpace(ref)
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
+	i := strings.LastIndexByte(ref, '/')
+	if i <= 0 || i == len(ref)-1 {
+		return ""
+	}
+	typ := ref[:i]
+	if j := strings.LastIndexByte(typ, '/'); j >= 0 {
+		typ = typ[j+1:]
+	}
+	if typ == "" || typ[0] < 'A' || typ[0] > 'Z' {
+		return ""
+	}
+	for k := 1; k < len(typ); k++ {
+		if c := typ[k]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return ""
+		}
+	}
+	return typ
+}
+
 // Statuses that count (DECISIONS.md "Statuses that count").
 var (
 	requestStatuses   = map[string]bool{"active": true, "completed": true, "stopped": true}
