@@ -41,6 +41,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonOutsideWindow:  "outside the look-back window",
 	criteria.ReasonOtherCondition: "ordered for another condition",
 	criteria.ReasonNotCurrent:     "not current",
+	criteria.ReasonStatus:         "its status does not count",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
 	criteria.ReasonAfterOrder:     "dated after the order",
 	criteria.ReasonNoteNotRead:    "not read",
@@ -649,6 +650,14 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				why = "not read (" + mdEscape(n.Why) + ")"
 				if strings.Contains(n.Why, "not read") {
 					why = mdEscape(n.Why)
+				}
+			}
+			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {
+				// The status as recorded: "not current (ended 2024-05-20)",
+				// "status cancelled".
+				why = mdEscape(n.Why)
+				if r == criteria.ReasonNotCurrent {
+					why = "not current (" + why + ")"
 				}
 			}
 			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {

@@ -99,6 +99,25 @@ func (p *Problem) ActiveOn(d time.Time) bool {
 	return false
 }
 
+// NotCurrentWhy says in plain words why the condition is not current on
+// day d ("verification status refuted", "ended 2024-05-20", "ended, date not
+// recorded", "clinical status resolved"); empty when it is ActiveOn(d).
+func (p *Problem) NotCurrentWhy(d time.Time) string {
+	switch {
+	case p.Refuted():
+		return "verification status " + strings.ReplaceAll(p.VerificationStatus, "-", " ")
+	case p.EndedBy(d) && p.AbatedOn.IsZero():
+		return "ended, date not recorded"
+	case p.EndedBy(d) && p.AbatedOn.Precision != PrecisionNone && strings.HasPrefix(p.AbatedOn.Text, "age "):
+		return "ended at " + p.AbatedOn.Text
+	case p.EndedBy(d):
+		return "ended " + p.AbatedOn.String()
+	case !p.ActiveOn(d):
+		return "clinical status " + p.ClinicalStatus
+	}
+	return ""
+}
+
 // PerformedProcedure is a Procedure as the assessment reads it.
 type PerformedProcedure struct {
 	Source string
@@ -113,6 +132,15 @@ type PerformedProcedure struct {
 
 // Done reports a completed or in-progress Procedure (DECISIONS.md).
 func (p *PerformedProcedure) Done() bool { return p.Status == "completed" || p.Status == "in-progress" }
+
+// NotDoneWhy says in plain words why a Procedure that is not Done does not
+// count ("status not-done", "no status recorded"); empty when it is Done.
+func (p *PerformedProcedure) NotDoneWhy() string {
+	if p.Done() {
+		return ""
+	}
+	return statusWords(p.Status != "", p.Status)
+}
 
 // MedicationKind says which resource a medication use came from.
 type MedicationKind string
@@ -140,6 +168,10 @@ type MedicationUse struct {
 	// intent and not doNotPerform; statements active, completed or stopped;
 	// dispenses completed.
 	Counts bool
+	// NotCountedWhy says in plain words why the status or intent does not
+	// count ("status cancelled", "intent plan, not an order", "no status
+	// recorded"); empty when Counts.
+	NotCountedWhy string
 	// Start is authoredOn (request), effective start (statement) or
 	// whenHandedOver (dispense).
 	Start Date
@@ -167,9 +199,11 @@ type Measurement struct {
 	Source string
 	Code   Concept
 	// Counts is true for status final, amended, corrected or preliminary.
-	Counts    bool
-	Value     *Quantity
-	Effective Date
+	Counts bool
+	// NotCountedWhy is the status that does not count, in plain words.
+	NotCountedWhy string
+	Value         *Quantity
+	Effective     Date
 }
 
 // Series is one ImagingStudy series: modality, body site, start.
@@ -183,7 +217,9 @@ type Series struct {
 type Study struct {
 	Source string
 	// Counts is true for status available, or status absent.
-	Counts         bool
+	Counts bool
+	// NotCountedWhy is the status that does not count, in plain words.
+	NotCountedWhy  string
 	Started        Date
 	Modalities     []Coding
 	Series         []Series
@@ -195,9 +231,11 @@ type Report struct {
 	Source string
 	// Counts is true for a report that exists (partial, preliminary, final,
 	// amended, corrected, appended) or status absent.
-	Counts    bool
-	Code      Concept
-	Effective Date
+	Counts bool
+	// NotCountedWhy is the status that does not count, in plain words.
+	NotCountedWhy string
+	Code          Concept
+	Effective     Date
 }
 
 // Coverage is an active Coverage with what choosing it needs.
@@ -378,6 +416,15 @@ func Derive(rec *Record) *Facts {
 			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		u.Counts = m.StatusPresent && requestStatuses[m.Status] && requestIntents[m.Intent] && (m.DoNotPerform == nil || !*m.DoNotPerform)
+		switch {
+		case u.Counts:
+		case !m.StatusPresent || !requestStatuses[m.Status]:
+			u.NotCountedWhy = statusWords(m.StatusPresent, m.Status)
+		case !requestIntents[m.Intent]:
+			u.NotCountedWhy = "intent " + m.Intent + ", not an order"
+		default:
+			u.NotCountedWhy = "marked do not perform"
+		}
 		if dr := m.DispenseRequest; dr != nil {
 			if dr.ExpectedSupplyDuration != nil {
 				u.SupplyDays = durationDays(dr.ExpectedSupplyDuration.Value, dr.ExpectedSupplyDuration.Code, dr.ExpectedSupplyDuration.Unit)
@@ -394,6 +441,9 @@ func Derive(rec *Record) *Facts {
 			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		u.Counts = m.StatusPresent && statementStatuses[m.Status]
+		if !u.Counts {
+			u.NotCountedWhy = statusWords(m.StatusPresent, m.Status)
+		}
 		if m.EffectivePeriod != nil {
 			u.Start, u.End = DateOf(m.EffectivePeriod.Start), DateOf(m.EffectivePeriod.End)
 		} else {
@@ -407,6 +457,9 @@ func Derive(rec *Record) *Facts {
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		// MedicationDispense.status: only a completed dispense was handed over.
 		u.Counts = m.Status == "completed"
+		if !u.Counts {
+			u.NotCountedWhy = statusWords(m.Status != "", m.Status)
+		}
 		if m.DaysSupply != nil {
 			u.SupplyDays = durationDays(m.DaysSupply.Value, m.DaysSupply.Code, m.DaysSupply.Unit)
 		}
@@ -421,6 +474,9 @@ func Derive(rec *Record) *Facts {
 			case r4.ObservationStatusFinal, r4.ObservationStatusAmended, r4.ObservationStatusCorrected, r4.ObservationStatusPreliminary:
 				ob.Counts = true
 			}
+		}
+		if !ob.Counts {
+			ob.NotCountedWhy = statusWords(o.StatusPresent, o.Status.Code())
 		}
 		if q := o.ValueQuantity; q != nil && q.Value != nil {
 			if v, err := q.Value.Float64(); err == nil {
@@ -437,6 +493,9 @@ func Derive(rec *Record) *Facts {
 		s := &rec.ImagingStudies[i]
 		st := Study{Source: source("ImagingStudy", s.Id), Counts: !s.StatusPresent || s.Status == r4.ImagingStudyStatusAvailable,
 			Started: DateOf(s.Started)}
+		if !st.Counts {
+			st.NotCountedWhy = statusWords(true, s.Status.Code())
+		}
 		for _, m := range s.Modality {
 			st.Modalities = append(st.Modalities, coding(&m))
 		}
@@ -465,6 +524,9 @@ func Derive(rec *Record) *Facts {
 		case r4.DiagnosticReportStatusPartial, r4.DiagnosticReportStatusPreliminary, r4.DiagnosticReportStatusFinal,
 			r4.DiagnosticReportStatusAmended, r4.DiagnosticReportStatusCorrected, r4.DiagnosticReportStatusAppended:
 			rp.Counts = rp.Counts || r.StatusPresent
+		}
+		if !rp.Counts {
+			rp.NotCountedWhy = statusWords(true, r.Status.Code())
 		}
 		f.Reports = append(f.Reports, rp)
 	}
@@ -704,6 +766,16 @@ var (
 	requestIntents    = map[string]bool{"order": true, "original-order": true, "reflex-order": true, "filler-order": true, "instance-order": true}
 	statementStatuses = map[string]bool{"active": true, "completed": true, "stopped": true}
 )
+
+// statusWords names a status that does not count: "status cancelled", or
+// "no status recorded" when the element is absent (the samply models would
+// read an absent status as the first enum value).
+func statusWords(present bool, status string) string {
+	if !present || status == "" {
+		return "no status recorded"
+	}
+	return "status " + status
+}
 
 // durationDays converts a FHIR Duration to whole days (UCUM d, wk, mo, a,
 // h); 0 when it cannot.

@@ -150,6 +150,31 @@ func TestProblemOnsetAndAbatement(t *testing.T) {
 	}
 }
 
+// TestProblemNotCurrentWhy: why a Condition is not current on D, in the
+// words the answer shows beside it (issue 13: nothing dropped in silence).
+func TestProblemNotCurrentWhy(t *testing.T) {
+	d := day("2026-06-15")
+	tests := []struct{ condition, want string }{
+		{`{"onsetDateTime":"2026-05-01"}`, ""},
+		{`{"abatementDateTime":"2024-05-20"}`, "ended 2024-05-20"},
+		{`{"abatementDateTime":"2024-05"}`, "ended 2024-05"},
+		{`{"abatementPeriod":{"start":"2025-01-01"}}`, "ended 2025-01-01"},
+		{`{"abatementAge":{"value":50,"code":"a"}}`, "ended at age 50 a"},
+		{`{"abatementString":"after surgery"}`, "ended, date not recorded"},
+		{`{"abatementBoolean":true}`, "ended, date not recorded"},
+		{`{"clinicalStatus":{"coding":[{"code":"remission"}]}}`, "clinical status remission"},
+		{`{"verificationStatus":{"coding":[{"code":"refuted"}]}}`, "verification status refuted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.condition, func(t *testing.T) {
+			p := problemOf(t, tt.condition)
+			if got := p.NotCurrentWhy(d); got != tt.want {
+				t.Errorf("NotCurrentWhy = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func medRequest(t *testing.T, js string) MedicationRequest {
 	t.Helper()
 	var m r4.MedicationRequest
@@ -229,6 +254,11 @@ func TestMedicationSupplyAndStatus(t *testing.T) {
 		medRequest(t, `{"id":"b","status":"active","intent":"plan","medicationCodeableConcept":{"text":"x"}}`),
 		medRequest(t, `{"id":"c","status":"active","intent":"order","doNotPerform":true,"medicationCodeableConcept":{"text":"x"}}`),
 	}}
+	// An order without status: the samply model reads it as the first enum
+	// value, so the decoder records that it was absent.
+	noStatus := medRequest(t, `{"id":"e","intent":"order","medicationCodeableConcept":{"text":"x"}}`)
+	noStatus.StatusPresent = false
+	rec.MedicationRequests = append(rec.MedicationRequests, noStatus)
 	var disp r4.MedicationDispense
 	_ = json.Unmarshal([]byte(`{"id":"d","status":"completed","whenHandedOver":"2026-05-02T10:00:00Z","daysSupply":{"value":30,"code":"d"},"medicationCodeableConcept":{"text":"x"}}`), &disp)
 	rec.MedicationDispenses = []MedicationDispense{{MedicationDispense: disp, StatusPresent: true}}
@@ -238,16 +268,18 @@ func TestMedicationSupplyAndStatus(t *testing.T) {
 		Counts       bool
 		Start        string
 		Supply, Fill int
+		Why          string
 	}
 	var gotV []view
 	for _, m := range got {
-		gotV = append(gotV, view{m.Source, m.Counts, m.Start.Text, m.SupplyDays, m.Fills})
+		gotV = append(gotV, view{m.Source, m.Counts, m.Start.Text, m.SupplyDays, m.Fills, m.NotCountedWhy})
 	}
 	want := []view{
-		{"MedicationRequest/a", true, "2026-04", 28, 3},
-		{"MedicationRequest/b", false, "", 0, 1},
-		{"MedicationRequest/c", false, "", 0, 1},
-		{"MedicationDispense/d", true, "2026-05-02", 30, 1},
+		{"MedicationRequest/a", true, "2026-04", 28, 3, ""},
+		{"MedicationRequest/b", false, "", 0, 1, "intent plan, not an order"},
+		{"MedicationRequest/c", false, "", 0, 1, "marked do not perform"},
+		{"MedicationRequest/e", false, "", 0, 1, "no status recorded"},
+		{"MedicationDispense/d", true, "2026-05-02", 30, 1, ""},
 	}
 	if diff := cmp.Diff(gotV, want); diff != "" {
 		t.Errorf("medications (-got +want):\n%s", diff)

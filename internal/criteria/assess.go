@@ -24,6 +24,9 @@ type assessor struct {
 	d     time.Time
 	conds []condition
 	procs []procedure
+	// notDone are the Procedures begun on or before D (or undated) whose
+	// status does not count: named when they look like therapy.
+	notDone []*chart.PerformedProcedure
 	// notCounted collects entries that looked relevant but did not count.
 	notCounted []NotCounted
 	// flagLabel is the red flag being evaluated (what an advisory note
@@ -201,11 +204,92 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	default:
 		a.Outcome = CriteriaNotMet
 	}
+	x.notCurrent(flags, indicated)
 	x.unreadable()
 	x.otherPatient()
 	x.notesRead()
 	a.NotCounted = x.notCounted
 	return a
+}
+
+// notCurrent names the Conditions that are not current on D (ended,
+// inactive, resolved, in remission, refuted) but whose code names a red flag
+// or part of one, or, when the assessment found no indication, a back-pain
+// diagnosis: a resolved cauda equina is not a red flag, and the answer says
+// it was read (issue 13, "Nothing dropped in silence"). Entered-in-error
+// entries are left out: FHIR R4 marks them as never valid
+// (condition-ver-status entered-in-error). A Condition that counted in a
+// red flag as history (Z85.*, prior surgery), or that is already named for
+// another reason, is not named again.
+func (x *assessor) notCurrent(flags []redFlag, indicated bool) {
+	used := map[string]bool{}
+	for _, nc := range x.notCounted {
+		// Already named (a combination that is not complete, a date after
+		// the order): one line per entry.
+		used[nc.Source] = nc.Source != ""
+	}
+	for _, f := range flags {
+		for _, e := range f.finding.Evidence {
+			used[e.Source] = true
+		}
+	}
+	for i := range x.f.Problems {
+		p := &x.f.Problems[i]
+		if p.ActiveOn(x.d) || p.VerificationStatus == "entered-in-error" || used[p.Source] {
+			continue
+		}
+		date := p.Date()
+		if !date.IsZero() && date.Earliest.After(x.d) {
+			continue // named as dated after the order
+		}
+		what := ""
+		if rf, ok := x.redFlagPart(p.Code); ok {
+			what = rf.Label
+		} else if _, ok := matchConcept(&x.pol.Indication, p.Code); ok && !indicated {
+			what = "back-pain diagnosis"
+		}
+		if what == "" {
+			continue
+		}
+		name := p.Code.Name()
+		dt := ""
+		if !date.IsZero() {
+			dt = date.Text
+		}
+		x.record(NotCounted{Reason: ReasonNotCurrent, What: what, Display: name, DateText: dt, Source: p.Source, Why: p.NotCurrentWhy(x.d)})
+	}
+}
+
+// redFlagPart returns the red flag with an entry, alone or in a
+// combination, whose value set holds a coding of c.
+func (x *assessor) redFlagPart(c chart.Concept) (*policy.RedFlag, bool) {
+	if rf, ok := x.redFlagCoding(c); ok {
+		return rf, true
+	}
+	for _, rf := range x.pol.RedFlags.All() {
+		for _, cb := range rf.Flag.Combinations {
+			for i := range cb.All {
+				if _, ok := matchConcept(&cb.All[i].Codes, c); ok {
+					return rf.Flag, true
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// statusNotCounted names an entry whose status does not count (DECISIONS.md
+// "Statuses that count"), except entered-in-error ones, which FHIR R4 marks
+// as never valid.
+func (x *assessor) statusNotCounted(why, what, display string, date chart.Date, src string) {
+	if strings.Contains(why, "entered-in-error") {
+		return
+	}
+	dt := ""
+	if !date.IsZero() {
+		dt = date.Text
+	}
+	x.record(NotCounted{Reason: ReasonStatus, What: what, Display: display, DateText: dt, Source: src, Why: why})
 }
 
 func precisionWord(text string) string {
@@ -343,11 +427,12 @@ func (x *assessor) readProcedures() {
 	x.procs = make([]procedure, 0, len(x.f.Procedures))
 	for i := range x.f.Procedures {
 		p := &x.f.Procedures[i]
-		if !p.Done() {
-			continue
-		}
 		start := p.Start
 		if !start.IsZero() && start.Earliest.After(x.d) {
+			continue
+		}
+		if !p.Done() {
+			x.notDone = append(x.notDone, p)
 			continue
 		}
 		end := p.End
@@ -556,7 +641,7 @@ func (x *assessor) fever(n int) []Evidence {
 	var out []Evidence
 	for i := range x.f.Observations {
 		o := &x.f.Observations[i]
-		if !o.Counts || o.Value == nil {
+		if o.Value == nil {
 			continue
 		}
 		cd, ok := matchConcept(&f.Codes, o.Code)
@@ -568,6 +653,14 @@ func (x *assessor) fever(n int) []Evidence {
 		}
 		for _, t := range f.Thresholds {
 			if o.Value.Unit == t.Unit && o.Value.Value >= t.Value {
+				if !o.Counts {
+					name := cd.Display
+					if name == "" {
+						name = "Body temperature"
+					}
+					x.statusNotCounted(o.NotCountedWhy, x.flagLabel, fmt.Sprintf("%s %s %s", name, o.Value.Text, o.Value.Unit), o.Effective, o.Source)
+					break
+				}
 				e := evidence(o.Source, o.Effective, cd)
 				name := e.Display
 				if name == "" {

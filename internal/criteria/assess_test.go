@@ -796,3 +796,75 @@ func TestAssessSaysWhyUnchecked(t *testing.T) {
 		t.Errorf("CoverageUnchecked = %t, NotesFailed = %t, NotesChecked = %t; want true, true, false", a.CoverageUnchecked, a.NotesFailed, a.NotesChecked)
 	}
 }
+
+// TestAssessNamesStatusesThatDoNotCount: an entry that looks relevant but
+// whose status does not count is named with that status, never dropped in
+// silence (issue 13; DECISIONS.md "Statuses that count"): a cancelled or
+// planned order, a therapy visit not done or without a status, a fever
+// reading whose status does not count, a cancelled lumbar MRI, and a red-flag
+// Condition that has ended in any abatement form. Entered-in-error entries
+// were never valid (FHIR R4) and stay out.
+func TestAssessNamesStatusesThatDoNotCount(t *testing.T) {
+	cancelled := medReq("c", "7258", "naproxen 500 MG Oral Tablet", 60, 30, 1)
+	cancelled.Status = "cancelled"
+	planned := medReq("p", "7258", "naproxen 500 MG Oral Tablet", 60, 30, 1)
+	planned.Intent = "plan"
+	eie := medReq("e", "7258", "naproxen 500 MG Oral Tablet", 60, 30, 1)
+	eie.Status = "entered-in-error"
+	notDone := proc("nd", policy.SystemCPT, "97110", "Therapeutic exercises", 50)
+	notDone.Status = r4.EventStatusNotDone
+	noStatus := proc("ns", policy.SystemCPT, "97110", "Therapeutic exercises", 40)
+	noStatus.StatusPresent = false
+	fever := temperature("t", "38.6", "Cel", 2)
+	fever.Status = r4.ObservationStatusCancelled
+	mri := study("mr", "MR", "122496007", 90)
+	mri.Status = r4.ImagingStudyStatusCancelled
+	ces := func(id string, f func(*chart.Condition)) chart.Condition {
+		c := icd(id, "G83.4", "Cauda equina syndrome", 800)
+		c.ClinicalStatus = nil
+		f(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		rec  chart.Record
+		want []NotCounted
+	}{
+		{"cancelled order", chart.Record{MedicationRequests: []chart.MedicationRequest{cancelled}},
+			[]NotCounted{{Reason: ReasonStatus, What: "NSAID", Display: "naproxen 500 MG Oral Tablet", DateText: ymd(agoT(60)), Source: "MedicationRequest/c", Why: "status cancelled"}}},
+		{"planned order", chart.Record{MedicationRequests: []chart.MedicationRequest{planned}},
+			[]NotCounted{{Reason: ReasonStatus, What: "NSAID", Display: "naproxen 500 MG Oral Tablet", DateText: ymd(agoT(60)), Source: "MedicationRequest/p", Why: "intent plan, not an order"}}},
+		{"entered in error", chart.Record{MedicationRequests: []chart.MedicationRequest{eie}}, nil},
+		{"therapy not done or without status", chart.Record{Procedures: []chart.Procedure{notDone, noStatus}}, []NotCounted{
+			{Reason: ReasonStatus, What: "physical therapy", Display: "Therapeutic exercises", DateText: ymd(agoT(50)), Source: "Procedure/nd", Why: "status not-done"},
+			{Reason: ReasonStatus, What: "physical therapy", Display: "Therapeutic exercises", DateText: ymd(agoT(40)), Source: "Procedure/ns", Why: "no status recorded"},
+		}},
+		{"fever reading cancelled", chart.Record{Observations: []chart.Observation{fever}},
+			[]NotCounted{{Reason: ReasonStatus, What: "Suspected spinal infection", Display: "Body temperature 38.6 Cel", DateText: ymd(agoT(2)), Source: "Observation/t", Why: "status cancelled"}}},
+		{"lumbar MRI cancelled", chart.Record{ImagingStudies: []chart.ImagingStudy{mri}},
+			[]NotCounted{{Reason: ReasonStatus, What: "prior lumbar imaging", Display: "MR Lumbar spine", DateText: ymd(agoT(90)), Source: "ImagingStudy/mr", Why: "status cancelled"}}},
+		{"abatementBoolean", chart.Record{Conditions: []chart.Condition{ces("b", func(c *chart.Condition) { c.AbatementBoolean = ptr(true) })}},
+			[]NotCounted{{Reason: ReasonNotCurrent, What: "Suspected cauda equina syndrome or cord compression", Display: "Cauda equina syndrome", DateText: ymd(agoT(800)), Source: "Condition/b", Why: "ended, date not recorded"}}},
+		{"abatementString", chart.Record{Conditions: []chart.Condition{ces("s", func(c *chart.Condition) { c.AbatementString = ptr("after surgery") })}},
+			[]NotCounted{{Reason: ReasonNotCurrent, What: "Suspected cauda equina syndrome or cord compression", Display: "Cauda equina syndrome", DateText: ymd(agoT(800)), Source: "Condition/s", Why: "ended, date not recorded"}}},
+		{"abatementDateTime", chart.Record{Conditions: []chart.Condition{ces("d", func(c *chart.Condition) { c.AbatementDateTime = ago(700) })}},
+			[]NotCounted{{Reason: ReasonNotCurrent, What: "Suspected cauda equina syndrome or cord compression", Display: "Cauda equina syndrome", DateText: ymd(agoT(800)), Source: "Condition/d", Why: "ended " + ymd(agoT(700))}}},
+		{"resolved", chart.Record{Conditions: []chart.Condition{withClinical(icd("r", "G83.4", "Cauda equina syndrome", 800), "resolved")}},
+			[]NotCounted{{Reason: ReasonNotCurrent, What: "Suspected cauda equina syndrome or cord compression", Display: "Cauda equina syndrome", DateText: ymd(agoT(800)), Source: "Condition/r", Why: "clinical status resolved"}}},
+		// An abatement dated after D leaves it current: the red flag counts.
+		{"abatement after D", chart.Record{Conditions: []chart.Condition{ces("f", func(c *chart.Condition) { c.AbatementDateTime = ago(-10) })}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.rec
+			rec.Conditions = append(rec.Conditions, lbp(100))
+			a := Assess(cpt72148(), chart.Derive(&rec), defaultPolicy(), laterNow)
+			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			if a.Has(ConservativeTherapyMet) || a.Has(PriorLumbarMRI) || a.Has(RedFlagInfection) {
+				t.Errorf("an entry whose status does not count was counted: %+v", a.Findings)
+			}
+		})
+	}
+}

@@ -169,10 +169,17 @@ const (
 	ReasonTextOnly       = "code-with-text-only"
 	ReasonOutsideWindow  = "outside-look-back-window"
 	ReasonOtherCondition = "ordered-for-another-condition"
-	ReasonNotCurrent     = "not-current"
-	ReasonAdvisoryNote   = "advisory-note"
-	ReasonNoteNotRead    = "note-not-read"
-	ReasonAfterOrder     = "dated-after-the-order"
+	// ReasonNotCurrent: a Condition that has ended (abatement[x]), whose
+	// clinicalStatus is inactive, resolved or remission, or that is refuted;
+	// NotCounted.Why says which.
+	ReasonNotCurrent = "not-current"
+	// ReasonStatus: an order, statement, dispense, procedure, observation or
+	// study whose status (or intent) does not count (DECISIONS.md "Statuses
+	// that count"); NotCounted.Why says which ("status cancelled").
+	ReasonStatus       = "status-not-counted"
+	ReasonAdvisoryNote = "advisory-note"
+	ReasonNoteNotRead  = "note-not-read"
+	ReasonAfterOrder   = "dated-after-the-order"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.
@@ -204,7 +211,8 @@ type NotCounted struct {
 	Instead string
 	// Why is, for note-not-read, why the note was not read, in plain words
 	// ("longer than 32 KB of text", "content type application/pdf not
-	// read"); empty otherwise.
+	// read"); for not-current and status-not-counted, the status that does
+	// not count ("ended 2024-05-20", "status cancelled"); empty otherwise.
 	Why string
 }
 

@@ -32,10 +32,14 @@ func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Ev
 	}
 	for i := range x.f.Imaging {
 		s := &x.f.Imaging[i]
-		if !s.Counts {
-			continue
-		}
-		if e, ok := x.lumbarStudy(s, codes, modalities); ok {
+		e, ok := x.lumbarStudy(s, codes, modalities)
+		switch {
+		case !ok:
+		case !s.Counts:
+			if s.Started.Overlaps(from, x.d) {
+				x.statusNotCounted(s.NotCountedWhy, "prior lumbar imaging", nameOf(e), s.Started, s.Source)
+			}
+		default:
 			consider(e, s.Started, s.Source)
 		}
 	}
@@ -46,10 +50,14 @@ func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Ev
 	}
 	for i := range x.f.Reports {
 		r := &x.f.Reports[i]
-		if !r.Counts {
-			continue
-		}
-		if cd, ok := matchConcept(codes, r.Code); ok {
+		cd, ok := matchConcept(codes, r.Code)
+		switch {
+		case !ok:
+		case !r.Counts:
+			if r.Effective.Overlaps(from, x.d) {
+				x.statusNotCounted(r.NotCountedWhy, "prior lumbar imaging", nameOf(evidence("", chart.Date{}, cd)), r.Effective, r.Source)
+			}
+		default:
 			consider(evidence("", chart.Date{}, cd), r.Effective, r.Source)
 		}
 	}

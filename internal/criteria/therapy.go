@@ -106,12 +106,27 @@ func (x *assessor) therapy() therapyResult {
 		}
 		add(pr.start, end, m.Kind, true, ev, label(m.Kind))
 	}
+	// Procedures whose status does not count ("not-done", "entered-in-error"
+	// aside): named when they look like therapy.
+	for _, p := range x.notDone {
+		if m, ok := x.pol.MatchTherapyProcedure(codings(p.Code)); ok {
+			name := m.Coding.Display
+			if name == "" {
+				name = m.Coding.Code
+			}
+			x.statusNotCounted(p.NotDoneWhy(), label(m.Kind), name, p.Start, p.Source)
+		}
+	}
 	for i := range x.f.Medications {
 		mu := &x.f.Medications[i]
+		m, ok := x.pol.MatchTherapyMedication(codings(mu.Medication), mu.Medication.Text)
+		if ok && !mu.Counts {
+			x.statusNotCounted(mu.NotCountedWhy, label(m.Kind), nameOf(medicationEvidence(mu.Source, m)), mu.Start, mu.Source)
+			continue
+		}
 		if !mu.Counts {
 			continue
 		}
-		m, ok := x.pol.MatchTherapyMedication(codings(mu.Medication), mu.Medication.Text)
 		if !ok {
 			if mu.UnresolvedReference {
 				name := mu.Medication.Text
@@ -180,7 +195,7 @@ func (x *assessor) therapy() therapyResult {
 			Code: ConservativeTherapyMissing,
 			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %d days).", ymd(&from), ymd(&x.d), t.LookbackDays),
 		}
-		var undated, kinds []string
+		var undated, status, kinds []string
 		span := map[string][2]string{}
 		for _, nc := range x.notCounted {
 			switch nc.Reason {
@@ -199,10 +214,16 @@ func (x *assessor) therapy() therapyResult {
 				span[nc.What] = sp
 			case ReasonNoDate:
 				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
+			case ReasonStatus:
+				status = append(status, fmt.Sprintf("%s (%s, %s)", nc.What, nc.Display, nc.Why))
 			}
 		}
 		if len(undated) > 0 {
 			r.finding.Text += fmt.Sprintf(" %s is documented without a start date, so its duration is unknown.", sentence(uniq(undated)))
+		}
+		if len(status) > 0 {
+			st := uniq(status)
+			r.finding.Text += fmt.Sprintf(" %s %s recorded, but with a status that does not count.", sentence(st), plural(len(st), "is", "are"))
 		}
 		if len(kinds) > 0 {
 			var parts []string
