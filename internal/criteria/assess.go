@@ -525,15 +525,28 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		return x.indications(&x.pol.LumbarIndication, c.WithinDays)
 	}
 	for _, cn := range x.conds {
-		if !cn.active && !c.History {
+		switch {
+		case c.Ended && cn.active:
+			// Only a diagnosis that has ended reads as its history.
+			continue
+		case !c.Ended && !cn.active && !c.History:
 			continue
 		}
 		if !x.inWindow(cn.date, c.WithinDays) {
 			continue
 		}
 		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
-			out = append(out, conditionEvidence(cn, cd))
+			e := conditionEvidence(cn, cd)
+			if c.Ended {
+				// Say that it is a history: "Malignant neoplasm of
+				// breast, ended 2019-08-01".
+				e.Display = nameOf(e) + ", " + cn.p.NotCurrentWhy(x.d)
+			}
+			out = append(out, e)
 		}
+	}
+	if c.Ended {
+		return out
 	}
 	for _, pr := range x.procs {
 		if !x.inWindow(pr.start, c.WithinDays) {

@@ -868,3 +868,66 @@ func TestAssessNamesStatusesThatDoNotCount(t *testing.T) {
 		})
 	}
 }
+
+// TestAssessEndedMalignancyIsCancerHistory: a malignancy that has ended
+// (abatement[x], or resolved, inactive or in remission) is a history of
+// cancer, as Z85.* is, and counts with new back pain only (ACP 2011 (Chou)
+// Table 2); a refuted one never counts, and an active one counts alone.
+func TestAssessEndedMalignancyIsCancerHistory(t *testing.T) {
+	breast := func(id string, f func(*chart.Condition)) chart.Condition {
+		c := cond(id, policy.SystemSNOMED, "254837009", "Malignant neoplasm of breast", 4000)
+		f(&c)
+		return c
+	}
+	tests := []struct {
+		name string
+		c    chart.Condition
+		back int // back-pain onset, days before D
+		want bool
+		nc   string // reason the cancer is named under, "" when not named
+	}{
+		{"resolved with abatement, new back pain", breast("a", func(c *chart.Condition) {
+			c.ClinicalStatus = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved", "")
+			c.AbatementDateTime = ago(2500)
+		}), 21, true, ""},
+		{"remission, new back pain", breast("r", func(c *chart.Condition) {
+			c.ClinicalStatus = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "remission", "")
+		}), 21, true, ""},
+		{"abatementString without clinicalStatus, new back pain", breast("s", func(c *chart.Condition) {
+			c.ClinicalStatus = nil
+			c.AbatementString = ptr("completed treatment")
+		}), 30, true, ""},
+		{"resolved, old back pain", breast("o", func(c *chart.Condition) {
+			c.ClinicalStatus = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "resolved", "")
+		}), 120, false, ReasonCombinationNotMet},
+		{"refuted, new back pain", breast("f", func(c *chart.Condition) {
+			c.VerificationStatus = concept("http://terminology.hl7.org/CodeSystem/condition-ver-status", "refuted", "")
+		}), 21, false, ReasonNotCurrent},
+		{"active, old back pain: alone", breast("x", func(*chart.Condition) {}), 120, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &chart.Record{Conditions: []chart.Condition{tt.c, lbp(tt.back)}}
+			a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+			if got := a.Has(RedFlagMalignancy); got != tt.want {
+				t.Errorf("malignancy red flag %v, want %v: %+v", got, tt.want, a.Findings)
+			}
+			var reasons []string
+			for _, nc := range a.NotCounted {
+				if nc.Source == "Condition/"+*tt.c.Id {
+					reasons = append(reasons, nc.Reason)
+				}
+			}
+			var want []string
+			if tt.nc != "" {
+				want = []string{tt.nc}
+			}
+			if diff := cmp.Diff(reasons, want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			if tt.want && a.RecommendedContrast != ContrastWithoutAndWith {
+				t.Errorf("contrast %v, want without and with (ACR variant 7)", a.RecommendedContrast)
+			}
+		})
+	}
+}

@@ -367,6 +367,12 @@ type Criterion struct {
 	// History makes Conditions count whatever their clinicalStatus (history
 	// codes such as Z85.*, Z98.1); refuted and entered-in-error never count.
 	History bool `yaml:"history"`
+	// Ended makes the entry match only Conditions that are no longer
+	// current on D (ended by abatement[x], or inactive, resolved or in
+	// remission): a past diagnosis read as a history of it, as a cancer that
+	// has ended is a history of cancer. Refuted and entered-in-error never
+	// count. Only with a value set; not with history.
+	Ended bool `yaml:"ended"`
 	// WithinDays, when above 0, needs the evidence (onset, else recorded or
 	// performed date) to fall within that many days before D. Unit: days.
 	WithinDays int `yaml:"within_days"`

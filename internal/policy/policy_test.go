@@ -274,6 +274,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"bad.yaml:7: red_flags.fracture.alone.0: an indication alone is not a red flag"}},
 		{"one-part combination", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    combinations:\n      - source: x\n        all:\n          - valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/cancer-history\n",
 			[]string{"bad.yaml:8: red_flags.malignancy.combinations.0.all: a combination needs at least two parts"}},
+		{"ended with history", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/malignancy, ended: true, history: true, source: x}\n",
+			[]string{"red_flags.malignancy.alone.0.ended: needs a valueset and excludes history: true"}},
 		{"bad contrast", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  infection:\n    contrast: with\n",
 			[]string{"bad.yaml:6: red_flags.infection.contrast: \"with\" must be one of"}},
 		{"no class counts alone", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nconservative_therapy:\n  classes:\n    physical_therapy: {alone: false}\n    chiropractic: {alone: false}\n    nsaid: {counts: false}\n    oral_steroid: {counts: false}\n    opioid: {counts: false}\n    muscle_relaxant: {counts: false}\n",
