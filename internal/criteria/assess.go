@@ -532,7 +532,9 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		case !c.Ended && !cn.active && !c.History:
 			continue
 		}
-		if !x.inWindow(cn.date, c.WithinDays) {
+		// An ongoing Condition still current on D is present within any
+		// window that ends at D, whenever it began.
+		if !(c.Ongoing && cn.active) && !x.inWindow(cn.date, c.WithinDays) {
 			continue
 		}
 		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {

@@ -931,3 +931,31 @@ func TestAssessEndedMalignancyIsCancerHistory(t *testing.T) {
 		})
 	}
 }
+
+// TestAssessOngoingDrugUse: an opioid use disorder that is still current on
+// D is drug use within the last 12 months whenever it began (DECISIONS.md:
+// IV drug use counts with new back pain, never in remission); one that has
+// ended, or is in remission, does not count.
+func TestAssessOngoingDrugUse(t *testing.T) {
+	tests := []struct {
+		name string
+		c    chart.Condition
+		back int
+		want bool
+	}{
+		{"active, began 900 days ago, new back pain", icd("a", "F11.20", "Opioid dependence, uncomplicated", 900), 21, true},
+		{"active SNOMED, began 2000 days ago, new back pain", cond("s", policy.SystemSNOMED, "5602001", "Opioid abuse", 2000), 21, true},
+		{"active, old back pain", icd("o", "F11.20", "Opioid dependence, uncomplicated", 900), 120, false},
+		{"resolved, began 100 days ago", withClinical(icd("r", "F11.20", "Opioid dependence, uncomplicated", 100), "resolved"), 21, false},
+		{"in remission code", icd("m", "F11.21", "Opioid dependence, in remission", 900), 21, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &chart.Record{Conditions: []chart.Condition{tt.c, lbp(tt.back)}}
+			a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+			if got := a.Has(RedFlagInfection); got != tt.want {
+				t.Errorf("infection red flag %v, want %v: %+v", got, tt.want, a.Findings)
+			}
+		})
+	}
+}

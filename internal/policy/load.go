@@ -600,6 +600,9 @@ func (v *validator) criterion(path string, c *Criterion) {
 	if c.WithinDays < 0 || c.WithinDays > 3650 {
 		v.at(path+".within_days", "%d is out of range (0 to 3650)", c.WithinDays)
 	}
+	if c.Ongoing && (c.Empty() || c.WithinDays == 0) {
+		v.at(path+".ongoing", "needs a valueset and within_days")
+	}
 	if c.Ended && (c.Empty() || c.History) {
 		v.at(path+".ended", "needs a valueset and excludes history: true")
 	}

@@ -367,6 +367,12 @@ type Criterion struct {
 	// History makes Conditions count whatever their clinicalStatus (history
 	// codes such as Z85.*, Z98.1); refuted and entered-in-error never count.
 	History bool `yaml:"history"`
+	// Ongoing reads within_days as "present within the window" rather than
+	// "began within it" for a Condition that is still current on D: an
+	// active opioid dependence that began years ago is drug use within the
+	// last 12 months. Conditions that have ended, and procedures, still
+	// need their date in the window. Only with a value set and within_days.
+	Ongoing bool `yaml:"ongoing"`
 	// Ended makes the entry match only Conditions that are no longer
 	// current on D (ended by abatement[x], or inactive, resolved or in
 	// remission): a past diagnosis read as a history of it, as a cancer that

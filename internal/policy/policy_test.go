@@ -276,6 +276,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"bad.yaml:8: red_flags.malignancy.combinations.0.all: a combination needs at least two parts"}},
 		{"ended with history", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/malignancy, ended: true, history: true, source: x}\n",
 			[]string{"red_flags.malignancy.alone.0.ended: needs a valueset and excludes history: true"}},
+		{"ongoing without a window", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/vertebral-fracture, ongoing: true, source: x}\n",
+			[]string{"red_flags.fracture.alone.0.ongoing: needs a valueset and within_days"}},
 		{"bad contrast", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  infection:\n    contrast: with\n",
 			[]string{"bad.yaml:6: red_flags.infection.contrast: \"with\" must be one of"}},
 		{"no class counts alone", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nconservative_therapy:\n  classes:\n    physical_therapy: {alone: false}\n    chiropractic: {alone: false}\n    nsaid: {counts: false}\n    oral_steroid: {counts: false}\n    opioid: {counts: false}\n    muscle_relaxant: {counts: false}\n",
