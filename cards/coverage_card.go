@@ -652,6 +652,9 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 					why = mdEscape(n.Why)
 				}
 			}
+			if r == criteria.ReasonTextOnly && n.Why != "" {
+				why = mdEscape(n.Why)
+			}
 			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {
 				// The status as recorded: "not current (ended 2024-05-20)",
 				// "status cancelled".

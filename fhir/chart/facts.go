@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -41,6 +42,51 @@ func (c Concept) Name() string {
 
 // Empty reports whether the concept has neither codings nor text.
 func (c Concept) Empty() bool { return len(c.Codings) == 0 && c.Text == "" }
+
+// Code systems a problem list or a procedure is coded in where the value
+// sets can read it (US Core Condition.code: SNOMED CT or ICD-10-CM; US Core
+// Procedure.code: CPT or SNOMED CT).
+const (
+	systemICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+	systemSNOMED  = "http://snomed.info/sct"
+	systemCPT     = "http://www.ama-assn.org/go/cpt"
+)
+
+// LocalOnly reports whether the concept has codings, but none in the code
+// systems the value sets are written in for its kind: a problem coded only
+// in an EHR's local system ("urn:oid:..."), read, like a text-only one, by
+// its words.
+func (c Concept) LocalOnly(systems ...string) bool {
+	if len(c.Codings) == 0 {
+		return false
+	}
+	for _, cd := range c.Codings {
+		for _, s := range systems {
+			if cd.System == s {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Words is the concept's text, else the displays of its codings joined by
+// "; ": what a reader of the chart sees of it.
+func (c Concept) Words() string {
+	if c.Text != "" {
+		return c.Text
+	}
+	var ds []string
+	for _, cd := range c.Codings {
+		if cd.Display != "" && !slices.Contains(ds, cd.Display) {
+			ds = append(ds, cd.Display)
+		}
+	}
+	return strings.Join(ds, "; ")
+}
+
+// ProcedureSystems are the code systems procedure value sets are written in.
+var ProcedureSystems = []string{systemCPT, systemSNOMED}
 
 // Problem is a Condition as the assessment reads it.
 type Problem struct {

@@ -354,3 +354,31 @@ func TestReasonsResolveConditions(t *testing.T) {
 		t.Errorf("reasons %+v, want the shoulder-pain Condition's code", got)
 	}
 }
+
+// TestConceptLocalOnly: a concept coded only outside the given systems is
+// read by its words; text first, else the displays.
+func TestConceptLocalOnly(t *testing.T) {
+	local := Coding{System: "urn:oid:1.2.3", Code: "9", Display: "Cauda equina syndrome"}
+	icd10 := Coding{System: systemICD10CM, Code: "G83.4", Display: "Cauda equina syndrome"}
+	tests := []struct {
+		name  string
+		c     Concept
+		local bool
+		words string
+	}{
+		{"local only", Concept{Codings: []Coding{local}}, true, "Cauda equina syndrome"},
+		{"local and ICD-10-CM", Concept{Codings: []Coding{local, icd10}}, false, "Cauda equina syndrome"},
+		{"text only", Concept{Text: "CES"}, false, "CES"},
+		{"text wins", Concept{Codings: []Coding{local}, Text: "saddle anaesthesia"}, true, "saddle anaesthesia"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.LocalOnly(systemICD10CM, systemSNOMED); got != tt.local {
+				t.Errorf("LocalOnly = %v, want %v", got, tt.local)
+			}
+			if got := tt.c.Words(); got != tt.words {
+				t.Errorf("Words = %q, want %q", got, tt.words)
+			}
+		})
+	}
+}

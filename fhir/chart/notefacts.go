@@ -95,11 +95,15 @@ type TextOnlyProblem struct {
 	// Category and Label are what the finder read in the text.
 	Category notes.Category
 	Label    string
+	// LocalCode is true when the problem was coded, but only in a code
+	// system the value sets are not written in (Text is then its display).
+	LocalCode bool
 }
 
 // deriveTextOnlyProblems reads the text of each Condition that has no
-// coding (refuted ones and those entered in error excepted) with the note
-// finder, and keeps those that name a red flag, not negated.
+// coding, or is coded only in a local code system (its text, else its
+// displays), with the note finder (refuted ones and those entered in error
+// excepted), and keeps those that name a red flag, not negated.
 //
 // A problem's text is a name, not a note: texts longer than
 // maxProblemText are not read, and at most maxProblemTextTotal bytes are
@@ -110,10 +114,15 @@ func (f *Facts) deriveTextOnlyProblems() {
 	budget := maxProblemTextTotal
 	for i := range f.Problems {
 		p := &f.Problems[i]
-		if len(p.Code.Codings) > 0 || strings.TrimSpace(p.Code.Text) == "" || p.Refuted() || len(p.Code.Text) > maxProblemText {
+		local := p.Code.LocalOnly(systemICD10CM, systemSNOMED)
+		if len(p.Code.Codings) > 0 && !local {
 			continue
 		}
-		if budget -= len(p.Code.Text); budget < 0 {
+		text := strings.TrimSpace(p.Code.Words())
+		if text == "" || p.Refuted() || len(text) > maxProblemText {
+			continue
+		}
+		if budget -= len(text); budget < 0 {
 			return
 		}
 		if finder == nil {
@@ -122,12 +131,12 @@ func (f *Facts) deriveTextOnlyProblems() {
 				return
 			}
 		}
-		for _, fd := range finder.Find(p.Code.Text) {
+		for _, fd := range finder.Find(text) {
 			if !fd.Counts || fd.Category == notes.ConservativeTherapy {
 				continue
 			}
-			f.TextOnlyProblems = append(f.TextOnlyProblems, TextOnlyProblem{Source: p.Source, Text: p.Code.Text,
-				Date: p.Date(), Category: fd.Category, Label: fd.Label})
+			f.TextOnlyProblems = append(f.TextOnlyProblems, TextOnlyProblem{Source: p.Source, Text: text,
+				Date: p.Date(), Category: fd.Category, Label: fd.Label, LocalCode: local})
 			break
 		}
 	}

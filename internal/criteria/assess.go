@@ -406,8 +406,23 @@ func (x *assessor) readConditions() {
 	}
 	// Entries that name a red flag in text only: named, not counted.
 	for _, t := range x.f.TextOnlyProblems {
-		x.skip(ReasonTextOnly, t.Label, t.Text, t.Date, t.Source)
+		nc := NotCounted{Reason: ReasonTextOnly, What: t.Label, Display: t.Text, DateText: dateOrEmpty(t.Date), Source: t.Source}
+		if t.LocalCode {
+			nc.Why = localCodeWhy
+		}
+		x.record(nc)
 	}
+}
+
+// localCodeWhy says why an entry coded only in a local code system did not
+// count.
+const localCodeWhy = "coded only in a local code system the criteria do not read"
+
+func dateOrEmpty(d chart.Date) string {
+	if d.IsZero() {
+		return ""
+	}
+	return d.Text
 }
 
 // relevance names what a coded concept would count as: a red flag's label,

@@ -959,3 +959,40 @@ func TestAssessOngoingDrugUse(t *testing.T) {
 		})
 	}
 }
+
+// TestAssessLocalCodesAreNamed: a problem or a therapy visit coded only in an
+// EHR's local code system cannot be counted by the value sets, but its words
+// name a red flag or a therapy: named, not dropped in silence (issue 13).
+// One that also carries a standard code is read by that code.
+func TestAssessLocalCodesAreNamed(t *testing.T) {
+	const local = "urn:oid:1.2.840.114350.1.13.999.2.7.2.696871"
+	ces := cond("ces", local, "88321", "Cauda equina syndrome", 1)
+	pt := proc("pt", local, "PT101", "Physical therapy visit", 30)
+	both := cond("both", local, "88321", "Cauda equina syndrome", 1)
+	both.Code.Coding = append(both.Code.Coding, coding(policy.SystemICD10, "G83.4", "Cauda equina syndrome"))
+	tests := []struct {
+		name string
+		rec  chart.Record
+		want []NotCounted
+		flag bool
+	}{
+		{"problem", chart.Record{Conditions: []chart.Condition{ces}}, []NotCounted{{Reason: ReasonTextOnly, What: "cauda equina syndrome",
+			Display: "Cauda equina syndrome", DateText: ymd(agoT(1)), Source: "Condition/ces", Why: localCodeWhy}}, false},
+		{"therapy visit", chart.Record{Procedures: []chart.Procedure{pt}}, []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy",
+			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy}}, false},
+		{"local and ICD-10-CM", chart.Record{Conditions: []chart.Condition{both}}, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := tt.rec
+			rec.Conditions = append(rec.Conditions, lbp(10))
+			a := Assess(cpt72148(), chart.Derive(&rec), defaultPolicy(), laterNow)
+			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			if a.Has(RedFlagCaudaEquina) != tt.flag {
+				t.Errorf("cauda equina red flag %v, want %v", a.Has(RedFlagCaudaEquina), tt.flag)
+			}
+		})
+	}
+}

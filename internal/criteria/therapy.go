@@ -84,9 +84,16 @@ func (x *assessor) therapy() therapyResult {
 	for _, pr := range x.procs {
 		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
-			if len(pr.p.Code.Codings) == 0 && pr.p.Code.Text != "" {
-				if l := x.pol.TherapyLabelIn(pr.p.Code.Text); l != "" {
-					x.skip(ReasonTextOnly, l, pr.p.Code.Text, pr.start, pr.p.Source)
+			// Recorded as text only, or coded only in a local code system:
+			// named when its words name a therapy class.
+			local := pr.p.Code.LocalOnly(chart.ProcedureSystems...)
+			if words := pr.p.Code.Words(); (len(pr.p.Code.Codings) == 0 || local) && words != "" {
+				if l := x.pol.TherapyLabelIn(words); l != "" {
+					nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
+					if local {
+						nc.Why = localCodeWhy
+					}
+					x.record(nc)
 				}
 			}
 			continue
