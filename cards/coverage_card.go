@@ -652,7 +652,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 					why = mdEscape(n.Why)
 				}
 			}
-			if r == criteria.ReasonTextOnly && n.Why != "" {
+			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable) && n.Why != "" {
 				why = mdEscape(n.Why)
 			}
 			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {

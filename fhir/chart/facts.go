@@ -528,7 +528,7 @@ func Derive(rec *Record) *Facts {
 			if v, err := q.Value.Float64(); err == nil {
 				unit := str(q.Code)
 				if unit == "" {
-					unit = str(q.Unit)
+					unit = ucumOf(str(q.Unit))
 				}
 				ob.Value = &Quantity{Value: v, Text: q.Value.String(), Unit: unit}
 			}
@@ -821,6 +821,21 @@ func statusWords(present bool, status string) string {
 		return "no status recorded"
 	}
 	return "status " + status
+}
+
+// ucumOf reads a Quantity.unit written for people when Quantity.code is
+// absent: the temperature units EHRs write ("°F", "degF", "F", "°C", "C")
+// are their UCUM codes ([degF], Cel; UCUM, and FHIR R4 vital signs
+// profile: bodytemp units Cel or [degF]). Any other unit is kept as written.
+func ucumOf(unit string) string {
+	u := strings.TrimSpace(unit)
+	switch strings.ToLower(strings.ReplaceAll(u, " ", "")) {
+	case "°f", "ºf", "degf", "f", "[degf]", "fahrenheit", "degreesfahrenheit":
+		return "[degF]"
+	case "°c", "ºc", "degc", "c", "cel", "celsius", "degreescelsius":
+		return "Cel"
+	}
+	return u
 }
 
 // durationDays converts a FHIR Duration to whole days (UCUM d, wk, mo, a,

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -380,5 +381,22 @@ func TestConceptLocalOnly(t *testing.T) {
 				t.Errorf("Words = %q, want %q", got, tt.words)
 			}
 		})
+	}
+}
+
+// TestTemperatureUnitWrittenForPeople: without Quantity.code, the
+// temperature units EHRs write are read as their UCUM codes; others stay as
+// written.
+func TestTemperatureUnitWrittenForPeople(t *testing.T) {
+	for unit, want := range map[string]string{"°F": "[degF]", "degF": "[degF]", "F": "[degF]", "°C": "Cel", "C": "Cel", "Cel": "Cel", "Grad F": "Grad F", "mm[Hg]": "mm[Hg]"} {
+		var o r4.Observation
+		js := `{"status":"final","code":{"text":"temp"},"valueQuantity":{"value":38.4,"unit":` + strconv.Quote(unit) + `}}`
+		if err := json.Unmarshal([]byte(js), &o); err != nil {
+			t.Fatal(err)
+		}
+		got := Derive(&Record{Observations: []Observation{{Observation: o, StatusPresent: true}}}).Observations[0].Value.Unit
+		if got != want {
+			t.Errorf("unit %q read as %q, want %q", unit, got, want)
+		}
 	}
 }

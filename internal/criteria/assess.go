@@ -681,6 +681,17 @@ func (x *assessor) fever(n int) []Evidence {
 		if !x.inWindow(o.Effective, n) {
 			continue
 		}
+		known := false
+		for _, t := range f.Thresholds {
+			known = known || o.Value.Unit == t.Unit
+		}
+		if !known {
+			// A temperature in a unit the policy does not state cannot be
+			// compared with its thresholds: named, not dropped in silence.
+			x.record(NotCounted{Reason: ReasonUnreadable, What: x.flagLabel, Display: fmt.Sprintf("Body temperature %s %s", o.Value.Text, o.Value.Unit),
+				DateText: dateOrEmpty(o.Effective), Source: o.Source, Why: "its unit is not one the fever rule is stated in"})
+			continue
+		}
 		for _, t := range f.Thresholds {
 			if o.Value.Unit == t.Unit && o.Value.Value >= t.Value {
 				if !o.Counts {

@@ -996,3 +996,20 @@ func TestAssessLocalCodesAreNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestAssessFeverUnits: a temperature in a unit the fever rule is stated in
+// counts against its threshold; one in another unit cannot be compared and
+// is named (issue 13).
+func TestAssessFeverUnits(t *testing.T) {
+	odd := temperature("odd", "101.5", "Grad F", 2)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(10)}, Observations: []chart.Observation{temperature("f", "101.3", "[degF]", 3), odd}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if !a.Has(RedFlagInfection) {
+		t.Errorf("101.3 [degF] is a fever: %+v", a.Findings)
+	}
+	want := []NotCounted{{Reason: ReasonUnreadable, What: "Suspected spinal infection", Display: "Body temperature 101.5 Grad F", DateText: ymd(agoT(2)),
+		Source: "Observation/odd", Why: "its unit is not one the fever rule is stated in"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
