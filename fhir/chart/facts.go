@@ -270,6 +270,30 @@ type Study struct {
 	Modalities     []Coding
 	Series         []Series
 	ProcedureCodes []Concept
+	// Description is ImagingStudy.description, as written.
+	Description string
+}
+
+// Words are what the study says of itself in words: its description, its
+// series' body sites (display, else code) and its procedure codes' words.
+func (s *Study) Words() []string {
+	var out []string
+	if s.Description != "" {
+		out = append(out, s.Description)
+	}
+	for _, se := range s.Series {
+		if se.BodySite.Display != "" {
+			out = append(out, se.BodySite.Display)
+		} else if se.BodySite.Code != "" {
+			out = append(out, se.BodySite.Code)
+		}
+	}
+	for _, pc := range s.ProcedureCodes {
+		if w := pc.Words(); w != "" {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // Report is a DiagnosticReport as the assessment reads it.
@@ -538,7 +562,7 @@ func Derive(rec *Record) *Facts {
 	for i := range rec.ImagingStudies {
 		s := &rec.ImagingStudies[i]
 		st := Study{Source: source("ImagingStudy", s.Id), Counts: !s.StatusPresent || s.Status == r4.ImagingStudyStatusAvailable,
-			Started: DateOf(s.Started)}
+			Started: DateOf(s.Started), Description: strings.TrimSpace(str(s.Description))}
 		if !st.Counts {
 			st.NotCountedWhy = statusWords(true, s.Status.Code())
 		}

@@ -1013,3 +1013,27 @@ func TestAssessFeverUnits(t *testing.T) {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 }
+
+// TestAssessLumbarStudyInWordsIsNamed: an MR study that says it is of the
+// lumbar spine only in words (description, an uncoded body site) cannot be
+// placed by the value sets; it is named, not dropped in silence (issue 13).
+// A coded one counts as before.
+func TestAssessLumbarStudyInWordsIsNamed(t *testing.T) {
+	words := study("w", "MR", "", 90)
+	words.Description = ptr("MRI LUMBAR SPINE WO CONTRAST")
+	words.Series[0].BodySite = &r4.Coding{Code: ptr("LSPINE")}
+	knee := study("k", "MR", "", 60)
+	knee.Description = ptr("MRI KNEE RIGHT")
+	old := study("o", "MR", "", 500)
+	old.Description = ptr("MRI lumbar spine")
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(100)}, ImagingStudies: []chart.ImagingStudy{words, knee, old}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonTextOnly, What: "prior lumbar imaging", Display: "MRI LUMBAR SPINE WO CONTRAST", DateText: ymd(agoT(90)),
+		Source: "ImagingStudy/w", Why: "its body site and procedure are not coded in a system the criteria read"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if a.PriorMRI != nil {
+		t.Errorf("a study placed only by words counted: %+v", a.PriorMRI)
+	}
+}

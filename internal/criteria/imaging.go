@@ -3,6 +3,7 @@ package criteria
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -35,6 +36,13 @@ func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Ev
 		e, ok := x.lumbarStudy(s, codes, modalities)
 		switch {
 		case !ok:
+			// A study of the modality that says in words it is of the
+			// lumbar spine, but codes neither its body site nor its
+			// procedure in a system the value sets read: named.
+			if w, lumbar := x.lumbarInWords(s, modalities); lumbar && (s.Started.IsZero() || s.Started.Overlaps(from, x.d)) {
+				x.record(NotCounted{Reason: ReasonTextOnly, What: "prior lumbar imaging", Display: w, DateText: dateOrEmpty(s.Started),
+					Source: s.Source, Why: "its body site and procedure are not coded in a system the criteria read"})
+			}
 		case !s.Counts:
 			if s.Started.Overlaps(from, x.d) {
 				x.statusNotCounted(s.NotCountedWhy, "prior lumbar imaging", nameOf(e), s.Started, s.Source)
@@ -133,4 +141,30 @@ func firstModality(cs []chart.Coding, modalities []string) string {
 		}
 	}
 	return ""
+}
+
+// lumbarInWords reports whether a study of one of the modalities names the
+// lumbar spine in words (its description, body site or procedure text holds
+// a display of the lumbar body-site value set), and returns those words.
+func (x *assessor) lumbarInWords(s *chart.Study, modalities []string) (string, bool) {
+	of := false
+	for _, m := range s.Modalities {
+		of = of || hasModality(m, modalities)
+	}
+	for _, se := range s.Series {
+		of = of || hasModality(se.Modality, modalities)
+	}
+	if !of {
+		return "", false
+	}
+	names := x.pol.Imaging.LumbarBodySites.Set().Displays()
+	for _, w := range s.Words() {
+		lw := strings.ToLower(w)
+		for _, n := range names {
+			if strings.Contains(lw, strings.ToLower(n)) {
+				return w, true
+			}
+		}
+	}
+	return "", false
 }

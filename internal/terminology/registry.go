@@ -175,6 +175,34 @@ func (s *Set) Display(system, code string) string {
 	return ""
 }
 
+// Displays returns the displays the set gives the codes it lists, its
+// imports' included, sorted and without repeats: the words a chart may use
+// where it does not code the concept.
+func (s *Set) Displays() []string {
+	if s == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, d := range s.displays {
+		seen[d] = d != ""
+	}
+	for _, p := range s.parts {
+		for _, imp := range p.sets {
+			for _, d := range imp.Displays() {
+				seen[d] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for d, ok := range seen {
+		if ok {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // URL is the set's canonical URL.
 func (s *Set) URL() string { return s.vs.URL }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -236,5 +237,22 @@ func BenchmarkContains(b *testing.B) {
 		if !s.Contains(SystemICD10CM, "C50.911") || s.Contains(SystemICD10CM, "M54.50") {
 			b.Fatal("wrong answer")
 		}
+	}
+}
+
+// TestSetDisplays: the displays of the codes a set lists, sorted, without
+// repeats, its imports' included.
+func TestSetDisplays(t *testing.T) {
+	reg, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reg.Get("https://lumbar-mri-cds.github.io/fhir/ValueSet/lumbar-body-site").Displays()
+	if want := []string{"Lumbar spine", "Lumbosacral spine"}; !slices.Equal(got, want) {
+		t.Errorf("displays %q, want %q", got, want)
+	}
+	var none *Set
+	if none.Displays() != nil {
+		t.Error("a nil set has displays")
 	}
 }
