@@ -34,18 +34,19 @@ var repeatOverrides = []hooks.Coding{
 
 // notCountedWords says in plain words why a chart entry did not count.
 var notCountedWords = map[string]string{
-	criteria.ReasonNoDate:         "no usable date",
-	criteria.ReasonUnreadable:     "the entry could not be read",
-	criteria.ReasonUnresolvedMed:  "its medication could not be resolved",
-	criteria.ReasonTextOnly:       "recorded as text without a code",
-	criteria.ReasonOutsideWindow:  "outside the look-back window",
-	criteria.ReasonOtherCondition: "ordered for another condition",
-	criteria.ReasonNotCurrent:     "not current",
-	criteria.ReasonStatus:         "its status does not count",
-	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
-	criteria.ReasonAfterOrder:     "dated after the order",
-	criteria.ReasonNoteNotRead:    "not read",
-	criteria.ReasonOtherPatient:   "left out (the request's patient is another)",
+	criteria.ReasonNoDate:               "no usable date",
+	criteria.ReasonUnreadable:           "the entry could not be read",
+	criteria.ReasonUnresolvedMed:        "its medication could not be resolved",
+	criteria.ReasonTextOnly:             "recorded as text without a code",
+	criteria.ReasonOutsideWindow:        "outside the look-back window",
+	criteria.ReasonOtherCondition:       "ordered for another condition",
+	criteria.ReasonNotCurrent:           "not current",
+	criteria.ReasonStatus:               "its status does not count",
+	criteria.ReasonAdvisoryNote:         "from a note, advisory only under this policy",
+	criteria.ReasonAfterOrder:           "dated after the order",
+	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",
+	criteria.ReasonNoteNotRead:          "not read",
+	criteria.ReasonOtherPatient:         "left out (the request's patient is another)",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
 }
@@ -652,7 +653,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 					why = mdEscape(n.Why)
 				}
 			}
-			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable) && n.Why != "" {
+			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow) && n.Why != "" {
 				why = mdEscape(n.Why)
 			}
 			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {

@@ -27,6 +27,9 @@ type assessor struct {
 	// notDone are the Procedures begun on or before D (or undated) whose
 	// status does not count: named when they look like therapy.
 	notDone []*chart.PerformedProcedure
+	// later are the done Procedures begun after D: named when they look
+	// like therapy.
+	later []*chart.PerformedProcedure
 	// notCounted collects entries that looked relevant but did not count.
 	notCounted []NotCounted
 	// flagLabel is the red flag being evaluated (what an advisory note
@@ -444,6 +447,9 @@ func (x *assessor) readProcedures() {
 		p := &x.f.Procedures[i]
 		start := p.Start
 		if !start.IsZero() && start.Earliest.After(x.d) {
+			if p.Done() {
+				x.later = append(x.later, p)
+			}
 			continue
 		}
 		if !p.Done() {

@@ -1037,3 +1037,32 @@ func TestAssessLumbarStudyInWordsIsNamed(t *testing.T) {
 		t.Errorf("a study placed only by words counted: %+v", a.PriorMRI)
 	}
 }
+
+// TestAssessDatedOutsideIsNamed: a lumbar MRI before the repeat-imaging
+// window, and a therapy order, visit or study dated after the order, are
+// read but do not count: each is named with why (issue 13).
+func TestAssessDatedOutsideIsNamed(t *testing.T) {
+	rec := &chart.Record{
+		Conditions:         []chart.Condition{lbp(100)},
+		ImagingStudies:     []chart.ImagingStudy{study("old", "MR", "122496007", 430), study("new", "MR", "122496007", -5)},
+		MedicationRequests: []chart.MedicationRequest{medReq("later", "7258", "naproxen 500 MG Oral Tablet", -3, 30, 0)},
+		Procedures:         []chart.Procedure{proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", -2)},
+	}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	got := map[string]string{}
+	for _, nc := range a.NotCounted {
+		got[nc.Source] = nc.Reason + "|" + nc.DateText + "|" + nc.Why
+	}
+	want := map[string]string{
+		"ImagingStudy/old":        ReasonOutsideImagingWindow + "|" + ymd(agoT(430)) + "|before the 365-day window for prior imaging",
+		"ImagingStudy/new":        ReasonAfterOrder + "|" + ymd(agoT(-5)) + "|",
+		"MedicationRequest/later": ReasonAfterOrder + "|" + ymd(agoT(-3)) + "|",
+		"Procedure/pt":            ReasonAfterOrder + "|" + ymd(agoT(-2)) + "|",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if a.PriorMRI != nil || a.Has(ConservativeTherapyMet) {
+		t.Errorf("an entry outside its window counted: %+v", a.Findings)
+	}
+}

@@ -180,6 +180,10 @@ const (
 	ReasonAdvisoryNote = "advisory-note"
 	ReasonNoteNotRead  = "note-not-read"
 	ReasonAfterOrder   = "dated-after-the-order"
+	// ReasonOutsideImagingWindow: a lumbar study dated before the policy's
+	// window for prior imaging (365 days by default); NotCounted.Why says
+	// which window.
+	ReasonOutsideImagingWindow = "outside-imaging-window"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.

@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -26,7 +27,13 @@ func (x *assessor) imaging(codes *policy.Codes, modalities []string, n int) []Ev
 			x.skip(ReasonNoDate, "prior lumbar imaging", nameOf(e), date, src)
 			return
 		}
-		if !date.Overlaps(from, x.d) {
+		switch {
+		case date.Earliest.After(x.d):
+			x.skip(ReasonAfterOrder, "prior lumbar imaging", nameOf(e), date, src)
+			return
+		case !date.Overlaps(from, x.d):
+			x.record(NotCounted{Reason: ReasonOutsideImagingWindow, What: "prior lumbar imaging", Display: nameOf(e), DateText: date.Text,
+				Source: src, Why: fmt.Sprintf("before the %d-day window for prior imaging", n)})
 			return
 		}
 		out = append(out, dated(e, date))

@@ -55,6 +55,7 @@ func (x *assessor) therapy() therapyResult {
 			end = x.d
 		}
 		if s.After(x.d) {
+			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
 			return
 		}
 		if end.Before(from) {
@@ -112,6 +113,12 @@ func (x *assessor) therapy() therapyResult {
 			end = pr.end.Earliest
 		}
 		add(pr.start, end, m.Kind, true, ev, label(m.Kind))
+	}
+	// Therapy visits dated after the order: named.
+	for _, p := range x.later {
+		if m, ok := x.pol.MatchTherapyProcedure(codings(p.Code)); ok {
+			x.skip(ReasonAfterOrder, label(m.Kind), nameOf(Evidence{Display: m.Coding.Display, Code: Code{Code: m.Coding.Code}}), p.Start, p.Source)
+		}
 	}
 	// Procedures whose status does not count ("not-done", "entered-in-error"
 	// aside): named when they look like therapy.
