@@ -45,6 +45,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonAdvisoryNote:         "from a note, advisory only under this policy",
 	criteria.ReasonAfterOrder:           "dated after the order",
 	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",
+	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",
 	criteria.ReasonNoteNotRead:          "not read",
 	criteria.ReasonOtherPatient:         "left out (the request's patient is another)",
 	// A fallback: combination-not-met lines say what the entry needs.
@@ -653,7 +654,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 					why = mdEscape(n.Why)
 				}
 			}
-			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow) && n.Why != "" {
+			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow || r == criteria.ReasonOutsideRedFlagWindow) && n.Why != "" {
 				why = mdEscape(n.Why)
 			}
 			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {

@@ -556,6 +556,14 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		// An ongoing Condition still current on D is present within any
 		// window that ends at D, whenever it began.
 		if !(c.Ongoing && cn.active) && !x.inWindow(cn.date, c.WithinDays) {
+			if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
+				why := fmt.Sprintf("counts only when dated within %d days of the order", c.WithinDays)
+				if cn.date.IsZero() {
+					why += "; it is undated"
+				}
+				x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: x.flagLabel, Display: nameOf(evidence("", chart.Date{}, cd)),
+					DateText: dateOrEmpty(cn.date), Source: cn.p.Source, Why: why})
+			}
 			continue
 		}
 		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {

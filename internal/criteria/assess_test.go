@@ -1066,3 +1066,25 @@ func TestAssessDatedOutsideIsNamed(t *testing.T) {
 		t.Errorf("an entry outside its window counted: %+v", a.Findings)
 	}
 }
+
+// TestAssessRedFlagOutsideItsWindowIsNamed: a current Condition that counts
+// only when dated within a window (new urinary retention within 14 days)
+// and is dated before it, or undated, is named with the window (issue 13).
+func TestAssessRedFlagOutsideItsWindowIsNamed(t *testing.T) {
+	undated := icd("u", "R20.0", "Anesthesia of skin", 0)
+	undated.OnsetDateTime = nil
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(70), icd("r", "R33.9", "Retention of urine, unspecified", 60), undated}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Has(RedFlagCaudaEquina) {
+		t.Fatalf("old symptoms counted as cauda equina: %+v", a.Findings)
+	}
+	want := []NotCounted{
+		{Reason: ReasonOutsideRedFlagWindow, What: "Suspected cauda equina syndrome or cord compression", Display: "Retention of urine, unspecified",
+			DateText: ymd(agoT(60)), Source: "Condition/r", Why: "counts only when dated within 14 days of the order"},
+		{Reason: ReasonOutsideRedFlagWindow, What: "Suspected cauda equina syndrome or cord compression", Display: "Anesthesia of skin",
+			Source: "Condition/u", Why: "counts only when dated within 14 days of the order; it is undated"},
+	}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}

@@ -184,6 +184,11 @@ const (
 	// window for prior imaging (365 days by default); NotCounted.Why says
 	// which window.
 	ReasonOutsideImagingWindow = "outside-imaging-window"
+	// ReasonOutsideRedFlagWindow: a current Condition whose code names a red
+	// flag, or part of one, that needs it dated within a window (new urinary
+	// retention within 14 days), dated before that window or undated;
+	// NotCounted.Why says which window.
+	ReasonOutsideRedFlagWindow = "outside-red-flag-window"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.
