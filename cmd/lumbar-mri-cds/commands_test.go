@@ -284,7 +284,7 @@ func TestComposePortsDistinct(t *testing.T) {
 
 // TestReportNamesPayers: the report command shows the payer's name of each
 // policy (from --policy, by default the embedded one), the policy id when
-// the policy is not among them, and "(unknown hook)" for a call whose hook
+// the policy is not among them, and "(hook not read)" for a call whose hook
 // was not read.
 func TestReportNamesPayers(t *testing.T) {
 	dir := t.TempDir()
@@ -309,7 +309,7 @@ func TestReportNamesPayers(t *testing.T) {
 	if err := run(t.Context(), []string{"report", "--data-dir", dir}, env(nil), strings.NewReader(""), &out, &syncBuffer{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (unknown hook)  "} {
+	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (hook not read)  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
