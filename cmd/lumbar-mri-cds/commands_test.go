@@ -90,6 +90,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"evaluate", "--form", "--format", "json", file}, 0, ""},
 		{[]string{"valueset"}, 2, "valueset needs a subcommand: expand"},
 		{[]string{"valueset", "shrink"}, 2, "valueset needs a subcommand: expand"},
+		{[]string{"valueset", "expand"}, 2, "valueset expand needs --tx and --url"},
+		{[]string{"valueset", "expand", "--tx", "http://127.0.0.1:1", "--url", "http://x/vs", "--token", "t", "--user", "u", "--password", "p"}, 2, "either --token or --user/--password"},
+		{[]string{"valueset", "expand", "--tx", "ftp://tx", "--url", "http://x/vs"}, 2, "not an absolute http(s) URL"},
+		{[]string{"seed"}, 2, "seed needs --fhir"},
+		{[]string{"report", "--from", "2026-13-01"}, 2, `from must be a date YYYY-MM-DD, got "2026-13-01"`},
+		{[]string{"report", "--from", "2026-06-02", "--to", "2026-06-01"}, 2, "from must not be after to"},
 	}
 	for _, tt := range tests {
 		var out syncBuffer
