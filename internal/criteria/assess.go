@@ -106,7 +106,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	indicated := len(a.Indication) > 0
 	th := x.therapy()
 	a.TherapyDays, a.TherapyMetOn = th.days, th.metOn
-	a.TherapyFrom, a.TherapyTo = th.from, th.to
+	a.TherapyFrom, a.TherapyTo, a.TherapyFromRecorded = th.from, th.to, th.fromRecorded
 
 	var prior []Evidence
 	if pol.RepeatMRIWindowDays > 0 {
