@@ -512,6 +512,44 @@ func TestAtMostThreeCardsPerOrder(t *testing.T) {
 	t.Logf("%d responses checked", n)
 }
 
+// TestSeveralOrdersSummariesSayWhichOrder: with two lumbar MRI orders in
+// one answer, the cards of each order name it in their summaries (by code,
+// or by id when the codes are the same), so no two cards read alike.
+func TestSeveralOrdersSummariesSayWhichOrder(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina)
+	b := a
+	b.Order.ID, b.Order.BillingCode, b.Order.Code.Code = "mri-2", "72158", "72158"
+	c := a
+	c.Order.ID = "mri-3"
+	for _, tt := range []struct {
+		name   string
+		orders []criteria.Assessment
+		want   []string
+	}{
+		{"one order", []criteria.Assessment{a}, []string{"Lumbar MRI: documentation supports"}},
+		{"codes differ", []criteria.Assessment{a, b}, []string{"Lumbar MRI (72148): documentation supports", "Lumbar MRI (72158): documentation supports"}},
+		{"same code", []criteria.Assessment{a, c}, []string{"Lumbar MRI (mri-1): documentation supports", "Lumbar MRI (mri-3): documentation supports"}},
+	} {
+		res := build(t, hooks.HookOrderSign, cov, Config{}, tt.orders...)
+		seen := map[string]bool{}
+		for _, card := range res.Response.Cards {
+			if seen[card.Summary] {
+				t.Errorf("%s: two cards read %q", tt.name, card.Summary)
+			}
+			seen[card.Summary] = true
+		}
+		for _, w := range tt.want {
+			found := false
+			for s := range seen {
+				found = found || strings.HasPrefix(s, w)
+			}
+			if !found {
+				t.Errorf("%s: no summary starts %q: %v", tt.name, w, seen)
+			}
+		}
+	}
+}
+
 func TestOneCriticalCardForSeveralOrders(t *testing.T) {
 	a := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina)
 	b := a
