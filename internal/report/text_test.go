@@ -33,6 +33,7 @@ func sample() *Report {
 			{Label: "(none given)", N: 1}, {Label: "documented-elsewhere", Detail: "Documented elsewhere", N: 1}},
 		Suggestions: Suggestions{Offered: 7, Accepted: 3},
 		Latency:     Latency{N: 10, P50: 50, P90: 90, P99: 100, Max: 100},
+		Answered:    Latency{N: 9, P50: 52.5, P90: 95, P99: 110, Max: 110},
 		Days:        []Day{{Date: day, Calls: 10, Refused: 2, Orders: 8, Met: 2}},
 		ByPolicy: []Split{
 			{Key: "default", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
