@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
@@ -137,6 +138,9 @@ type builder struct {
 // orderIDs are the orders the card is about; none for the shared links card.
 func (b *builder) add(topicCode, topicDisplay string, c hooks.Card, orderIDs ...string) {
 	c.UUID = b.newID()
+	if len(orderIDs) == 1 {
+		c.Summary = b.naming(orderIDs[0], c.Summary)
+	}
 	c.Summary = summary(c.Summary)
 	c.Source = hooks.Source{Label: b.in.Policy.Label(), Topic: topic(topicCode, topicDisplay)}
 	var refs []map[string]string
@@ -158,6 +162,39 @@ func (b *builder) add(topicCode, topicDisplay string, c hooks.Card, orderIDs ...
 		first = orderIDs[0]
 	}
 	b.cards = append(b.cards, pending{card: c, orderID: first, rank: rank})
+}
+
+// naming makes the summary of a card about one order say which order it is
+// when the answer assesses several ("Lumbar MRI (72158): ..."): the cards
+// of each order otherwise read the same in the EHR's list. The order's
+// billing code (else its code) names it, or its id when two orders share a
+// code.
+func (b *builder) naming(orderID, s string) string {
+	rest, ok := strings.CutPrefix(s, "Lumbar MRI: ")
+	if !ok || orderID == "" || len(b.in.Orders) < 2 {
+		return s
+	}
+	code := func(o *criteria.Order) string {
+		if o.BillingCode != "" {
+			return o.BillingCode
+		}
+		return o.Code.Code
+	}
+	name := ""
+	for i := range b.in.Orders {
+		if o := &b.in.Orders[i].Assessment.Order; o.ID == orderID {
+			name = code(o)
+		}
+	}
+	for i := range b.in.Orders {
+		if o := &b.in.Orders[i].Assessment.Order; o.ID != orderID && code(o) == name {
+			name = orderID
+		}
+	}
+	if name == "" {
+		return s
+	}
+	return "Lumbar MRI (" + name + "): " + rest
 }
 
 // finish orders cards by urgency (critical first, links last) and applies max-cards.

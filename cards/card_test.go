@@ -103,7 +103,7 @@ func TestCoverageCardSaysWhatToAddAndWhatDidNotCount(t *testing.T) {
 func TestEvidenceShownAsRecorded(t *testing.T) {
 	a := assessment(criteria.CriteriaMet)
 	a.TherapyDays = 43
-	a.TherapyFrom, a.TherapyTo = date("2026-04-30"), date("2026-06-12")
+	a.TherapyFrom, a.TherapyTo, a.TherapyFromRecorded = date("2026-04-30"), date("2026-06-12"), "2026-04"
 	a.Findings = []criteria.Finding{
 		{Code: criteria.RedFlagCaudaEquina, Text: "Suspected cauda equina syndrome: saddle anaesthesia.", Evidence: []criteria.Evidence{
 			{Source: "DocumentReference/n1", Display: "Saddle anaesthesia", DateText: "2026-06-14", FromNote: true, Quote: "numbness in the saddle area since *yesterday*"},
@@ -158,6 +158,23 @@ func TestEvidenceShownAsRecorded(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%q appears on %d cards, want 1", name, n)
 		}
+	}
+}
+
+// TestImpreciseDateThatMovedNothing: an entry dated only "2026-04" beside a
+// visit on 2026-04-20 does not start the course, so the heading does not
+// say the course counts from that month's last day (it starts on 04-20).
+func TestImpreciseDateThatMovedNothing(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	a.Findings[0].Evidence = []criteria.Evidence{
+		{Source: "Procedure/p1", Display: "Physical therapy evaluation", Date: date("2026-04-30"), DateText: "2026-04", Imprecise: true},
+		{Source: "Procedure/p2", Display: "Therapeutic exercises", Date: date("2026-04-20"), DateText: "2026-04-20"},
+		{Source: "Procedure/p3", Display: "Therapeutic exercises", Date: date("2026-05-18"), DateText: "2026-05-18"},
+	}
+	a.TherapyDays, a.TherapyFrom, a.TherapyTo = 28, date("2026-04-20"), date("2026-05-18")
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if !strings.Contains(c.Detail, "Conservative therapy, 28 days (2026-04-20 to 2026-05-18)") || strings.Contains(c.Detail, "dated only") {
+		t.Errorf("heading of a course a precise visit starts:\n%s", c.Detail)
 	}
 }
 
@@ -493,6 +510,44 @@ func TestAtMostThreeCardsPerOrder(t *testing.T) {
 		}
 	}
 	t.Logf("%d responses checked", n)
+}
+
+// TestSeveralOrdersSummariesSayWhichOrder: with two lumbar MRI orders in
+// one answer, the cards of each order name it in their summaries (by code,
+// or by id when the codes are the same), so no two cards read alike.
+func TestSeveralOrdersSummariesSayWhichOrder(t *testing.T) {
+	a := assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina)
+	b := a
+	b.Order.ID, b.Order.BillingCode, b.Order.Code.Code = "mri-2", "72158", "72158"
+	c := a
+	c.Order.ID = "mri-3"
+	for _, tt := range []struct {
+		name   string
+		orders []criteria.Assessment
+		want   []string
+	}{
+		{"one order", []criteria.Assessment{a}, []string{"Lumbar MRI: documentation supports"}},
+		{"codes differ", []criteria.Assessment{a, b}, []string{"Lumbar MRI (72148): documentation supports", "Lumbar MRI (72158): documentation supports"}},
+		{"same code", []criteria.Assessment{a, c}, []string{"Lumbar MRI (mri-1): documentation supports", "Lumbar MRI (mri-3): documentation supports"}},
+	} {
+		res := build(t, hooks.HookOrderSign, cov, Config{}, tt.orders...)
+		seen := map[string]bool{}
+		for _, card := range res.Response.Cards {
+			if seen[card.Summary] {
+				t.Errorf("%s: two cards read %q", tt.name, card.Summary)
+			}
+			seen[card.Summary] = true
+		}
+		for _, w := range tt.want {
+			found := false
+			for s := range seen {
+				found = found || strings.HasPrefix(s, w)
+			}
+			if !found {
+				t.Errorf("%s: no summary starts %q: %v", tt.name, w, seen)
+			}
+		}
+	}
 }
 
 func TestOneCriticalCardForSeveralOrders(t *testing.T) {

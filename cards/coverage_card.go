@@ -292,7 +292,7 @@ func (b *builder) documented(d *strings.Builder, a *criteria.Assessment) {
 			own, clause := criteria.SplitPairing(f.Evidence)
 			items = append(items, itemWith(redFlagLabel(b.in.Policy, f.Code), own, clause))
 		case f.Code == criteria.ConservativeTherapyMet || f.Code == criteria.ConservativeTherapyInsufficient:
-			items = append(items, item(therapyHeading(a, f), f.Evidence))
+			items = append(items, item(therapyHeading(a), f.Evidence))
 		case f.Code == criteria.ConservativeTherapyMissing, f.Code == criteria.IndicationMissing,
 			f.Code == criteria.XrayMissing, f.Code == criteria.ContrastReview, f.Code == criteria.PriorLumbarMRI,
 			f.Code == criteria.OtherPatientData:
@@ -346,14 +346,14 @@ func evidenceNames(ev []criteria.Evidence) []string {
 }
 
 // therapyHeading names a therapy course: its length and dates.
-func therapyHeading(a *criteria.Assessment, f criteria.Finding) string {
+func therapyHeading(a *criteria.Assessment) string {
 	s := fmt.Sprintf("Conservative therapy, %d days", a.TherapyDays)
 	if a.TherapyFrom != nil && a.TherapyTo != nil && !a.TherapyFrom.Equal(*a.TherapyTo) {
 		// The course as counted: an imprecise first date counts from its
 		// last possible day, so the recorded date is said beside it.
 		s += " (" + day(a.TherapyFrom) + " to " + day(a.TherapyTo)
-		if n := len(f.Evidence); n > 0 && f.Evidence[0].Imprecise {
-			s += "; the first treatment is dated only " + f.Evidence[0].DateText + ", so it counts from that period's last day"
+		if a.TherapyFromRecorded != "" {
+			s += "; the first treatment is dated only " + a.TherapyFromRecorded + ", so it counts from that period's last day"
 		}
 		s += ")"
 	}
@@ -734,12 +734,14 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 		if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
 			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %d days.", req))
 		}
-		if a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req {
-			s := "Continue conservative therapy and record the response; order the MRI once the trial reaches " + fmt.Sprint(req) + " days"
-			if a.TherapyMetOn != nil {
-				s += " (" + day(a.TherapyMetOn) + ")"
-			}
-			out = append(out, s+".")
+		switch {
+		case !a.Has(criteria.ConservativeTherapyInsufficient) || a.TherapyDays >= req:
+		case a.TherapyMetOn != nil:
+			out = append(out, "Continue conservative therapy and record the response; order the MRI once the trial reaches "+fmt.Sprint(req)+" days ("+day(a.TherapyMetOn)+").")
+		default:
+			// The course lapsed (no 42-day point ahead): continuing it
+			// would not reach the minimum; a new course must.
+			out = append(out, fmt.Sprintf("Start a new course of conservative therapy (the last one lapsed), record each treatment with its dates, and re-assess after %d days.", req))
 		}
 		if a.Has(criteria.XrayMissing) {
 			out = append(out, "Order lumbar spine radiographs (CPT 72100) first.")

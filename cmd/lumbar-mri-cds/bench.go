@@ -103,13 +103,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintln(stdout, res)
-		switch growth := res.End.Goroutines - res.Start.Goroutines; {
-		case res.ServerErrors() > 0:
-			return fmt.Errorf("soak: %d answers with a 5xx status", res.ServerErrors())
-		case growth > float64(maxGoroutineGrowth):
-			return fmt.Errorf("soak: goroutines grew by %.0f", growth)
-		}
-		return nil
+		return res.Err(maxGoroutineGrowth)
 	}
 
 	mem := loadtest.MetricsRSS(metricsURL)

@@ -224,7 +224,7 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	if base == "" {
 		f.Usage()
-		return errors.New("seed needs --fhir")
+		return usageError{errors.New("seed needs --fhir")}
 	}
 	paths := f.Args()
 	if len(paths) == 0 {
@@ -416,7 +416,7 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	start, end, err := server.Period(from, to, time.Now())
 	if err != nil {
-		return err
+		return usageError{err} // a --from or --to the command does not take
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, store.DBFile)); err != nil && databaseURL == "" {
 		return fmt.Errorf("no audit database in %s (set --data-dir, or --database-url for PostgreSQL)", dataDir)

@@ -90,6 +90,12 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"evaluate", "--form", "--format", "json", file}, 0, ""},
 		{[]string{"valueset"}, 2, "valueset needs a subcommand: expand"},
 		{[]string{"valueset", "shrink"}, 2, "valueset needs a subcommand: expand"},
+		{[]string{"valueset", "expand"}, 2, "valueset expand needs --tx and --url"},
+		{[]string{"valueset", "expand", "--tx", "http://127.0.0.1:1", "--url", "http://x/vs", "--token", "t", "--user", "u", "--password", "p"}, 2, "either --token or --user/--password"},
+		{[]string{"valueset", "expand", "--tx", "ftp://tx", "--url", "http://x/vs"}, 2, "not an absolute http(s) URL"},
+		{[]string{"seed"}, 2, "seed needs --fhir"},
+		{[]string{"report", "--from", "2026-13-01"}, 2, `from must be a date YYYY-MM-DD, got "2026-13-01"`},
+		{[]string{"report", "--from", "2026-06-02", "--to", "2026-06-01"}, 2, "from must not be after to"},
 	}
 	for _, tt := range tests {
 		var out syncBuffer
@@ -284,7 +290,7 @@ func TestComposePortsDistinct(t *testing.T) {
 
 // TestReportNamesPayers: the report command shows the payer's name of each
 // policy (from --policy, by default the embedded one), the policy id when
-// the policy is not among them, and "(unknown hook)" for a call whose hook
+// the policy is not among them, and "(hook not read)" for a call whose hook
 // was not read.
 func TestReportNamesPayers(t *testing.T) {
 	dir := t.TempDir()
@@ -309,7 +315,7 @@ func TestReportNamesPayers(t *testing.T) {
 	if err := run(t.Context(), []string{"report", "--data-dir", dir}, env(nil), strings.NewReader(""), &out, &syncBuffer{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (unknown hook)  "} {
+	for _, want := range []string{"\n  General lumbar MRI criteria (no payer-specific policy) (default)  ", "\n  acme-health  ", "\n  (hook not read)  "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

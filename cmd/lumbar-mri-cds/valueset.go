@@ -66,17 +66,17 @@ func valuesetExpand(ctx context.Context, args []string, getenv func(string) stri
 	switch {
 	case tx == "" || canonical == "":
 		f.Usage()
-		return errors.New("valueset expand needs --tx and --url")
+		return usageError{errors.New("valueset expand needs --tx and --url")}
 	case token != "" && (user != "" || password != ""):
-		return errors.New("give either --token or --user/--password, not both")
+		return usageError{errors.New("give either --token or --user/--password, not both")}
 	case (user == "") != (password == ""):
-		return errors.New("--user and --password go together")
+		return usageError{errors.New("--user and --password go together")}
 	case pageSize < 1 || pageSize > 100000:
-		return errors.New("--page-size must be between 1 and 100000")
+		return usageError{errors.New("--page-size must be between 1 and 100000")}
 	}
 	base, err := url.Parse(strings.TrimRight(tx, "/"))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
-		return fmt.Errorf("--tx %q is not an absolute http(s) URL", tx)
+		return usageError{fmt.Errorf("--tx %q is not an absolute http(s) URL", tx)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -270,8 +270,19 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			reason = ReasonMalformed
 			err = fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		v.logger.WarnContext(ctx, "cds client authentication failed",
-			"reason", reason, "iss", truncate(iss, 200), "path", r.URL.Path, "detail", err.Error())
+		attrs := []any{"reason", reason, "iss", truncate(iss, 200), "path", r.URL.Path}
+		// The error's text repeats the message and the reason, sometimes
+		// inside a library's wrapping ("token is unverifiable: ...: cds
+		// client authentication failed: bad-alg: key is for ES384"): the
+		// detail is what follows them, when anything does.
+		detail := err.Error()
+		if head := ErrUnauthenticated.Error() + ": " + reason; strings.Contains(detail, head) {
+			detail = strings.TrimPrefix(detail[strings.LastIndex(detail, head)+len(head):], ": ")
+		}
+		if detail != "" {
+			attrs = append(attrs, "detail", detail)
+		}
+		v.logger.WarnContext(ctx, "cds client authentication failed", attrs...)
 		if v.cfg.OnFailure != nil {
 			v.cfg.OnFailure(reason)
 		}

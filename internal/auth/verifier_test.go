@@ -224,6 +224,13 @@ func TestMiddleware(t *testing.T) {
 					t.Errorf("log contains the token")
 				}
 			}
+			// Each failure line says "authentication failed" once: the
+			// detail adds what the reason does not, without repeating it.
+			for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+				if strings.Count(line, "authentication failed") > 1 || strings.Contains(line, "detail=\"\"") {
+					t.Errorf("log line repeats itself: %s", line)
+				}
+			}
 		})
 	}
 }

@@ -112,7 +112,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	indicated := len(a.Indication) > 0
 	th := x.therapy()
 	a.TherapyDays, a.TherapyMetOn = th.days, th.metOn
-	a.TherapyFrom, a.TherapyTo = th.from, th.to
+	a.TherapyFrom, a.TherapyTo, a.TherapyFromRecorded = th.from, th.to, th.fromRecorded
 
 	var prior []Evidence
 	if pol.RepeatMRIWindowDays > 0 {
@@ -202,6 +202,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 		if redFlagCarries {
 			a.Outcome = CriteriaMet
 		}
+		a.Findings = withoutUnknownAbsences(a.Findings, facts.Unavailable)
 	case redFlagCarries || trialCarries:
 		a.Outcome = CriteriaMet
 	default:
@@ -974,6 +975,39 @@ func sortEvidence(ev []Evidence) []Evidence {
 			continue
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// absenceSearches are, for each finding that states an absence, the
+// searches whose entries could have shown the thing absent.
+var absenceSearches = map[string][]chart.Search{
+	IndicationMissing:               {chart.SearchConditions},
+	ConservativeTherapyMissing:      {chart.SearchProcedures, chart.SearchMedicationRequests, chart.SearchMedicationStatements},
+	ConservativeTherapyInsufficient: {chart.SearchProcedures, chart.SearchMedicationRequests, chart.SearchMedicationStatements},
+	XrayMissing:                     {chart.SearchImagingStudies, chart.SearchProcedures},
+}
+
+// withoutUnknownAbsences drops the findings that state an absence ("no
+// back-pain diagnosis", "no conservative therapy") when a search that could
+// have shown the thing did not arrive: the absence is then not known, and
+// the coverage information's reasons and the audit trail would state it to
+// the EHR and the payer as a fact. The assessment says what was not checked
+// instead (Unchecked).
+func withoutUnknownAbsences(findings []Finding, unavailable []chart.Search) []Finding {
+	missing := map[chart.Search]bool{}
+	for _, s := range unavailable {
+		missing[s] = true
+	}
+	out := findings[:0]
+	for _, f := range findings {
+		unknown := false
+		for _, s := range absenceSearches[f.Code] {
+			unknown = unknown || missing[s]
+		}
+		if !unknown {
+			out = append(out, f)
+		}
 	}
 	return out
 }

@@ -304,13 +304,19 @@ func TestAssess(t *testing.T) {
 		{"red flag before the prior MRI", chart.Record{Conditions: []chart.Condition{lbp(200), icd("ca", "C50.9", "", 120)}, ImagingStudies: []chart.ImagingStudy{study("mr", "MR", "122496007", 90)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{RedFlagMalignancy, missing, PriorLumbarMRI}, 0}},
 
-		// Incomplete records.
+		// Incomplete records: never criteria-not-met, and no finding states
+		// an absence that a search which did not arrive could have disproved
+		// (no "no conservative therapy" without the procedures, no "no
+		// diagnosis" without the conditions); absences the arrived data
+		// settles are still reported.
 		{"incomplete record with a red flag", chart.Record{Conditions: []chart.Condition{icd("ces", "G83.4", "", 0)}, Unavailable: []chart.Search{chart.SearchProcedures}}, cpt72148(),
-			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
+			summary{CriteriaMet, []string{RedFlagCaudaEquina}, 0}},
 		{"incomplete record without a red flag", chart.Record{Conditions: []chart.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchProcedures, chart.SearchMedicationRequests}}, cpt72148(),
-			summary{CriteriaIndeterminate, []string{missing}, 0}},
+			summary{CriteriaIndeterminate, nil, 0}},
 		{"incomplete record never not-met", chart.Record{Unavailable: []chart.Search{chart.SearchConditions}}, cpt72148(),
-			summary{CriteriaIndeterminate, []string{IndicationMissing, missing}, 0}},
+			summary{CriteriaIndeterminate, []string{missing}, 0}},
+		{"incomplete record: the absence the arrived data settles", chart.Record{Conditions: []chart.Condition{lbp(30)}, Unavailable: []chart.Search{chart.SearchObservations}}, cpt72148(),
+			summary{CriteriaIndeterminate, []string{missing}, 0}},
 	}
 	pol := defaultPolicy()
 	for _, tt := range tests {

@@ -253,6 +253,11 @@ type Assessment struct {
 	// TherapyFrom and TherapyTo are the first and last day of that course
 	// (after clipping to the look-back window); nil without one.
 	TherapyFrom, TherapyTo *time.Time
+	// TherapyFromRecorded is the date of the treatment that starts the
+	// course as recorded ("2026-04") when it is imprecise, so the course
+	// counts from that period's last day; "" when a precisely dated
+	// treatment starts it.
+	TherapyFromRecorded string
 	// TherapyRequiredDays is the policy minimum.
 	TherapyRequiredDays int
 	// TherapyMetOn is the date the trial will reach the minimum if it began

@@ -30,9 +30,12 @@ func (c *course) days() int { return daysBetween(c.s, c.e) }
 type therapyResult struct {
 	finding  Finding
 	from, to *time.Time
-	days     int
-	met      bool
-	metOn    *time.Time
+	// fromRecorded is the first treatment's date as recorded when it is
+	// imprecise (the course then counts from its last possible day).
+	fromRecorded string
+	days         int
+	met          bool
+	metOn        *time.Time
 }
 
 // therapy measures the conservative-therapy trial (DECISIONS.md
@@ -268,6 +271,7 @@ func (x *assessor) therapy() therapyResult {
 	text := fmt.Sprintf("Conservative therapy (%s) from %s to %s: %d days; at least %d required.",
 		x.kinds(best), ymd(&best.s), ymd(&best.e), r.days, t.MinDays)
 	if first := best.items[0].ev; first.Imprecise {
+		r.fromRecorded = first.DateText
 		text += fmt.Sprintf(" The first treatment is dated only %s, so the course is counted from its last possible day.", first.DateText)
 	}
 

@@ -60,6 +60,35 @@ func TestReadGauges(t *testing.T) {
 	}
 }
 
+// TestSoakErr: a soak fails on a 5xx, on goroutine growth, and when the
+// target throttled valid calls (429), naming the flags that stop it.
+func TestSoakErr(t *testing.T) {
+	ok := map[Kind]map[int]int{KindValid: {200: 90}, KindBadToken: {401: 10}, KindHostile: {400: 5}}
+	tests := []struct {
+		name     string
+		statuses map[Kind]map[int]int
+		growth   float64
+		want     string
+	}{
+		{"clean", ok, 0, ""},
+		{"5xx", map[Kind]map[int]int{KindValid: {200: 9, 503: 1}}, 0, "1 answers with a 5xx status"},
+		{"goroutines", ok, 11, "goroutines grew by 11"},
+		{"throttled", map[Kind]map[int]int{KindValid: {200: 78, 429: 20142}, KindBadToken: {401: 39, 429: 8947}}, 0,
+			"refused 20142 of 20220 valid calls with 429 (its rate limit or failed-authentication limit), so the run soaked refusals, not the service: start the target with --rate-limit 0 --auth-failure-limit 0"},
+	}
+	for _, tt := range tests {
+		r := SoakResult{Statuses: tt.statuses, Start: Gauges{Goroutines: 14}, End: Gauges{Goroutines: 14 + tt.growth}}
+		err := r.Err(10)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if tt.want == "" && got != "" || tt.want != "" && !strings.Contains(got, tt.want) {
+			t.Errorf("%s: Err() = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestSoak runs a short soak against a target that fails calls whose data
 // must come from fhirServer: the 5xx are counted, every kind is sent.
 func TestSoak(t *testing.T) {

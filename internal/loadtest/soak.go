@@ -151,6 +151,29 @@ func (r SoakResult) ServerErrors() int {
 	return n
 }
 
+// Err says why the run failed: answers with a 5xx status, goroutines grown
+// by more than maxGoroutineGrowth, or valid calls refused with 429. A target
+// that throttles the run (its per-client rate limit, or its failed-
+// authentication budget, which the bad-token calls use up within seconds
+// from one address) answers almost everything 429 at once, so the run would
+// soak the refusal path only and say nothing about the service.
+func (r SoakResult) Err(maxGoroutineGrowth int) error {
+	valid, throttled := 0, r.Statuses[KindValid][http.StatusTooManyRequests]
+	for _, n := range r.Statuses[KindValid] {
+		valid += n
+	}
+	switch growth := r.End.Goroutines - r.Start.Goroutines; {
+	case r.ServerErrors() > 0:
+		return fmt.Errorf("soak: %d answers with a 5xx status", r.ServerErrors())
+	case growth > float64(maxGoroutineGrowth):
+		return fmt.Errorf("soak: goroutines grew by %.0f", growth)
+	case throttled > 0:
+		return fmt.Errorf("soak: the target refused %d of %d valid calls with 429 (its rate limit or failed-authentication limit), "+
+			"so the run soaked refusals, not the service: start the target with --rate-limit 0 --auth-failure-limit 0", throttled, valid)
+	}
+	return nil
+}
+
 // String lists the statuses per kind.
 func (r SoakResult) String() string {
 	var b strings.Builder

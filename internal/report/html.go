@@ -158,9 +158,11 @@ func page(r *Report) view {
 		val := strconv.FormatFloat(x, 'f', 1, 64)
 		return bar{FullLabel: label, Value: val, Text: val + " ms"}
 	}
-	var latency []bar
-	if r.Latency.N > 0 {
-		latency = []bar{ms("p50", r.Latency.P50), ms("p90", r.Latency.P90), ms("p99", r.Latency.P99), ms("max", r.Latency.Max)}
+	percentiles := func(l Latency) []bar {
+		if l.N == 0 {
+			return nil
+		}
+		return []bar{ms("p50", l.P50), ms("p90", l.P90), ms("p99", l.P99), ms("max", l.Max)}
 	}
 	var suggestions []bar
 	if r.Suggestions.Offered > 0 {
@@ -186,7 +188,9 @@ func page(r *Report) view {
 			colourOverride, countBars(r.OverrideReasons, reasonName), false),
 		layout("suggestions", "Suggestion acceptance", "Number of suggestions", "Accepted: % of the suggestions offered.", colourAccepted, suggestions, false),
 		layout("latency", "Latency percentiles", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank; service time, from the request to the answer, before the audit commit.", r.Latency.N),
-			colourLatency, latency, false),
+			colourLatency, percentiles(r.Latency), false),
+		layout("answered", "Latency the client saw", "Milliseconds", fmt.Sprintf("Over %d calls, nearest rank; from the request to the audit commit, after which the answer leaves.", r.Answered.N),
+			colourLatency, percentiles(r.Answered), false),
 	}
 	v.Trends = trends(r.Days)
 	v.Splits = []splitTable{

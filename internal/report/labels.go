@@ -42,6 +42,7 @@ var findingNames = map[string]string{
 	"red-flag-infection":                "Red flag: suspected spinal infection",
 	"red-flag-fracture":                 "Red flag: lumbar vertebral fracture",
 	"red-flag-prior-surgery":            "Red flag: prior lumbar surgery",
+	"red-flag-immunosuppression":        "Red flag: immunosuppression with new back pain",
 	"conservative-therapy-met":          "Conservative therapy: long enough",
 	"conservative-therapy-insufficient": "Conservative therapy: too short",
 	"conservative-therapy-missing":      "Conservative therapy: none documented",
@@ -49,6 +50,7 @@ var findingNames = map[string]string{
 	"xray-missing":                      "Radiographs required first, none documented",
 	"contrast-review":                   "Contrast differs from the guideline",
 	"indication-missing":                "No back pain or radiculopathy diagnosis",
+	"other-patient-data":                "Chart data sent was about another patient",
 }
 
 // topicNames names the CRD card types.
@@ -64,10 +66,13 @@ var topicNames = map[string]string{
 	"dtr-clin":                 "Documentation form",
 }
 
-// hookNames names the CDS Hooks.
+// hookNames names the CDS Hooks, and "unknown", which the audit trail
+// stores for a hook this service does not answer (the client's own text is
+// never kept).
 var hookNames = map[string]string{
 	"order-sign":   "Order signed",
 	"order-select": "Order selected",
+	"unknown":      "(a hook this service does not answer)",
 }
 
 // OutcomeName is the plain name of an outcome group: an assessment code,
@@ -93,11 +98,11 @@ func FindingName(code string) string { return nameOr(findingNames, code) }
 // TopicName is the plain name of a CRD card type.
 func TopicName(code string) string { return nameOr(topicNames, code) }
 
-// HookName is the plain name of a hook; "" (a call whose hook was not
-// recognised, such as a body that is not JSON) is "(unknown hook)".
+// HookName is the plain name of a hook; "" (a call whose hook could not be
+// read, such as a body that is not JSON) is "(hook not read)".
 func HookName(code string) string {
 	if code == "" {
-		return "(unknown hook)"
+		return "(hook not read)"
 	}
 	return nameOr(hookNames, code)
 }

@@ -36,8 +36,13 @@ type Report struct {
 	OverrideReasons []Count
 	// Suggestions counts suggestions offered and accepted.
 	Suggestions Suggestions
-	// Latency is the distribution of call latency over all calls.
+	// Latency is the distribution of the service time over all calls: from
+	// the request to the answer, before the audit commit.
 	Latency Latency
+	// Answered is the distribution of the latency the client saw: to the
+	// audit commit, after which the answer leaves (the calls whose figure
+	// is recorded: a row gets it with the next commit).
+	Answered Latency
 	// Days has one entry per UTC day of the period, oldest first, days
 	// without calls included (the daily trend).
 	Days []Day

@@ -84,6 +84,9 @@ func Text(w io.Writer, r *Report) error {
 	} else {
 		line("Latency over %d calls (ms, service time before the audit commit): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
 	}
+	if l := r.Answered; l.N > 0 {
+		line("Latency the client saw over %d calls (ms, to the audit commit): p50 %.1f  p90 %.1f  p99 %.1f  max %.1f", l.N, l.P50, l.P90, l.P99, l.Max)
+	}
 	if len(r.Refused) > 0 {
 		total := 0
 		for _, c := range r.Refused {

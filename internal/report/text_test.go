@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +33,7 @@ func sample() *Report {
 			{Label: "(none given)", N: 1}, {Label: "documented-elsewhere", Detail: "Documented elsewhere", N: 1}},
 		Suggestions: Suggestions{Offered: 7, Accepted: 3},
 		Latency:     Latency{N: 10, P50: 50, P90: 90, P99: 100, Max: 100},
+		Answered:    Latency{N: 9, P50: 52.5, P90: 95, P99: 110, Max: 110},
 		Days:        []Day{{Date: day, Calls: 10, Refused: 2, Orders: 8, Met: 2}},
 		ByPolicy: []Split{
 			{Key: "default", Calls: 7, Orders: 5, Met: 2, Cards: CardType{Issued: 8, Accepted: 2, Overridden: 5, WithFeedback: 7}},
@@ -120,12 +125,12 @@ func TestLabelsAndZeroRates(t *testing.T) {
 	if err := HTML(&page, r); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"  (unknown hook)      1       0      -      0         -           -\n", "  Acme Health Plan (acme-health)  ", "Suggestions: 7 offered, 3 accepted (42.9%)"} {
+	for _, want := range []string{"  (hook not read)      1       0      -      0         -           -\n", "  Acme Health Plan (acme-health)  ", "Suggestions: 7 offered, 3 accepted (42.9%)"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
 	}
-	for _, want := range []string{`<tr data-key=""><th scope="row">(unknown hook)</th><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>`,
+	for _, want := range []string{`<tr data-key=""><th scope="row">(hook not read)</th><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>`,
 		`<tr data-key="acme-health"><th scope="row">Acme Health Plan</th>`} {
 		if !strings.Contains(page.String(), want) {
 			t.Errorf("HTML report lacks %s", want)
@@ -152,6 +157,47 @@ func TestLabelsAndZeroRates(t *testing.T) {
 	}
 	if strings.Contains(empty.String(), "%)") {
 		t.Errorf("an empty report shows a percentage:\n%s", empty.String())
+	}
+}
+
+// TestEveryCodeHasAName: every finding code the assessment can report
+// (the constants of internal/criteria) and every hook the audit trail
+// stores has a plain-language name, so neither report shows a bare code.
+func TestEveryCodeHasAName(t *testing.T) {
+	src := filepath.Join("..", "criteria", "assessment.go")
+	file, err := parser.ParseFile(token.NewFileSet(), src, nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, decl := range file.Decls {
+		gen, ok := decl.(*ast.GenDecl)
+		if !ok || gen.Tok != token.CONST || gen.Doc == nil || !strings.HasPrefix(gen.Doc.Text(), "Finding codes") {
+			continue
+		}
+		for _, spec := range gen.Specs {
+			for _, v := range spec.(*ast.ValueSpec).Values {
+				code, _ := strconv.Unquote(v.(*ast.BasicLit).Value)
+				n++
+				if FindingName(code) == code {
+					t.Errorf("finding %q has no plain-language name", code)
+				}
+			}
+		}
+	}
+	if n < 15 {
+		t.Fatalf("read %d finding codes from %s, want all of them", n, src)
+	}
+	seen := map[string]string{}
+	for _, h := range []string{"", "unknown", "order-sign", "order-select"} {
+		name := HookName(h)
+		if name == h {
+			t.Errorf("hook %q has no plain-language name", h)
+		}
+		if other, dup := seen[name]; dup {
+			t.Errorf("hooks %q and %q are both shown as %q", other, h, name)
+		}
+		seen[name] = h
 	}
 }
 

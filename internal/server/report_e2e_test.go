@@ -144,7 +144,7 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"policy: General lumbar MRI criteria (no payer-specific policy) | 5 | 5 |", "hook: (unknown hook) | 1 | 0 | 0 | 0 | 0 | 0 | 0"} {
+	for _, want := range []string{"policy: General lumbar MRI criteria (no payer-specific policy) | 5 | 5 |", "hook: (hook not read) | 1 | 0 | 0 | 0 | 0 | 0 | 0"} {
 		found := false
 		for _, r := range rows {
 			found = found || strings.HasPrefix(r, want)

@@ -39,5 +39,14 @@ func TestAnsweredLatency(t *testing.T) {
 		if n := count(t, db, "SELECT count(*) FROM calls WHERE answered_ms IS NOT NULL AND answered_ms >= latency_ms AND answered_ms <= ?", spent); n != 2 {
 			t.Errorf("%d rows with a plausible answered latency after Close, want 2", n)
 		}
+		// The report shows both figures: the service time and what the
+		// client saw.
+		r, err := db.Report(t.Context(), began.Add(-time.Minute), time.Now().Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Latency.N != 2 || r.Answered.N != 2 || r.Answered.Max < r.Latency.Max || r.Answered.Max > spent {
+			t.Errorf("report latency %+v, answered %+v, want both over 2 calls, answered at least the service time", r.Latency, r.Answered)
+		}
 	})
 }

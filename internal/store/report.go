@@ -11,7 +11,7 @@ import (
 
 // period selects the calls of the report period; every report query starts
 // with it, so all of them count the same calls.
-const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status, latency_ms, orders_n, orders_met, outcome, orders
+const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status, latency_ms, answered_ms, orders_n, orders_met, outcome, orders
 	FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
 k AS (SELECT cards.id, cards.topic, cards.call_id, cards.suggestions, cards.override_reasons FROM cards JOIN p ON p.id = cards.call_id),
 latest AS (
@@ -58,7 +58,7 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 			return nil
 		}
 	}
-	var latencies []float64
+	var latencies, answered []float64
 	var days []report.Day
 	splitRows := func(dst *[]report.Split) func(*sql.Rows) error {
 		return func(rows *sql.Rows) error {
@@ -134,6 +134,15 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 				latencies = append(latencies, v)
 				return nil
 			}},
+		{"answered latency", `SELECT answered_ms FROM p WHERE answered_ms IS NOT NULL ORDER BY answered_ms`,
+			func(rows *sql.Rows) error {
+				var v float64
+				if err := rows.Scan(&v); err != nil {
+					return err
+				}
+				answered = append(answered, v)
+				return nil
+			}},
 	}
 	for _, s := range steps {
 		if err := q(s.what, s.query, s.scan); err != nil {
@@ -142,6 +151,7 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 	}
 	r.Calls = len(latencies)
 	r.Latency = report.Percentiles(latencies)
+	r.Answered = report.Percentiles(answered)
 	r.Days = everyDay(from, to, days)
 	return r, nil
 }
