@@ -343,8 +343,7 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 	if strings.TrimSpace(p) == "" {
 		return nil, errors.New("empty pattern")
 	}
-	p = spaced(p)
-	expr := `\b(?:` + p + `)\b`
+	expr := bounded(spaced(p))
 	if fold {
 		// Folding patterns run on ASCII-lowered text (lowerASCII): cheaper
 		// than (?i), and byte offsets are the same.
@@ -355,6 +354,26 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("pattern %q: %w", p, err)
 	}
 	return re, nil
+}
+
+// bounded makes a phrase match whole words only: \b at each end, except at
+// an end written as punctuation (an escaped "\(" or "\)", or one of ":;,-+"),
+// where \b would demand a letter beside it: "(-)" in a review of systems
+// ("(-) fever") and ": no" after a template's label ("Urinary retention:
+// no") stand between spaces or after a word.
+func bounded(p string) string {
+	lead, trail := `\b`, `\b`
+	if len(p) >= 2 && p[0] == '\\' && !isWordByte(p[1]) || len(p) >= 1 && strings.IndexByte(":;,-+", p[0]) >= 0 {
+		lead = ""
+	}
+	if n := len(p); n >= 2 && p[n-2] == '\\' && !isWordByte(p[n-1]) || n >= 1 && strings.IndexByte(":;,-+", p[n-1]) >= 0 {
+		trail = ""
+	}
+	return lead + `(?:` + p + `)` + trail
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // spaced makes a phrase whitespace-tolerant: a literal " ?" is optional
@@ -374,9 +393,9 @@ func compileList(ps []string) (*regexp.Regexp, error) {
 		if strings.TrimSpace(p) == "" {
 			return nil, errors.New("empty pattern")
 		}
-		parts[i] = spaced(p)
+		parts[i] = bounded(spaced(p))
 	}
-	re, err := regexp.Compile(lowerPattern(`\b(?:` + strings.Join(parts, "|") + `)\b`))
+	re, err := regexp.Compile(lowerPattern(`(?:` + strings.Join(parts, "|") + `)`))
 	if err != nil {
 		return nil, err
 	}
