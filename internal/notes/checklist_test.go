@@ -80,3 +80,45 @@ func TestReviewMisses(t *testing.T) {
 		}
 	}
 }
+
+// TestGradesFuturesAndScope: fractions that are not motor grades, hay
+// fever, a checklist's "never", surgery still to come, and a negation that
+// stops where a new statement starts. Each gave a wrong answer before.
+func TestGradesFuturesAndScope(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		// A grade out of 5 only beside a muscle, a movement or strength.
+		{"Attended 3/5 scheduled PT sessions.", []string{"conservative-therapy/physical-therapy +"}},
+		{"Last visit 2/5, pain unchanged.", nil},
+		{"R EHL 3/5, R ankle DF 3/5.", []string{"motor-deficit/motor-grade +", "motor-deficit/motor-grade +"}},
+		{"BLE weakness, hip flexors 3/5 bilaterally.", []string{"motor-deficit/motor-grade +"}},
+		{"2/5 strength in left ankle dorsiflexion.", []string{"motor-deficit/motor-grade +"}},
+		{"Motor: LLE 3/5 throughout.", []string{"motor-deficit/motor-grade +"}},
+		{"Hip flexion 4/5 bilaterally.", nil},
+		// Hay fever is no fever.
+		{"Seasonal allergies/hay fever, on cetirizine.", nil},
+		{"Fever to 101 at home.", []string{"infection/temperature +"}},
+		// A checklist's "never".
+		{"Social history: Tobacco: never. IVDU: never.", []string{"infection/iv-drug-use -neg"}},
+		// Surgery still to come.
+		{"L4-5 laminectomy scheduled for next month.", nil},
+		{"Pending L4-5 microdiscectomy with Dr. Smith on 12/14.", []string{"prior-surgery/lumbar-surgery -hyp"}},
+		{"Scheduled for L5-S1 fusion in January.", []string{"prior-surgery/lumbar-surgery -hyp"}},
+		{"s/p L4-5 laminectomy 2019, revision fusion planned.", []string{"prior-surgery/lumbar-surgery +"}},
+		// A new statement after a comma is not in the negation's scope; a
+		// list is.
+		{"Denies fever, has had urinary retention since yesterday.", []string{"infection/fever -neg", "cauda-equina/urinary-retention +"}},
+		{"No recent trauma, has completed 6 weeks of PT.", []string{"conservative-therapy/physical-therapy +"}},
+		{"Denies fever, chills, urinary retention.", []string{"infection/fever -neg", "cauda-equina/urinary-retention -neg"}},
+		{"Has not tried PT, has been taking ibuprofen for 6 weeks.", []string{
+			"conservative-therapy/physical-therapy -neg", "conservative-therapy/medication-trial +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
