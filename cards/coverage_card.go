@@ -42,9 +42,11 @@ var notCountedWords = map[string]string{
 	criteria.ReasonOtherCondition: "ordered for another condition",
 	criteria.ReasonNotCurrent:     "not current",
 	criteria.ReasonAdvisoryNote:   "from a note, advisory only under this policy",
-	criteria.ReasonAfterOrder:     "dated after the order",
-	criteria.ReasonNoteNotRead:    "not read",
-	criteria.ReasonOtherPatient:   "left out (the request's patient is another)",
+	// Not the policy: the note itself is not final yet.
+	criteria.ReasonPreliminaryNote: "from a preliminary note, not counted until the note is final",
+	criteria.ReasonAfterOrder:      "dated after the order",
+	criteria.ReasonNoteNotRead:     "not read",
+	criteria.ReasonOtherPatient:    "left out (the request's patient is another)",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
 }

@@ -171,8 +171,12 @@ const (
 	ReasonOtherCondition = "ordered-for-another-condition"
 	ReasonNotCurrent     = "not-current"
 	ReasonAdvisoryNote   = "advisory-note"
-	ReasonNoteNotRead    = "note-not-read"
-	ReasonAfterOrder     = "dated-after-the-order"
+	// ReasonPreliminaryNote: a finding in a preliminary note (docStatus
+	// preliminary, or a preliminary or partial report), shown and not
+	// counted whatever the policy says (DECISIONS.md "Notes").
+	ReasonPreliminaryNote = "preliminary-note"
+	ReasonNoteNotRead     = "note-not-read"
+	ReasonAfterOrder      = "dated-after-the-order"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.

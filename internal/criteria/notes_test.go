@@ -121,8 +121,15 @@ func TestAssessNoteEvidenceAdvisory(t *testing.T) {
 	pre := note("ed", 1, "New urinary retention.")
 	pre.Status = chart.NoteAdvisory
 	a = Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, pre)), defaultPolicy(), laterNow)
-	if a.Has(RedFlagCaudaEquina) || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAdvisoryNote {
+	// Its reason is the note's status, not the policy: the card must not
+	// tell the coordinator that the payer's policy kept it out.
+	if a.Has(RedFlagCaudaEquina) || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonPreliminaryNote {
 		t.Errorf("preliminary note: %v %+v", noteSummary(a), a.NotCounted)
+	}
+	// The same under a policy that makes notes advisory: still preliminary.
+	a = Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, pre)), pol, laterNow)
+	if len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonPreliminaryNote {
+		t.Errorf("preliminary note under an advisory policy: %+v", a.NotCounted)
 	}
 }
 

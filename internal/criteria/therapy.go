@@ -155,8 +155,8 @@ func (x *assessor) therapy() therapyResult {
 		if !ok {
 			continue
 		}
-		if nf.Advisory || x.pol.NoteEvidence.Advisory {
-			x.skip(ReasonAdvisoryNote, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+		if r, ok := x.noteAdvisory(nf); ok {
+			x.skip(r, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
 			continue
 		}
 		start, end := noteCourse(nf)
