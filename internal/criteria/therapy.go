@@ -61,6 +61,7 @@ func (x *assessor) therapy() therapyResult {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
 			return
 		}
+		ev.Course = &TherapySpan{Start: start, End: end}
 		// A finding from a note keeps the note's date (shown beside its
 		// quote); the course it describes starts at s.
 		if !ev.FromNote {
