@@ -33,6 +33,18 @@ func TestChecklists(t *testing.T) {
 			"infection/fever -neg", "cauda-equina/urinary-incontinence -neg", "cauda-equina/saddle-anesthesia -neg"}},
 		{"(-) fever (+) saddle numbness (+) urinary retention", []string{
 			"infection/fever -neg", "cauda-equina/saddle-anesthesia +", "cauda-equina/urinary-retention +"}},
+		// The same with bare signs in an inline list, and answers set
+		// apart by a wide gap; a "-" bullet at the start of a line is no
+		// negation.
+		{"ROS: + fever, + chills, - saddle anesthesia, - urinary retention.", []string{
+			"infection/fever +", "cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention -neg"}},
+		{"ROS: - fever, + urinary retention", []string{"infection/fever -neg", "cauda-equina/urinary-retention +"}},
+		{"Fever: -  Urinary retention: -  Saddle anesthesia: +", []string{
+			"infection/fever -neg", "cauda-equina/urinary-retention -neg", "cauda-equina/saddle-anesthesia +"}},
+		{"Urinary retention: +  Fever: -", []string{"cauda-equina/urinary-retention +", "infection/fever -neg"}},
+		{"Assessment:\n- urinary retention, new since Monday\n- saddle anesthesia", []string{
+			"cauda-equina/urinary-retention +", "cauda-equina/saddle-anesthesia +"}},
+		{"Low back pain - urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
 		// Resolved, said in a relative clause after the finding.
 		{"(Copied from 09/14/2025 ED note) Pt reported urinary retention at that visit, which resolved after catheterization.",
 			[]string{"cauda-equina/urinary-retention -hist"}},

@@ -357,13 +357,14 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 }
 
 // bounded makes a phrase match whole words only: \b at each end, except at
-// an end written as punctuation (an escaped "\(" or "\)", or one of ":;,-+"),
+// an end written as punctuation (an escaped "\(" or "\)", or one of ":;,-+")
+// or, at the start, as whitespace ("\s"),
 // where \b would demand a letter beside it: "(-)" in a review of systems
 // ("(-) fever") and ": no" after a template's label ("Urinary retention:
 // no") stand between spaces or after a word.
 func bounded(p string) string {
 	lead, trail := `\b`, `\b`
-	if len(p) >= 2 && p[0] == '\\' && !isWordByte(p[1]) || len(p) >= 1 && strings.IndexByte(":;,-+", p[0]) >= 0 {
+	if len(p) >= 2 && p[0] == '\\' && (!isWordByte(p[1]) || p[1] == 's') || len(p) >= 1 && strings.IndexByte(":;,-+", p[0]) >= 0 {
 		lead = ""
 	}
 	if n := len(p); n >= 2 && p[n-2] == '\\' && !isWordByte(p[n-1]) || n >= 1 && strings.IndexByte(":;,-+", p[n-1]) >= 0 {
