@@ -326,7 +326,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 				excludedDone = true
 			}
 			for _, m := range ms {
-				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) {
+				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) || !c.isNear(lower, m[0], m[1]) {
 					continue
 				}
 				found = append(found, Finding{
@@ -428,6 +428,30 @@ func (c *concept) accepts(re *regexp.Regexp, s string, m []int) bool {
 		}
 	}
 	return true
+}
+
+// isNear reports whether the concept's near phrase (if it has one) is at
+// most nearWords words before or after the match [s, e) of the lowered
+// sentence, with no comma or semicolon between.
+func (c *concept) isNear(lower string, s, e int) bool {
+	if c.near == nil {
+		return true
+	}
+	for _, m := range c.near.FindAllStringIndex(lower, -1) {
+		var gap string
+		switch {
+		case m[1] <= s:
+			gap = lower[m[1]:s]
+		case m[0] >= e:
+			gap = lower[e:m[0]]
+		default:
+			continue
+		}
+		if !strings.ContainsAny(gap, ",;") && words(gap) <= c.nearWords {
+			return true
+		}
+	}
+	return false
 }
 
 func overlapsAny(s, e int, spans [][]int) bool {

@@ -68,6 +68,13 @@ type phraseFile struct {
 		FeverCelsius         float64  `yaml:"fever_celsius"`
 		FeverFahrenheit      float64  `yaml:"fever_fahrenheit"`
 		Therapy              bool     `yaml:"therapy"`
+		// Near: a match counts only with one of these phrases at most
+		// Words words before or after it, with no comma or semicolon
+		// between ("EHL 3/5", not "attended 3/5 sessions").
+		Near *struct {
+			Words    int      `yaml:"words"`
+			Patterns []string `yaml:"patterns"`
+		} `yaml:"near"`
 	} `yaml:"findings"`
 	Course struct {
 		Source   string   `yaml:"source"`
@@ -121,6 +128,9 @@ type concept struct {
 	feverC      float64
 	feverF      float64
 	therapy     bool
+	// near, when set, must match within nearWords words of a match.
+	near      *regexp.Regexp
+	nearWords int
 }
 
 // cueSet is one context kind's compiled cues.
@@ -259,6 +269,16 @@ func New(data []byte) (*Finder, error) {
 				return nil, fmt.Errorf("%w: %s: exclude: %w", ErrInvalid, where, err)
 			}
 			c.exclude = append(c.exclude, re)
+		}
+		if e.Near != nil {
+			if e.Near.Words < 1 || len(e.Near.Patterns) == 0 {
+				return nil, fmt.Errorf("%w: %s: near needs words >= 1 and patterns", ErrInvalid, where)
+			}
+			re, err := compileList(e.Near.Patterns)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: near: %w", ErrInvalid, where, err)
+			}
+			c.near, c.nearWords = re, e.Near.Words
 		}
 		f.concepts = append(f.concepts, c)
 	}
