@@ -82,6 +82,12 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"ruled out", withNotes(back, note("ed", 1, "Cauda equina syndrome was ruled out by MRI.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"checklist answered no", withNotes(back, note("ed", 1, "Saddle anesthesia: no\nUrinary retention: no\nROS: (-) fever (-) bowel incontinence, - foot drop")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"a fraction that is no motor grade", withNotes(back, note("pt", 1, "Attended 3/5 scheduled sessions; last visit 2/5.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"surgery still to come", withNotes(back, note("ns", 1, "L4-5 laminectomy scheduled for next month.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 	}
