@@ -127,6 +127,11 @@ func TestGradesFuturesAndScope(t *testing.T) {
 		{"Denies fever, chills, urinary retention.", []string{"infection/fever -neg", "cauda-equina/urinary-retention -neg"}},
 		{"Has not tried PT, has been taking ibuprofen for 6 weeks.", []string{
 			"conservative-therapy/physical-therapy -neg", "conservative-therapy/medication-trial +"}},
+		// Only a negation stops there: who is spoken of and a hypothetical
+		// carry on past the comma.
+		{"Mother, age 70, has urinary incontinence.", []string{"cauda-equina/urinary-incontinence -other"}},
+		{"If you develop fever, have chills, or notice urinary retention, return to the ED.", []string{
+			"infection/fever -hyp", "cauda-equina/urinary-retention -hyp"}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {

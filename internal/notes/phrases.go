@@ -98,6 +98,11 @@ type phraseFile struct {
 		// a boundary ("PT but never went": the phrase speaks of the clause
 		// before it).
 		NotBefore []string `yaml:"not_before"`
+		// NegationOnly end a negation's scope only: a negated list stops
+		// at a new statement ("denies fever, has had urinary retention"),
+		// but who is spoken of, or that it is hypothetical, carries on
+		// ("Mother, age 70, has urinary incontinence").
+		NegationOnly []string `yaml:"negation_only"`
 	} `yaml:"terminators"`
 	Sections struct {
 		Source string `yaml:"source"`
@@ -148,6 +153,8 @@ type Finder struct {
 	concepts    []concept
 	cues        []cueSet
 	terminators *regexp.Regexp
+	// negTerminators also end the clause a negation cue governs.
+	negTerminators *regexp.Regexp
 	// notBefore holds the phrases a terminator does not cut off from the
 	// clause before it.
 	notBefore *regexp.Regexp
@@ -336,6 +343,9 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.terminators, err = compileList(pf.Terminators.Words); err != nil {
 		return nil, fmt.Errorf("%w: terminators: %w", ErrInvalid, err)
+	}
+	if f.negTerminators, err = compileList(pf.Terminators.NegationOnly); err != nil {
+		return nil, fmt.Errorf("%w: terminators negation_only: %w", ErrInvalid, err)
 	}
 	if f.notBefore, err = compileList(pf.Terminators.NotBefore); err != nil {
 		return nil, fmt.Errorf("%w: terminators not_before: %w", ErrInvalid, err)
