@@ -48,6 +48,8 @@ var notCountedWords = map[string]string{
 	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",
 	criteria.ReasonNoteNotRead:          "not read",
 	criteria.ReasonOtherPatient:         "left out (the request's patient is another)",
+	// Not the policy: the note itself is not final yet.
+	criteria.ReasonPreliminaryNote: "from a preliminary note, not counted until the note is final",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
 }

@@ -366,10 +366,17 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 				}
 			case criteria.RedFlagPriorSurgery:
 				e := f.Evidence[0]
-				if e.Display != "" {
+				// A note names the procedure in its words, and its date is
+				// when the note was written, not when the surgery was done
+				// ("s/p L4-5 laminectomy in 2019", written last week): the
+				// surgery's date is left for the coordinator.
+				switch {
+				case e.FromNote && e.Quote != "":
+					set(g.LinkID+".procedure", answer{value: stringAnswer("\"" + e.Quote + "\""), evidence: []criteria.Evidence{e}})
+				case e.Display != "":
 					set(g.LinkID+".procedure", answer{value: stringAnswer(e.Display), evidence: []criteria.Evidence{e}})
 				}
-				if d := fhirDate(e); d != "" {
+				if d := fhirDate(e); d != "" && !e.FromNote {
 					set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: []criteria.Evidence{e}})
 				}
 			}
@@ -422,7 +429,10 @@ func formDiagnosis(a *criteria.Assessment) (criteria.Evidence, bool) {
 }
 
 // therapyAnswers groups therapy evidence by class: one instance of the
-// class's group with given = true and the earliest start.
+// class's group with given = true, the earliest start and the last day
+// covered. The dates are the treatments' own (Evidence.Course): a note
+// finding is dated by its note, and "PT since March", written in May,
+// began in March.
 func therapyAnswers(p *policy.Policy, evidence []criteria.Evidence, set func(string, answer)) {
 	byKind := map[string][]criteria.Evidence{}
 	var kinds []string
@@ -441,8 +451,28 @@ func therapyAnswers(p *policy.Policy, evidence []criteria.Evidence, set func(str
 		group := "therapy." + strings.ReplaceAll(k, "_", "-")
 		evs := byKind[k]
 		set(group+".given", answer{value: boolAnswer(true), evidence: evs})
-		if d, ev, ok := earliest(evs); ok {
-			set(group+".start", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
+		first, last := -1, -1
+		for i, e := range evs {
+			if e.Course == nil || e.Course.Start.IsZero() {
+				continue
+			}
+			if first < 0 || e.Course.Start.Latest.Before(evs[first].Course.Start.Latest) {
+				first = i
+			}
+			if last < 0 || e.Course.End.After(evs[last].Course.End) {
+				last = i
+			}
+		}
+		if first < 0 {
+			if d, ev, ok := earliest(evs); ok {
+				set(group+".start", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
+			}
+			continue
+		}
+		start := evs[first].Course.Start
+		set(group+".start", answer{value: dateAnswer(start.Text), evidence: []criteria.Evidence{evs[first]}})
+		if end := evs[last].Course.End; end.After(start.Latest) {
+			set(group+".end", answer{value: dateAnswer(end.Format(time.DateOnly)), evidence: []criteria.Evidence{evs[last]}})
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/fhirtest"
@@ -422,4 +423,92 @@ func TestFormIndication(t *testing.T) {
 			}
 		})
 	}
+}
+
+// formValues returns each answered linkId's value[x] JSON, answers joined
+// by " | ".
+func formValues(t *testing.T, s hooks.Suggestion) map[string]string {
+	t.Helper()
+	var qr struct{ Item []checkQRItemFull }
+	if err := json.Unmarshal(s.Actions[0].Resource, &qr); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func([]checkQRItemFull)
+	walk = func(items []checkQRItemFull) {
+		for _, it := range items {
+			walk(it.Item)
+			var vs []string
+			for _, an := range it.Answer {
+				for k, v := range an.Values {
+					if strings.HasPrefix(k, "value") {
+						vs = append(vs, string(v))
+					}
+				}
+			}
+			if len(vs) > 0 {
+				out[it.LinkID] = strings.Join(vs, " | ")
+			}
+		}
+	}
+	walk(qr.Item)
+	return out
+}
+
+// TestFormDatesAreTheTreatments: a note finding is dated by its note, which
+// is neither when a surgery was done nor when a therapy began. The form's
+// start and end dates are the treatments' own spans (a note's "since
+// March" at its written precision), and a surgery known only from a note
+// gets its words as the procedure and no date.
+func TestFormDatesAreTheTreatments(t *testing.T) {
+	in := formInput(t)
+	a := formAssessment()
+	march := mustDay("2026-03")
+	for i := range a.Findings {
+		switch a.Findings[i].Code {
+		case criteria.RedFlagPriorSurgery:
+			a.Findings[i].Evidence = []criteria.Evidence{
+				{Source: "DocumentReference/op", Date: fday("2026-04-20"), DateText: "2026-04-20", Display: "prior lumbar surgery", FromNote: true, Quote: "s/p L4-5 laminectomy in 2019."},
+			}
+		case criteria.ConservativeTherapyMet:
+			a.Findings[i].Evidence = []criteria.Evidence{
+				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04-30", Display: "physical therapy", FromNote: true,
+					Quote: "PT twice weekly since March, no better.", Course: &criteria.TherapySpan{Start: march, End: *fday("2026-04-30")}},
+				{Source: "MedicationRequest/m-1", Date: fday("2026-03-10"), DateText: "2026-03-10", Display: "naproxen", Code: criteria.Code{System: policy.SystemRxNorm, Code: "7258"},
+					Course: &criteria.TherapySpan{Start: mustDay("2026-03-10"), End: *fday("2026-04-09")}},
+			}
+		}
+	}
+	o := Order{Assessment: a}
+	s, err := FormCompletion(in, &o, seqIDs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := formValues(t, s)
+	want := map[string]string{
+		"red-flag.prior-surgery.procedure": `"\"s/p L4-5 laminectomy in 2019.\""`,
+		"therapy.physical-therapy.start":   `"2026-03"`,
+		"therapy.physical-therapy.end":     `"2026-04-30"`,
+		"therapy.nsaid.start":              `"2026-03-10"`,
+		"therapy.nsaid.end":                `"2026-04-09"`,
+	}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("%s = %s, want %s", id, got[id], w)
+		}
+	}
+	if d, ok := got["red-flag.prior-surgery.date"]; ok {
+		t.Errorf("surgery date %s answered from a note's date", d)
+	}
+	if probs := CheckForm(s.Actions[0].Resource, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+		t.Errorf("form does not check against the Questionnaire: %v", probs)
+	}
+}
+
+func mustDay(s string) chart.Date {
+	d, ok := chart.ParseDate(s)
+	if !ok {
+		panic(s)
+	}
+	return d
 }

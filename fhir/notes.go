@@ -198,6 +198,32 @@ func ExtractNotes(ctx context.Context, docs []chart.DocumentReference, reports [
 		}
 		left -= len(n.Text)
 	}
+	return otherFormatsRead(out)
+}
+
+// otherFormatsRead drops the attachments not read of a DocumentReference
+// or DiagnosticReport one of whose attachments was read: they hold the same
+// document in another format (FHIR R4 DocumentReference.content, "each with
+// a different format"; DiagnosticReport.presentedForm, "semantically
+// equivalent"), so nothing of it went unread, and listing the PDF copy of
+// a note that was read would tell the clinician a note was missed.
+func otherFormatsRead(notes []chart.Note) []chart.Note {
+	read := map[string]bool{}
+	for _, n := range notes {
+		if n.Status != NoteNotRead && strings.Contains(n.Source, "/") {
+			read[n.Source] = true
+		}
+	}
+	if len(read) == 0 {
+		return notes
+	}
+	out := notes[:0]
+	for _, n := range notes {
+		if n.Status == NoteNotRead && read[n.Source] {
+			continue
+		}
+		out = append(out, n)
+	}
 	return out
 }
 

@@ -78,6 +78,10 @@ func TestNotesFromPrefetch(t *testing.T) {
 		// Markup over MaxNoteTextBytes around short text: the text is what counts.
 		docRef("markup", "current", "", inline("text/html", strings.Repeat("<span></span>", MaxNoteTextBytes/13+10)+"Saddle anesthesia.")),
 		docRef("notype", "current", "", fmt.Sprintf(`{"data":%q}`, b64("x"))),
+		// One note in two formats: the text is read, so its PDF copy is
+		// not listed as a note not read.
+		strings.Replace(docRef("twoformats", "current", "final", inline("text/plain", "Two formats.")),
+			`}]}`, `},{"attachment":{"contentType":"application/pdf","data":"JVBERi0="}}]}`, 1),
 	}
 	reports := []string{
 		fmt.Sprintf(`{"resourceType":"DiagnosticReport","id":"r1","status":"final","code":{"text":"MRI"},"effectiveDateTime":"2026-03","presentedForm":[%s]}`, inline("text/plain", "Impression: no stenosis.")),
@@ -114,6 +118,7 @@ func TestNotesFromPrefetch(t *testing.T) {
 		{"DocumentReference/longhtml", d, "not-read", "longer than 32 KB of text", "text/html", ""},
 		{"DocumentReference/markup", d, "counts", "", "text/html", "Saddle anesthesia."},
 		{"DocumentReference/notype", d, "not-read", "content type (none) not read", "(none)", ""},
+		{"DocumentReference/twoformats", d, "counts", "", "text/plain", "Two formats."},
 		{"DiagnosticReport/r1", "2026-03", "counts", "", "text/plain", "Impression: no stenosis."},
 		{"DiagnosticReport/r2", "2026-04-01T08:00:00Z", "advisory", "status preliminary", "text/plain", "Prelim."},
 		{"DiagnosticReport/r4", "", "not-read", "status cancelled", "", ""},

@@ -369,9 +369,12 @@ func TestAssessTherapyDetail(t *testing.T) {
 		Code: ConservativeTherapyInsufficient,
 		Text: "Conservative therapy (physical therapy) from 2025-05-11 to 2025-05-25: 14 days; at least 42 required. The 42-day point falls on 2025-06-22.",
 		Evidence: []Evidence{
-			{Source: "Procedure/pt21", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
-			{Source: "Procedure/pt14", Date: agoT(14), Latest: agoT(14), DateText: ymd(agoT(14)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
-			{Source: "Procedure/pt7", Date: agoT(7), Latest: agoT(7), DateText: ymd(agoT(7)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"}},
+			{Source: "Procedure/pt21", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"},
+				Course: &TherapySpan{Start: chart.DayDate(*agoT(21)), End: *agoT(21)}},
+			{Source: "Procedure/pt14", Date: agoT(14), Latest: agoT(14), DateText: ymd(agoT(14)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"},
+				Course: &TherapySpan{Start: chart.DayDate(*agoT(14)), End: *agoT(14)}},
+			{Source: "Procedure/pt7", Date: agoT(7), Latest: agoT(7), DateText: ymd(agoT(7)), Display: "Therapeutic exercises", Code: Code{System: policy.SystemCPT, Code: "97110", Display: "Therapeutic exercises"},
+				Course: &TherapySpan{Start: chart.DayDate(*agoT(7)), End: *agoT(7)}},
 		},
 	}
 	if diff := cmp.Diff(*f, want); diff != "" {
@@ -396,7 +399,8 @@ func TestAssessNameFallbackIsMarked(t *testing.T) {
 		t.Fatalf("findings %+v", a.Findings)
 	}
 	want := Evidence{Source: "MedicationRequest/m", Date: agoT(60), Latest: agoT(60), DateText: ymd(agoT(60)), Display: "naproxen", ByText: true,
-		Code: Code{System: policy.SystemRxNorm, Code: "7258", Display: "naproxen"}}
+		Code:   Code{System: policy.SystemRxNorm, Code: "7258", Display: "naproxen"},
+		Course: &TherapySpan{Start: chart.DayDate(*agoT(60)), End: testD}}
 	if diff := cmp.Diff(f.Evidence[0], want); diff != "" {
 		t.Errorf("evidence (-got +want):\n%s", diff)
 	}

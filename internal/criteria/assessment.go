@@ -1,6 +1,10 @@
 package criteria
 
-import "time"
+import (
+	"time"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+)
 
 // CodeSystem is the canonical URL of the project's outcome code system
 // (public API: see README "Outcome codes").
@@ -118,6 +122,21 @@ type Evidence struct {
 	// Paired is true when the entry counts only with the Pairing evidence
 	// beside it (a part of a red-flag combination, such as Z85.3).
 	Paired bool
+	// Course is, on conservative-therapy evidence, the span the treatment
+	// covers; nil on other evidence. A note finding's Date is the note's
+	// date, not when the therapy began: the form's start and end dates
+	// come from here.
+	Course *TherapySpan
+}
+
+// TherapySpan is the span one treatment covers.
+type TherapySpan struct {
+	// Start is when the treatment began, as recorded or written in a note
+	// (precision kept: "2026-03" for "since March"), not clipped to the
+	// look-back window.
+	Start chart.Date
+	// End is the last day it covers, at most D.
+	End time.Time
 }
 
 // SplitPairing separates a red flag's evidence into its own entries and the
@@ -189,6 +208,10 @@ const (
 	// retention within 14 days), dated before that window or undated;
 	// NotCounted.Why says which window.
 	ReasonOutsideRedFlagWindow = "outside-red-flag-window"
+	// ReasonPreliminaryNote: a finding in a preliminary note (docStatus
+	// preliminary, or a preliminary or partial report), shown and not
+	// counted whatever the policy says (DECISIONS.md "Notes").
+	ReasonPreliminaryNote = "preliminary-note"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.

@@ -28,13 +28,27 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 			continue
 		}
 		ev := noteEvidence(nf)
-		if nf.Advisory || x.pol.NoteEvidence.Advisory {
-			x.skip(ReasonAdvisoryNote, what, nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+		if r, ok := x.noteAdvisory(nf); ok {
+			x.skip(r, what, nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
 			continue
 		}
 		out = append(out, ev)
 	}
 	return out
+}
+
+// noteAdvisory reports whether a counting note finding is only shown, and
+// why: its note is preliminary, or the policy makes note evidence advisory.
+// The note's own status comes first: it is the reason that holds whatever
+// the payer.
+func (x *assessor) noteAdvisory(nf *chart.NoteFinding) (string, bool) {
+	switch {
+	case nf.Advisory:
+		return ReasonPreliminaryNote, true
+	case x.pol.NoteEvidence.Advisory:
+		return ReasonAdvisoryNote, true
+	}
+	return "", false
 }
 
 func noteSelected(nf *chart.NoteFinding, names []string) bool {

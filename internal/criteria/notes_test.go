@@ -82,6 +82,12 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"ruled out", withNotes(back, note("ed", 1, "Cauda equina syndrome was ruled out by MRI.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"checklist answered no", withNotes(back, note("ed", 1, "Saddle anesthesia: no\nUrinary retention: no\nROS: (-) fever (-) bowel incontinence, - foot drop")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"a fraction that is no motor grade", withNotes(back, note("pt", 1, "Attended 3/5 scheduled sessions; last visit 2/5.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"surgery still to come", withNotes(back, note("ns", 1, "L4-5 laminectomy scheduled for next month.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 	}
@@ -121,8 +127,15 @@ func TestAssessNoteEvidenceAdvisory(t *testing.T) {
 	pre := note("ed", 1, "New urinary retention.")
 	pre.Status = chart.NoteAdvisory
 	a = Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, pre)), defaultPolicy(), laterNow)
-	if a.Has(RedFlagCaudaEquina) || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonAdvisoryNote {
+	// Its reason is the note's status, not the policy: the card must not
+	// tell the coordinator that the payer's policy kept it out.
+	if a.Has(RedFlagCaudaEquina) || len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonPreliminaryNote {
 		t.Errorf("preliminary note: %v %+v", noteSummary(a), a.NotCounted)
+	}
+	// The same under a policy that makes notes advisory: still preliminary.
+	a = Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, pre)), pol, laterNow)
+	if len(a.NotCounted) != 1 || a.NotCounted[0].Reason != ReasonPreliminaryNote {
+		t.Errorf("preliminary note under an advisory policy: %+v", a.NotCounted)
 	}
 }
 

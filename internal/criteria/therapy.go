@@ -65,6 +65,7 @@ func (x *assessor) therapy() therapyResult {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
 			return
 		}
+		ev.Course = &TherapySpan{Start: start, End: end}
 		// A finding from a note keeps the note's date (shown beside its
 		// quote); the course it describes starts at s.
 		if !ev.FromNote {
@@ -187,8 +188,8 @@ func (x *assessor) therapy() therapyResult {
 		if !ok {
 			continue
 		}
-		if nf.Advisory || x.pol.NoteEvidence.Advisory {
-			x.skip(ReasonAdvisoryNote, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+		if r, ok := x.noteAdvisory(nf); ok {
+			x.skip(r, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
 			continue
 		}
 		start, end := noteCourse(nf)

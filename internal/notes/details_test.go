@@ -161,6 +161,7 @@ func TestNewRejects(t *testing.T) {
 		"bad regexp":       strings.Replace(base, "'foot ?drop'", "'foot (drop'", 1),
 		"unknown category": strings.Replace(base, "category: prior-surgery", "category: fracture", 1),
 		"grade group":      strings.Replace(base, "'(?P<grade>[0-5])[+-]? out of 5'", "'[0-5] out of 5'", 1),
+		"near, no words":   strings.Replace(base, "near: &motor-near\n      words: 4", "near: &motor-near\n      words: 0", 1),
 		"unknown cue kind": strings.Replace(base, "  historical:\n    source: harkema2009", "  past:\n    source: harkema2009", 1),
 		"unknown section":  strings.Replace(base, "context: other-person\n", "context: someone\n", 1),
 		"uncited also":     strings.Replace(base, "also: [medspacy-context,", "also: [nowhere,", 1),

@@ -270,12 +270,18 @@ func trimSpan(text string, s, e int) (int, int) {
 }
 
 // clauses cuts a sentence at termination terms ("but", "however"): a cue's
-// scope does not cross them (ConText).
-func (f *Finder) clauses(text string, sent span) []span {
+// scope does not cross them (ConText). With neg, it cuts also where only a
+// negation's scope ends (negTerminators).
+func (f *Finder) clauses(text string, sent span, neg bool) []span {
 	s := lowerASCII(text[sent.start:sent.end])
+	ms := f.terminators.FindAllStringIndex(s, -1)
+	if neg && f.negTerminators != nil {
+		ms = append(ms, f.negTerminators.FindAllStringIndex(s, -1)...)
+		sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
+	}
 	var out []span
 	start := 0
-	for _, m := range f.terminators.FindAllStringIndex(s, -1) {
+	for _, m := range ms {
 		if f.speaksBack(s[m[1]:]) {
 			continue
 		}
@@ -326,7 +332,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 				excludedDone = true
 			}
 			for _, m := range ms {
-				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) {
+				if overlapsAny(m[0], m[1], excluded) || !c.accepts(re, s, m) || !c.isNear(lower, m[0], m[1]) {
 					continue
 				}
 				found = append(found, Finding{
@@ -340,23 +346,29 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 	if len(found) == 0 {
 		return nil
 	}
-	clauses := f.clauses(text, sent)
-	cues := make([][]cueHit, len(clauses))
-	seen := make([]bool, len(clauses))
+	// Negation cues read the narrow clauses, the other kinds the wide ones
+	// (see negTerminators); both are the same without negation-only ends.
+	wide := newClauseSet(f.clauses(text, sent, false))
+	narrow := wide
+	if f.negTerminators != nil && f.negTerminators.MatchString(lowerASCII(text[sent.start:sent.end])) {
+		narrow = newClauseSet(f.clauses(text, sent, true))
+	}
 	for i := range found {
 		fd := &found[i]
-		ci := 0
-		for k, c := range clauses {
-			if fd.Start >= c.start && fd.Start < c.end {
-				ci = k
-				break
+		cl, negHits := narrow.of(f, text, fd.Start)
+		_, wideHits := wide.of(f, text, fd.Start)
+		var hits []cueHit
+		for _, h := range negHits {
+			if h.kind == ctxNegated {
+				hits = append(hits, h)
 			}
 		}
-		cl := clauses[ci]
-		if !seen[ci] {
-			cues[ci], seen[ci] = f.clauseCues(text, cl), true
+		for _, h := range wideHits {
+			if h.kind != ctxNegated {
+				hits = append(hits, h)
+			}
 		}
-		f.applyCues(text, cues[ci], fd)
+		f.applyCues(text, hits, fd)
 		if sec.context != "" {
 			setContext(fd, sec.context, sec.context+": section "+sec.name)
 		}
@@ -367,6 +379,32 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		}
 	}
 	return found
+}
+
+// clauseSet is a sentence's clauses with their cues, found once per clause.
+type clauseSet struct {
+	spans []span
+	cues  [][]cueHit
+	seen  []bool
+}
+
+func newClauseSet(spans []span) *clauseSet {
+	return &clauseSet{spans: spans, cues: make([][]cueHit, len(spans)), seen: make([]bool, len(spans))}
+}
+
+// of returns the clause holding byte offset pos and that clause's cues.
+func (cs *clauseSet) of(f *Finder, text string, pos int) (span, []cueHit) {
+	ci := 0
+	for k, c := range cs.spans {
+		if pos >= c.start && pos < c.end {
+			ci = k
+			break
+		}
+	}
+	if !cs.seen[ci] {
+		cs.cues[ci], cs.seen[ci] = f.clauseCues(text, cs.spans[ci]), true
+	}
+	return cs.spans[ci], cs.cues[ci]
 }
 
 func (f *Finder) conceptIndex(id string) int {
@@ -428,6 +466,30 @@ func (c *concept) accepts(re *regexp.Regexp, s string, m []int) bool {
 		}
 	}
 	return true
+}
+
+// isNear reports whether the concept's near phrase (if it has one) is at
+// most nearWords words before or after the match [s, e) of the lowered
+// sentence, with no comma or semicolon between.
+func (c *concept) isNear(lower string, s, e int) bool {
+	if c.near == nil {
+		return true
+	}
+	for _, m := range c.near.FindAllStringIndex(lower, -1) {
+		var gap string
+		switch {
+		case m[1] <= s:
+			gap = lower[m[1]:s]
+		case m[0] >= e:
+			gap = lower[e:m[0]]
+		default:
+			continue
+		}
+		if !strings.ContainsAny(gap, ",;") && words(gap) <= c.nearWords {
+			return true
+		}
+	}
+	return false
 }
 
 func overlapsAny(s, e int, spans [][]int) bool {

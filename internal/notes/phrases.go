@@ -68,6 +68,13 @@ type phraseFile struct {
 		FeverCelsius         float64  `yaml:"fever_celsius"`
 		FeverFahrenheit      float64  `yaml:"fever_fahrenheit"`
 		Therapy              bool     `yaml:"therapy"`
+		// Near: a match counts only with one of these phrases at most
+		// Words words before or after it, with no comma or semicolon
+		// between ("EHL 3/5", not "attended 3/5 sessions").
+		Near *struct {
+			Words    int      `yaml:"words"`
+			Patterns []string `yaml:"patterns"`
+		} `yaml:"near"`
 	} `yaml:"findings"`
 	Course struct {
 		Source   string   `yaml:"source"`
@@ -91,6 +98,11 @@ type phraseFile struct {
 		// a boundary ("PT but never went": the phrase speaks of the clause
 		// before it).
 		NotBefore []string `yaml:"not_before"`
+		// NegationOnly end a negation's scope only: a negated list stops
+		// at a new statement ("denies fever, has had urinary retention"),
+		// but who is spoken of, or that it is hypothetical, carries on
+		// ("Mother, age 70, has urinary incontinence").
+		NegationOnly []string `yaml:"negation_only"`
 	} `yaml:"terminators"`
 	Sections struct {
 		Source string `yaml:"source"`
@@ -121,6 +133,9 @@ type concept struct {
 	feverC      float64
 	feverF      float64
 	therapy     bool
+	// near, when set, must match within nearWords words of a match.
+	near      *regexp.Regexp
+	nearWords int
 }
 
 // cueSet is one context kind's compiled cues.
@@ -138,6 +153,8 @@ type Finder struct {
 	concepts    []concept
 	cues        []cueSet
 	terminators *regexp.Regexp
+	// negTerminators also end the clause a negation cue governs.
+	negTerminators *regexp.Regexp
 	// notBefore holds the phrases a terminator does not cut off from the
 	// clause before it.
 	notBefore *regexp.Regexp
@@ -260,6 +277,16 @@ func New(data []byte) (*Finder, error) {
 			}
 			c.exclude = append(c.exclude, re)
 		}
+		if e.Near != nil {
+			if e.Near.Words < 1 || len(e.Near.Patterns) == 0 {
+				return nil, fmt.Errorf("%w: %s: near needs words >= 1 and patterns", ErrInvalid, where)
+			}
+			re, err := compileList(e.Near.Patterns)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: near: %w", ErrInvalid, where, err)
+			}
+			c.near, c.nearWords = re, e.Near.Words
+		}
 		f.concepts = append(f.concepts, c)
 	}
 	if len(f.concepts) == 0 {
@@ -317,6 +344,9 @@ func New(data []byte) (*Finder, error) {
 	if f.terminators, err = compileList(pf.Terminators.Words); err != nil {
 		return nil, fmt.Errorf("%w: terminators: %w", ErrInvalid, err)
 	}
+	if f.negTerminators, err = compileList(pf.Terminators.NegationOnly); err != nil {
+		return nil, fmt.Errorf("%w: terminators negation_only: %w", ErrInvalid, err)
+	}
 	if f.notBefore, err = compileList(pf.Terminators.NotBefore); err != nil {
 		return nil, fmt.Errorf("%w: terminators not_before: %w", ErrInvalid, err)
 	}
@@ -343,8 +373,7 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 	if strings.TrimSpace(p) == "" {
 		return nil, errors.New("empty pattern")
 	}
-	p = spaced(p)
-	expr := `\b(?:` + p + `)\b`
+	expr := bounded(spaced(p))
 	if fold {
 		// Folding patterns run on ASCII-lowered text (lowerASCII): cheaper
 		// than (?i), and byte offsets are the same.
@@ -355,6 +384,27 @@ func compile(p string, fold bool) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("pattern %q: %w", p, err)
 	}
 	return re, nil
+}
+
+// bounded makes a phrase match whole words only: \b at each end, except at
+// an end written as punctuation (an escaped "\(" or "\)", or one of ":;,-+")
+// or, at the start, as whitespace ("\s"),
+// where \b would demand a letter beside it: "(-)" in a review of systems
+// ("(-) fever") and ": no" after a template's label ("Urinary retention:
+// no") stand between spaces or after a word.
+func bounded(p string) string {
+	lead, trail := `\b`, `\b`
+	if len(p) >= 2 && p[0] == '\\' && (!isWordByte(p[1]) || p[1] == 's') || len(p) >= 1 && strings.IndexByte(":;,-+", p[0]) >= 0 {
+		lead = ""
+	}
+	if n := len(p); n >= 2 && p[n-2] == '\\' && !isWordByte(p[n-1]) || n >= 1 && strings.IndexByte(":;,-+", p[n-1]) >= 0 {
+		trail = ""
+	}
+	return lead + `(?:` + p + `)` + trail
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_'
 }
 
 // spaced makes a phrase whitespace-tolerant: a literal " ?" is optional
@@ -374,9 +424,9 @@ func compileList(ps []string) (*regexp.Regexp, error) {
 		if strings.TrimSpace(p) == "" {
 			return nil, errors.New("empty pattern")
 		}
-		parts[i] = spaced(p)
+		parts[i] = bounded(spaced(p))
 	}
-	re, err := regexp.Compile(lowerPattern(`\b(?:` + strings.Join(parts, "|") + `)\b`))
+	re, err := regexp.Compile(lowerPattern(`(?:` + strings.Join(parts, "|") + `)`))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,141 @@
+package notes
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestChecklists: templated answers ("label: no", "(-) item") and a
+// finding's resolution said in the clause after it. Each of these counted
+// as a present cauda equina sign before the cues below were added.
+func TestChecklists(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Saddle anesthesia: absent. Urinary retention: no.", []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention -neg"}},
+		{"Urinary retention: No", []string{"cauda-equina/urinary-retention -neg"}},
+		{"Saddle anesthesia : no", []string{"cauda-equina/saddle-anesthesia -neg"}},
+		{"Foot drop: none", []string{"motor-deficit/foot-drop -neg"}},
+		{fromHTML("<ul><li>Saddle anesthesia: <i>denies</i></li><li>Bowel incontinence: <i>denies</i></li></ul>"), []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/bowel-incontinence -neg"}},
+		// An item answered yes still counts, and one item's "no" is not
+		// the next item's.
+		{"Urinary retention: yes", []string{"cauda-equina/urinary-retention +"}},
+		{"Fever: no, saddle anesthesia: yes", []string{"infection/fever -neg", "cauda-equina/saddle-anesthesia +"}},
+		{"Bowel incontinence: denies. Urinary retention: present, new since Monday.", []string{
+			"cauda-equina/bowel-incontinence -neg", "cauda-equina/urinary-retention +"}},
+		// A (+)/(-) review of systems: each mark governs its own item.
+		{"ROS: (+) low back pain (-) fever (-) urinary incontinence (-) saddle numbness", []string{
+			"infection/fever -neg", "cauda-equina/urinary-incontinence -neg", "cauda-equina/saddle-anesthesia -neg"}},
+		{"(-) fever (+) saddle numbness (+) urinary retention", []string{
+			"infection/fever -neg", "cauda-equina/saddle-anesthesia +", "cauda-equina/urinary-retention +"}},
+		// The same with bare signs in an inline list, and answers set
+		// apart by a wide gap; a "-" bullet at the start of a line is no
+		// negation.
+		{"ROS: + fever, + chills, - saddle anesthesia, - urinary retention.", []string{
+			"infection/fever +", "cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention -neg"}},
+		{"ROS: - fever, + urinary retention", []string{"infection/fever -neg", "cauda-equina/urinary-retention +"}},
+		{"Fever: -  Urinary retention: -  Saddle anesthesia: +", []string{
+			"infection/fever -neg", "cauda-equina/urinary-retention -neg", "cauda-equina/saddle-anesthesia +"}},
+		{"Urinary retention: +  Fever: -", []string{"cauda-equina/urinary-retention +", "infection/fever -neg"}},
+		{"Assessment:\n- urinary retention, new since Monday\n- saddle anesthesia", []string{
+			"cauda-equina/urinary-retention +", "cauda-equina/saddle-anesthesia +"}},
+		{"Low back pain - urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
+		// Resolved, said in a relative clause after the finding.
+		{"(Copied from 09/14/2025 ED note) Pt reported urinary retention at that visit, which resolved after catheterization.",
+			[]string{"cauda-equina/urinary-retention -hist"}},
+		{"Had saddle numbness after a fall in 2019 but it resolved within a week.",
+			[]string{"cauda-equina/saddle-anesthesia -hist"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestReviewMisses: sentences of testdata/review.yaml that the finder got
+// wrong, with neighbours that must keep their answer.
+func TestReviewMisses(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		// The saddle region named by its parts.
+		{"Numbness in the groin and inner thighs bilaterally since this morning.", []string{"cauda-equina/saddle-anesthesia +"}},
+		{"Numbness of the buttocks and inner thighs.", []string{"cauda-equina/saddle-anesthesia +"}},
+		{"Numbness in the right groin.", nil},
+		// "ca" after an organ, "mets" after a site; calcium is no cancer.
+		{"h/o breast ca s/p L mastectomy and chemo 2016.", []string{"cancer/cancer-history +"}},
+		{"Known bone mets from prostate CA.", []string{"cancer/cancer-history +", "cancer/cancer-history +"}},
+		{"Ca 9.4, Na 138.", nil},
+		{"FHx: colon ca in father.", []string{"cancer/cancer-history -other"}},
+		// Weight lost unintentionally.
+		{"No history of cancer; however, she has lost 20 lb unintentionally this year.", []string{
+			"cancer/cancer-history -neg,hist", "cancer/weight-loss +"}},
+		// An informant telling of the patient; a relative telling of herself.
+		{"Daughter at bedside states pt had a fever of 102 last night.", []string{"infection/temperature +"}},
+		{"Pt's mother said she had breast cancer.", []string{"cancer/cancer-history -other"}},
+		// The patient's occupation is no therapy.
+		{"Patient works as a physical therapist and lifts patients daily.", nil},
+		{"She is a retired physical therapist.", nil},
+		{"Sees a physical therapist twice weekly since April.", []string{"conservative-therapy/physical-therapy +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestGradesFuturesAndScope: fractions that are not motor grades, hay
+// fever, a checklist's "never", surgery still to come, and a negation that
+// stops where a new statement starts. Each gave a wrong answer before.
+func TestGradesFuturesAndScope(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		// A grade out of 5 only beside a muscle, a movement or strength.
+		{"Attended 3/5 scheduled PT sessions.", []string{"conservative-therapy/physical-therapy +"}},
+		{"Last visit 2/5, pain unchanged.", nil},
+		{"R EHL 3/5, R ankle DF 3/5.", []string{"motor-deficit/motor-grade +", "motor-deficit/motor-grade +"}},
+		{"BLE weakness, hip flexors 3/5 bilaterally.", []string{"motor-deficit/motor-grade +"}},
+		{"2/5 strength in left ankle dorsiflexion.", []string{"motor-deficit/motor-grade +"}},
+		{"Motor: LLE 3/5 throughout.", []string{"motor-deficit/motor-grade +"}},
+		{"Hip flexion 4/5 bilaterally.", nil},
+		// Hay fever is no fever.
+		{"Seasonal allergies/hay fever, on cetirizine.", nil},
+		{"Fever to 101 at home.", []string{"infection/temperature +"}},
+		// A checklist's "never".
+		{"Social history: Tobacco: never. IVDU: never.", []string{"infection/iv-drug-use -neg"}},
+		// Surgery still to come.
+		{"L4-5 laminectomy scheduled for next month.", nil},
+		{"Pending L4-5 microdiscectomy with Dr. Smith on 12/14.", []string{"prior-surgery/lumbar-surgery -hyp"}},
+		{"Scheduled for L5-S1 fusion in January.", []string{"prior-surgery/lumbar-surgery -hyp"}},
+		{"s/p L4-5 laminectomy 2019, revision fusion planned.", []string{"prior-surgery/lumbar-surgery +"}},
+		// A new statement after a comma is not in the negation's scope; a
+		// list is.
+		{"Denies fever, has had urinary retention since yesterday.", []string{"infection/fever -neg", "cauda-equina/urinary-retention +"}},
+		{"No recent trauma, has completed 6 weeks of PT.", []string{"conservative-therapy/physical-therapy +"}},
+		{"Denies fever, chills, urinary retention.", []string{"infection/fever -neg", "cauda-equina/urinary-retention -neg"}},
+		{"Has not tried PT, has been taking ibuprofen for 6 weeks.", []string{
+			"conservative-therapy/physical-therapy -neg", "conservative-therapy/medication-trial +"}},
+		// Only a negation stops there: who is spoken of and a hypothetical
+		// carry on past the comma.
+		{"Mother, age 70, has urinary incontinence.", []string{"cauda-equina/urinary-incontinence -other"}},
+		{"If you develop fever, have chills, or notice urinary retention, return to the ED.", []string{
+			"infection/fever -hyp", "cauda-equina/urinary-retention -hyp"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
