@@ -164,8 +164,8 @@ func TestBenchFailsWithTheReason(t *testing.T) {
 	}
 }
 
-// TestStartupLog: the start-up line shows the values in force for base-url
-// and cors-origins, and --trust-sandbox without a trust file does not claim
+// TestStartupLog: the start-up line shows the values in force for base-url,
+// cors-origins and fhir-allow, and --trust-sandbox without a trust file does not claim
 // that tokens go unverified.
 func TestStartupLog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -174,7 +174,8 @@ func TestStartupLog(t *testing.T) {
 	cancel()
 	<-done
 	log := stderr.String()
-	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`, "public CDS Hooks sandbox key are accepted"} {
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`,
+		`"fhir-allow":"any public https server, and loopback"`, "public CDS Hooks sandbox key are accepted"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log lacks %s:\n%s", want, log)
 		}
