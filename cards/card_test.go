@@ -178,6 +178,19 @@ func TestImpreciseDateThatMovedNothing(t *testing.T) {
 	}
 }
 
+// TestSingleDayCourse: treatments all on one day make a course of 0 days
+// by the rule (last day minus first); the card says a single day, never
+// "0 days", which reads as none.
+func TestSingleDayCourse(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	a.TherapyDays, a.TherapyFrom, a.TherapyTo = 0, date("2026-03-20"), date("2026-03-20")
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if !strings.Contains(c.Detail, "Conservative therapy, a single day") || !strings.Contains(c.Detail, "the longest documented, a single day, has lapsed") ||
+		strings.Contains(c.Detail, "0 days") {
+		t.Errorf("a one-day course:\n%s", c.Detail)
+	}
+}
+
 func TestTherapyShortOfTheMinimum(t *testing.T) {
 	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
 	a.TherapyDays = 18

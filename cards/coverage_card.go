@@ -347,9 +347,22 @@ func evidenceNames(ev []criteria.Evidence) []string {
 	return out
 }
 
+// courseLength says how long a course is. A course is counted from its
+// first day to its last, so treatments all on one day make 0 days, which a
+// clinician reads as "none": it is said as a single day.
+func courseLength(days int) string {
+	switch days {
+	case 0:
+		return "a single day"
+	case 1:
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", days)
+}
+
 // therapyHeading names a therapy course: its length and dates.
 func therapyHeading(a *criteria.Assessment) string {
-	s := fmt.Sprintf("Conservative therapy, %d days", a.TherapyDays)
+	s := "Conservative therapy, " + courseLength(a.TherapyDays)
 	if a.TherapyFrom != nil && a.TherapyTo != nil && !a.TherapyFrom.Equal(*a.TherapyTo) {
 		// The course as counted: an imprecise first date counts from its
 		// last possible day, so the recorded date is said beside it.
@@ -541,7 +554,7 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 		case a.TherapyDays < req && a.TherapyMetOn != nil:
 			out = append(out, fmt.Sprintf("- %d more days of therapy: the %d-day point is %s.\n", req-a.TherapyDays, req, day(a.TherapyMetOn)))
 		case a.TherapyDays < req:
-			out = append(out, fmt.Sprintf("- A course of at least %d days: the longest documented, %d days, has lapsed, so a new course is needed.\n", req, a.TherapyDays))
+			out = append(out, fmt.Sprintf("- A course of at least %d days: the longest documented, %s, has lapsed, so a new course is needed.\n", req, courseLength(a.TherapyDays)))
 		default:
 			// The length is met but another part of the therapy rule is not
 			// (a follow-up examination, a number of visits): the finding says which.

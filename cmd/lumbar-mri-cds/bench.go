@@ -223,6 +223,9 @@ func failed(r loadtest.Result) error {
 	if r.Transport > 0 {
 		why += fmt.Sprintf(", %d without an answer (first: %s)", r.Transport, r.FirstTransportError)
 	}
+	if r.Statuses[http.StatusTooManyRequests] > 0 {
+		why += "; 429 is the target's rate limit: start it with --rate-limit 0 for a load run"
+	}
 	return fmt.Errorf("bench: %d of %d calls failed: %s", r.Errors, r.Requests, why)
 }
 

@@ -162,10 +162,20 @@ func TestBenchFailsWithTheReason(t *testing.T) {
 	if exitCode(err) != 1 || err == nil || !strings.Contains(err.Error(), "6 of 6 calls failed: statuses map[500:6]") {
 		t.Errorf("bench against a failing target: %v\n%s", err, out.String())
 	}
+
+	throttling := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"resourceType":"OperationOutcome"}`, http.StatusTooManyRequests)
+	}))
+	defer throttling.Close()
+	err = run(context.Background(), []string{"bench", "--url", throttling.URL, "--requests", "4", "--concurrency", "2", file}, env(nil), strings.NewReader(""), &out, &syncBuffer{})
+	if err == nil || !strings.Contains(err.Error(), "statuses map[429:4]; 429 is the target's rate limit: start it with --rate-limit 0") {
+		t.Errorf("bench against a throttling target: %v", err)
+	}
 }
 
-// TestStartupLog: the start-up line shows the values in force for base-url
-// and cors-origins, and --trust-sandbox without a trust file does not claim
+// TestStartupLog: the start-up line shows the values in force for base-url,
+// cors-origins and fhir-allow, and --trust-sandbox without a trust file does not claim
 // that tokens go unverified.
 func TestStartupLog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -174,7 +184,8 @@ func TestStartupLog(t *testing.T) {
 	cancel()
 	<-done
 	log := stderr.String()
-	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`, "public CDS Hooks sandbox key are accepted"} {
+	for _, want := range []string{`"base-url":"` + base + `"`, `"cors-origins":"loopback origins"`, `"policy":"embedded default"`,
+		`"fhir-allow":"any public https server, and loopback"`, "public CDS Hooks sandbox key are accepted"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("start-up log lacks %s:\n%s", want, log)
 		}

@@ -224,6 +224,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.policyPath == "" {
 		resolved["policy"] = "embedded default"
 	}
+	if len(fhirAllow) == 0 {
+		resolved["fhir-allow"] = "any public https server"
+		if dev {
+			resolved["fhir-allow"] += ", and loopback"
+		}
+	}
 	log.Info("starting lumbar-mri-cds", append([]any{slog.String("version", version), slog.Int("gc_percent", gcPercent),
 		slog.Int64("memory_limit", memLimit), slog.String("memory_limit_from", memSource)},
 		f.effective(resolved)...)...)
