@@ -69,6 +69,10 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
 		{"therapy course by duration", withNotes(back, note("pt", 2, "Completed 6 weeks of physical therapy without relief.")),
 			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
+		// Recalled old therapy is dated where it was, outside the window,
+		// not at the note that recalls it.
+		{"therapy course in a past year", withNotes(back, note("pcp", 2, "Had physical therapy for 6 weeks in 2019 with good relief.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"short therapy course", withNotes(back, note("pt", 2, "Physical therapy for 2 weeks so far.")),
 			[]string{ConservativeTherapyInsufficient + " (note)", CriteriaNotMet}},
 		// Guards.

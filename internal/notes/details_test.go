@@ -25,6 +25,10 @@ func TestCourse(t *testing.T) {
 		{"Meloxicam since March 15, 2026.", &Course{Since: "March 15, 2026"}},
 		{"Physical therapy for several weeks.", &Course{Duration: "several weeks"}},
 		{"Physical therapy helped.", nil},
+		// A past course, dated by its year; a start wins over it.
+		{"Tried PT in 2019 with good relief.", &Course{At: "2019"}},
+		{"Chiropractic care for 6 weeks in March 2024.", &Course{Duration: "6 weeks", Days: 42, At: "March 2024"}},
+		{"PT since April after a course in 2019.", &Course{Since: "April"}},
 	}
 	for _, tt := range tests {
 		fs := f.Find(tt.text)
