@@ -22,6 +22,10 @@ func TestChecklists(t *testing.T) {
 		{"Foot drop: none", []string{"motor-deficit/foot-drop -neg"}},
 		{fromHTML("<ul><li>Saddle anesthesia: <i>denies</i></li><li>Bowel incontinence: <i>denies</i></li></ul>"), []string{
 			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/bowel-incontinence -neg"}},
+		// An HTML table: each row a label and its answer.
+		{fromHTML("<table><tr><td>Saddle anesthesia</td><td>No</td></tr><tr><td>Urinary retention</td><td>Yes</td></tr>" +
+			"<tr><td>Fever</td><td>Denies</td></tr><tr><td>Bowel incontinence</td><td>N</td></tr></table>"), []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +", "infection/fever -neg", "cauda-equina/bowel-incontinence -neg"}},
 		// An item answered yes still counts, and one item's "no" is not
 		// the next item's.
 		{"Urinary retention: yes", []string{"cauda-equina/urinary-retention +"}},
