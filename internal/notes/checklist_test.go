@@ -26,6 +26,8 @@ func TestChecklists(t *testing.T) {
 		{fromHTML("<table><tr><td>Saddle anesthesia</td><td>No</td></tr><tr><td>Urinary retention</td><td>Yes</td></tr>" +
 			"<tr><td>Fever</td><td>Denies</td></tr><tr><td>Bowel incontinence</td><td>N</td></tr></table>"), []string{
 			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +", "infection/fever -neg", "cauda-equina/bowel-incontinence -neg"}},
+		{"Saddle anesthesia      No\nUrinary retention\tYes\nFever\tdenies", []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +", "infection/fever -neg"}},
 		// An item answered yes still counts, and one item's "no" is not
 		// the next item's.
 		{"Urinary retention: yes", []string{"cauda-equina/urinary-retention +"}},
