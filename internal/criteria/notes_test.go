@@ -92,6 +92,8 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"surgery still to come", withNotes(back, note("ns", 1, "L4-5 laminectomy scheduled for next month.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"chronic incontinence and foot drop", withNotes(back, note("pcp", 1, "Chronic urinary retention due to BPH, self-caths. Chronic left foot drop after polio.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 	}

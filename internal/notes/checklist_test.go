@@ -145,3 +145,29 @@ func TestGradesFuturesAndScope(t *testing.T) {
 		}
 	}
 }
+
+// TestChronicIsNotNew: the cauda equina signs are new retention or
+// incontinence, the deficit a severe or progressive one; a chronic one
+// said so beside it is not the red flag. A chronic back pain beside a new
+// sign does not hide the sign.
+func TestChronicIsNotNew(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Chronic urinary retention due to BPH, self-caths.", nil},
+		{"Longstanding urinary incontinence, unchanged, at baseline.", nil},
+		{"Urinary incontinence x 10 years.", nil},
+		{"Bowel incontinence for years after childbirth.", nil},
+		{"Chronic left foot drop since 2015 polio.", nil},
+		{"Chronic back pain with new urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
+		{"Known chronic LBP; new urinary incontinence x 2 days.", []string{"cauda-equina/urinary-incontinence +"}},
+		{"New left foot drop.", []string{"motor-deficit/foot-drop +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
