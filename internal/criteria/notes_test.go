@@ -94,6 +94,8 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"chronic incontinence and foot drop", withNotes(back, note("pcp", 1, "Chronic urinary retention due to BPH, self-caths. Chronic left foot drop after polio.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"low suspicion", withNotes(back, note("ed", 1, "Low suspicion for cauda equina syndrome; CES unlikely given normal rectal tone.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 	}

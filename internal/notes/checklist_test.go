@@ -171,3 +171,26 @@ func TestChronicIsNotNew(t *testing.T) {
 		}
 	}
 }
+
+// TestLowSuspicion: a clinician's low suspicion is no finding; a stated
+// suspicion ("concerning for") still is.
+func TestLowSuspicion(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Cauda equina syndrome unlikely given normal rectal tone.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Low suspicion for cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Doubt cauda equina.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Cauda equina syndrome is not suspected.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Less likely cauda equina.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Low suspicion for infection but febrile to 39.2 C.", []string{"infection/temperature +"}},
+		{"Concerning for cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
