@@ -194,3 +194,30 @@ func TestLowSuspicion(t *testing.T) {
 		}
 	}
 }
+
+// TestNotTheDisease: skin cancer other than melanoma (C44), a cancer risk
+// or line of work, a spine surgery service or consult, and a level written
+// after the operation are not the red flags they name.
+func TestNotTheDisease(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Skin cancer (BCC) removed from nose 2018.", nil},
+		{"Hx of nonmelanoma skin cancer.", nil},
+		{"Increased cancer risk due to smoking, discussed screening.", nil},
+		{"Pt works in cancer research.", nil},
+		{"Melanoma of the back excised 2015.", []string{"cancer/cancer-history +"}},
+		{"Back surgery consult today: not a surgical candidate.", nil},
+		{"Dr. Lee (spine surgery) saw pt today.", nil},
+		{"PSH: appendectomy, discectomy (cervical).", nil},
+		{"s/p L4-5 fusion, C5-6 ACDF.", []string{"prior-surgery/lumbar-surgery +"}},
+		{"Prior back surgery in 2015.", []string{"prior-surgery/lumbar-surgery +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
