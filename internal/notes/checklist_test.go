@@ -221,3 +221,31 @@ func TestNotTheDisease(t *testing.T) {
 		}
 	}
 }
+
+// TestTherapyNotGiven: a medication that must be avoided or cannot be
+// taken, advice not yet taken and a medication for another condition are
+// no back-pain trial; a course given still is.
+func TestTherapyNotGiven(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"NSAIDs contraindicated due to CKD.", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Avoid NSAIDs given GI bleed history.", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Unable to take NSAIDs (CKD 4).", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Advised to take ibuprofen 600 mg TID.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"She can take ibuprofen as needed.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"Gabapentin for diabetic neuropathy.", nil},
+		{"On meloxicam for knee OA.", nil},
+		{"Tylenol PRN headaches.", nil},
+		{"Avoid NSAIDs, continue PT twice weekly.", []string{"conservative-therapy/medication-trial -neg", "conservative-therapy/physical-therapy +"}},
+		{"Naproxen 500 mg BID for low back pain x 6 weeks.", []string{"conservative-therapy/medication-trial +"}},
+		{"Unable to void since last night.", []string{"cauda-equina/urinary-retention +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
