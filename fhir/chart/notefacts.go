@@ -39,6 +39,9 @@ type NoteFinding struct {
 	// CourseDays is a therapy course's duration written in the note ("6
 	// weeks of PT"), 0 when none.
 	CourseDays int
+	// CourseAt is when a past therapy course was, written with a year and
+	// no start ("PT in 2019"); zero when none was written.
+	CourseAt Date
 }
 
 // deriveNotes runs the note finder over the notes' text (DECISIONS.md,
@@ -76,6 +79,9 @@ func (f *Facts) deriveNotes(rec *Record) {
 				nf.CourseDays = fd.Course.Days
 				if fd.Course.Since != "" && !date.IsZero() {
 					nf.CourseStart = SinceDate(fd.Course.Since, date)
+				}
+				if fd.Course.At != "" && !date.IsZero() {
+					nf.CourseAt = SinceDate(fd.Course.At, date)
 				}
 			}
 			f.Notes = append(f.Notes, nf)

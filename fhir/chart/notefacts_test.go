@@ -37,21 +37,23 @@ func TestDeriveNotes(t *testing.T) {
 	rec := &Record{Notes: Notes{Checked: true, List: []Note{
 		{Source: "DocumentReference/a", Date: "2026-06-20", Status: NoteCounts, Text: "PT twice weekly since April. Denies fever."},
 		{Source: "DocumentReference/b", Date: "2026-06-21", Status: NoteAdvisory, Text: "New urinary retention."},
+		{Source: "DocumentReference/d", Date: "2026-06-21", Status: NoteCounts, Text: "Had chiropractic care in March 2024."},
 		{Source: "DocumentReference/c", Date: "2026-06-22", Status: NoteNotRead, Reason: "content type application/pdf not read"},
 	}}}
 	f := Derive(rec)
 	type row struct {
-		Source, Concept, Start string
-		Counts, Advisory       bool
+		Source, Concept, Start, At string
+		Counts, Advisory           bool
 	}
 	var got []row
 	for _, n := range f.Notes {
-		got = append(got, row{n.Source, n.Concept, n.CourseStart.Text, n.Counts, n.Advisory})
+		got = append(got, row{n.Source, n.Concept, n.CourseStart.Text, n.CourseAt.Text, n.Counts, n.Advisory})
 	}
 	want := []row{
-		{"DocumentReference/a", "physical-therapy", "2026-04", true, false},
-		{"DocumentReference/a", "fever", "", false, false},
-		{"DocumentReference/b", "urinary-retention", "", true, true},
+		{"DocumentReference/a", "physical-therapy", "2026-04", "", true, false},
+		{"DocumentReference/a", "fever", "", "", false, false},
+		{"DocumentReference/b", "urinary-retention", "", "", true, true},
+		{"DocumentReference/d", "chiropractic", "", "2024-03", true, false},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)

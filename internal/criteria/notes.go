@@ -86,10 +86,21 @@ func (x *assessor) noteTherapyKind(nf *chart.NoteFinding) (policy.TherapyKind, b
 // noteCourse is the span a note's therapy finding covers, ending at the
 // note's date: from the start written ("since April", at its latest day),
 // else the duration written before the note ("6 weeks of PT"), else the
-// note's day alone.
+// note's day alone. A course written as past ("PT in 2019") is at that
+// date instead (at its latest day, for its duration when one is written),
+// never at the note's: recalling old therapy is no therapy now.
 func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 	end := nf.Date.Earliest
 	switch {
+	case nf.CourseStart.IsZero() && !nf.CourseAt.IsZero():
+		at := nf.CourseAt.Latest
+		if nf.CourseDays > 0 {
+			at = addDays(at, nf.CourseDays)
+		}
+		if at.Before(end) || nf.Date.IsZero() {
+			end = at
+		}
+		return nf.CourseAt, end
 	case !nf.CourseStart.IsZero():
 		if nf.CourseDays > 0 {
 			if e := addDays(nf.CourseStart.Latest, nf.CourseDays); e.Before(end) {

@@ -69,6 +69,10 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
 		{"therapy course by duration", withNotes(back, note("pt", 2, "Completed 6 weeks of physical therapy without relief.")),
 			[]string{ConservativeTherapyMet + " (note)", CriteriaMet}},
+		// Recalled old therapy is dated where it was, outside the window,
+		// not at the note that recalls it.
+		{"therapy course in a past year", withNotes(back, note("pcp", 2, "Had physical therapy for 6 weeks in 2019 with good relief.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"short therapy course", withNotes(back, note("pt", 2, "Physical therapy for 2 weeks so far.")),
 			[]string{ConservativeTherapyInsufficient + " (note)", CriteriaNotMet}},
 		// Guards.
@@ -87,6 +91,10 @@ func TestAssessNotes(t *testing.T) {
 		{"a fraction that is no motor grade", withNotes(back, note("pt", 1, "Attended 3/5 scheduled sessions; last visit 2/5.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"surgery still to come", withNotes(back, note("ns", 1, "L4-5 laminectomy scheduled for next month.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"chronic incontinence and foot drop", withNotes(back, note("pcp", 1, "Chronic urinary retention due to BPH, self-caths. Chronic left foot drop after polio.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"low suspicion", withNotes(back, note("ed", 1, "Low suspicion for cauda equina syndrome; CES unlikely given normal rectal tone.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},

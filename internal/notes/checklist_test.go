@@ -22,6 +22,12 @@ func TestChecklists(t *testing.T) {
 		{"Foot drop: none", []string{"motor-deficit/foot-drop -neg"}},
 		{fromHTML("<ul><li>Saddle anesthesia: <i>denies</i></li><li>Bowel incontinence: <i>denies</i></li></ul>"), []string{
 			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/bowel-incontinence -neg"}},
+		// An HTML table: each row a label and its answer.
+		{fromHTML("<table><tr><td>Saddle anesthesia</td><td>No</td></tr><tr><td>Urinary retention</td><td>Yes</td></tr>" +
+			"<tr><td>Fever</td><td>Denies</td></tr><tr><td>Bowel incontinence</td><td>N</td></tr></table>"), []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +", "infection/fever -neg", "cauda-equina/bowel-incontinence -neg"}},
+		{"Saddle anesthesia      No\nUrinary retention\tYes\nFever\tdenies", []string{
+			"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +", "infection/fever -neg"}},
 		// An item answered yes still counts, and one item's "no" is not
 		// the next item's.
 		{"Urinary retention: yes", []string{"cauda-equina/urinary-retention +"}},
@@ -132,6 +138,113 @@ func TestGradesFuturesAndScope(t *testing.T) {
 		{"Mother, age 70, has urinary incontinence.", []string{"cauda-equina/urinary-incontinence -other"}},
 		{"If you develop fever, have chills, or notice urinary retention, return to the ED.", []string{
 			"infection/fever -hyp", "cauda-equina/urinary-retention -hyp"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestChronicIsNotNew: the cauda equina signs are new retention or
+// incontinence, the deficit a severe or progressive one; a chronic one
+// said so beside it is not the red flag. A chronic back pain beside a new
+// sign does not hide the sign.
+func TestChronicIsNotNew(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Chronic urinary retention due to BPH, self-caths.", nil},
+		{"Longstanding urinary incontinence, unchanged, at baseline.", nil},
+		{"Urinary incontinence x 10 years.", nil},
+		{"Bowel incontinence for years after childbirth.", nil},
+		{"Chronic left foot drop since 2015 polio.", nil},
+		{"Febrile seizures as a child.", nil},
+		{"As a child she had bowel incontinence.", []string{"cauda-equina/bowel-incontinence -hist"}},
+		{"Febrile to 38.5 today.", []string{"infection/temperature +"}},
+		{"Chronic back pain with new urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
+		{"Known chronic LBP; new urinary incontinence x 2 days.", []string{"cauda-equina/urinary-incontinence +"}},
+		{"New left foot drop.", []string{"motor-deficit/foot-drop +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestLowSuspicion: a clinician's low suspicion is no finding; a stated
+// suspicion ("concerning for") still is.
+func TestLowSuspicion(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Cauda equina syndrome unlikely given normal rectal tone.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Low suspicion for cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Doubt cauda equina.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Cauda equina syndrome is not suspected.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Less likely cauda equina.", []string{"cauda-equina/cauda-equina-syndrome -neg"}},
+		{"Low suspicion for infection but febrile to 39.2 C.", []string{"infection/temperature +"}},
+		{"Concerning for cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestNotTheDisease: skin cancer other than melanoma (C44), a cancer risk
+// or line of work, a spine surgery service or consult, and a level written
+// after the operation are not the red flags they name.
+func TestNotTheDisease(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"Skin cancer (BCC) removed from nose 2018.", nil},
+		{"Hx of nonmelanoma skin cancer.", nil},
+		{"Increased cancer risk due to smoking, discussed screening.", nil},
+		{"Pt works in cancer research.", nil},
+		{"Melanoma of the back excised 2015.", []string{"cancer/cancer-history +"}},
+		{"Back surgery consult today: not a surgical candidate.", nil},
+		{"Dr. Lee (spine surgery) saw pt today.", nil},
+		{"PSH: appendectomy, discectomy (cervical).", nil},
+		{"s/p L4-5 fusion, C5-6 ACDF.", []string{"prior-surgery/lumbar-surgery +"}},
+		{"Prior back surgery in 2015.", []string{"prior-surgery/lumbar-surgery +"}},
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {
+			t.Errorf("Find(%q) (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
+// TestTherapyNotGiven: a medication that must be avoided or cannot be
+// taken, advice not yet taken and a medication for another condition are
+// no back-pain trial; a course given still is.
+func TestTherapyNotGiven(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string
+	}{
+		{"NSAIDs contraindicated due to CKD.", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Avoid NSAIDs given GI bleed history.", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Unable to take NSAIDs (CKD 4).", []string{"conservative-therapy/medication-trial -neg"}},
+		{"Advised to take ibuprofen 600 mg TID.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"She can take ibuprofen as needed.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"Gabapentin for diabetic neuropathy.", nil},
+		{"On meloxicam for knee OA.", nil},
+		{"Tylenol PRN headaches.", nil},
+		{"Avoid NSAIDs, continue PT twice weekly.", []string{"conservative-therapy/medication-trial -neg", "conservative-therapy/physical-therapy +"}},
+		{"Naproxen 500 mg BID for low back pain x 6 weeks.", []string{"conservative-therapy/medication-trial +"}},
+		{"Unable to void since last night.", []string{"cauda-equina/urinary-retention +"}},
 	}
 	for _, tt := range tests {
 		if diff := cmp.Diff(summary(f.Find(tt.text)), tt.want); diff != "" {

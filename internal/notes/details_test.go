@@ -25,6 +25,10 @@ func TestCourse(t *testing.T) {
 		{"Meloxicam since March 15, 2026.", &Course{Since: "March 15, 2026"}},
 		{"Physical therapy for several weeks.", &Course{Duration: "several weeks"}},
 		{"Physical therapy helped.", nil},
+		// A past course, dated by its year; a start wins over it.
+		{"Tried PT in 2019 with good relief.", &Course{At: "2019"}},
+		{"Chiropractic care for 6 weeks in March 2024.", &Course{Duration: "6 weeks", Days: 42, At: "March 2024"}},
+		{"PT since April after a course in 2019.", &Course{Since: "April"}},
 	}
 	for _, tt := range tests {
 		fs := f.Find(tt.text)
@@ -81,7 +85,9 @@ func TestStripHTML(t *testing.T) {
 		{"<script>var x = '<p>urinary retention</p>';</script>text", "text"},
 		{"<style>p{}</style><!-- urinary retention -->ok", "ok"},
 		{"pain < 3 weeks", "pain < 3 weeks"},
-		{"<table><tr><td>EHL</td><td>3/5</td></tr></table>", "\n\n EHL 3/5\n\n"},
+		{"<table><tr><td>EHL</td><td>3/5</td></tr></table>", "\n\n EHL: 3/5\n\n"},
+		{"<table><tr><th>Muscle</th><th>R</th><th>L</th></tr><tr><td>EHL</td><td>5/5</td><td>3/5</td></tr></table>",
+			"\n\n Muscle: R L\n\n EHL: 5/5 3/5\n\n"},
 		{"<b>bold</b> and <i>it</i>", "bold and it"},
 		{"unclosed <p", "unclosed <p"},
 		{"<ul><li>foot drop</li><li>fever</li></ul>", "\n\nfoot drop\n\nfever\n\n"},

@@ -59,6 +59,10 @@ type Course struct {
 	// (weeks x 7, months x 30), 0 when not a number ("several weeks").
 	Duration string
 	Days     int
+	// At is when the therapy was, as written with a year ("in 2019", "in
+	// March 2024"), when no start is written: a course of the past, not
+	// one running up to the note.
+	At string
 }
 
 type span struct{ start, end int }
@@ -578,6 +582,10 @@ func (f *Finder) course(clause string) *Course {
 	}
 	if m := f.since.FindStringSubmatchIndex(lower); m != nil {
 		c.Since = collapse(strings.TrimRight(group(f.since, m, "since"), ", "))
+	} else if f.at != nil {
+		if m := f.at.FindStringSubmatchIndex(lower); m != nil {
+			c.At = collapse(group(f.at, m, "at"))
+		}
 	}
 	if m := f.duration.FindStringSubmatchIndex(lower); m != nil {
 		c.Duration = collapse(clause[m[0]:m[1]])
@@ -596,7 +604,7 @@ func (f *Finder) course(clause string) *Course {
 			c.Days = n * 30
 		}
 	}
-	if c.Since == "" && c.Duration == "" {
+	if c.Since == "" && c.Duration == "" && c.At == "" {
 		return nil
 	}
 	return &c

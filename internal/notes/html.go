@@ -13,7 +13,8 @@ var blockTags = map[string]bool{"p": true, "div": true, "br": true, "li": true, 
 
 // StripHTML returns the text of an HTML note: tags removed, character
 // references decoded, block elements (p, div, br, li, tr, headings...) as
-// line breaks, table cells separated by a space, script and style content
+// line breaks, a table row's first two cells as "label: answer" and the
+// others separated by a space, script and style content
 // and comments dropped. A heading (h1-h6) ends with a colon, so that it
 // reads as a section header ("<h3>Assessment</h3>" is "Assessment:" on its
 // own line) and ends the section before it. The result is never longer
@@ -24,6 +25,8 @@ func StripHTML(s string) string {
 	text := func(t string) { b.WriteString(html.UnescapeString(t)) }
 	// heading is where the text of an open heading starts, -1 outside one.
 	heading := -1
+	// cell counts the cells opened in the current table row.
+	cell := 0
 	for len(s) > 0 {
 		i := strings.IndexByte(s, '<')
 		if i < 0 {
@@ -68,6 +71,7 @@ func StripHTML(s string) string {
 			}
 			s = s[end:]
 		case blockTags[name]:
+			cell = 0
 			if isHeading(name) {
 				if closing && heading >= 0 {
 					if t := strings.TrimSpace(b.String()[heading:]); t != "" && !strings.HasSuffix(t, ":") {
@@ -80,7 +84,15 @@ func StripHTML(s string) string {
 			}
 			b.WriteByte('\n')
 		case (name == "td" || name == "th") && !closing:
-			b.WriteByte(' ')
+			// A row's first cell is its label, the next its answer: "Saddle
+			// anesthesia: No" reads as the checklist it is, where "Saddle
+			// anesthesia No" would read as the sign.
+			if cell == 1 {
+				b.WriteString(": ")
+			} else {
+				b.WriteByte(' ')
+			}
+			cell++
 		}
 	}
 	return b.String()

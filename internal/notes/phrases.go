@@ -79,6 +79,7 @@ type phraseFile struct {
 	Course struct {
 		Source   string   `yaml:"source"`
 		Since    []string `yaml:"since"`
+		At       []string `yaml:"at"`
 		Duration []string `yaml:"duration"`
 	} `yaml:"course"`
 	Cues map[string]struct {
@@ -159,6 +160,7 @@ type Finder struct {
 	// clause before it.
 	notBefore *regexp.Regexp
 	since     *regexp.Regexp
+	at        *regexp.Regexp
 	duration  *regexp.Regexp
 	sections  map[string]string
 	// afterWindow is how many words a post-cue may follow its finding.
@@ -301,6 +303,12 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.duration, err = compileList(pf.Course.Duration); err != nil {
 		return nil, fmt.Errorf("%w: course duration: %w", ErrInvalid, err)
+	}
+	if f.at, err = compileList(pf.Course.At); err != nil {
+		return nil, fmt.Errorf("%w: course at: %w", ErrInvalid, err)
+	}
+	if f.at != nil && !slices.Contains(f.at.SubexpNames(), "at") {
+		return nil, fmt.Errorf("%w: course at needs an at group", ErrInvalid)
 	}
 	if f.since == nil || !slices.Contains(f.since.SubexpNames(), "since") {
 		return nil, fmt.Errorf("%w: course since needs a since group", ErrInvalid)
