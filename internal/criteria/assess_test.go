@@ -1088,3 +1088,20 @@ func TestAssessRedFlagOutsideItsWindowIsNamed(t *testing.T) {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 }
+
+// TestAssessOldResolvedSymptomNotNamed: a resolved Condition that would
+// count only within a window it is far outside (a fever diagnosis of years
+// ago) says nothing about the order and is not listed; a resolved one
+// within the window is named as not current.
+func TestAssessOldResolvedSymptomNotNamed(t *testing.T) {
+	old := withClinical(icd("old", "R50.9", "Fever, unspecified", 1500), "resolved")
+	recent := withClinical(icd("recent", "R50.9", "Fever, unspecified", 5), "resolved")
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(20), old, recent}}), defaultPolicy(), laterNow)
+	var got []string
+	for _, nc := range a.NotCounted {
+		got = append(got, nc.Source+"|"+nc.Reason)
+	}
+	if diff := cmp.Diff(got, []string{"Condition/recent|" + ReasonNotCurrent}); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
