@@ -1105,3 +1105,21 @@ func TestAssessOldResolvedSymptomNotNamed(t *testing.T) {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 }
+
+// TestAssessUncountedClassIsNamed: therapy of a class the policy lists but
+// does not count (gabapentinoids by default) is named, and the therapy
+// finding says it is documented; old entries are not (issue 13).
+func TestAssessUncountedClassIsNamed(t *testing.T) {
+	gaba := medReq("g", "25480", "gabapentin", 60, 30, 1)
+	oldGaba := medReq("o", "25480", "gabapentin", 400, 30, 0)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(100)}, MedicationRequests: []chart.MedicationRequest{gaba, oldGaba}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonPolicyExcluded, What: "gabapentinoid", Display: "gabapentin", DateText: ymd(agoT(60)), Source: "MedicationRequest/g",
+		Why: "this policy does not count gabapentinoid as conservative therapy"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if f := a.Finding(ConservativeTherapyMissing); f == nil || !strings.Contains(f.Text, "Gabapentinoid (gabapentin) is documented, but this policy does not count it.") {
+		t.Errorf("therapy finding %+v", f)
+	}
+}

@@ -85,6 +85,11 @@ func (x *assessor) therapy() therapyResult {
 	for _, pr := range x.procs {
 		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
+			if l, un := x.pol.MatchUncountedTherapy(codings(pr.p.Code), pr.p.Code.Text); un && x.recent(pr.start) {
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: pr.p.Code.Name(), DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
+					Why: "this policy does not count " + l + " as conservative therapy"})
+				continue
+			}
 			// Recorded as text only, or coded only in a local code system:
 			// named when its words name a therapy class.
 			local := pr.p.Code.LocalOnly(chart.ProcedureSystems...)
@@ -142,6 +147,12 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if !ok {
+			if l, un := x.pol.MatchUncountedTherapy(codings(mu.Medication), mu.Medication.Text); un && mu.Counts && x.recent(mu.Start) {
+				name := mu.Medication.Name()
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
+					Why: "this policy does not count " + l + " as conservative therapy"})
+				continue
+			}
 			if mu.UnresolvedReference {
 				name := mu.Medication.Text
 				if name == "" {
@@ -209,7 +220,7 @@ func (x *assessor) therapy() therapyResult {
 			Code: ConservativeTherapyMissing,
 			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %d days).", ymd(&from), ymd(&x.d), t.LookbackDays),
 		}
-		var undated, status, kinds []string
+		var undated, status, excluded, kinds []string
 		span := map[string][2]string{}
 		for _, nc := range x.notCounted {
 			switch nc.Reason {
@@ -230,10 +241,16 @@ func (x *assessor) therapy() therapyResult {
 				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
 			case ReasonStatus:
 				status = append(status, fmt.Sprintf("%s (%s, %s)", nc.What, nc.Display, nc.Why))
+			case ReasonPolicyExcluded:
+				excluded = append(excluded, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
 			}
 		}
 		if len(undated) > 0 {
 			r.finding.Text += fmt.Sprintf(" %s is documented without a start date, so its duration is unknown.", sentence(uniq(undated)))
+		}
+		if len(excluded) > 0 {
+			ex := uniq(excluded)
+			r.finding.Text += fmt.Sprintf(" %s %s documented, but this policy does not count %s.", sentence(ex), plural(len(ex), "is", "are"), plural(len(ex), "it", "them"))
 		}
 		if len(status) > 0 {
 			st := uniq(status)
@@ -407,4 +424,10 @@ func sentence(items []string) string {
 		s = strings.ToUpper(s[:1]) + s[1:]
 	}
 	return s
+}
+
+// recent reports whether a therapy dated d (undated included) may fall in
+// the look-back window: older entries are named only as outside it.
+func (x *assessor) recent(d chart.Date) bool {
+	return d.IsZero() || !d.Latest.Before(addDays(x.d, -x.pol.ConservativeTherapy.LookbackDays))
 }
