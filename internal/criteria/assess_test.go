@@ -1123,3 +1123,21 @@ func TestAssessUncountedClassIsNamed(t *testing.T) {
 		t.Errorf("therapy finding %+v", f)
 	}
 }
+
+// TestAssessReferralIsNamed: a procedure coded with a code that is not a
+// counted therapy, but whose words name one (a referral for physical
+// therapy), is not therapy done; within the look-back it is named, older
+// ones are not (issue 13).
+func TestAssessReferralIsNamed(t *testing.T) {
+	ref := proc("ref", policy.SystemSNOMED, "444831000124102", "Referral for physical therapy", 25)
+	old := proc("old", policy.SystemSNOMED, "444831000124102", "Referral for physical therapy", 900)
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{ref, old}}), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonNotTherapyCode, What: "physical therapy", Display: "Referral for physical therapy", DateText: ymd(agoT(25)), Source: "Procedure/ref",
+		Why: "its code is not a physical therapy treatment the policy counts (a referral or an order is not therapy done)"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if !a.Has(ConservativeTherapyMissing) {
+		t.Errorf("a referral counted as therapy: %+v", a.Findings)
+	}
+}

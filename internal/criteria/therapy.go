@@ -90,17 +90,26 @@ func (x *assessor) therapy() therapyResult {
 					Why: "this policy does not count " + l + " as conservative therapy"})
 				continue
 			}
-			// Recorded as text only, or coded only in a local code system:
-			// named when its words name a therapy class.
+			// Recorded as text only, or coded only in a local code system,
+			// or coded with a code that is not a counted therapy (a
+			// referral): named when its words name a therapy class.
 			local := pr.p.Code.LocalOnly(chart.ProcedureSystems...)
-			if words := pr.p.Code.Words(); (len(pr.p.Code.Codings) == 0 || local) && words != "" {
-				if l := x.pol.TherapyLabelIn(words); l != "" {
-					nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
-					if local {
-						nc.Why = localCodeWhy
-					}
-					x.record(nc)
+			words := pr.p.Code.Words()
+			l := ""
+			if words != "" {
+				l = x.pol.TherapyLabelIn(words)
+			}
+			switch {
+			case l == "":
+			case len(pr.p.Code.Codings) == 0 || local:
+				nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
+				if local {
+					nc.Why = localCodeWhy
 				}
+				x.record(nc)
+			case x.recent(pr.start):
+				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
+					Why: "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"})
 			}
 			continue
 		}
