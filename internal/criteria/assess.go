@@ -919,7 +919,12 @@ func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
 			if latest.Date == nil {
 				instead += "undated"
 			} else {
-				instead += "dated " + dateText(latest)
+				// An onset placed by age reads "dated at age 58 a".
+				on := "dated "
+				if strings.HasPrefix(latest.DateText, "age ") {
+					on = "dated at "
+				}
+				instead += on + dateText(latest)
 			}
 		}
 	case c.Fever:

@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -1139,5 +1140,20 @@ func TestAssessReferralIsNamed(t *testing.T) {
 	}
 	if !a.Has(ConservativeTherapyMissing) {
 		t.Errorf("a referral counted as therapy: %+v", a.Findings)
+	}
+}
+
+// TestAssessCombinationNotMetOnsetByAge: a back-pain onset placed only by
+// the patient's age names a year, so it cannot show the pain is new; the
+// answer says the diagnosis is dated at that age.
+func TestAssessCombinationNotMetOnsetByAge(t *testing.T) {
+	back := icd("b", "M54.50", "Low back pain, unspecified", 0)
+	back.OnsetDateTime = nil
+	back.OnsetAge = &r4.Age{Value: ptr(json.Number("58")), Code: ptr("a"), System: ptr("http://unitsofmeasure.org")}
+	rec := &chart.Record{Patient: &r4.Patient{BirthDate: ptr("1966-08-10")},
+		Conditions: []chart.Condition{icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), back}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Has(RedFlagMalignancy) || len(a.NotCounted) != 1 || a.NotCounted[0].Instead != "the back-pain diagnosis is dated at age 58 a" {
+		t.Errorf("not counted %+v", a.NotCounted)
 	}
 }
