@@ -1157,3 +1157,18 @@ func TestAssessCombinationNotMetOnsetByAge(t *testing.T) {
 		t.Errorf("not counted %+v", a.NotCounted)
 	}
 }
+
+// TestAssessImpreciseStartRunningPastD: a therapy dated only by a year or
+// month that contains D starts, at the latest, on D (a course never gains
+// days from imprecision); it is not "dated after the order".
+func TestAssessImpreciseStartRunningPastD(t *testing.T) {
+	m := medReq("y", "7258", "naproxen", 0, 30, 1)
+	m.AuthoredOn = ptr(testD.Format("2006"))
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(100)}, MedicationRequests: []chart.MedicationRequest{m}}), defaultPolicy(), laterNow)
+	if len(a.NotCounted) != 0 {
+		t.Errorf("not counted %+v, want none", a.NotCounted)
+	}
+	if a.TherapyDays != 0 || a.TherapyFrom == nil || !a.TherapyFrom.Equal(testD) {
+		t.Errorf("therapy %d days from %v, want 0 days from D", a.TherapyDays, a.TherapyFrom)
+	}
+}

@@ -46,17 +46,22 @@ func (x *assessor) therapy() therapyResult {
 	from := addDays(x.d, -t.LookbackDays)
 	var items []interval
 	add := func(start chart.Date, e time.Time, kind policy.TherapyKind, visit bool, ev Evidence, what string) {
+		if start.Earliest.After(x.d) {
+			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
+			return
+		}
+		// The latest day the date allows, but not after D: a course dated
+		// only "2026" on 2026-06-15 starts, at the latest, on D.
 		s := start.Latest
+		if s.After(x.d) {
+			s = x.d
+		}
 		end := s
 		if e.After(s) {
 			end = e
 		}
 		if end.After(x.d) {
 			end = x.d
-		}
-		if s.After(x.d) {
-			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
-			return
 		}
 		if end.Before(from) {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
