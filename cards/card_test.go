@@ -746,3 +746,30 @@ func TestNotCheckedSaysWhy(t *testing.T) {
 		})
 	}
 }
+
+// TestNotCountedSaysWhy: entries named with why they did not count show it
+// on the card in plain words, never their references.
+func TestNotCountedSaysWhy(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet)
+	a.Findings = []criteria.Finding{{Code: criteria.ConservativeTherapyMissing, Text: "No conservative therapy is documented."}}
+	a.NotCounted = []criteria.NotCounted{
+		{Reason: criteria.ReasonNotCurrent, What: "cauda equina", Display: "Cauda equina syndrome", DateText: "2024-03-02", Source: "Condition/c1", Why: "ended 2024-05-20"},
+		{Reason: criteria.ReasonStatus, What: "NSAID", Display: "Naproxen 500 MG Oral Tablet", DateText: "2026-04-01", Source: "MedicationRequest/m1", Why: "status cancelled"},
+		{Reason: criteria.ReasonTextOnly, What: "physical therapy", Display: "Physical therapy visit", DateText: "2026-04-08", Source: "Procedure/p1", Why: "coded only in a local code system the criteria do not read"},
+		{Reason: criteria.ReasonOutsideImagingWindow, What: "prior lumbar imaging", Display: "MR Lumbar spine", DateText: "2025-04-15", Source: "ImagingStudy/i1", Why: "before the 365-day window for prior imaging"},
+		{Reason: criteria.ReasonOutsideRedFlagWindow, What: "cauda equina", Display: "Retention of urine", DateText: "2026-04-16", Source: "Condition/c2", Why: "counts only when dated within 14 days of the order"},
+	}
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if err := inOrder(c.Detail, "**In the chart but not counted:**",
+		"Cauda equina syndrome (2024-03-02): not current (ended 2024-05-20).",
+		"Naproxen 500 MG Oral Tablet (2026-04-01): status cancelled.",
+		"Physical therapy visit (2026-04-08): coded only in a local code system the criteria do not read.",
+		"MR Lumbar spine (2025-04-15): before the 365-day window for prior imaging.",
+		"Retention of urine (2026-04-16): counts only when dated within 14 days of the order.",
+	); err != nil {
+		t.Errorf("detail: %v\n%s", err, c.Detail)
+	}
+	if strings.Contains(c.Detail, "Condition/") || strings.Contains(c.Detail, "ImagingStudy/") {
+		t.Errorf("a raw reference on the card:\n%s", c.Detail)
+	}
+}

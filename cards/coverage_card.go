@@ -46,6 +46,8 @@ var notCountedWords = map[string]string{
 	criteria.ReasonAfterOrder:           "dated after the order",
 	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",
 	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",
+	criteria.ReasonPolicyExcluded:       "not counted under this policy",
+	criteria.ReasonNotTherapyCode:       "its code is not a therapy the policy counts",
 	criteria.ReasonNoteNotRead:          "not read",
 	criteria.ReasonOtherPatient:         "left out (the request's patient is another)",
 	// Not the policy: the note itself is not final yet.
@@ -669,7 +671,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 					why = mdEscape(n.Why)
 				}
 			}
-			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow || r == criteria.ReasonOutsideRedFlagWindow) && n.Why != "" {
+			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow || r == criteria.ReasonOutsideRedFlagWindow || r == criteria.ReasonPolicyExcluded || r == criteria.ReasonNotTherapyCode) && n.Why != "" {
 				why = mdEscape(n.Why)
 			}
 			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {

@@ -480,10 +480,15 @@ func Derive(rec *Record) *Facts {
 		}
 		f.Procedures = append(f.Procedures, pr)
 	}
+	// The reasons of each order, for the dispenses that name it.
+	orderReasons := map[string][]Concept{}
 	for i := range rec.MedicationRequests {
 		m := &rec.MedicationRequests[i]
 		u := MedicationUse{Source: source("MedicationRequest", m.Id), Kind: MedicationRequested, Start: DateOf(m.AuthoredOn), Fills: 1,
 			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
+		if m.Id != nil {
+			orderReasons["MedicationRequest/"+*m.Id] = u.Reasons
+		}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		u.Counts = m.StatusPresent && requestStatuses[m.Status] && requestIntents[m.Intent] && (m.DoNotPerform == nil || !*m.DoNotPerform)
 		switch {
@@ -524,6 +529,13 @@ func Derive(rec *Record) *Facts {
 	for i := range rec.MedicationDispenses {
 		m := &rec.MedicationDispenses[i]
 		u := MedicationUse{Source: source("MedicationDispense", m.Id), Kind: MedicationDispensed, Fills: 1, Start: DateOf(m.WhenHandedOver)}
+		// A dispense has no reason of its own: it supplies the order
+		// (authorizingPrescription) it fills, for that order's reasons.
+		for _, ap := range m.AuthorizingPrescription {
+			if ap.Reference != nil {
+				u.Reasons = append(u.Reasons, orderReasons[TrailingReference(*ap.Reference, "MedicationRequest")]...)
+			}
+		}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		// MedicationDispense.status: only a completed dispense was handed over.
 		u.Counts = m.Status == "completed"

@@ -400,3 +400,22 @@ func TestTemperatureUnitWrittenForPeople(t *testing.T) {
 		}
 	}
 }
+
+// TestDispenseTakesItsOrdersReasons: a MedicationDispense has no reason of
+// its own; it supplies the order its authorizingPrescription names, for that
+// order's reasons. A dispense of an order not in the record has none.
+func TestDispenseTakesItsOrdersReasons(t *testing.T) {
+	order := medRequest(t, `{"id":"o1","status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},
+		"reasonCode":[{"coding":[{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M17.11"}]}]}`)
+	var d1, d2 r4.MedicationDispense
+	_ = json.Unmarshal([]byte(`{"id":"d1","status":"completed","medicationCodeableConcept":{"text":"x"},"authorizingPrescription":[{"reference":"https://ehr.example.org/fhir/MedicationRequest/o1"}]}`), &d1)
+	_ = json.Unmarshal([]byte(`{"id":"d2","status":"completed","medicationCodeableConcept":{"text":"x"},"authorizingPrescription":[{"reference":"MedicationRequest/elsewhere"}]}`), &d2)
+	rec := &Record{MedicationRequests: []MedicationRequest{order}, MedicationDispenses: []MedicationDispense{{MedicationDispense: d1}, {MedicationDispense: d2}}}
+	meds := Derive(rec).Medications
+	if got := meds[1].Reasons; len(got) != 1 || got[0].Codings[0].Code != "M17.11" {
+		t.Errorf("dispense d1 reasons %+v, want its order's M17.11", got)
+	}
+	if got := meds[2].Reasons; len(got) != 0 {
+		t.Errorf("dispense d2 reasons %+v, want none", got)
+	}
+}

@@ -247,7 +247,7 @@ func (x *assessor) notCurrent(flags []redFlag, indicated bool) {
 			continue // named as dated after the order
 		}
 		what := ""
-		if rf, ok := x.redFlagPart(p.Code); ok {
+		if rf, ok := x.redFlagPart(p.Code, date); ok {
 			what = rf.Label
 		} else if _, ok := matchConcept(&x.pol.Indication, p.Code); ok && !indicated {
 			what = "back-pain diagnosis"
@@ -265,15 +265,23 @@ func (x *assessor) notCurrent(flags []redFlag, indicated bool) {
 }
 
 // redFlagPart returns the red flag with an entry, alone or in a
-// combination, whose value set holds a coding of c.
-func (x *assessor) redFlagPart(c chart.Concept) (*policy.RedFlag, bool) {
-	if rf, ok := x.redFlagCoding(c); ok {
-		return rf, true
+// combination, whose value set holds a coding of c and whose window, if it
+// has one, the date falls in: a resolved fever diagnosis of years ago says
+// nothing about the 14 days before the order, and is not named.
+func (x *assessor) redFlagPart(c chart.Concept, date chart.Date) (*policy.RedFlag, bool) {
+	fits := func(cr *policy.Criterion) bool {
+		_, ok := matchConcept(&cr.Codes, c)
+		return ok && (cr.WithinDays <= 0 || x.inWindow(date, cr.WithinDays))
 	}
 	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if fits(&rf.Flag.Alone[i]) {
+				return rf.Flag, true
+			}
+		}
 		for _, cb := range rf.Flag.Combinations {
 			for i := range cb.All {
-				if _, ok := matchConcept(&cb.All[i].Codes, c); ok {
+				if fits(&cb.All[i]) {
 					return rf.Flag, true
 				}
 			}
@@ -912,7 +920,12 @@ func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
 			if latest.Date == nil {
 				instead += "undated"
 			} else {
-				instead += "dated " + dateText(latest)
+				// An onset placed by age reads "dated at age 58 a".
+				on := "dated "
+				if strings.HasPrefix(latest.DateText, "age ") {
+					on = "dated at "
+				}
+				instead += on + dateText(latest)
 			}
 		}
 	case c.Fever:

@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -1096,5 +1097,88 @@ func TestAssessRedFlagOutsideItsWindowIsNamed(t *testing.T) {
 	}
 	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
 		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
+
+// TestAssessOldResolvedSymptomNotNamed: a resolved Condition that would
+// count only within a window it is far outside (a fever diagnosis of years
+// ago) says nothing about the order and is not listed; a resolved one
+// within the window is named as not current.
+func TestAssessOldResolvedSymptomNotNamed(t *testing.T) {
+	old := withClinical(icd("old", "R50.9", "Fever, unspecified", 1500), "resolved")
+	recent := withClinical(icd("recent", "R50.9", "Fever, unspecified", 5), "resolved")
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(20), old, recent}}), defaultPolicy(), laterNow)
+	var got []string
+	for _, nc := range a.NotCounted {
+		got = append(got, nc.Source+"|"+nc.Reason)
+	}
+	if diff := cmp.Diff(got, []string{"Condition/recent|" + ReasonNotCurrent}); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
+
+// TestAssessUncountedClassIsNamed: therapy of a class the policy lists but
+// does not count (gabapentinoids by default) is named, and the therapy
+// finding says it is documented; old entries are not (issue 13).
+func TestAssessUncountedClassIsNamed(t *testing.T) {
+	gaba := medReq("g", "25480", "gabapentin", 60, 30, 1)
+	oldGaba := medReq("o", "25480", "gabapentin", 400, 30, 0)
+	rec := &chart.Record{Conditions: []chart.Condition{lbp(100)}, MedicationRequests: []chart.MedicationRequest{gaba, oldGaba}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonPolicyExcluded, What: "gabapentinoid", Display: "gabapentin", DateText: ymd(agoT(60)), Source: "MedicationRequest/g",
+		Why: "this policy does not count gabapentinoid as conservative therapy"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if f := a.Finding(ConservativeTherapyMissing); f == nil || !strings.Contains(f.Text, "Gabapentinoid (gabapentin) is documented, but this policy does not count it.") {
+		t.Errorf("therapy finding %+v", f)
+	}
+}
+
+// TestAssessReferralIsNamed: a procedure coded with a code that is not a
+// counted therapy, but whose words name one (a referral for physical
+// therapy), is not therapy done; within the look-back it is named, older
+// ones are not (issue 13).
+func TestAssessReferralIsNamed(t *testing.T) {
+	ref := proc("ref", policy.SystemSNOMED, "444831000124102", "Referral for physical therapy", 25)
+	old := proc("old", policy.SystemSNOMED, "444831000124102", "Referral for physical therapy", 900)
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{ref, old}}), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonNotTherapyCode, What: "physical therapy", Display: "Referral for physical therapy", DateText: ymd(agoT(25)), Source: "Procedure/ref",
+		Why: "its code is not a physical therapy treatment the policy counts (a referral or an order is not therapy done)"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if !a.Has(ConservativeTherapyMissing) {
+		t.Errorf("a referral counted as therapy: %+v", a.Findings)
+	}
+}
+
+// TestAssessCombinationNotMetOnsetByAge: a back-pain onset placed only by
+// the patient's age names a year, so it cannot show the pain is new; the
+// answer says the diagnosis is dated at that age.
+func TestAssessCombinationNotMetOnsetByAge(t *testing.T) {
+	back := icd("b", "M54.50", "Low back pain, unspecified", 0)
+	back.OnsetDateTime = nil
+	back.OnsetAge = &r4.Age{Value: ptr(json.Number("58")), Code: ptr("a"), System: ptr("http://unitsofmeasure.org")}
+	rec := &chart.Record{Patient: &r4.Patient{BirthDate: ptr("1966-08-10")},
+		Conditions: []chart.Condition{icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000), back}}
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Has(RedFlagMalignancy) || len(a.NotCounted) != 1 || a.NotCounted[0].Instead != "the back-pain diagnosis is dated at age 58 a" {
+		t.Errorf("not counted %+v", a.NotCounted)
+	}
+}
+
+// TestAssessImpreciseStartRunningPastD: a therapy dated only by a year or
+// month that contains D starts, at the latest, on D (a course never gains
+// days from imprecision); it is not "dated after the order".
+func TestAssessImpreciseStartRunningPastD(t *testing.T) {
+	m := medReq("y", "7258", "naproxen", 0, 30, 1)
+	m.AuthoredOn = ptr(testD.Format("2006"))
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(100)}, MedicationRequests: []chart.MedicationRequest{m}}), defaultPolicy(), laterNow)
+	if len(a.NotCounted) != 0 {
+		t.Errorf("not counted %+v, want none", a.NotCounted)
+	}
+	if a.TherapyDays != 0 || a.TherapyFrom == nil || !a.TherapyFrom.Equal(testD) {
+		t.Errorf("therapy %d days from %v, want 0 days from D", a.TherapyDays, a.TherapyFrom)
 	}
 }

@@ -203,6 +203,14 @@ const (
 	// window for prior imaging (365 days by default); NotCounted.Why says
 	// which window.
 	ReasonOutsideImagingWindow = "outside-imaging-window"
+	// ReasonPolicyExcluded: therapy of a class the policy lists but does not
+	// count (gabapentinoids by default); NotCounted.Why names the class.
+	ReasonPolicyExcluded = "not-counted-by-policy"
+	// ReasonNotTherapyCode: a procedure coded in a system the value sets
+	// read, whose code is not a therapy the policy counts but whose words
+	// name one ("Referral for physical therapy": a referral is not therapy
+	// done); NotCounted.Why says so.
+	ReasonNotTherapyCode = "code-not-a-counted-therapy"
 	// ReasonOutsideRedFlagWindow: a current Condition whose code names a red
 	// flag, or part of one, that needs it dated within a window (new urinary
 	// retention within 14 days), dated before that window or undated;

@@ -49,17 +49,22 @@ func (x *assessor) therapy() therapyResult {
 	from := addDays(x.d, -t.LookbackDays)
 	var items []interval
 	add := func(start chart.Date, e time.Time, kind policy.TherapyKind, visit bool, ev Evidence, what string) {
+		if start.Earliest.After(x.d) {
+			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
+			return
+		}
+		// The latest day the date allows, but not after D: a course dated
+		// only "2026" on 2026-06-15 starts, at the latest, on D.
 		s := start.Latest
+		if s.After(x.d) {
+			s = x.d
+		}
 		end := s
 		if e.After(s) {
 			end = e
 		}
 		if end.After(x.d) {
 			end = x.d
-		}
-		if s.After(x.d) {
-			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
-			return
 		}
 		if end.Before(from) {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
@@ -89,17 +94,31 @@ func (x *assessor) therapy() therapyResult {
 	for _, pr := range x.procs {
 		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
-			// Recorded as text only, or coded only in a local code system:
-			// named when its words name a therapy class.
+			if l, un := x.pol.MatchUncountedTherapy(codings(pr.p.Code), pr.p.Code.Text); un && x.recent(pr.start) {
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: pr.p.Code.Name(), DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
+					Why: "this policy does not count " + l + " as conservative therapy"})
+				continue
+			}
+			// Recorded as text only, or coded only in a local code system,
+			// or coded with a code that is not a counted therapy (a
+			// referral): named when its words name a therapy class.
 			local := pr.p.Code.LocalOnly(chart.ProcedureSystems...)
-			if words := pr.p.Code.Words(); (len(pr.p.Code.Codings) == 0 || local) && words != "" {
-				if l := x.pol.TherapyLabelIn(words); l != "" {
-					nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
-					if local {
-						nc.Why = localCodeWhy
-					}
-					x.record(nc)
+			words := pr.p.Code.Words()
+			l := ""
+			if words != "" {
+				l = x.pol.TherapyLabelIn(words)
+			}
+			switch {
+			case l == "":
+			case len(pr.p.Code.Codings) == 0 || local:
+				nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
+				if local {
+					nc.Why = localCodeWhy
 				}
+				x.record(nc)
+			case x.recent(pr.start):
+				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
+					Why: "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"})
 			}
 			continue
 		}
@@ -146,6 +165,12 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if !ok {
+			if l, un := x.pol.MatchUncountedTherapy(codings(mu.Medication), mu.Medication.Text); un && mu.Counts && x.recent(mu.Start) {
+				name := mu.Medication.Name()
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
+					Why: "this policy does not count " + l + " as conservative therapy"})
+				continue
+			}
 			if mu.UnresolvedReference {
 				name := mu.Medication.Text
 				if name == "" {
@@ -213,7 +238,7 @@ func (x *assessor) therapy() therapyResult {
 			Code: ConservativeTherapyMissing,
 			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %d days).", ymd(&from), ymd(&x.d), t.LookbackDays),
 		}
-		var undated, status, kinds []string
+		var undated, status, excluded, kinds []string
 		span := map[string][2]string{}
 		for _, nc := range x.notCounted {
 			switch nc.Reason {
@@ -234,10 +259,16 @@ func (x *assessor) therapy() therapyResult {
 				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
 			case ReasonStatus:
 				status = append(status, fmt.Sprintf("%s (%s, %s)", nc.What, nc.Display, nc.Why))
+			case ReasonPolicyExcluded:
+				excluded = append(excluded, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
 			}
 		}
 		if len(undated) > 0 {
 			r.finding.Text += fmt.Sprintf(" %s is documented without a start date, so its duration is unknown.", sentence(uniq(undated)))
+		}
+		if len(excluded) > 0 {
+			ex := uniq(excluded)
+			r.finding.Text += fmt.Sprintf(" %s %s documented, but this policy does not count %s.", sentence(ex), plural(len(ex), "is", "are"), plural(len(ex), "it", "them"))
 		}
 		if len(status) > 0 {
 			st := uniq(status)
@@ -412,4 +443,10 @@ func sentence(items []string) string {
 		s = strings.ToUpper(s[:1]) + s[1:]
 	}
 	return s
+}
+
+// recent reports whether a therapy dated d (undated included) may fall in
+// the look-back window: older entries are named only as outside it.
+func (x *assessor) recent(d chart.Date) bool {
+	return d.IsZero() || !d.Latest.Before(addDays(x.d, -x.pol.ConservativeTherapy.LookbackDays))
 }

@@ -92,3 +92,36 @@ func (p *Policy) TherapyLabelIn(text string) string {
 	}
 	return ""
 }
+
+// MatchUncountedTherapy reports whether a procedure or medication belongs to
+// a therapy class the policy lists but does not count (gabapentinoids by
+// default): by code in the class's value sets, or by an ingredient name of
+// the class found as a word in texts or a coding display. It returns the
+// class's label. The answer names such entries rather than dropping them.
+func (p *Policy) MatchUncountedTherapy(codings []Coding, texts ...string) (string, bool) {
+	for _, cd := range codings {
+		texts = append(texts, cd.Display)
+	}
+	for _, c := range p.ConservativeTherapy.Classes.All() {
+		if c.Class.Counts {
+			continue
+		}
+		if _, ok := c.Class.Procedures.MatchAny(codings); ok {
+			return c.Class.Label, true
+		}
+		for _, cd := range codings {
+			if cd.System == SystemRxNorm && c.Class.Medications.Match(SystemRxNorm, strings.TrimSpace(cd.Code)) {
+				return c.Class.Label, true
+			}
+		}
+		for _, t := range texts {
+			t = strings.ToLower(t)
+			for _, ing := range c.Class.Ingredients {
+				if n := strings.ToLower(strings.TrimSpace(ing.Name)); n != "" && containsWord(t, n) {
+					return c.Class.Label, true
+				}
+			}
+		}
+	}
+	return "", false
+}

@@ -33,3 +33,19 @@ func TestNoteCriterion(t *testing.T) {
 		t.Error("the default policy makes note evidence advisory; it should count")
 	}
 }
+
+// TestMatchUncountedTherapy: a class the policy lists but does not count
+// (gabapentinoids by default) is recognised by code and by ingredient name;
+// a counted class is not reported as uncounted.
+func TestMatchUncountedTherapy(t *testing.T) {
+	p := Default().Default()
+	if l, ok := p.MatchUncountedTherapy([]Coding{{System: SystemRxNorm, Code: "25480"}}); !ok || l != "gabapentinoid" {
+		t.Errorf("gabapentin by code: %q %v", l, ok)
+	}
+	if l, ok := p.MatchUncountedTherapy(nil, "Pregabalin 75 MG Oral Capsule"); !ok || l != "gabapentinoid" {
+		t.Errorf("pregabalin by name: %q %v", l, ok)
+	}
+	if _, ok := p.MatchUncountedTherapy([]Coding{{System: SystemRxNorm, Code: "7258", Display: "naproxen"}}); ok {
+		t.Error("naproxen reported as uncounted")
+	}
+}
