@@ -655,6 +655,31 @@ func TestNotCountedLines(t *testing.T) {
 	}
 }
 
+// TestChartOfAnotherPatient: a chart whose entries all name another patient
+// opens by saying so and what to do, never "part of the chart could not be
+// checked" (issue 13, requirement 7: none of it could).
+func TestChartOfAnotherPatient(t *testing.T) {
+	a := assessment(criteria.CriteriaIndeterminate)
+	a.Unchecked = nil
+	a.Findings = []criteria.Finding{{Code: criteria.OtherPatientData,
+		Text: "All 3 clinical entries supplied are about another patient, so nothing in them was used; the chart of this patient could not be checked."}}
+	a.NotCounted = []criteria.NotCounted{{Reason: criteria.ReasonOtherPatient, What: "Condition", Display: "3 Condition entries about another patient"}}
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	opening, _, _ := strings.Cut(c.Detail, "\n")
+	want := "**Prior authorization needed: the chart sent is for another patient, so nothing of this patient's could be checked. Send this patient's record, then sign the order again.**"
+	if opening != want {
+		t.Errorf("opening:\ngot  %s\nwant %s", opening, want)
+	}
+	if strings.Contains(c.Detail, "part of the chart") || strings.Contains(c.Summary, "diagnosis") {
+		t.Errorf("the card reads as a partial chart or a missing diagnosis:\n%s\n%s", c.Summary, c.Detail)
+	}
+	// A chart with only some searches missing keeps its opening.
+	part := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, assessment(criteria.CriteriaIndeterminate)))
+	if !strings.HasPrefix(part.Detail, "**Prior authorization needed: part of the chart could not be checked.**") {
+		t.Errorf("partial chart:\n%s", part.Detail)
+	}
+}
+
 func TestLookBackUnknown(t *testing.T) {
 	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
 	a.LookbackDays = 0

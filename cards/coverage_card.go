@@ -160,7 +160,13 @@ func (b *builder) firstGap(a *criteria.Assessment) string {
 // decision writes the decision in plain words, the payer and the order.
 func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 	pol := b.in.Policy
-	fmt.Fprintf(d, "**%s: %s.**\n\n", paWords(pol.PANeeded), outcomeWords(a.Outcome))
+	if a.Has(criteria.OtherPatientData) {
+		// Not "part of the chart": none of it is this patient's (issue 13,
+		// requirement 7). Say so first, with what to do.
+		fmt.Fprintf(d, "**%s: the chart sent is for another patient, so nothing of this patient's could be checked. Send this patient's record, then sign the order again.**\n\n", paWords(pol.PANeeded))
+	} else {
+		fmt.Fprintf(d, "**%s: %s.**\n\n", paWords(pol.PANeeded), outcomeWords(a.Outcome))
+	}
 	payer := "Payer: " + mdEscape(pol.PayerName())
 	if c := b.in.Coverage; c != nil && c.Payer != "" && pol.Payer != "" && !strings.EqualFold(c.Payer, pol.Payer) && pol.ID == policy.DefaultID {
 		// No payer-specific policy: name the chart's payer and the criteria used.

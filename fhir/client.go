@@ -11,9 +11,12 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxRedirects bounds same-origin redirects; FHIR servers rarely redirect at all.
@@ -239,6 +242,14 @@ func (c *Client) get(ctx context.Context, u *url.URL, what string) (body []byte,
 // response once its status is a success; the caller closes its body. A
 // failed status's body is drained a little and closed here.
 func (c *Client) send(req *http.Request, what string) (*http.Response, error) {
+	return c.sendKeeping(req, what, false)
+}
+
+// sendKeeping is send; with outcome set, a failed status's OperationOutcome
+// text is kept on the error for OutcomeText. Only Transaction (the seed
+// command's call) sets it: on service calls the server's text may carry
+// patient data into logs, so it is never read there.
+func (c *Client) sendKeeping(req *http.Request, what string, outcome bool) (*http.Response, error) {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -256,6 +267,9 @@ func (c *Client) send(req *http.Request, what string) (*http.Response, error) {
 		return nil, fmt.Errorf("%s: %v: %w", what, err, ErrUnavailable)
 	}
 	if err := statusError(resp.StatusCode, what); err != nil {
+		if ct := resp.Header.Get("Content-Type"); outcome && (ct == "" || isJSONType(ct)) {
+			err = withOutcome(err, resp.Body)
+		}
 		// Drain a little so a short error body does not cost the connection.
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		resp.Body.Close()
@@ -280,12 +294,17 @@ func (c *Client) slot(ctx context.Context, what string) (release func(), err err
 // do sends req under the concurrency cap, checks status and content type and
 // reads at most maxBodyBytes of the body.
 func (c *Client) do(req *http.Request, what string) ([]byte, int, error) {
+	return c.doKeeping(req, what, false)
+}
+
+// doKeeping is do; outcome is as for sendKeeping.
+func (c *Client) doKeeping(req *http.Request, what string, outcome bool) ([]byte, int, error) {
 	release, err := c.slot(req.Context(), what)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer release()
-	resp, err := c.send(req, what)
+	resp, err := c.sendKeeping(req, what, outcome)
 	if err != nil {
 		if resp != nil {
 			return nil, resp.StatusCode, err
@@ -466,6 +485,8 @@ func clipType(s string) string {
 
 // Transaction POSTs a transaction Bundle to the base URL and fails unless the
 // server answers with a transaction-response whose entries all succeeded.
+// The error of a refusal keeps the server's OperationOutcome text, out of
+// its message, for OutcomeText.
 func (c *Client) Transaction(ctx context.Context, bundle []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.String(), bytes.NewReader(bundle))
 	if err != nil {
@@ -473,7 +494,9 @@ func (c *Client) Transaction(ctx context.Context, bundle []byte) error {
 	}
 	req.Header.Set("Accept", "application/fhir+json")
 	req.Header.Set("Content-Type", "application/fhir+json")
-	body, status, err := c.do(req, "transaction")
+	// Transaction serves the seed command, run by an operator on test
+	// data: a refusal keeps the server's OperationOutcome text (OutcomeText).
+	body, status, err := c.doKeeping(req, "transaction", true)
 	if err != nil {
 		return err
 	}
@@ -482,17 +505,106 @@ func (c *Client) Transaction(ctx context.Context, bundle []byte) error {
 		Type         string `json:"type"`
 		Entry        []struct {
 			Response struct {
-				Status string `json:"status"`
+				Status  string          `json:"status"`
+				Outcome json.RawMessage `json:"outcome"`
 			} `json:"response"`
 		} `json:"entry"`
 	}
 	if json.Unmarshal(body, &resp) != nil || resp.ResourceType != "Bundle" || resp.Type != "transaction-response" {
-		return fmt.Errorf("transaction: status %d: not a transaction-response: %w", status, ErrBadResponse)
+		err := fmt.Errorf("transaction: status %d: not a transaction-response: %w", status, ErrBadResponse)
+		return keepOutcome(err, body)
 	}
 	for i, e := range resp.Entry {
 		if !strings.HasPrefix(strings.TrimSpace(e.Response.Status), "2") {
-			return fmt.Errorf("transaction: entry %d: status %s: %w", i, clipType(e.Response.Status), ErrBadResponse)
+			err := fmt.Errorf("transaction: entry %d: status %s: %w", i, clipType(e.Response.Status), ErrBadResponse)
+			return keepOutcome(err, e.Response.Outcome)
 		}
 	}
 	return nil
+}
+
+// maxOutcomeBytes bounds the error body read for its OperationOutcome, and
+// maxOutcomeRunes the text kept from it.
+const (
+	maxOutcomeBytes = 64 << 10
+	maxOutcomeRunes = 500
+)
+
+// outcomeError is an error with the text of the OperationOutcome the server
+// answered. Error() leaves the text out: only a caller that asks for it
+// with OutcomeText shows it.
+type outcomeError struct {
+	err  error
+	text string
+}
+
+func (e *outcomeError) Error() string { return e.err.Error() }
+func (e *outcomeError) Unwrap() error { return e.err }
+
+// OutcomeText returns the issue diagnostics (or details text) of the
+// OperationOutcome a FHIR server answered when it refused a Transaction,
+// joined, with control characters removed and at most a few hundred
+// characters; "" when there is none. Service calls never keep this text:
+// it may carry patient data, so it is only for operator commands.
+func OutcomeText(err error) string {
+	var oe *outcomeError
+	if errors.As(err, &oe) {
+		return oe.text
+	}
+	return ""
+}
+
+// withOutcome reads a bounded error body and keeps its OperationOutcome text.
+func withOutcome(err error, body io.Reader) error {
+	b, _ := io.ReadAll(io.LimitReader(body, maxOutcomeBytes))
+	return keepOutcome(err, b)
+}
+
+// keepOutcome wraps err with the text of the OperationOutcome in raw, when
+// raw is one with any text.
+func keepOutcome(err error, raw []byte) error {
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Diagnostics string `json:"diagnostics"`
+			Details     struct {
+				Text string `json:"text"`
+			} `json:"details"`
+		} `json:"issue"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &oo) != nil || oo.ResourceType != "OperationOutcome" {
+		return err
+	}
+	var parts []string
+	for _, is := range oo.Issue {
+		for _, t := range []string{is.Diagnostics, is.Details.Text} {
+			if t = printable(t); t != "" && !slices.Contains(parts, t) {
+				parts = append(parts, t)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return err
+	}
+	text := strings.Join(parts, "; ")
+	if r := []rune(text); len(r) > maxOutcomeRunes {
+		text = string(r[:maxOutcomeRunes-1]) + "…"
+	}
+	return &outcomeError{err: err, text: text}
+}
+
+// printable is s on one line: control characters (line breaks, tabs,
+// escape sequences) and bidirectional overrides become spaces, and runs of
+// spaces one, so that a server's text cannot rewrite the operator's terminal.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == utf8.RuneError:
+			b.WriteRune(' ')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return strings.Join(strings.Fields(b.String()), " ")
 }

@@ -152,3 +152,87 @@ func TestSeedChunksAndFailures(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+// refusal is an OperationOutcome a server answers a refused transaction
+// with: diagnostics over several lines with an escape sequence, and a
+// details text.
+const refusal = `{"resourceType":"OperationOutcome","issue":[
+  {"severity":"error","code":"processing","diagnostics":"Bundle.entry[3].resource: Unknown resource type\n'Widget'\u001b[2J","details":{"text":"Invalid resource"}},
+  {"severity":"error","code":"processing","details":{"text":"Invalid resource"}}]}`
+
+// TestSeedShowsServerReason: a refused seed transaction keeps the server's
+// OperationOutcome text for the operator (one line, bounded), out of the
+// error's own message; a search on the service path never keeps it.
+func TestSeedShowsServerReason(t *testing.T) {
+	long := `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"` + strings.Repeat("x", 2000) + `"}]}`
+	tests := []struct {
+		name, status, body string
+		code               int
+		want               string
+	}{
+		{"400 OperationOutcome", "", refusal, 400, "Bundle.entry[3].resource: Unknown resource type 'Widget' [2J; Invalid resource"},
+		{"422 without content type", "", refusal, 422, "Bundle.entry[3].resource: Unknown resource type 'Widget' [2J; Invalid resource"},
+		{"long diagnostics", "", long, 400, strings.Repeat("x", maxOutcomeRunes-1) + "…"},
+		{"entry outcome", `"422 Unprocessable Entity","outcome":` + refusal, "", 200, "Bundle.entry[3].resource: Unknown resource type 'Widget' [2J; Invalid resource"},
+		{"400 not an OperationOutcome", "", `{"error":"no"}`, 400, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if tc.name == "422 without content type" {
+					w.Header()["Content-Type"] = nil
+				} else {
+					w.Header().Set("Content-Type", "application/fhir+json")
+				}
+				w.WriteHeader(tc.code)
+				if tc.status != "" {
+					fmt.Fprintf(w, `{"resourceType":"Bundle","type":"transaction-response","entry":[{"response":{"status":%s}}]}`, tc.status)
+					return
+				}
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			c, err := NewLoader(LoaderConfig{}, nil).Client(srv.URL+"/fhir", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Seed(context.Background(), c, json.RawMessage(`{"resourceType":"Patient","id":"p1"}`))
+			if !errors.Is(err, ErrBadResponse) {
+				t.Fatalf("err = %v, want ErrBadResponse", err)
+			}
+			if got := OutcomeText(err); got != tc.want {
+				t.Errorf("OutcomeText:\ngot  %q\nwant %q", got, tc.want)
+			}
+			if strings.Contains(err.Error(), "Widget") {
+				t.Errorf("the server's text is in the error's own message: %v", err)
+			}
+		})
+	}
+}
+
+// TestSearchKeepsNoServerText: on the service path a refusal's
+// OperationOutcome text is neither kept nor logged: it may hold patient data.
+func TestSearchKeepsNoServerText(t *testing.T) {
+	srv := newRecorder(t, func(typ string) http.HandlerFunc {
+		if typ != "Condition" {
+			return nil
+		}
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/fhir+json")
+			w.WriteHeader(400)
+			_, _ = io.WriteString(w, refusal)
+		}
+	})
+	_, logs := loadConditionsFrom(t, LoaderConfig{}, srv.base(), testToken)
+	if !strings.Contains(logs, "status 400") || strings.Contains(logs, "Widget") || strings.Contains(logs, "Invalid resource") {
+		t.Errorf("service log of a refused search:\n%s", logs)
+	}
+	c, err := NewLoader(LoaderConfig{}, nil).Client(srv.base(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, srv.base()+"/Condition?patient=p1", nil)
+	if _, _, err := c.do(req, "conditions"); err == nil || OutcomeText(err) != "" {
+		t.Errorf("search refusal: err = %v, text %q, want an error without the server's text", err, OutcomeText(err))
+	}
+}

@@ -251,7 +251,14 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	for _, file := range files {
 		sum, err := fhir.SeedFiles(ctx, client, file)
 		if err != nil {
-			fmt.Fprintln(stderr, err) // SeedFiles' errors name the file
+			// SeedFiles' errors name the file. The server's reason for a
+			// refusal is shown here, to the operator seeding test data; the
+			// service never shows or logs a FHIR server's text.
+			if why := fhir.OutcomeText(err); why != "" {
+				fmt.Fprintf(stderr, "%v; the server said: %s\n", err, why)
+			} else {
+				fmt.Fprintln(stderr, err)
+			}
 			failed = append(failed, filepath.Base(file))
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -271,6 +272,37 @@ func TestSeedCommand(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(scenarios, "*.json"))
 	if b.Total != len(files)-1 { // every request file has its own patient; expected.json is not seeded
 		t.Errorf("%d patients on the server after seeding twice, want %d", b.Total, len(files)-1)
+	}
+}
+
+// TestSeedShowsTheServersReason: when the FHIR server refuses a file, seed
+// prints the server's OperationOutcome text (one line, no control
+// characters), not only "status 400: fhir: unusable response".
+func TestSeedShowsTheServersReason(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, `{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"processing",`+
+			`"diagnostics":"HAPI-0450: Failed to parse request body as JSON resource.\nError was: Unknown resource name \"Widget\"\u001b[31m",`+
+			`"details":{"text":"Invalid resource"}}]}`)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "widget.json")
+	if err := os.WriteFile(file, []byte(`{"resourceType":"Widget","id":"w1"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	err := run(context.Background(), []string{"seed", "--fhir", srv.URL, file}, env(nil), strings.NewReader(""), &stdout, &stderr)
+	if err == nil {
+		t.Fatal("seed of a refused file succeeded")
+	}
+	want := `widget.json: seed transaction 1: transaction: status 400: fhir: unusable response; the server said: ` +
+		`HAPI-0450: Failed to parse request body as JSON resource. Error was: Unknown resource name "Widget" [31m; Invalid resource` + "\n"
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr:\n%s\nwant a line\n%s", stderr.String(), want)
+	}
+	if strings.ContainsRune(stderr.String(), 0x1b) {
+		t.Errorf("a control character from the server reached the terminal: %q", stderr.String())
 	}
 }
 

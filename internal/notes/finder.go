@@ -435,6 +435,11 @@ func (c *concept) accepts(re *regexp.Regexp, s string, m []int) bool {
 		if !ok || err != nil || n > c.gradeAtMost-1 {
 			return false
 		}
+		// "3+/5" is above 3/5 on the MRC scale: at the limit, a "+" grade
+		// is over it ("3-/5" is under it).
+		if mod, _ := group("mod"); n == c.gradeAtMost-1 && mod == "+" {
+			return false
+		}
 	}
 	if c.worsening {
 		g, ok1 := group("grade")

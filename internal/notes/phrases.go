@@ -128,7 +128,8 @@ type concept struct {
 	// fold[i] is true when patterns[i] runs on lowered text.
 	fold    []bool
 	exclude []*regexp.Regexp
-	// gradeAtMost > 0: the "grade" group must be <= it.
+	// gradeAtMost > 0: the "grade" group must be <= it, and not equal to it
+	// with a "+" in the "mod" group ("3+/5" is above 3/5).
 	gradeAtMost int
 	worsening   bool
 	feverC      float64
@@ -258,6 +259,10 @@ func New(data []byte) (*Finder, error) {
 			names := re.SubexpNames()
 			if c.gradeAtMost > 0 && !slices.Contains(names, "grade") {
 				return nil, fmt.Errorf("%w: %s: pattern %q has no grade group", ErrInvalid, where, p)
+			}
+			// A sign read but not captured would make "3+/5" a 3/5.
+			if c.gradeAtMost > 0 && !slices.Contains(names, "mod") {
+				return nil, fmt.Errorf("%w: %s: pattern %q has no mod group (the grade's + or -)", ErrInvalid, where, p)
 			}
 			if c.worsening && (!slices.Contains(names, "grade") || !slices.Contains(names, "was")) {
 				return nil, fmt.Errorf("%w: %s: pattern %q needs grade and was groups", ErrInvalid, where, p)

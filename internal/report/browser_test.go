@@ -266,7 +266,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 		"hook":   {"Order signed | " + signed, "Order selected | " + selected},
 		"client": {"https://ehr.example | " + signed, "No verified client (development mode or refused) | " + selected},
 		"policy": {"Default policy | 6 | 6 | 2 (33.3%) | 12 | 8 (66.7%) | 3 (25.0%) | 5 (41.7%)",
-			"No policy (nothing assessed) | 2 | 0 | 0 | 0 | 0 | 0 | 0",
+			"No policy (nothing assessed) | 2 | 0 | - (0 orders) | 0 | - (0 cards) | - (0 cards) | - (0 cards)",
 			"Acme Health Plan | " + selected},
 	}
 	if diff := cmp.Diff(splits, wantSplits); diff != "" {

@@ -142,7 +142,8 @@ func page(r *Report) view {
 			val := strconv.FormatFloat(p, 'f', 1, 64)
 			text := fmt.Sprintf("%s%% (%d of %d)", val, n, c.Issued)
 			if c.Issued == 0 {
-				text = "-"
+				// A rate of nothing is not 0 %: no figure, no bar.
+				val, text = "", rateCell(n, 0, "cards")
 			}
 			bs = append(bs, bar{FullLabel: TopicName(c.Topic), Code: c.Topic, Value: val, Text: text})
 		}
@@ -233,16 +234,25 @@ func summary(r *Report) []summaryRow {
 
 func splitOf(id, title string, ss []Split, name func(string) string) splitTable {
 	t := splitTable{ID: id, Title: title}
-	pct := countShare
 	for _, s := range ss {
 		t.Rows = append(t.Rows, splitRow{
 			Key: s.Key, Name: name(s.Key), Calls: strconv.Itoa(s.Calls), Orders: strconv.Itoa(s.Orders),
-			Met: pct(s.Met, s.Orders), Issued: strconv.Itoa(s.Cards.Issued),
-			Accepted: pct(s.Cards.Accepted, s.Cards.Issued), Overrid: pct(s.Cards.Overridden, s.Cards.Issued),
-			Feedback: pct(s.Cards.WithFeedback, s.Cards.Issued),
+			Met: rateCell(s.Met, s.Orders, "orders"), Issued: strconv.Itoa(s.Cards.Issued),
+			Accepted: rateCell(s.Cards.Accepted, s.Cards.Issued, "cards"), Overrid: rateCell(s.Cards.Overridden, s.Cards.Issued, "cards"),
+			Feedback: rateCell(s.Cards.WithFeedback, s.Cards.Issued, "cards"),
 		})
 	}
 	return t
+}
+
+// rateCell is n with its share of of, or, when of is 0, "-" with the
+// denominator ("- (0 orders)"), as the text report shows "-": a rate of
+// nothing is not 0 %.
+func rateCell(n, of int, unit string) string {
+	if of == 0 {
+		return fmt.Sprintf("- (0 %s)", unit)
+	}
+	return countShare(n, of)
 }
 
 // layout places the bars of one chart. Percentages use a fixed 0-100 scale

@@ -28,6 +28,27 @@ func TestHTML(t *testing.T) {
 	}
 }
 
+// TestHTMLRateBarOfNothing: a card type with no cards issued has no rate
+// bar and reads "-" with its denominator, never 0 %.
+func TestHTMLRateBarOfNothing(t *testing.T) {
+	r := sample()
+	r.CardTypes = append(r.CardTypes, CardType{Topic: "guideline"})
+	n := 0
+	for _, c := range page(r).Charts {
+		if c.ID != "acceptance" && c.ID != "override" {
+			continue
+		}
+		n++
+		last := c.Bars[len(c.Bars)-1]
+		if last.Value != "" || last.Text != "- (0 cards)" || last.W != 0 {
+			t.Errorf("%s: bar of a type with no cards issued: value %q, text %q, width %d", c.ID, last.Value, last.Text, last.W)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d rate charts, want 2", n)
+	}
+}
+
 func TestHTMLEmpty(t *testing.T) {
 	var b bytes.Buffer
 	if err := HTML(&b, &Report{}); err != nil {

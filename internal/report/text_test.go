@@ -115,7 +115,8 @@ func TestPercentiles(t *testing.T) {
 
 // TestLabelsAndZeroRates: a call whose hook was not recognised is labelled
 // as such, a payer policy by its payer's name (or its bare id when the name
-// is not known), and a rate over nothing is "-" rather than 0.0 %.
+// is not known), and a rate over nothing is "-" rather than 0.0 % (in the
+// HTML report too, with its denominator, rather than "0").
 func TestLabelsAndZeroRates(t *testing.T) {
 	r := sample()
 	var text, page bytes.Buffer
@@ -130,7 +131,7 @@ func TestLabelsAndZeroRates(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
 	}
-	for _, want := range []string{`<tr data-key=""><th scope="row">(hook not read)</th><td>1</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td><td>0</td></tr>`,
+	for _, want := range []string{`<tr data-key=""><th scope="row">(hook not read)</th><td>1</td><td>0</td><td>- (0 orders)</td><td>0</td><td>- (0 cards)</td><td>- (0 cards)</td><td>- (0 cards)</td></tr>`,
 		`<tr data-key="acme-health"><th scope="row">Acme Health Plan</th>`} {
 		if !strings.Contains(page.String(), want) {
 			t.Errorf("HTML report lacks %s", want)

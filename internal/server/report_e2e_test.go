@@ -138,13 +138,14 @@ func TestReportPageAfterScriptedRun(t *testing.T) {
 		t.Logf("all bars: %v", shown)
 	}
 	// The split rows name the payer of the policy in force and the calls
-	// whose hook was not read; a rate over nothing has no percentage.
+	// whose hook was not read; a rate over nothing reads "-" with its
+	// denominator, never 0.
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table[data-split] tbody tr")].map(tr =>
 		tr.closest("table").dataset.split + ": " + [...tr.children].map(c => c.textContent.trim()).join(" | "))`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"policy: General lumbar MRI criteria (no payer-specific policy) | 5 | 5 |", "hook: (hook not read) | 1 | 0 | 0 | 0 | 0 | 0 | 0"} {
+	for _, want := range []string{"policy: General lumbar MRI criteria (no payer-specific policy) | 5 | 5 |", "hook: (hook not read) | 1 | 0 | - (0 orders) | 0 | - (0 cards) | - (0 cards) | - (0 cards)"} {
 		found := false
 		for _, r := range rows {
 			found = found || strings.HasPrefix(r, want)
