@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -47,6 +48,35 @@ func logger(c *gin.Context) *slog.Logger {
 		return l.(*slog.Logger)
 	}
 	return slog.Default()
+}
+
+// loopbackOnly is the development guard (Config.LoopbackHostsOnly): 403
+// for a Host that is not loopback, and for an Origin CORS does not allow.
+func (s *Server) loopbackOnly(c *gin.Context) {
+	if !s.cfg.LoopbackHostsOnly {
+		c.Next()
+		return
+	}
+	host := c.Request.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	a, err := netip.ParseAddr(host)
+	loopback := host == "localhost" || (err == nil && a.IsLoopback()) || (host != "" && host == s.baseHost)
+	reason := ""
+	if !loopback {
+		reason = "host"
+	} else if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(origin) {
+		reason = "origin"
+	}
+	if reason != "" {
+		// The reason only: Host and Origin are the caller's text.
+		logger(c).Warn("development guard refused a request", slog.String("reason", reason))
+		s.fail(c, ErrForeignHost)
+		return
+	}
+	c.Next()
 }
 
 // cors answers preflights before authentication and rate limiting (204) and
