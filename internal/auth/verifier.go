@@ -280,7 +280,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			detail = strings.TrimPrefix(detail[strings.LastIndex(detail, head)+len(head):], ": ")
 		}
 		if detail != "" {
-			attrs = append(attrs, "detail", detail)
+			// Bounded: it may quote the unverified header (crit, typ), which
+			// is the caller's text.
+			attrs = append(attrs, "detail", truncate(detail, 200))
 		}
 		v.logger.WarnContext(ctx, "cds client authentication failed", attrs...)
 		if v.cfg.OnFailure != nil {
