@@ -187,6 +187,14 @@ func newLimiter(perSecond float64, burst int) *limiter {
 
 // allow takes a token for key; when none is left it says how long to wait.
 func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	return l.take(key, 1, now)
+}
+
+// take takes n tokens for key, all or none; when they are not there it says
+// how long to wait for them (n above the burst takes what the burst holds:
+// a request is never refused forever).
+func (l *limiter) take(key string, n float64, now time.Time) (bool, time.Duration) {
+	n = min(n, l.burst)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.last) > time.Minute {
@@ -204,11 +212,34 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
 	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= n {
+		b.tokens -= n
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, time.Duration((n - b.tokens) / l.rate * float64(time.Second))
+}
+
+// spend takes n more calls from the client's rate (a request that costs
+// more than one call); when they are not there it answers 429 and reports
+// false.
+func (s *Server) spend(c *gin.Context, n int) bool {
+	if s.limiter == nil {
+		return true
+	}
+	ok, wait := s.limiter.take(s.rateKey(c), float64(n), time.Now())
+	if !ok {
+		s.refuse(c, RefusedRateLimited, wait)
+	}
+	return ok
+}
+
+// rateKey is the client a rate is kept for: the verified issuer, else the
+// remote address.
+func (s *Server) rateKey(c *gin.Context) string {
+	if key := caller(c); key != "" {
+		return key
+	}
+	return c.ClientIP()
 }
 
 func (s *Server) rateLimit(c *gin.Context) {
@@ -216,11 +247,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
-	key := caller(c)
-	if key == "" {
-		key = c.ClientIP()
-	}
-	ok, wait := s.limiter.allow(key, time.Now())
+	ok, wait := s.limiter.allow(s.rateKey(c), time.Now())
 	if !ok {
 		s.refuse(c, RefusedRateLimited, wait)
 		return

@@ -33,7 +33,7 @@ func (s *Server) routes() {
 	discovery = append(discovery, s.rateLimit, s.handleDiscovery)
 	e.GET("/cds-services", discovery...)
 	e.POST("/cds-services/:id", s.gate, s.authenticate, s.rateLimit, s.audit, s.admit, s.handleService)
-	e.POST("/cds-services/:id/feedback", s.gate, s.authenticate, s.rateLimit, s.handleFeedback)
+	e.POST("/cds-services/:id/feedback", s.gate, s.authenticate, s.rateLimit, s.admit, s.handleFeedback)
 
 	e.GET("/fhir/Questionnaire/:id", s.handleQuestionnaire)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
