@@ -270,7 +270,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			reason = ReasonMalformed
 			err = fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		attrs := []any{"reason", reason, "iss", truncate(iss, 200), "path", r.URL.Path}
+		attrs := []any{"reason", reason, "iss", truncate(iss, 200), "path", truncate(r.URL.Path, 200)}
 		// The error's text repeats the message and the reason, sometimes
 		// inside a library's wrapping ("token is unverifiable: ...: cds
 		// client authentication failed: bad-alg: key is for ES384"): the

@@ -490,8 +490,8 @@ func TestReplayConcurrent(t *testing.T) {
 	}
 }
 
-// TestFailureLogBounded: the header of an unverified token is the caller's
-// text; a refusal's log line carries a bounded part of it, so a flood of
+// TestFailureLogBounded: the header of an unverified token and the path are
+// the caller's text; a refusal's log line carries a bounded part of them, so a flood of
 // 16 KiB tokens (30 a minute per address) cannot fill the logs.
 func TestFailureLogBounded(t *testing.T) {
 	h, _ := mainSetup(t)
@@ -511,5 +511,13 @@ func TestFailureLogBounded(t *testing.T) {
 		if n := len(h.logs.String()); n == 0 || n > 1000 {
 			t.Errorf("%s: the refusal logged %d bytes, want at most 1000", name, n)
 		}
+	}
+	// The path is the caller's text too (any service id).
+	h.logs.Reset()
+	if got := h.call(http.MethodPost, "/cds-services/"+long, "Bearer garbage"); got.Status != http.StatusUnauthorized {
+		t.Fatalf("long path: status %d, want 401", got.Status)
+	}
+	if n := len(h.logs.String()); n == 0 || n > 1000 {
+		t.Errorf("long path: the refusal logged %d bytes, want at most 1000", n)
 	}
 }
