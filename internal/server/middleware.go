@@ -73,6 +73,7 @@ func (s *Server) loopbackOnly(c *gin.Context) {
 	if reason != "" {
 		// The reason only: Host and Origin are the caller's text.
 		logger(c).Warn("development guard refused a request", slog.String("reason", reason))
+		s.counted(RefusedForeignHost)
 		s.fail(c, ErrForeignHost)
 		return
 	}

@@ -474,4 +474,21 @@ func TestDevelopmentGuard(t *testing.T) {
 			}
 		})
 	}
+	// Refusals are counted like the other refusals before the service runs.
+	if err := dev.FlushRefused(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dev.db.Refused(t.Context(), testNow.Add(-24*time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, r := range got {
+		if r.Reason == RefusedForeignHost {
+			n += r.N
+		}
+	}
+	if n != 5 {
+		t.Errorf("foreign-host refusals counted: %d, want 5", n)
+	}
 }
