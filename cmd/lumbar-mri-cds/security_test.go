@@ -137,6 +137,18 @@ func TestDevelopmentCORS(t *testing.T) {
 			t.Errorf("origin %s: Access-Control-Allow-Origin %q, want %q", origin, got, want)
 		}
 	}
+	// A page whose DNS name was rebound to 127.0.0.1 calls as its own
+	// origin, where CORS does not apply: the Host is refused.
+	req, _ := http.NewRequest(http.MethodGet, base+"/cds-services", nil)
+	req.Host = "rebound.example:8080"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("development instance called with Host %s: status %d, want 403", req.Host, resp.StatusCode)
+	}
 }
 
 // TestComposeSecuredSettings: each compose service replica allow-lists the HAPI

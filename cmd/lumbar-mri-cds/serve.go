@@ -266,6 +266,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		OpenDiscovery:         c.openDiscovery,
 		CORSOrigins:           corsOrigins,
 		CORSLoopback:          corsLoopback,
+		LoopbackHostsOnly:     dev,
 		RatePerSecond:         float64(c.rateLimit),
 		ReplayUsage:           replayUsage(verifier, sharedReplay != nil),
 		AuthFailuresPerMinute: c.authFailureLimit,

@@ -270,7 +270,7 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			reason = ReasonMalformed
 			err = fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
-		attrs := []any{"reason", reason, "iss", truncate(iss, 200), "path", r.URL.Path}
+		attrs := []any{"reason", reason, "iss", truncate(iss, 200), "path", truncate(r.URL.Path, 200)}
 		// The error's text repeats the message and the reason, sometimes
 		// inside a library's wrapping ("token is unverifiable: ...: cds
 		// client authentication failed: bad-alg: key is for ES384"): the
@@ -280,7 +280,9 @@ func (v *Verifier) Verify(ctx context.Context, r *http.Request) (Caller, error) 
 			detail = strings.TrimPrefix(detail[strings.LastIndex(detail, head)+len(head):], ": ")
 		}
 		if detail != "" {
-			attrs = append(attrs, "detail", detail)
+			// Bounded: it may quote the unverified header (crit, typ), which
+			// is the caller's text.
+			attrs = append(attrs, "detail", truncate(detail, 200))
 		}
 		v.logger.WarnContext(ctx, "cds client authentication failed", attrs...)
 		if v.cfg.OnFailure != nil {

@@ -489,3 +489,35 @@ func TestReplayConcurrent(t *testing.T) {
 		t.Errorf("statuses (-got +want):\n%s", diff)
 	}
 }
+
+// TestFailureLogBounded: the header of an unverified token and the path are
+// the caller's text; a refusal's log line carries a bounded part of them, so a flood of
+// 16 KiB tokens (30 a minute per address) cannot fill the logs.
+func TestFailureLogBounded(t *testing.T) {
+	h, _ := mainSetup(t)
+	long := strings.Repeat("x", 8_000) // the token stays under its 16 KiB cap
+	claims := base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"` + ehrIssuer + `"}`))
+	for name, header := range map[string]map[string]any{
+		"alg":  {"alg": long},
+		"crit": {"alg": "ES256", "crit": []string{long}},
+		"typ":  {"alg": "ES256", "typ": long},
+	} {
+		b, _ := json.Marshal(header)
+		tok := base64.RawURLEncoding.EncodeToString(b) + "." + claims + ".c2ln"
+		h.logs.Reset()
+		if got := h.bearer(servicePath, tok); got.Status != http.StatusUnauthorized {
+			t.Fatalf("%s: status %d, want 401", name, got.Status)
+		}
+		if n := len(h.logs.String()); n == 0 || n > 1000 {
+			t.Errorf("%s: the refusal logged %d bytes, want at most 1000", name, n)
+		}
+	}
+	// The path is the caller's text too (any service id).
+	h.logs.Reset()
+	if got := h.call(http.MethodPost, "/cds-services/"+long, "Bearer garbage"); got.Status != http.StatusUnauthorized {
+		t.Fatalf("long path: status %d, want 401", got.Status)
+	}
+	if n := len(h.logs.String()); n == 0 || n > 1000 {
+		t.Errorf("long path: the refusal logged %d bytes, want at most 1000", n)
+	}
+}

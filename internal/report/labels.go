@@ -151,6 +151,7 @@ var refusedNames = map[string]string{
 	"rate-limited":          "over the client's call rate (429)",
 	"admin-unauthenticated": "wrong or missing admin token (401)",
 	"auth-unavailable":      "token could not be checked: replay store unavailable (503)",
+	"foreign-host":          "development instance called through a non-loopback host or from a foreign page (403)",
 }
 
 // RefusedName is a refusal reason in plain words; unknown reasons are shown

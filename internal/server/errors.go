@@ -30,6 +30,10 @@ var (
 	ErrBodyTimeout = errors.New("request body not received in time")
 	// ErrBadPeriod is a report period that does not parse (400).
 	ErrBadPeriod = errors.New("invalid report period")
+	// ErrForeignHost is a request to a development instance addressed to a
+	// host that is not loopback (a DNS rebinding page), or sent by a browser
+	// page of an origin CORS does not allow (403).
+	ErrForeignHost = errors.New("forbidden: a development instance answers only requests addressed to localhost or a loopback address, from pages of allowed origins")
 	// ErrReportOff means /admin/report was asked for while no admin token is
 	// configured (404: the page does not exist on this instance).
 	ErrReportOff = errors.New("the report is off: no admin token is configured (set --admin-token or LUMBAR_MRI_CDS_ADMIN_TOKEN)")
@@ -59,6 +63,7 @@ var statusTable = []struct {
 	{err: ErrMethodNotAllowed, status: http.StatusMethodNotAllowed, code: "not-supported", public: true},
 	{err: ErrBodyTimeout, status: http.StatusRequestTimeout, code: "timeout", public: true},
 	{err: ErrBadPeriod, status: http.StatusBadRequest, code: "invalid", public: true},
+	{err: ErrForeignHost, status: http.StatusForbidden, code: "forbidden", public: true},
 	{err: ErrReportOff, status: http.StatusNotFound, code: "not-found", public: true},
 	// The 412 text says what the request lacked: a fhirServer, or one that
 	// answered.

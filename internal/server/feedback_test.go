@@ -83,3 +83,38 @@ func TestFeedback(t *testing.T) {
 		t.Errorf("suggestions accepted = %d, want 1", rep.Suggestions.Accepted)
 	}
 }
+
+// TestFeedbackBounded: feedback items share the one audit writer with every
+// client's calls, so one client cannot hold it for seconds: a request holds
+// at most MaxFeedbackItems (413 above), and every
+// feedbackItemsPerCall items spend one call of the client's rate. (Against
+// the built binary, six concurrent 42,000-item feedback requests from one
+// client made another client's calls answer 503, audit write failed.)
+func TestFeedbackBounded(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.RatePerSecond = 0.001; c.RateBurst = 2 * MaxFeedbackItems / feedbackItemsPerCall })
+	card := issue(t, s)[0].UUID // one call of the burst
+	body := func(n int, day int) []byte {
+		items := make([]string, n)
+		for i := range items {
+			items[i] = fmt.Sprintf(`{"card":%q,"outcome":"overridden","outcomeTimestamp":"2026-06-%02dT10:00:%02d.%03dZ"}`, card, day, i/1000, i%1000)
+		}
+		return []byte(`{"feedback":[` + strings.Join(items, ",") + `]}`)
+	}
+	post := func(b []byte) int {
+		return s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign/feedback", b, nil).Code
+	}
+	if got := post(body(MaxFeedbackItems+1, 1)); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("%d items: status %d, want 413", MaxFeedbackItems+1, got)
+	}
+	// The burst held 20 calls; the first call spent one, the 413 another
+	// (the rate is spent before the body is read). A full request costs 10.
+	if got := post(body(MaxFeedbackItems, 2)); got != http.StatusOK {
+		t.Fatalf("%d items: status %d, want 200", MaxFeedbackItems, got)
+	}
+	if got := post(body(MaxFeedbackItems, 3)); got != http.StatusTooManyRequests {
+		t.Errorf("a second %d items with 8 calls of rate left: status %d, want 429", MaxFeedbackItems, got)
+	}
+	if got := post(body(1, 4)); got != http.StatusOK {
+		t.Errorf("one item with 7 calls of rate left: status %d, want 200", got)
+	}
+}

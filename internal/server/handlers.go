@@ -199,6 +199,16 @@ func (s *Server) handleFeedback(c *gin.Context) {
 		s.fail(c, fmt.Errorf("%w: the body must be {\"feedback\": [...]} with at least one item", ErrInvalidFeedback))
 		return
 	}
+	if len(fb.Feedback) > MaxFeedbackItems {
+		s.fail(c, fmt.Errorf("%w: at most %d feedback items per request", ErrTooLarge, MaxFeedbackItems))
+		return
+	}
+	// Items beyond the first feedbackItemsPerCall spend more of the
+	// client's rate (the middleware took one call): feedback items share
+	// the one audit writer with every client's calls.
+	if extra := (len(fb.Feedback) - 1) / feedbackItemsPerCall; extra > 0 && !s.spend(c, extra) {
+		return
+	}
 	if s.cfg.Store == nil {
 		s.fail(c, ErrUnavailable)
 		return
@@ -216,6 +226,17 @@ func (s *Server) handleFeedback(c *gin.Context) {
 	logger(c).Info("feedback", slog.Int("items", len(fb.Feedback)))
 	c.Status(http.StatusOK)
 }
+
+// MaxFeedbackItems bounds the items of one feedback request (413 above). A
+// client sends one item per card it acted on, and an answer carries at most
+// three cards per order; the bound keeps one request from holding the audit
+// writer, which every client's calls wait on, for seconds.
+const MaxFeedbackItems = 100
+
+// feedbackItemsPerCall is how many feedback items cost one call of the
+// client's rate limit: writing ten items costs the audit writer about what
+// one call's audit row does.
+const feedbackItemsPerCall = 10
 
 func (s *Server) handleReady(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)

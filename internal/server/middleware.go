@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -47,6 +48,36 @@ func logger(c *gin.Context) *slog.Logger {
 		return l.(*slog.Logger)
 	}
 	return slog.Default()
+}
+
+// loopbackOnly is the development guard (Config.LoopbackHostsOnly): 403
+// for a Host that is not loopback, and for an Origin CORS does not allow.
+func (s *Server) loopbackOnly(c *gin.Context) {
+	if !s.cfg.LoopbackHostsOnly {
+		c.Next()
+		return
+	}
+	host := c.Request.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	a, err := netip.ParseAddr(host)
+	loopback := host == "localhost" || (err == nil && a.IsLoopback()) || (host != "" && host == s.baseHost)
+	reason := ""
+	if !loopback {
+		reason = "host"
+	} else if origin := c.GetHeader("Origin"); origin != "" && !s.allowedOrigin(origin) {
+		reason = "origin"
+	}
+	if reason != "" {
+		// The reason only: Host and Origin are the caller's text.
+		logger(c).Warn("development guard refused a request", slog.String("reason", reason))
+		s.counted(RefusedForeignHost)
+		s.fail(c, ErrForeignHost)
+		return
+	}
+	c.Next()
 }
 
 // cors answers preflights before authentication and rate limiting (204) and
@@ -157,6 +188,14 @@ func newLimiter(perSecond float64, burst int) *limiter {
 
 // allow takes a token for key; when none is left it says how long to wait.
 func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
+	return l.take(key, 1, now)
+}
+
+// take takes n tokens for key, all or none; when they are not there it says
+// how long to wait for them (n above the burst takes what the burst holds:
+// a request is never refused forever).
+func (l *limiter) take(key string, n float64, now time.Time) (bool, time.Duration) {
+	n = min(n, l.burst)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.last) > time.Minute {
@@ -174,11 +213,34 @@ func (l *limiter) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
 	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
+	if b.tokens >= n {
+		b.tokens -= n
 		return true, 0
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, time.Duration((n - b.tokens) / l.rate * float64(time.Second))
+}
+
+// spend takes n more calls from the client's rate (a request that costs
+// more than one call); when they are not there it answers 429 and reports
+// false.
+func (s *Server) spend(c *gin.Context, n int) bool {
+	if s.limiter == nil {
+		return true
+	}
+	ok, wait := s.limiter.take(s.rateKey(c), float64(n), time.Now())
+	if !ok {
+		s.refuse(c, RefusedRateLimited, wait)
+	}
+	return ok
+}
+
+// rateKey is the client a rate is kept for: the verified issuer, else the
+// remote address.
+func (s *Server) rateKey(c *gin.Context) string {
+	if key := caller(c); key != "" {
+		return key
+	}
+	return c.ClientIP()
 }
 
 func (s *Server) rateLimit(c *gin.Context) {
@@ -186,11 +248,7 @@ func (s *Server) rateLimit(c *gin.Context) {
 		c.Next()
 		return
 	}
-	key := caller(c)
-	if key == "" {
-		key = c.ClientIP()
-	}
-	ok, wait := s.limiter.allow(key, time.Now())
+	ok, wait := s.limiter.allow(s.rateKey(c), time.Now())
 	if !ok {
 		s.refuse(c, RefusedRateLimited, wait)
 		return

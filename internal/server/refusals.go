@@ -23,6 +23,7 @@ const (
 	RefusedRateLimited     = "rate-limited"          // 429: the client is over --rate-limit
 	RefusedAdminToken      = "admin-unauthenticated" // 401: wrong or missing admin token
 	RefusedAuthUnavailable = "auth-unavailable"      // 503: the token could not be checked (the shared replay store is down)
+	RefusedForeignHost     = "foreign-host"          // 403: development guard (a Host that is not loopback, or a foreign Origin)
 )
 
 // DefaultAuthFailures is the default failed-authentication budget of one

@@ -9,7 +9,8 @@ import (
 // routes lists every route of the service and its protection
 // (DECISIONS.md, "Authentication and routes").
 //
-// A service call flows: recover -> request id -> CORS (preflights end here)
+// A service call flows: recover -> request id -> development guard (a Host
+// that is not loopback, or an Origin that CORS does not allow: 403) -> CORS (preflights end here)
 // -> failure gate (429 before any verification for an address past its
 // failed-authentication budget) -> authenticate -> rate limit (per verified
 // issuer, else remote address) -> audit (buffers the response until the row
@@ -23,7 +24,7 @@ func (s *Server) routes() {
 	// routing (Handler), so no empty redirect is ever sent.
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
-	e.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { s.fail(c, errPanic) }), s.requestID, s.cors)
+	e.Use(gin.CustomRecovery(func(c *gin.Context, _ any) { s.fail(c, errPanic) }), s.requestID, s.loopbackOnly, s.cors)
 
 	discovery := []gin.HandlerFunc{}
 	if !s.cfg.OpenDiscovery {
@@ -32,7 +33,7 @@ func (s *Server) routes() {
 	discovery = append(discovery, s.rateLimit, s.handleDiscovery)
 	e.GET("/cds-services", discovery...)
 	e.POST("/cds-services/:id", s.gate, s.authenticate, s.rateLimit, s.audit, s.admit, s.handleService)
-	e.POST("/cds-services/:id/feedback", s.gate, s.authenticate, s.rateLimit, s.handleFeedback)
+	e.POST("/cds-services/:id/feedback", s.gate, s.authenticate, s.rateLimit, s.admit, s.handleFeedback)
 
 	e.GET("/fhir/Questionnaire/:id", s.handleQuestionnaire)
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -424,5 +425,70 @@ func TestAuthUnavailableCountedApart(t *testing.T) {
 	}
 	if diff := cmp.Diff(refused, []store.Refusal{{Reason: RefusedAuthUnavailable, N: 5}}); diff != "" {
 		t.Errorf("refused counts (-got +want):\n%s", diff)
+	}
+}
+
+// TestDevelopmentGuard: a development instance verifies no token, so it
+// answers only requests addressed to a loopback host (a page whose DNS name
+// is rebound to 127.0.0.1 calls it as its own origin, where CORS does not
+// apply) and refuses a browser page of an origin CORS does not allow (a
+// text/plain POST needs no preflight: it would run, the answer merely
+// hidden). Secured mode keeps answering any Host.
+func TestDevelopmentGuard(t *testing.T) {
+	dev := newTestServer(t, func(c *Config) {
+		c.CORSOrigins = nil
+		c.CORSLoopback = true
+		c.LoopbackHostsOnly = true
+		c.BaseURL = "http://127.0.0.1:8080"
+	})
+	secured := newTestServer(t, func(c *Config) { c.CORSOrigins = nil })
+	tests := []struct {
+		name, host, origin string
+		server             *testServer
+		want               int
+	}{
+		{"loopback address", "127.0.0.1:8080", "", dev, http.StatusOK},
+		{"localhost", "localhost:8080", "", dev, http.StatusOK},
+		{"LOCALHOST. without port", "LOCALHOST.", "", dev, http.StatusOK},
+		{"IPv6 loopback", "[::1]:8080", "", dev, http.StatusOK},
+		{"loopback page", "127.0.0.1:8080", "http://localhost:3000", dev, http.StatusOK},
+		{"rebound DNS name", "evil.example:8080", "http://evil.example:8080", dev, http.StatusForbidden},
+		{"rebound DNS name, no Origin", "evil.example:8080", "", dev, http.StatusForbidden},
+		{"name that starts like localhost", "localhost.evil.example:8080", "", dev, http.StatusForbidden},
+		{"foreign page, simple POST", "127.0.0.1:8080", "https://evil.example", dev, http.StatusForbidden},
+		{"opaque origin", "127.0.0.1:8080", "null", dev, http.StatusForbidden},
+		{"secured mode, any host", "cds.example.org", "", secured, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodPost, "/cds-services/lumbar-mri-order-sign", bytes.NewReader(minimal(t, nil)))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "text/plain")
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			rec := httptest.NewRecorder()
+			tt.server.Handler().ServeHTTP(rec, req)
+			if rec.Code != tt.want {
+				t.Errorf("status %d, want %d", rec.Code, tt.want)
+			}
+		})
+	}
+	// Refusals are counted like the other refusals before the service runs.
+	if err := dev.FlushRefused(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dev.db.Refused(t.Context(), testNow.Add(-24*time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, r := range got {
+		if r.Reason == RefusedForeignHost {
+			n += r.N
+		}
+	}
+	if n != 5 {
+		t.Errorf("foreign-host refusals counted: %d, want 5", n)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,15 @@ type Config struct {
 	// CORSLoopback also allows every loopback origin (http(s)://localhost,
 	// 127.0.0.0/8, [::1], any port): the development default.
 	CORSLoopback bool
+	// LoopbackHostsOnly is the development guard (no trust file, so no
+	// token is verified): a request is answered only when its Host is
+	// localhost, a loopback address or the base URL's host, so that a web
+	// page whose DNS name is rebound to 127.0.0.1 cannot call the service
+	// as its own origin (CORS does not apply to a same-origin call); and a
+	// request whose Origin CORS does not allow is refused, so that a page
+	// cannot send a "simple" cross-origin POST (text/plain, no preflight),
+	// which the service would run even though the browser hides its answer.
+	LoopbackHostsOnly bool
 	// AuthFailuresPerMinute is the failed-authentication budget of one
 	// remote address (CDS client tokens and the admin token together): past
 	// it, the address is answered 429 before any verification. 0: no budget.
@@ -121,10 +131,13 @@ type Server struct {
 	draining  atomic.Bool
 	anyOrigin bool
 	origins   map[string]struct{}
-	limiter   *limiter
-	decoding  admission
-	failures  *failureGate
-	refused   *refusalCounter
+	// baseHost is the base URL's host (lower case, without port), also
+	// allowed by LoopbackHostsOnly.
+	baseHost string
+	limiter  *limiter
+	decoding admission
+	failures *failureGate
+	refused  *refusalCounter
 	// discoveryBody is the discovery document, built once: it never changes.
 	discoveryBody []byte
 }
@@ -147,6 +160,9 @@ func New(cfg Config) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{cfg: cfg, log: cfg.Logger, engine: gin.New(), origins: map[string]struct{}{},
 		refused: &refusalCounter{counts: map[refusalKey]int{}, every: refusalFlushEvery, store: cfg.Store, log: cfg.Logger}}
+	if u, err := url.Parse(cfg.BaseURL); err == nil {
+		s.baseHost = strings.ToLower(u.Hostname())
+	}
 	if cfg.AuthFailuresPerMinute > 0 {
 		s.failures = newFailureGate(cfg.AuthFailuresPerMinute)
 	}

@@ -432,20 +432,22 @@ func loadKey(dir string) ([]byte, error) {
 	return readKey(path)
 }
 
+// readKey reads a pseudonym key file; its errors name path (the data
+// directory's key, or the operator's --pseudonym-key-file).
 func readKey(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: %s: %w", KeyFile, err)
+		return nil, fmt.Errorf("store: pseudonym key: %w", err) // the PathError names path
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("store: %s is readable by others (mode %v); make it 0600", KeyFile, fi.Mode().Perm())
+		return nil, fmt.Errorf("store: %s is readable by others (mode %v); make it 0600", path, fi.Mode().Perm())
 	}
 	key, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("store: %s: %w", KeyFile, err)
+		return nil, fmt.Errorf("store: pseudonym key: %w", err)
 	}
 	if len(key) < keySize {
-		return nil, fmt.Errorf("store: %s holds %d bytes, want %d", KeyFile, len(key), keySize)
+		return nil, fmt.Errorf("store: %s holds %d bytes, want at least %d", path, len(key), keySize)
 	}
 	return key, nil
 }

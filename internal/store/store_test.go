@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -479,4 +480,31 @@ func jsonElements(t *testing.T, db *DB, query string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestKeyFileErrorsNameTheFile: a pseudonym key supplied from a secret
+// (--pseudonym-key-file) that is readable by others or too short is
+// refused with the name of that file, not the data directory's key.
+func TestKeyFileErrorsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, tt := range map[string]struct {
+		body []byte
+		mode os.FileMode
+		want string
+	}{
+		"readable":  {make([]byte, keySize), 0o644, "readable by others"},
+		"too short": {make([]byte, 8), 0o600, "holds 8 bytes"},
+	} {
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+"-secret.key")
+		if err := os.WriteFile(path, tt.body, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadKeyFile(path)
+		if msg := fmt.Sprint(err); err == nil || !strings.Contains(msg, path) || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s: error %q, want one naming %s and saying %q", name, msg, path, tt.want)
+		}
+	}
 }
