@@ -27,10 +27,17 @@ type DraftOrder struct {
 	ServiceRequest *r4.ServiceRequest
 }
 
+// MaxDraftOrders is the most entries context.draftOrders may hold. An
+// admission order set runs to about a hundred orders; each entry is decoded
+// (a ServiceRequest into its samply struct), so without a bound one body of
+// the allowed size could carry ten thousand of them.
+const MaxDraftOrders = 1000
+
 // DraftOrders reads context.draftOrders, a Bundle of orders of any type.
 // Entries without a resource are left out; Index still counts them. It fails
-// with ErrMalformed when raw is not a Bundle, or an entry's resource is not
-// a JSON object with a string resourceType and id.
+// with ErrMalformed when raw is not a Bundle, an entry's resource is not a
+// JSON object with a string resourceType and id, or the Bundle holds more
+// than MaxDraftOrders entries.
 func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 	t := bytes.TrimSpace(raw)
 	if len(t) == 0 || t[0] != '{' {
@@ -49,6 +56,9 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 	}
 	if b.ResourceType != "Bundle" {
 		return nil, fmt.Errorf("a %s, not a Bundle: %w", clipType(b.ResourceType), ErrMalformed)
+	}
+	if len(b.Entry) > MaxDraftOrders {
+		return nil, fmt.Errorf("%d entries, more than the %d one call may hold: %w", len(b.Entry), MaxDraftOrders, ErrMalformed)
 	}
 	out := make([]DraftOrder, 0, len(b.Entry))
 	for i, e := range b.Entry {

@@ -66,8 +66,16 @@ type Outcome struct {
 	PolicyID    string
 }
 
+// MaxLumbarOrders is the most lumbar spine MRI orders one call may ask to
+// have assessed. Each gets its cards, a pre-filled form (about 8 KB of answer
+// together) and a systemAction: thousands in one body took seconds and
+// hundreds of megabytes. No clinician signs more than a few at once.
+const MaxLumbarOrders = 20
+
 // Run decodes, validates and answers a call to the service id. Errors wrap
-// the sentinels of hooks, fhir and this package; errors.go maps them.
+// the sentinels of hooks, fhir and this package; errors.go maps them. More
+// than fhir.MaxDraftOrders draft orders or MaxLumbarOrders lumbar MRI orders
+// is an invalid request (400).
 func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Outcome, error) {
 	hook, ok := services[serviceID]
 	if !ok {
@@ -105,6 +113,9 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		}
 		out.OrderCodes = append(out.OrderCodes, o.Code.Code)
 		orders = append(orders, cards.Order{Assessment: criteria.Assessment{Order: o}, Raw: d.Raw})
+		if len(orders) > MaxLumbarOrders {
+			return out, fmt.Errorf("%w: context.draftOrders: more than %d lumbar spine MRI orders in one call; sign them in smaller groups", hooks.ErrInvalid, MaxLumbarOrders)
+		}
 	}
 	if len(orders) == 0 {
 		// EHRs call order-sign for every order signed: answer at once,

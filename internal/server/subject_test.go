@@ -1,9 +1,13 @@
 package server
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 )
 
 // TestDraftOrderForAnotherPatient: a lumbar MRI order whose subject names
@@ -24,5 +28,62 @@ func TestDraftOrderForAnotherPatient(t *testing.T) {
 	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", setSubject("Patient/p1"), nil)
 	if rec.Code != http.StatusOK {
 		t.Errorf("order for the patient in context: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestOrderCountBounds: a call may ask for at most MaxLumbarOrders lumbar MRI
+// assessments and hold at most fhir.MaxDraftOrders draft orders; past either
+// it gets 400 saying so, at once, instead of seconds of work and a
+// megabytes-long answer. At the bounds it is answered.
+func TestOrderCountBounds(t *testing.T) {
+	s := newTestServer(t, nil)
+	withOrders := func(lumbar, other int) []byte {
+		return minimal(t, func(r map[string]any) {
+			bundle := r["context"].(map[string]any)["draftOrders"].(map[string]any)
+			first := bundle["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+			var entries []any
+			for i := range lumbar {
+				o := map[string]any{}
+				for k, v := range first {
+					o[k] = v
+				}
+				o["id"] = fmt.Sprintf("mri-%d", i)
+				entries = append(entries, map[string]any{"resource": o})
+			}
+			for i := range other {
+				entries = append(entries, map[string]any{"resource": map[string]any{
+					"resourceType": "ServiceRequest", "id": fmt.Sprintf("cbc-%d", i), "status": "draft", "intent": "order",
+					"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "58410-2"}}},
+					"subject": map[string]any{"reference": "Patient/p1"}}})
+			}
+			bundle["entry"] = entries
+		})
+	}
+	cases := []struct {
+		name          string
+		lumbar, other int
+		status        int
+		says          string
+	}{
+		{"lumbar orders at the bound", MaxLumbarOrders, 0, http.StatusOK, ""},
+		{"one lumbar order too many", MaxLumbarOrders + 1, 0, http.StatusBadRequest, fmt.Sprintf("more than %d lumbar spine MRI orders", MaxLumbarOrders)},
+		{"draft orders at the bound", 1, fhir.MaxDraftOrders - 1, http.StatusOK, ""},
+		{"one draft order too many", 1, fhir.MaxDraftOrders, http.StatusBadRequest, fmt.Sprintf("more than the %d one call may hold", fhir.MaxDraftOrders)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", withOrders(c.lumbar, c.other), nil)
+			if rec.Code != c.status || !strings.Contains(rec.Body.String(), c.says) {
+				t.Fatalf("%d lumbar and %d other orders: %d %.300s, want %d saying %q", c.lumbar, c.other, rec.Code, rec.Body, c.status, c.says)
+			}
+			if c.status == http.StatusOK {
+				var resp struct {
+					SystemActions []any `json:"systemActions"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || len(resp.SystemActions) != c.lumbar {
+					t.Errorf("%d systemActions (%v), want one per lumbar order (%d)", len(resp.SystemActions), err, c.lumbar)
+				}
+			}
+		})
 	}
 }
