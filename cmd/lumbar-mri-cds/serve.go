@@ -126,7 +126,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.New("--tls-cert and --tls-key go together")
 	}
 	if c.adminToken != "" && len(c.adminToken) < server.MinAdminTokenLength {
-		return fmt.Errorf("--admin-token (LUMBAR_MRI_CDS_ADMIN_TOKEN) is %d characters; it must be at least %d (for example: openssl rand -hex 32), or empty to turn the report page off",
+		return fmt.Errorf("--admin-token (LUMBAR_MRI_CDS_ADMIN_TOKEN) has %d character(s); it must have at least %d (for example: openssl rand -hex 32), or empty to turn the report page off",
 			len(c.adminToken), server.MinAdminTokenLength)
 	}
 	trustedProxies := splitList(c.trustedProxies)
@@ -195,7 +195,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	db, err := openStore(ctx, c.dataDir, c.databaseURL, c.pseudonymKeyFile, false)
 	if err != nil {
-		return fmt.Errorf("store: %w", err)
+		// The store's errors say "store: " themselves.
+		return err
 	}
 	defer db.Close()
 	// Replicas share one replay cache in PostgreSQL; a single instance
