@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
 // seedChunk is the most entries per transaction. Some servers cap updates
@@ -189,6 +191,7 @@ func assignIDs(items []seedItem) ([]seedResource, error) {
 	const urn = "urn:uuid:"
 	rewrite := map[string]string{}
 	var out []seedResource
+	var invalid []string
 	for _, it := range items {
 		var p struct {
 			ResourceType string `json:"resourceType"`
@@ -198,6 +201,10 @@ func assignIDs(items []seedItem) ([]seedResource, error) {
 			return nil, fmt.Errorf("seed: entry without resourceType: %w", ErrMalformed)
 		}
 		if p.ResourceType == "OperationOutcome" {
+			continue
+		}
+		if why := unseedable(p.ResourceType, it.raw); why != "" {
+			invalid = append(invalid, fmt.Sprintf("%s/%s (%s)", clipType(p.ResourceType), clipReason(p.ID), why))
 			continue
 		}
 		r := seedResource{typ: p.ResourceType, id: p.ID, raw: it.raw}
@@ -220,6 +227,12 @@ func assignIDs(items []seedItem) ([]seedResource, error) {
 		}
 		out = append(out, r)
 	}
+	if len(invalid) > 0 {
+		if len(invalid) > 5 {
+			invalid = append(invalid[:5], fmt.Sprintf("and %d more", len(invalid)-5))
+		}
+		return nil, fmt.Errorf("seed: nothing sent: not valid FHIR R4: %s: %w", strings.Join(invalid, "; "), ErrMalformed)
+	}
 	for i := range out {
 		for from, to := range rewrite {
 			out[i].raw = bytes.ReplaceAll(out[i].raw, []byte(`"`+from+`"`), []byte(`"`+to+`"`))
@@ -239,6 +252,36 @@ func assignIDs(items []seedItem) ([]seedResource, error) {
 	}
 	slices.SortStableFunc(uniq, func(a, b seedResource) int { return seedRank(a.typ) - seedRank(b.typ) })
 	return uniq, nil
+}
+
+// unseedable says why a resource must not be written to a FHIR server, or ""
+// when it may be: its type is not an R4 resource type, a member the service
+// reads has the wrong JSON type ("subject": {"reference": 5}), or it does not
+// decode as the service decodes it (an unknown status code). A server that
+// checks what it stores (HAPI) refuses such a file; one that does not (the
+// node test server, Medplum's memory store) keeps it, and then fails every
+// search of that type for every patient while evaluating its search
+// parameters, so that all answers become "could not be checked". Refusing
+// here makes seeding give the same result on both.
+func unseedable(typ string, raw json.RawMessage) string {
+	if !r4Type(typ) {
+		return "the resource type is not a FHIR R4 type"
+	}
+	var p peek
+	if err := p.read(raw); err != nil {
+		return "a member has the wrong JSON type"
+	}
+	var err error
+	switch {
+	case typ == "Medication":
+		_, err = unmarshal[r4.Medication](raw)
+	case readType(typ):
+		err = (&decoder{rec: &Record{}}).decode(&p, raw)
+	}
+	if err != nil {
+		return "not valid FHIR R4: " + clipReason(err.Error())
+	}
+	return ""
 }
 
 // seedRank orders types so that targets of references come first.

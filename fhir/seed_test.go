@@ -236,3 +236,42 @@ func TestSearchKeepsNoServerText(t *testing.T) {
 		t.Errorf("search refusal: err = %v, text %q, want an error without the server's text", err, OutcomeText(err))
 	}
 }
+
+// TestSeedRefusesInvalidR4: a document holding entries the service cannot
+// read as FHIR R4 is refused whole, naming them, before anything is sent. A
+// server that stores whatever it is given (the node test server) otherwise
+// keeps an Observation whose subject reference is a number and then fails
+// every patient's Observation search.
+func TestSeedRefusesInvalidR4(t *testing.T) {
+	srv := newTxServer(t)
+	c, _ := NewLoader(LoaderConfig{}, nil).Client(srv.URL+"/fhir", "")
+	tests := []struct {
+		name, entry, want string
+	}{
+		{"reference of the wrong JSON type", `{"resourceType":"Observation","id":"o3","status":"final","code":{"text":"x"},"subject":{"reference":5}}`,
+			"Observation/o3 (a member has the wrong JSON type)"},
+		{"unknown status code", `{"resourceType":"Observation","id":"o2","status":"weird-status","code":{"text":"x"},"subject":{"reference":"Patient/p"}}`,
+			"Observation/o2 (not valid FHIR R4: "},
+		{"not an R4 type", `{"resourceType":"FooBar","id":"f1","subject":{"reference":"Patient/p"}}`,
+			"FooBar/f1 (the resource type is not a FHIR R4 type)"},
+		{"Medication with a code of the wrong JSON type", `{"resourceType":"Medication","id":"m1","code":"naproxen"}`,
+			"Medication/m1 (not valid FHIR R4: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := bundleOf("collection", "", `{"resourceType":"Patient","id":"p"}`, tt.entry)
+			_, err := Seed(context.Background(), c, json.RawMessage(doc))
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Seed: %v, want ErrMalformed naming %q", err, tt.want)
+			}
+			if len(srv.puts) != 0 {
+				t.Errorf("sent %v, want nothing", srv.puts)
+			}
+		})
+	}
+	// Valid resources of types the service does not read are sent as they are.
+	doc := bundleOf("collection", "", `{"resourceType":"Patient","id":"p"}`, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p"}}`)
+	if _, err := Seed(context.Background(), c, json.RawMessage(doc)); err != nil {
+		t.Errorf("Seed of valid resources: %v", err)
+	}
+}

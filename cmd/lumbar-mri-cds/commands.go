@@ -283,8 +283,9 @@ func seed(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	if len(failed) > 0 {
 		err := fmt.Errorf("%d of %d files were not seeded: %s", len(failed), len(files), strings.Join(failed, ", "))
-		// Some fixtures deliberately hold entries a server refuses (an
-		// unknown resource type): by default they are reported, not fatal.
+		// Some fixtures deliberately hold entries that are not valid R4 (an
+		// unknown resource type), which seed or the server refuses: by
+		// default they are reported, not fatal.
 		if strict || len(failed) == len(files) {
 			return err
 		}

@@ -248,30 +248,57 @@ func TestTokenForASecuredInstance(t *testing.T) {
 }
 
 // TestSeedCommand loads the scenario patients into a real FHIR server
-// twice (idempotent: the same ids, the same counts).
+// twice (idempotent: the same ids, the same counts). The one fixture whose
+// entries are not valid FHIR R4 (e-bad-entries: an unknown resource type, a
+// numeric subject reference, an unknown status) is refused with a warning and
+// no patient of its own; the node server stores whatever it is sent, and that
+// numeric reference used to make every patient's Observation search fail.
 func TestSeedCommand(t *testing.T) {
 	srv := fhirtest.Start(t)
 	scenarios := filepath.Join("..", "..", "testdata", "scenarios")
-	var first, second syncBuffer
-	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, "--strict", scenarios}, env(nil), strings.NewReader(""), &first, &syncBuffer{}); err != nil {
+	var first, second, firstErr, secondErr syncBuffer
+	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, scenarios}, env(nil), strings.NewReader(""), &first, &firstErr); err != nil {
 		t.Fatal(err)
 	}
-	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, "--strict", scenarios}, env(nil), strings.NewReader(""), &second, &syncBuffer{}); err != nil {
+	if err := run(context.Background(), []string{"seed", "--fhir", srv.URL, scenarios}, env(nil), strings.NewReader(""), &second, &secondErr); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(first.String(), "Patient") || first.String() != second.String() {
 		t.Errorf("seeding twice differs:\n%s\n%s", first.String(), second.String())
 	}
-	resp, err := http.Get(srv.URL + "/Patient?_count=1000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b struct{ Total int }
-	_ = json.NewDecoder(resp.Body).Decode(&b)
 	files, _ := filepath.Glob(filepath.Join(scenarios, "*.json"))
-	if b.Total != len(files)-1 { // every request file has its own patient; expected.json is not seeded
-		t.Errorf("%d patients on the server after seeding twice, want %d", b.Total, len(files)-1)
+	for _, want := range []string{
+		"e-bad-entries.json: seed: nothing sent: not valid FHIR R4: ",
+		"warning: 1 of " + fmt.Sprint(len(files)-1) + " files were not seeded: e-bad-entries.json\n",
+	} {
+		if !strings.Contains(firstErr.String(), want) {
+			t.Errorf("stderr:\n%s\nwant %q", firstErr.String(), want)
+		}
+	}
+	total := func(query string) int {
+		t.Helper()
+		resp, err := http.Get(srv.URL + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b struct {
+			ResourceType string
+			Total        int
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&b)
+		if resp.StatusCode != http.StatusOK || b.ResourceType != "Bundle" {
+			t.Fatalf("%s: status %d, %s", query, resp.StatusCode, b.ResourceType)
+		}
+		return b.Total
+	}
+	// Every request file has its own patient but e-bad-entries; expected.json is not seeded.
+	if got, want := total("/Patient?_count=1000"), len(files)-2; got != want {
+		t.Errorf("%d patients on the server after seeding twice, want %d", got, want)
+	}
+	// The service's searches answer for every patient.
+	if got := total("/Observation?patient=lbp-08"); got == 0 {
+		t.Errorf("no Observation for lbp-08 (its fever) after seeding")
 	}
 }
 
@@ -288,7 +315,8 @@ func TestSeedShowsTheServersReason(t *testing.T) {
 	}))
 	defer srv.Close()
 	file := filepath.Join(t.TempDir(), "widget.json")
-	if err := os.WriteFile(file, []byte(`{"resourceType":"Widget","id":"w1"}`), 0o600); err != nil {
+	// A valid resource, so that seed sends it and the server's refusal is what is shown.
+	if err := os.WriteFile(file, []byte(`{"resourceType":"Patient","id":"w1"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr syncBuffer
