@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -409,6 +410,13 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 		return result{raws: partial, limit: over}
 	}
 	rel := strings.ReplaceAll(s.Template, "{{context.patientId}}", in.PatientID)
+	if strings.Contains(rel, "?") {
+		// Ask for pages large enough that the page cap is not reached before
+		// the entry cap: servers page by their own default otherwise (HAPI
+		// by 20), which would cut a search at 200 entries. A server that
+		// caps _count lower pages by its cap.
+		rel += "&_count=" + strconv.Itoa(l.pageSize())
+	}
 	raws, err := client.Fetch(ctx, rel)
 	if err != nil {
 		isRead := !strings.Contains(s.Template, "?")
@@ -420,6 +428,12 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 		return result{raws: partial, failed: err.Error(), limit: over}
 	}
 	return result{raws: raws, supplied: true}
+}
+
+// pageSize is the _count of the service's own searches: the entry cap spread
+// over the page cap (200 with the defaults, HAPI's own maximum page size).
+func (l *Loader) pageSize() int {
+	return max(1, (l.cfg.MaxResources+l.cfg.MaxPages-1)/l.cfg.MaxPages)
 }
 
 // prefetchKind classifies one prefetch value.

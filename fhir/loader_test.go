@@ -300,18 +300,20 @@ func TestLoadFromServer(t *testing.T) {
 		paths = append(paths, s.Path+"?"+s.Query)
 	}
 	slices.Sort(paths)
+	// Searches ask for pages of 200 (see TestLoadAsksForLargePages); the read does not.
+	const count = "&_count=200"
 	want := []string{
-		"/fhir/Condition?patient=" + testPatient,
-		"/fhir/Coverage?patient=" + testPatient + "&status=active",
-		"/fhir/DiagnosticReport?patient=" + testPatient,
-		"/fhir/DocumentReference?patient=" + testPatient,
-		"/fhir/ImagingStudy?patient=" + testPatient,
-		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication",
-		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication",
-		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement:medication",
-		"/fhir/Observation?patient=" + testPatient,
+		"/fhir/Condition?patient=" + testPatient + count,
+		"/fhir/Coverage?patient=" + testPatient + "&status=active" + count,
+		"/fhir/DiagnosticReport?patient=" + testPatient + count,
+		"/fhir/DocumentReference?patient=" + testPatient + count,
+		"/fhir/ImagingStudy?patient=" + testPatient + count,
+		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication" + count,
+		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication" + count,
+		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement:medication" + count,
+		"/fhir/Observation?patient=" + testPatient + count,
 		"/fhir/Patient/" + testPatient + "?",
-		"/fhir/Procedure?patient=" + testPatient,
+		"/fhir/Procedure?patient=" + testPatient + count,
 	}
 	if diff := cmp.Diff(paths, want); diff != "" {
 		t.Errorf("queries (-got +want):\n%s", diff)
