@@ -269,8 +269,10 @@ func TestSeedRefusesInvalidR4(t *testing.T) {
 			}
 		})
 	}
-	// Valid resources of types the service does not read are sent as they are.
-	doc := bundleOf("collection", "", `{"resourceType":"Patient","id":"p"}`, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p"}}`)
+	// Valid resources of types the service does not read are sent as they
+	// are, also where a member the service peeks at is not a reference.
+	doc := bundleOf("collection", "", `{"resourceType":"Patient","id":"p"}`, `{"resourceType":"Encounter","id":"e1","status":"finished","class":{"code":"AMB"},"subject":{"reference":"Patient/p"}}`,
+		`{"resourceType":"Contract","id":"k1","subject":[{"reference":"Patient/p"}]}`)
 	if _, err := Seed(context.Background(), c, json.RawMessage(doc)); err != nil {
 		t.Errorf("Seed of valid resources: %v", err)
 	}
