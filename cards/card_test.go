@@ -798,3 +798,22 @@ func TestNotCountedSaysWhy(t *testing.T) {
 		t.Errorf("a raw reference on the card:\n%s", c.Detail)
 	}
 }
+
+// TestIndeterminateWithTherapyMet: when part of the chart did not arrive but
+// what arrived documents the therapy trial, the card does not ask the
+// clinician to "make sure the request documents ... 42 days of conservative
+// therapy" under the 60 days it shows: it says what is left to check.
+func TestIndeterminateWithTherapyMet(t *testing.T) {
+	a := assessment(criteria.CriteriaIndeterminate, criteria.ConservativeTherapyMet)
+	a.Unchecked = []string{"coverage", "procedures"}
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	want := "- The documentation above meets the conservative-therapy requirement; before submitting, check in the chart what could not be retrieved (coverage, procedures), which could change the decision."
+	if !strings.Contains(c.Detail, want) || strings.Contains(c.Detail, "make sure the request documents") {
+		t.Errorf("detail:\n%s\nwant the line\n%s", c.Detail, want)
+	}
+	// Without the trial documented, the card still asks for it.
+	c = coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, assessment(criteria.CriteriaIndeterminate, criteria.ConservativeTherapyInsufficient)))
+	if !strings.Contains(c.Detail, "make sure the request documents a red flag or at least 42 days") {
+		t.Errorf("detail:\n%s", c.Detail)
+	}
+}

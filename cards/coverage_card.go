@@ -745,6 +745,12 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			out = append(out, "Check that the EHR sends this patient's record (the chart entries name another patient), then sign the order again.")
 			break
 		}
+		if a.Has(criteria.ConservativeTherapyMet) && len(a.Unchecked) > 0 {
+			// The trial is shown above: asking for it again reads as if it
+			// were missing. What is left is what did not arrive.
+			out = append(out, fmt.Sprintf("The documentation above meets the conservative-therapy requirement; before submitting, check in the chart what could not be retrieved (%s), which could change the decision.", mdEscape(strings.Join(a.Unchecked, ", "))))
+			break
+		}
 		out = append(out, fmt.Sprintf("Before submitting, make sure the request documents a red flag or at least %d days of conservative therapy (physical therapy, medications, chiropractic care).", req))
 	default:
 		if a.Has(criteria.PriorLumbarMRI) {
