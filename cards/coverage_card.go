@@ -226,7 +226,12 @@ func uncheckedByWhy(a *criteria.Assessment) []unchecked {
 		out[i].searches = append(out[i].searches, s)
 	}
 	for _, s := range a.Unchecked {
-		if _, ok := a.TooLarge[s]; !ok {
+		if a.PatientNotFound[s] {
+			add("the FHIR server has no record of this patient", s)
+		}
+	}
+	for _, s := range a.Unchecked {
+		if _, ok := a.TooLarge[s]; !ok && !a.PatientNotFound[s] {
 			add("the data did not arrive", s)
 		}
 	}

@@ -13,11 +13,16 @@ var (
 	// ErrNoFHIRServer accompanies ErrNothingSupplied when the request named
 	// no fhirServer at all, so the answer can say what was missing.
 	ErrNoFHIRServer = errors.New("fhir: the request names no fhirServer")
+	// ErrPatientNotFound accompanies ErrNothingSupplied when fhirServer
+	// answered the read of Patient/{context.patientId} with 404 or 410: it
+	// has no record of the patient, so its searches said nothing.
+	ErrPatientNotFound = errors.New("fhir: fhirServer has no record of the patient")
 	// ErrUnavailable means the FHIR server did not answer a request usefully:
 	// network error, deadline, 5xx, or 404 on a search.
 	ErrUnavailable = errors.New("fhir: server unavailable")
 	// ErrNotFound means 404 or 410: for a read, the resource does not exist
-	// (the same as a prefetch null); for a search, the type is not served.
+	// (for the Patient read, the server does not know the patient); for a
+	// search, the type is not served.
 	ErrNotFound = errors.New("fhir: not found")
 	// ErrUnauthorized means the FHIR server answered 401 or 403.
 	ErrUnauthorized = errors.New("fhir: access refused by server")

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,6 +244,7 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		}
 		wg.Wait()
 	}
+	forgetUnknownPatient(results)
 	for _, k := range capResults(results, l.cfg.MaxCallResources) {
 		l.logger.WarnContext(ctx, "search not used", "search", k, "reason", fmt.Sprintf("the call would hold more than %d resources", l.cfg.MaxCallResources))
 	}
@@ -325,6 +327,9 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		if in.FHIRServer == "" {
 			return rec, fmt.Errorf("load: %d searches, none supplied: %w: %w", len(Searches), ErrNothingSupplied, ErrNoFHIRServer)
 		}
+		if slices.ContainsFunc(results, func(r result) bool { return r.notFound }) {
+			return rec, fmt.Errorf("load: %d searches, none supplied: %w: %w", len(Searches), ErrNothingSupplied, ErrPatientNotFound)
+		}
 		return rec, fmt.Errorf("load: %d searches, none supplied (fhirServer used: %t): %w",
 			len(Searches), client != nil, ErrNothingSupplied)
 	}
@@ -348,11 +353,16 @@ type result struct {
 	// on entries.
 	limit     int
 	callLimit bool
+	// fromServer: the result came from the FHIR server (not prefetch).
+	fromServer bool
+	// notFound: the FHIR server does not know the patient (404 or 410 on
+	// its Patient read); see forgetUnknownPatient.
+	notFound bool
 }
 
 // shortfall says why an unsupplied result is not there beyond "not sent".
 func (r result) shortfall() Shortfall {
-	return Shortfall{Limit: r.limit, Call: r.callLimit, Failed: r.failed != ""}
+	return Shortfall{Limit: r.limit, Call: r.callLimit, Failed: r.failed != "", PatientNotFound: r.notFound}
 }
 
 // failures lists the keys of the searches that failed (rs is in Searches
@@ -421,13 +431,31 @@ func (l *Loader) resolve(ctx context.Context, s SearchSpec, in LoadInput, client
 	if err != nil {
 		isRead := !strings.Contains(s.Template, "?")
 		if isRead && errors.Is(err, ErrNotFound) {
-			// A read of a missing resource is what a client's null says.
-			return result{supplied: true}
+			// The server does not know the patient: its searches for that
+			// patient id say nothing (forgetUnknownPatient).
+			return result{raws: partial, failed: "the FHIR server has no Patient/" + in.PatientID, notFound: true}
 		}
 		l.logger.DebugContext(ctx, "fhir search failed", "search", s.Key, "type", s.ResourceType, "reason", err.Error())
 		return result{raws: partial, failed: err.Error(), limit: over}
 	}
-	return result{raws: raws, supplied: true}
+	return result{raws: raws, supplied: true, fromServer: true}
+}
+
+// forgetUnknownPatient: when the FHIR server answered the Patient read with
+// 404 or 410, the empty searches it answered for that patient id are not
+// "no data" but a chart it does not have (a wrong patient id, or another
+// server's): every result that came from the server is dropped as not
+// supplied, so the assessment is never criteria-not-met on it. Prefetched
+// results stay (the client sent them for this patient).
+func forgetUnknownPatient(results []result) {
+	if !slices.ContainsFunc(results, func(r result) bool { return r.notFound }) {
+		return
+	}
+	for i, r := range results {
+		if r.fromServer || r.notFound {
+			results[i] = result{failed: "the FHIR server has no record of this patient", notFound: true}
+		}
+	}
 }
 
 // pageSize is the _count of the service's own searches: the entry cap spread

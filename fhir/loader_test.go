@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"net/http"
 	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 )
 
@@ -334,12 +334,40 @@ func TestLoadPatientReadNotFound(t *testing.T) {
 	})
 	l, _ := newTestLoader(LoaderConfig{})
 	rec, err := l.Load(context.Background(), LoadInput{PatientID: testPatient, FHIRServer: srv.base()})
+	if !errors.Is(err, ErrNothingSupplied) || !errors.Is(err, ErrPatientNotFound) {
+		t.Fatalf("404 on the Patient read, nothing prefetched: %v, want ErrNothingSupplied with ErrPatientNotFound", err)
+	}
+	// The server does not know the patient: its (empty) searches say
+	// nothing about the chart, so none is supplied, each says why, and the
+	// assessment can never be criteria-not-met on them.
+	if rec.Patient != nil || len(rec.Unavailable) != len(neededSearches()) {
+		t.Errorf("404 on the Patient read: Patient %v, Unavailable %v; want nil and every needed search", rec.Patient, rec.Unavailable)
+	}
+	for _, s := range rec.Unavailable {
+		if !rec.Shortfalls[s].PatientNotFound {
+			t.Errorf("search %s: shortfall %+v, want PatientNotFound", s, rec.Shortfalls[s])
+		}
+	}
+	// A client's prefetch is still used: only what the server sent is dropped.
+	rec, err = l.Load(context.Background(), LoadInput{PatientID: testPatient, FHIRServer: srv.base(), PrefetchValid: true,
+		Prefetch: map[string]json.RawMessage{"conditions": json.RawMessage(`{"resourceType":"Bundle","type":"searchset","entry":[]}`)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Patient != nil || !rec.Complete() {
-		t.Errorf("404 on the Patient read: Patient %v, Unavailable %v; want nil and none (same as null)", rec.Patient, rec.Unavailable)
+	if slices.Contains(rec.Unavailable, chart.SearchConditions) || !slices.Contains(rec.Unavailable, chart.SearchProcedures) {
+		t.Errorf("prefetched conditions with an unknown patient on the server: Unavailable %v, want conditions kept and procedures dropped", rec.Unavailable)
 	}
+}
+
+// neededSearches are the searches that are not optional.
+func neededSearches() []Search {
+	var out []Search
+	for _, s := range Searches {
+		if !s.Optional {
+			out = append(out, s.Key)
+		}
+	}
+	return out
 }
 
 func TestDraftOrders(t *testing.T) {

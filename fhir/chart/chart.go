@@ -131,6 +131,11 @@ type Shortfall struct {
 	// Failed is true when the FHIR server was asked for the search and did
 	// not answer usefully (error, refusal, timeout).
 	Failed bool
+	// PatientNotFound is true when the FHIR server answered the read of
+	// Patient/{context.patientId} with 404 or 410: its searches for that
+	// patient then say nothing about the chart (an empty result is not "no
+	// data"), so none of what it sent is used.
+	PatientNotFound bool
 }
 
 // Unreadable is an entry that failed to decode, described by what a lenient

@@ -196,6 +196,12 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 			if s == chart.SearchCoverage {
 				a.CoverageUnchecked = true
 			}
+			if facts.Shortfalls[s].PatientNotFound {
+				if a.PatientNotFound == nil {
+					a.PatientNotFound = map[string]bool{}
+				}
+				a.PatientNotFound[string(s)] = true
+			}
 		}
 		// Never criteria-not-met on incomplete data.
 		a.Outcome = CriteriaIndeterminate

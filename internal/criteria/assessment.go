@@ -311,6 +311,10 @@ type Assessment struct {
 	// the payer is then not known, which is not the same as no coverage in
 	// force.
 	CoverageUnchecked bool
+	// PatientNotFound lists the searches in Unchecked that were not used
+	// because the FHIR server has no record of the patient (404 or 410 on
+	// the Patient read): its answers say nothing about this chart.
+	PatientNotFound map[string]bool
 	// NotCounted lists chart entries that looked relevant but did not
 	// count, with the reason, in a stable order.
 	NotCounted []NotCounted

@@ -69,6 +69,8 @@ var statusTable = []struct {
 	// answered.
 	{err: fhir.ErrNoFHIRServer, status: http.StatusPreconditionFailed, code: "incomplete",
 		message: "the patient data the assessment needs was not in the prefetch, and the request names no fhirServer to retrieve it from"},
+	{err: fhir.ErrPatientNotFound, status: http.StatusPreconditionFailed, code: "incomplete",
+		message: "fhirServer has no record of context.patientId (its Patient read answered not found), and the prefetch held none of the patient data the assessment needs"},
 	{err: fhir.ErrNothingSupplied, status: http.StatusPreconditionFailed, code: "incomplete",
 		message: "the patient data the assessment needs was not in the prefetch and could not be retrieved from fhirServer"},
 	{err: ErrBusy, status: http.StatusServiceUnavailable, code: "transient", public: true},

@@ -26,6 +26,19 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
+	// A server that does not know the patient: 404 on the Patient read,
+	// empty searchsets for everything else (what a real server answers for
+	// an unknown patient id).
+	unknown := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/fhir+json")
+		if strings.HasPrefix(r.URL.Path, "/Patient/") {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"not-found"}]}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"resourceType":"Bundle","type":"searchset","entry":[]}`))
+	}))
+	defer unknown.Close()
 	const deadline = 300 * time.Millisecond
 	s := newTestServer(t, func(c *Config) {
 		c.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: deadline}, c.Logger)
@@ -58,6 +71,16 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 		{"timeout on one search", withoutProcedures(slow.URL), 200, "criteria-indeterminate", "documentation could not be checked fully"},
 		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Not checked (the data did not arrive): procedures."},
 		{"nothing obtainable", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = broken.URL }), 412, "", ""},
+		// Never criteria-not-met ("no back-pain diagnosis") on the empty
+		// searches of a server that does not know the patient.
+		{"patient unknown to fhirServer, nothing prefetched", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = unknown.URL }), 412, "", "has no record of context.patientId"},
+		{"patient unknown to fhirServer, conditions prefetched", minimal(t, func(r map[string]any) {
+			pf := r["prefetch"].(map[string]any)
+			for _, k := range []string{"patient", "procedures", "medicationRequests", "medicationStatements"} {
+				delete(pf, k)
+			}
+			r["fhirServer"] = unknown.URL
+		}), 200, "criteria-indeterminate", "Not checked (the FHIR server has no record of this patient): "},
 		{"nothing obtainable in time", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = slow.URL }), 412, "", ""},
 	}
 	for _, tt := range tests {
@@ -71,6 +94,9 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tt.status, rec.Body)
 			}
 			if tt.status != 200 {
+				if !strings.Contains(rec.Body.String(), tt.text) {
+					t.Errorf("%d without %q: %s", rec.Code, tt.text, rec.Body)
+				}
 				return
 			}
 			outcome, _, _ := reasons(t, rec.Body.Bytes())
@@ -100,7 +126,11 @@ func TestFairOutboundPerClient(t *testing.T) {
 	}))
 	defer stuck.Close()
 	defer close(release)
-	seed := fhirtest.Start(t).URL
+	fs := fhirtest.Start(t)
+	// The patient is on the server (a server that does not know it is
+	// answered 412, like one that fails).
+	fs.Load([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"resource":{"resourceType":"Patient","id":"p1","birthDate":"1975-03-02"},"request":{"method":"PUT","url":"Patient/p1"}}]}`))
+	seed := fs.URL
 	s := newTestServer(t, func(c *Config) {
 		c.Pipeline.Loader = fhir.NewLoader(fhir.LoaderConfig{Timeout: 5 * time.Second, MaxPerClient: 1,
 			SlotWait: 200 * time.Millisecond}, c.Logger)
