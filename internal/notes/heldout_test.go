@@ -1,11 +1,6 @@
 package notes
 
-import (
-	"os"
-	"testing"
-
-	"gopkg.in/yaml.v3"
-)
+import "testing"
 
 // Floors for the held-out figures: the figures reported are what this test
 // logs (go test -run TestHeldOut -v ./internal/notes/); the floors only stop
@@ -20,40 +15,13 @@ const (
 // is a (sentence, category) pair the set labels as counting; the finder
 // predicts one when it reports a counting finding of that category.
 func TestHeldOut(t *testing.T) {
-	data, err := os.ReadFile("testdata/heldout.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var set struct {
-		Cases []struct {
-			Text   string `yaml:"text"`
-			Expect []struct {
-				Category Category `yaml:"category"`
-				Counts   bool     `yaml:"counts"`
-			} `yaml:"expect"`
-		} `yaml:"cases"`
-	}
-	if err := yaml.Unmarshal(data, &set); err != nil {
-		t.Fatal(err)
-	}
-	if len(set.Cases) < 40 {
-		t.Fatalf("held-out set has %d cases, want >= 40", len(set.Cases))
-	}
+	cases := readLabelled(t, "testdata/heldout.yaml")
 	f := finder(t)
 	var tp, fp, fn, ctxRight, ctxAll int
-	for _, c := range set.Cases {
-		found := map[Category]bool{}
-		counted := map[Category]bool{}
-		for _, fd := range f.Find(c.Text) {
-			found[fd.Category] = true
-			if fd.Counts {
-				counted[fd.Category] = true
-			}
-		}
-		expected := map[Category]bool{}
+	for _, c := range cases {
+		found, counted, expected := c.categories(f)
 		for _, e := range c.Expect {
 			if e.Counts {
-				expected[e.Category] = true
 				continue
 			}
 			// A labelled mention that must not count: right when the
@@ -82,7 +50,7 @@ func TestHeldOut(t *testing.T) {
 	recall := float64(tp) / float64(tp+fn)
 	t.Logf("held-out: %d sentences, %d positives; TP %d FP %d FN %d; precision %.3f recall %.3f; "+
 		"non-counting mentions found with a context that keeps them out: %d of %d",
-		len(set.Cases), tp+fn, tp, fp, fn, precision, recall, ctxRight, ctxAll)
+		len(cases), tp+fn, tp, fp, fn, precision, recall, ctxRight, ctxAll)
 	if precision < heldOutMinPrecision || recall < heldOutMinRecall {
 		t.Errorf("precision %.3f (floor %.2f), recall %.3f (floor %.2f)", precision, heldOutMinPrecision, recall, heldOutMinRecall)
 	}
