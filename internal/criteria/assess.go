@@ -2,6 +2,7 @@ package criteria
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -262,10 +263,7 @@ func (x *assessor) notCurrent(flags []redFlag, indicated bool) {
 			continue
 		}
 		name := p.Code.Name()
-		dt := ""
-		if !date.IsZero() {
-			dt = date.Text
-		}
+		dt := dateOrEmpty(date)
 		x.record(NotCounted{Reason: ReasonNotCurrent, What: what, Display: name, DateText: dt, Source: p.Source, Why: p.NotCurrentWhy(x.d)})
 	}
 }
@@ -303,10 +301,7 @@ func (x *assessor) statusNotCounted(why, what, display string, date chart.Date, 
 	if strings.Contains(why, "entered-in-error") {
 		return
 	}
-	dt := ""
-	if !date.IsZero() {
-		dt = date.Text
-	}
+	dt := dateOrEmpty(date)
 	x.record(NotCounted{Reason: ReasonStatus, What: what, Display: display, DateText: dt, Source: src, Why: why})
 }
 
@@ -335,10 +330,7 @@ func contrastText(ordered, recommended Contrast, sc *Code) string {
 // skip records an entry that looked relevant but did not count, once per
 // source and reason.
 func (x *assessor) skip(reason, what, display string, date chart.Date, src string) {
-	dt := ""
-	if !date.IsZero() {
-		dt = date.Text
-	}
+	dt := dateOrEmpty(date)
 	x.record(NotCounted{Reason: reason, What: what, Display: display, DateText: dt, Source: src})
 }
 
@@ -436,6 +428,7 @@ func (x *assessor) readConditions() {
 // count.
 const localCodeWhy = "coded only in a local code system the criteria do not read"
 
+// dateOrEmpty is the date as recorded, "" when there is none.
 func dateOrEmpty(d chart.Date) string {
 	if d.IsZero() {
 		return ""
@@ -710,11 +703,7 @@ func (x *assessor) fever(n int) []Evidence {
 		if !x.inWindow(o.Effective, n) {
 			continue
 		}
-		known := false
-		for _, t := range f.Thresholds {
-			known = known || o.Value.Unit == t.Unit
-		}
-		if !known {
+		if !slices.ContainsFunc(f.Thresholds, func(t policy.Threshold) bool { return t.Unit == o.Value.Unit }) {
 			// A temperature in a unit the policy does not state cannot be
 			// compared with its thresholds: named, not dropped in silence.
 			x.record(NotCounted{Reason: ReasonUnreadable, What: x.flagLabel, Display: fmt.Sprintf("Body temperature %s %s", o.Value.Text, o.Value.Unit),
@@ -1014,19 +1003,7 @@ var absenceSearches = map[string][]chart.Search{
 // the EHR and the payer as a fact. The assessment says what was not checked
 // instead (Unchecked).
 func withoutUnknownAbsences(findings []Finding, unavailable []chart.Search) []Finding {
-	missing := map[chart.Search]bool{}
-	for _, s := range unavailable {
-		missing[s] = true
-	}
-	out := findings[:0]
-	for _, f := range findings {
-		unknown := false
-		for _, s := range absenceSearches[f.Code] {
-			unknown = unknown || missing[s]
-		}
-		if !unknown {
-			out = append(out, f)
-		}
-	}
-	return out
+	return slices.DeleteFunc(findings, func(f Finding) bool {
+		return slices.ContainsFunc(absenceSearches[f.Code], func(s chart.Search) bool { return slices.Contains(unavailable, s) })
+	})
 }

@@ -93,6 +93,11 @@ func nameOf(e Evidence) string {
 	return e.Code.Code
 }
 
+// codingName is a matched coding's display, else its code.
+func codingName(c policy.Coding) string {
+	return nameOf(Evidence{Display: c.Display, Code: Code{Code: c.Code}})
+}
+
 func hasModality(cd chart.Coding, modalities []string) bool {
 	if cd.Code == "" {
 		return false
@@ -154,14 +159,8 @@ func firstModality(cs []chart.Coding, modalities []string) string {
 // lumbar spine in words (its description, body site or procedure text holds
 // a display of the lumbar body-site value set), and returns those words.
 func (x *assessor) lumbarInWords(s *chart.Study, modalities []string) (string, bool) {
-	of := false
-	for _, m := range s.Modalities {
-		of = of || hasModality(m, modalities)
-	}
-	for _, se := range s.Series {
-		of = of || hasModality(se.Modality, modalities)
-	}
-	if !of {
+	of := func(m chart.Coding) bool { return hasModality(m, modalities) }
+	if !slices.ContainsFunc(s.Modalities, of) && !slices.ContainsFunc(s.Series, func(se chart.Series) bool { return of(se.Modality) }) {
 		return "", false
 	}
 	names := x.pol.Imaging.LumbarBodySites.Set().Displays()

@@ -119,10 +119,7 @@ func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 func (x *assessor) notesRead() {
 	for _, n := range x.f.NotesNotRead {
 		d := n.When()
-		dt := ""
-		if !d.IsZero() {
-			dt = d.Text
-		}
+		dt := dateOrEmpty(d)
 		x.record(NotCounted{Reason: ReasonNoteNotRead, What: "clinical note", Display: "Clinical note", DateText: dt,
 			Source: n.Source, Why: n.Reason})
 	}

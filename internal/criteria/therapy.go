@@ -140,18 +140,14 @@ func (x *assessor) therapy() therapyResult {
 	// Therapy visits dated after the order: named.
 	for _, p := range x.later {
 		if m, ok := x.pol.MatchTherapyProcedure(codings(p.Code)); ok {
-			x.skip(ReasonAfterOrder, label(m.Kind), nameOf(Evidence{Display: m.Coding.Display, Code: Code{Code: m.Coding.Code}}), p.Start, p.Source)
+			x.skip(ReasonAfterOrder, label(m.Kind), codingName(m.Coding), p.Start, p.Source)
 		}
 	}
 	// Procedures whose status does not count ("not-done", "entered-in-error"
 	// aside): named when they look like therapy.
 	for _, p := range x.notDone {
 		if m, ok := x.pol.MatchTherapyProcedure(codings(p.Code)); ok {
-			name := m.Coding.Display
-			if name == "" {
-				name = m.Coding.Code
-			}
-			x.statusNotCounted(p.NotDoneWhy(), label(m.Kind), name, p.Start, p.Source)
+			x.statusNotCounted(p.NotDoneWhy(), label(m.Kind), codingName(m.Coding), p.Start, p.Source)
 		}
 	}
 	for i := range x.f.Medications {
