@@ -10,6 +10,8 @@ import (
 	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 // Coding is one coded value: system, code and display.
@@ -43,15 +45,6 @@ func (c Concept) Name() string {
 // Empty reports whether the concept has neither codings nor text.
 func (c Concept) Empty() bool { return len(c.Codings) == 0 && c.Text == "" }
 
-// Code systems a problem list or a procedure is coded in where the value
-// sets can read it (US Core Condition.code: SNOMED CT or ICD-10-CM; US Core
-// Procedure.code: CPT or SNOMED CT).
-const (
-	systemICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-	systemSNOMED  = "http://snomed.info/sct"
-	systemCPT     = "http://www.ama-assn.org/go/cpt"
-)
-
 // LocalOnly reports whether the concept has codings, but none in the code
 // systems the value sets are written in for its kind: a problem coded only
 // in an EHR's local system ("urn:oid:..."), read, like a text-only one, by
@@ -60,14 +53,7 @@ func (c Concept) LocalOnly(systems ...string) bool {
 	if len(c.Codings) == 0 {
 		return false
 	}
-	for _, cd := range c.Codings {
-		for _, s := range systems {
-			if cd.System == s {
-				return false
-			}
-		}
-	}
-	return true
+	return !slices.ContainsFunc(c.Codings, func(cd Coding) bool { return slices.Contains(systems, cd.System) })
 }
 
 // Words is the concept's text, else the displays of its codings joined by
@@ -85,8 +71,13 @@ func (c Concept) Words() string {
 	return strings.Join(ds, "; ")
 }
 
-// ProcedureSystems are the code systems procedure value sets are written in.
-var ProcedureSystems = []string{systemCPT, systemSNOMED}
+// The code systems a problem list or a procedure is coded in where the value
+// sets can read it (US Core Condition.code: SNOMED CT or ICD-10-CM; US Core
+// Procedure.code: CPT or SNOMED CT).
+var (
+	ProblemSystems   = []string{terminology.SystemICD10CM, terminology.SystemSNOMED}
+	ProcedureSystems = []string{terminology.SystemCPT, terminology.SystemSNOMED}
+)
 
 // Problem is a Condition as the assessment reads it.
 type Problem struct {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 func day(s string) time.Time {
@@ -360,7 +362,7 @@ func TestReasonsResolveConditions(t *testing.T) {
 // read by its words; text first, else the displays.
 func TestConceptLocalOnly(t *testing.T) {
 	local := Coding{System: "urn:oid:1.2.3", Code: "9", Display: "Cauda equina syndrome"}
-	icd10 := Coding{System: systemICD10CM, Code: "G83.4", Display: "Cauda equina syndrome"}
+	icd10 := Coding{System: terminology.SystemICD10CM, Code: "G83.4", Display: "Cauda equina syndrome"}
 	tests := []struct {
 		name  string
 		c     Concept
@@ -374,7 +376,7 @@ func TestConceptLocalOnly(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := tt.c.LocalOnly(systemICD10CM, systemSNOMED); got != tt.local {
+			if got := tt.c.LocalOnly(ProblemSystems...); got != tt.local {
 				t.Errorf("LocalOnly = %v, want %v", got, tt.local)
 			}
 			if got := tt.c.Words(); got != tt.words {

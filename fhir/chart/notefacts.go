@@ -120,7 +120,7 @@ func (f *Facts) deriveTextOnlyProblems() {
 	budget := maxProblemTextTotal
 	for i := range f.Problems {
 		p := &f.Problems[i]
-		local := p.Code.LocalOnly(systemICD10CM, systemSNOMED)
+		local := p.Code.LocalOnly(ProblemSystems...)
 		if len(p.Code.Codings) > 0 && !local {
 			continue
 		}
