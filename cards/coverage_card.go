@@ -676,22 +676,18 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				name = n.What
 			}
 			why := why
-			if r == criteria.ReasonNoteNotRead && n.Why != "" {
+			// The entry's own why, where the reason has one.
+			switch {
+			case n.Why == "":
+			case r == criteria.ReasonNoteNotRead && !strings.Contains(n.Why, "not read"):
 				why = "not read (" + mdEscape(n.Why) + ")"
-				if strings.Contains(n.Why, "not read") {
-					why = mdEscape(n.Why)
-				}
-			}
-			if (r == criteria.ReasonTextOnly || r == criteria.ReasonUnreadable || r == criteria.ReasonOutsideImagingWindow || r == criteria.ReasonOutsideRedFlagWindow || r == criteria.ReasonPolicyExcluded || r == criteria.ReasonNotTherapyCode) && n.Why != "" {
+			case r == criteria.ReasonNotCurrent:
+				// The status as recorded: "not current (ended 2024-05-20)".
+				why = "not current (" + mdEscape(n.Why) + ")"
+			case r == criteria.ReasonNoteNotRead, r == criteria.ReasonStatus, r == criteria.ReasonTextOnly, r == criteria.ReasonUnreadable,
+				r == criteria.ReasonOutsideImagingWindow, r == criteria.ReasonOutsideRedFlagWindow, r == criteria.ReasonPolicyExcluded,
+				r == criteria.ReasonNotTherapyCode:
 				why = mdEscape(n.Why)
-			}
-			if (r == criteria.ReasonNotCurrent || r == criteria.ReasonStatus) && n.Why != "" {
-				// The status as recorded: "not current (ended 2024-05-20)",
-				// "status cancelled".
-				why = mdEscape(n.Why)
-				if r == criteria.ReasonNotCurrent {
-					why = "not current (" + why + ")"
-				}
 			}
 			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {
 				why = "counts as " + lowerFirst(n.What) + " only with " + n.Needs
