@@ -148,6 +148,8 @@ func TestAssess(t *testing.T) {
 			summary{CriteriaMet, []string{RedFlagCaudaEquina, missing}, 0}},
 		{"spinal epidural abscess G06.1", chart.Record{Conditions: []chart.Condition{icd("ab", "G06.1", "Intraspinal abscess and granuloma", 1), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
+		{"tuberculous epidural abscess, SNOMED CT without display", chart.Record{Conditions: []chart.Condition{cond("ab", policy.SystemSNOMED, "447332005", "", 1), lbp(10)}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagInfection, missing}, 0}},
 		{"lumbar fracture S32.0", chart.Record{Conditions: []chart.Condition{icd("f", "S32.000A", "Wedge compression fracture of unspecified lumbar vertebra", 3)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagFracture, missing}, 0}},
 		{"osteoporotic fracture M80", chart.Record{Conditions: []chart.Condition{icd("f", "m80.08xa", "", 3)}}, cpt72148(),
@@ -217,6 +219,10 @@ func TestAssess(t *testing.T) {
 		{"naproxen 20 days x (1+1) is 40 days", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 1)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 40}},
 		{"naproxen 20 days x (1+2) capped at D", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "7258", "naproxen", 50, 20, 2)}}, cpt72148(),
+			summary{CriteriaMet, []string{ConservativeTherapyMet}, 50}},
+		// A branded drug coded without display text counts by its code
+		// (muscle-relaxant: Amrix SBD from the CDC opioid CDS set).
+		{"branded muscle relaxant without display", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "828359", "", 50, 50, 0)}}, cpt72148(),
 			summary{CriteriaMet, []string{ConservativeTherapyMet}, 50}},
 		{"medication without supply is one day", chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "5640", "ibuprofen", 50, 0, 0)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{ConservativeTherapyInsufficient}, 0}},
@@ -538,6 +544,9 @@ func TestAssessTherapyOptions(t *testing.T) {
 	ptNSAID := pt
 	ptNSAID.MedicationRequests = []chart.MedicationRequest{medReq("m", "5640", "ibuprofen", 45, 30, 0)}
 	gabapentin := chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "25480", "gabapentin", 60, 60, 0)}}
+	// Lyrica 75 MG (SBD) and the Gralise sample pack (BPCK), coded without display text.
+	lyrica := chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "607038", "", 60, 60, 0)}}
+	gralisePack := chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{medReq("m", "2398512", "", 45, 45, 0)}}
 	tests := []struct {
 		name string
 		pol  *policy.Policy
@@ -551,6 +560,9 @@ func TestAssessTherapyOptions(t *testing.T) {
 		{"class that does not count alone", ptNotAlone, pt, summary{CriteriaNotMet, []string{ConservativeTherapyMissing}, 0}},
 		{"class that does not count alone, with an NSAID", ptNotAlone, ptNSAID, summary{CriteriaMet, []string{ConservativeTherapyMet}, 42}},
 		{"gabapentinoids turned on", gaba, gabapentin, summary{CriteriaMet, []string{ConservativeTherapyMet}, 60}},
+		{"branded gabapentinoid without display, gabapentinoids turned on", gaba, lyrica, summary{CriteriaMet, []string{ConservativeTherapyMet}, 60}},
+		{"branded gabapentinoid pack without display, gabapentinoids turned on", gaba, gralisePack, summary{CriteriaMet, []string{ConservativeTherapyMet}, 45}},
+		{"branded gabapentinoid without display, default policy", defaultPolicy(), lyrica, summary{CriteriaNotMet, []string{ConservativeTherapyMissing}, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,17 +35,39 @@ func TestNoteCriterion(t *testing.T) {
 }
 
 // TestMatchUncountedTherapy: a class the policy lists but does not count
-// (gabapentinoids by default) is recognised by code and by ingredient name;
-// a counted class is not reported as uncounted.
+// (gabapentinoids by default) is recognised by code, at any product level and
+// without display text, and by ingredient name; a counted class is not
+// reported as uncounted.
 func TestMatchUncountedTherapy(t *testing.T) {
 	p := Default().Default()
-	if l, ok := p.MatchUncountedTherapy([]Coding{{System: SystemRxNorm, Code: "25480"}}); !ok || l != "gabapentinoid" {
-		t.Errorf("gabapentin by code: %q %v", l, ok)
+	rx := func(code, display string) []Coding {
+		return []Coding{{System: SystemRxNorm, Code: code, Display: display}}
 	}
-	if l, ok := p.MatchUncountedTherapy(nil, "Pregabalin 75 MG Oral Capsule"); !ok || l != "gabapentinoid" {
-		t.Errorf("pregabalin by name: %q %v", l, ok)
+	tests := []struct {
+		name    string
+		codings []Coding
+		text    string
+		want    string // the class label, "" when none
+	}{
+		{"gabapentin by code", rx("25480", ""), "", "gabapentinoid"},
+		{"pregabalin by name", nil, "Pregabalin 75 MG Oral Capsule", "gabapentinoid"},
+		{"branded pregabalin without display", rx("607038", ""), "", "gabapentinoid"},
+		{"branded gabapentin without display", rx("105029", ""), "", "gabapentinoid"},
+		{"branded gabapentin enacarbil without display", rx("1482821", ""), "", "gabapentinoid"},
+		{"branded gabapentin pack without display", rx("2398512", ""), "", "gabapentinoid"},
+		{"naproxen counts", rx("7258", "naproxen"), "", ""},
+		{"branded muscle relaxant counts", rx("828359", ""), "", ""},
 	}
-	if _, ok := p.MatchUncountedTherapy([]Coding{{System: SystemRxNorm, Code: "7258", Display: "naproxen"}}); ok {
-		t.Error("naproxen reported as uncounted")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var texts []string
+			if tt.text != "" {
+				texts = append(texts, tt.text)
+			}
+			got, ok := p.MatchUncountedTherapy(tt.codings, texts...)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("MatchUncountedTherapy = %q, %v; want %q", got, ok, tt.want)
+			}
+		})
 	}
 }
