@@ -94,8 +94,8 @@ func (x *assessor) therapy() therapyResult {
 	for _, pr := range x.procs {
 		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
-			if l, un := x.pol.MatchUncountedTherapy(codings(pr.p.Code), pr.p.Code.Text); un && x.recent(pr.start) {
-				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: pr.p.Code.Name(), DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
+			if l, vsDisplay, un := x.pol.MatchUncountedTherapy(codings(pr.p.Code), pr.p.Code.Text); un && x.recent(pr.start) {
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: nameOr(pr.p.Code, vsDisplay), DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
 					Why: "this policy does not count " + l + " as conservative therapy"})
 				continue
 			}
@@ -161,9 +161,8 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if !ok {
-			if l, un := x.pol.MatchUncountedTherapy(codings(mu.Medication), mu.Medication.Text); un && mu.Counts && x.recent(mu.Start) {
-				name := mu.Medication.Name()
-				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
+			if l, vsDisplay, un := x.pol.MatchUncountedTherapy(codings(mu.Medication), mu.Medication.Text); un && mu.Counts && x.recent(mu.Start) {
+				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: nameOr(mu.Medication, vsDisplay), DateText: dateOrEmpty(mu.Start), Source: mu.Source,
 					Why: "this policy does not count " + l + " as conservative therapy"})
 				continue
 			}
@@ -445,4 +444,14 @@ func sentence(items []string) string {
 // the look-back window: older entries are named only as outside it.
 func (x *assessor) recent(d chart.Date) bool {
 	return d.IsZero() || !d.Latest.Before(addDays(x.d, -x.pol.ConservativeTherapy.LookbackDays))
+}
+
+// nameOr is the concept's name as the chart gives it (a display, else its
+// text), else the value set's display for its matched code, else its bare
+// code: an entry coded without words is still named in words.
+func nameOr(c chart.Concept, vsDisplay string) string {
+	if vsDisplay != "" && c.Words() == "" {
+		return vsDisplay
+	}
+	return c.Name()
 }

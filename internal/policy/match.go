@@ -97,8 +97,10 @@ func (p *Policy) TherapyLabelIn(text string) string {
 // a therapy class the policy lists but does not count (gabapentinoids by
 // default): by code in the class's value sets, or by an ingredient name of
 // the class found as a word in texts or a coding display. It returns the
-// class's label. The answer names such entries rather than dropping them.
-func (p *Policy) MatchUncountedTherapy(codings []Coding, texts ...string) (string, bool) {
+// class's label and, when a code matched, the value set's display for that
+// code ("" otherwise), so an entry coded without a display is still named
+// in words. The answer names such entries rather than dropping them.
+func (p *Policy) MatchUncountedTherapy(codings []Coding, texts ...string) (label, display string, ok bool) {
 	for _, cd := range codings {
 		texts = append(texts, cd.Display)
 	}
@@ -106,22 +108,22 @@ func (p *Policy) MatchUncountedTherapy(codings []Coding, texts ...string) (strin
 		if c.Class.Counts {
 			continue
 		}
-		if _, ok := c.Class.Procedures.MatchAny(codings); ok {
-			return c.Class.Label, true
+		if cd, ok := c.Class.Procedures.MatchAny(codings); ok {
+			return c.Class.Label, c.Class.Procedures.Set().Display(cd.System, cd.Code), true
 		}
 		for _, cd := range codings {
-			if cd.System == SystemRxNorm && c.Class.Medications.Match(SystemRxNorm, strings.TrimSpace(cd.Code)) {
-				return c.Class.Label, true
+			if code := strings.TrimSpace(cd.Code); cd.System == SystemRxNorm && c.Class.Medications.Match(SystemRxNorm, code) {
+				return c.Class.Label, c.Class.Medications.Set().Display(SystemRxNorm, code), true
 			}
 		}
 		for _, t := range texts {
 			t = strings.ToLower(t)
 			for _, ing := range c.Class.Ingredients {
 				if n := strings.ToLower(strings.TrimSpace(ing.Name)); n != "" && containsWord(t, n) {
-					return c.Class.Label, true
+					return c.Class.Label, "", true
 				}
 			}
 		}
 	}
-	return "", false
+	return "", "", false
 }

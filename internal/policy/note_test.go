@@ -64,7 +64,7 @@ func TestMatchUncountedTherapy(t *testing.T) {
 			if tt.text != "" {
 				texts = append(texts, tt.text)
 			}
-			got, ok := p.MatchUncountedTherapy(tt.codings, texts...)
+			got, _, ok := p.MatchUncountedTherapy(tt.codings, texts...)
 			if got != tt.want || ok != (tt.want != "") {
 				t.Errorf("MatchUncountedTherapy = %q, %v; want %q", got, ok, tt.want)
 			}
