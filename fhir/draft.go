@@ -3,6 +3,7 @@ package fhir
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -25,6 +26,12 @@ type DraftOrder struct {
 	// ServiceRequest is the decoded order, nil when the entry is another
 	// type or does not decode (an unknown enum code, for example).
 	ServiceRequest *r4.ServiceRequest
+	// DecodeErr says why a ServiceRequest entry did not decode as FHIR R4
+	// (a JSON pointer and the reason), nil otherwise. Code is then what
+	// could be read of its code, so the caller can tell whether the order
+	// it could not read is one it assesses.
+	DecodeErr error
+	Code      *r4.CodeableConcept
 }
 
 // MaxDraftOrders is the most entries context.draftOrders may hold. An
@@ -82,6 +89,14 @@ func DraftOrders(raw json.RawMessage) ([]DraftOrder, error) {
 		if p.ResourceType == "ServiceRequest" {
 			if sr, err := unmarshal[r4.ServiceRequest](rt); err == nil {
 				d.ServiceRequest = &sr
+			} else {
+				d.DecodeErr = errors.New(jsonReason(err))
+				var c struct {
+					Code *r4.CodeableConcept `json:"code"`
+				}
+				if jsoncompat.Unmarshal(rt, &c) == nil {
+					d.Code = c.Code
+				}
 			}
 		}
 		out = append(out, d)

@@ -969,6 +969,12 @@ func OrderOf(sr *r4.ServiceRequest) OrderRequest {
 	return o
 }
 
+// OrderOfCode is what can be recognised of an order that did not decode as
+// a ServiceRequest: its code alone.
+func OrderOfCode(code *r4.CodeableConcept) OrderRequest {
+	return OrderRequest{Code: concept(code)}
+}
+
 func count(n int, one, many string) string {
 	if n == 1 {
 		return "1 " + one

@@ -98,11 +98,25 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 	var orders []cards.Order
 	for _, d := range considered(req, drafts) {
 		if d.ServiceRequest == nil {
+			// A lumbar MRI order that is not valid FHIR R4 cannot be
+			// assessed, and answering without it would read as "no lumbar
+			// MRI ordered": refuse the call, naming the member. Other
+			// orders that do not decode are not this service's concern.
+			if d.DecodeErr != nil && d.Code != nil {
+				if _, ok := criteria.Recognize(chart.OrderOfCode(d.Code), set.Default()); ok {
+					return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order is not a valid FHIR R4 ServiceRequest: %v", hooks.ErrInvalid, d.Index, d.DecodeErr)
+				}
+			}
 			continue
 		}
 		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest), set.Default())
 		if !ok {
 			continue
+		}
+		// An order date that is present but not a FHIR dateTime would
+		// silently become today and move every window: refuse it.
+		if at := d.ServiceRequest.AuthoredOn; at != nil && o.AuthoredOn == nil {
+			return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order's authoredOn %q is not a FHIR dateTime", hooks.ErrInvalid, d.Index, clip(*at))
 		}
 		// A lumbar MRI order about another patient than context.patientId
 		// would be assessed against the wrong chart: refuse the call.

@@ -87,3 +87,51 @@ func TestOrderCountBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidLumbarOrder: a lumbar MRI order that is not valid FHIR R4 (an
+// unknown status or priority code, a number for authoredOn) or whose
+// authoredOn is not a date is refused with 400 naming the member, never
+// answered as if no lumbar MRI were ordered nor assessed as of today. An
+// invalid order of another kind beside a valid lumbar MRI order does not
+// stop the call.
+func TestInvalidLumbarOrder(t *testing.T) {
+	s := newTestServer(t, nil)
+	withOrder := func(set func(o map[string]any)) []byte {
+		return minimal(t, func(r map[string]any) {
+			entries := r["context"].(map[string]any)["draftOrders"].(map[string]any)["entry"].([]any)
+			set(entries[0].(map[string]any)["resource"].(map[string]any))
+		})
+	}
+	cases := []struct {
+		name   string
+		set    func(o map[string]any)
+		status int
+		says   string
+	}{
+		{"priority not an R4 code", func(o map[string]any) { o["priority"] = "STAT" }, http.StatusBadRequest, "/priority"},
+		{"status not an R4 code", func(o map[string]any) { o["status"] = "Draft" }, http.StatusBadRequest, "/status"},
+		{"authoredOn a number", func(o map[string]any) { o["authoredOn"] = 553 }, http.StatusBadRequest, "/authoredOn"},
+		{"authoredOn not a date", func(o map[string]any) { o["authoredOn"] = "2026-13-45" }, http.StatusBadRequest, "is not a FHIR dateTime"},
+		{"authoredOn month precision", func(o map[string]any) { o["authoredOn"] = "2026-06" }, http.StatusOK, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", withOrder(c.set), nil)
+			if rec.Code != c.status || !strings.Contains(rec.Body.String(), c.says) {
+				t.Fatalf("%d %.300s, want %d saying %q", rec.Code, rec.Body, c.status, c.says)
+			}
+		})
+	}
+	// An invalid order that is not a lumbar MRI (a lab order with an
+	// unknown status) beside a valid lumbar MRI order: answered.
+	body := minimal(t, func(r map[string]any) {
+		bundle := r["context"].(map[string]any)["draftOrders"].(map[string]any)
+		bundle["entry"] = append(bundle["entry"].([]any), map[string]any{"resource": map[string]any{
+			"resourceType": "ServiceRequest", "id": "cbc", "status": "Draft", "intent": "order",
+			"code": map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "58410-2"}}}}})
+	})
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", body, nil)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "coverage-information") {
+		t.Errorf("invalid lab order beside a lumbar MRI: %d %.300s, want 200 with the MRI assessed", rec.Code, rec.Body)
+	}
+}
