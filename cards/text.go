@@ -138,11 +138,31 @@ func day(t *time.Time) string {
 // changes, and building one per call was a quarter of a call's allocations.
 var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`")
 
-// mdEscape keeps chart-derived text from being read as markdown or HTML.
-func mdEscape(s string) string { return mdEscaper.Replace(s) }
+// mdEscape keeps chart-derived text from being read as markdown or HTML:
+// markdown's inline characters are escaped, and line breaks (which would let
+// a display start a heading, a list or a quote) and other control or
+// bidirectional-override characters become spaces or go (oneLine).
+func mdEscape(s string) string { return mdEscaper.Replace(oneLine(s)) }
+
+// oneLine is s on one line: CR, LF, tab and the other C0 and C1 controls
+// become spaces; the Unicode bidirectional embedding, override and isolate
+// characters (U+202A-U+202E, U+2066-U+2069), which can make a text read
+// other than it is, are dropped. Unchanged text is returned as is.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029:
+			return ' '
+		case (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			return -1
+		}
+		return r
+	}, s)
+}
 
 // summary clips a summary to CDS Hooks' limit of fewer than 140 characters.
 func summary(s string) string {
+	s = oneLine(s)
 	r := []rune(s)
 	if len(r) < 140 {
 		return s
