@@ -241,9 +241,25 @@ func (v *Verifier) ReplayUsage() []ReplayShare {
 	return out
 }
 
-// ExpectedAudience is the aud a token must carry to call path.
+// ExpectedAudience is the aud a token must carry to call path: the base URL
+// plus the path without a trailing slash (the service routes both forms to
+// one endpoint).
 func (v *Verifier) ExpectedAudience(path string) string {
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
 	return v.baseURL + path
+}
+
+// audiences are the aud values that name path: ExpectedAudience and the
+// same URL with a trailing slash, since an EHR may put in aud the URL
+// exactly as it calls it, and both forms reach the same endpoint.
+func (v *Verifier) audiences(path string) []string {
+	aud := v.ExpectedAudience(path)
+	if strings.HasSuffix(aud, "/") {
+		return []string{aud}
+	}
+	return []string{aud, aud + "/"}
 }
 
 // tokenClaims are the claims the verifier reads.
@@ -334,7 +350,7 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 	}
 	jku, _ := tok.Header["jku"].(string)
 
-	aud := v.ExpectedAudience(r.URL.Path)
+	aud := v.audiences(r.URL.Path)
 	now := v.cfg.Now()
 	if err := v.checkClaims(&unverified, aud, now); err != nil {
 		return Caller{}, iss, err
@@ -358,7 +374,7 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(iss),
-		jwt.WithAudience(aud),
+		jwt.WithAudience(aud...),
 	)
 	if _, err := parser.ParseWithClaims(raw, &claims, keyfunc); err != nil {
 		return Caller{}, iss, mapJWTError(err)
@@ -374,9 +390,9 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 // checkClaims applies the claim rules: aud is the URL called, exp, iat and
 // jti present, exp not past, nbf and iat not in the future, and a lifetime of
 // at most MaxLifetime.
-func (v *Verifier) checkClaims(c *tokenClaims, aud string, now time.Time) error {
-	if !slices.Contains(c.Audience, aud) {
-		return fmt.Errorf("%w: want %s", ErrBadAudience, aud)
+func (v *Verifier) checkClaims(c *tokenClaims, aud []string, now time.Time) error {
+	if !slices.ContainsFunc(c.Audience, func(a string) bool { return slices.Contains(aud, a) }) {
+		return fmt.Errorf("%w: want %s", ErrBadAudience, aud[0])
 	}
 	switch {
 	case c.ExpiresAt == nil:

@@ -154,7 +154,12 @@ func TestMiddleware(t *testing.T) {
 		}, want: refused(ReasonBadAudience)},
 		{name: "discovery aud on a service call", key: ecKey, audPath: discovery, want: refused(ReasonBadAudience)},
 		{name: "service aud on feedback", key: ecKey, audPath: servicePath, callPath: feedbackPath, want: refused(ReasonBadAudience)},
-		{name: "aud with trailing slash", key: ecKey, audPath: servicePath + "/", want: refused(ReasonBadAudience)},
+		// The service routes ".../x" and ".../x/" to one endpoint; an EHR
+		// may name either in aud, whichever form it calls.
+		{name: "aud with trailing slash", key: ecKey, audPath: servicePath + "/", want: okEHR},
+		{name: "aud with trailing slash, called with it", key: ecKey, audPath: servicePath + "/", callPath: servicePath + "/", want: okEHR},
+		{name: "aud without trailing slash, called with it", key: ecKey, audPath: servicePath, callPath: servicePath + "/", want: okEHR},
+		{name: "aud with a longer path", key: ecKey, audPath: servicePath + "/x", want: refused(ReasonBadAudience)},
 		{name: "no aud", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "aud") }, want: refused(ReasonBadAudience)},
 		{name: "expired", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) {
 			c["iat"] = now.Add(-10 * time.Minute).Unix()
