@@ -156,6 +156,7 @@ type expandPage struct {
 func (x *expander) expand(ctx context.Context, canonical, version string, pageSize int) (map[string]json.RawMessage, int, error) {
 	var first *expandPage
 	var contains []json.RawMessage
+	seen := map[string]bool{}
 	for page := 0; ; page++ {
 		if page == maxExpandPages {
 			return nil, 0, fmt.Errorf("expansion of %s still incomplete after %d pages", canonical, maxExpandPages)
@@ -164,7 +165,28 @@ func (x *expander) expand(ctx context.Context, canonical, version string, pageSi
 		if err != nil {
 			return nil, 0, err
 		}
+		// A server that ignores offset sends the first page again: a
+		// repeated code or an offset other than the one asked for means the
+		// pages cannot be joined into one expansion.
+		if o, ok := p.expansion["offset"]; ok {
+			var got int
+			if json.Unmarshal(o, &got) != nil || got != len(contains) {
+				return nil, 0, fmt.Errorf("asked %s for offset %d, the server answered offset %s: it does not page as $expand defines; try a larger --page-size", canonical, len(contains), printable(string(o)))
+			}
+		}
+		for _, c := range p.contains {
+			var cd struct{ System, Code string }
+			_ = json.Unmarshal(c, &cd)
+			k := cd.System + "|" + cd.Code
+			if seen[k] {
+				return nil, 0, fmt.Errorf("the server sent %s %s twice (page at offset %d): its pages overlap, so the expansion would be wrong; try a larger --page-size", printable(cd.System), printable(cd.Code), len(contains))
+			}
+			seen[k] = true
+		}
 		contains = append(contains, p.contains...)
+		if p.total != nil && len(contains) > *p.total {
+			return nil, 0, fmt.Errorf("the server sent %d codes of %s, more than its total of %d", len(contains), canonical, *p.total)
+		}
 		if first == nil {
 			first = p
 		}
@@ -245,7 +267,7 @@ func (x *expander) page(ctx context.Context, canonical, version string, offset, 
 	var head struct {
 		ResourceType string `json:"resourceType"`
 	}
-	_ = json.Unmarshal(body, &head)
+	notJSON := json.Unmarshal(body, &head) != nil
 	if resp.StatusCode/100 != 2 || head.ResourceType == "OperationOutcome" {
 		msg := outcomeText(body)
 		if msg == "" {
@@ -254,14 +276,18 @@ func (x *expander) page(ctx context.Context, canonical, version string, offset, 
 				msg = msg[:200] + "..."
 			}
 		}
+		msg = printable(msg)
 		hint := ""
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			hint = " (check --user/--password or --token; VSAC takes user apikey and your UMLS API key)"
 		}
 		return nil, fmt.Errorf("expand %s: HTTP %d: %s%s", canonical, resp.StatusCode, msg, hint)
 	}
+	if notJSON {
+		return nil, fmt.Errorf("expand %s: the answer is not JSON (Content-Type %q): is --tx the FHIR base URL of a terminology server?", canonical, printable(resp.Header.Get("Content-Type")))
+	}
 	if head.ResourceType != "ValueSet" {
-		return nil, fmt.Errorf("expand %s: the server answered a %q, not a ValueSet", canonical, head.ResourceType)
+		return nil, fmt.Errorf("expand %s: the server answered a %q, not a ValueSet", canonical, printable(head.ResourceType))
 	}
 	p := &expandPage{}
 	if err := json.Unmarshal(body, &p.raw); err != nil {
@@ -317,4 +343,15 @@ func outcomeText(body []byte) string {
 		parts = append(parts, is.Severity+": "+t)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// printable is a server's text with control characters (terminal escapes)
+// replaced, safe to print.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -179,3 +179,56 @@ func TestValuesetExpandRefusesWhatCannotLoad(t *testing.T) {
 		t.Errorf("a file was written: %v", err)
 	}
 }
+
+// TestValuesetExpandRefusesBrokenPaging: a server that ignores offset (the
+// first page again, with or without expansion.offset) or answers a web
+// page is refused with a reason, instead of an expansion with repeated codes
+// and missing ones written as a success.
+func TestValuesetExpandRefusesBrokenPaging(t *testing.T) {
+	codes := []string{"1", "2", "3", "4", "5"}
+	page := func(w http.ResponseWriter, offsetField bool) {
+		exp := map[string]any{"timestamp": "2026-11-30T00:00:00Z", "total": len(codes)}
+		if offsetField {
+			exp["offset"] = 0
+		}
+		var contains []map[string]string
+		for _, c := range codes[:2] {
+			contains = append(contains, map[string]string{"system": terminology.SystemRxNorm, "code": c})
+		}
+		exp["contains"] = contains
+		w.Header().Set("Content-Type", "application/fhir+json")
+		json.NewEncoder(w).Encode(map[string]any{"resourceType": "ValueSet", "url": vsacCanonical, "version": "1",
+			"title": "T", "status": "active", "expansion": exp})
+	}
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+		want    string
+	}{
+		{"offset ignored, offset echoed as 0", func(w http.ResponseWriter, r *http.Request) { page(w, true) }, "answered offset 0"},
+		{"offset ignored, no offset element", func(w http.ResponseWriter, r *http.Request) { page(w, false) }, "twice"},
+		{"a web page", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<html><body>\x1b[31mlogin</body></html>")
+		}, `not JSON (Content-Type "text/html")`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(c.handler)
+			defer srv.Close()
+			out := filepath.Join(t.TempDir(), "vs.json")
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), []string{"valueset", "expand", "--tx", srv.URL, "--url", vsacCanonical, "--page-size", "2", "--out", out},
+				env(nil), strings.NewReader(""), &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to contain %q", err, c.want)
+			}
+			if strings.ContainsRune(err.Error(), 0x1b) {
+				t.Error("a terminal escape from the server was printed")
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Error("a value set was written")
+			}
+		})
+	}
+}
