@@ -197,7 +197,8 @@ func (b *builder) naming(orderID, s string) string {
 	return "Lumbar MRI (" + name + "): " + rest
 }
 
-// finish orders cards by urgency (critical first, links last) and applies max-cards.
+// finish orders cards by urgency (critical first, links last) and applies
+// max-cards to every card but the critical ones.
 func (b *builder) finish() []hooks.Card {
 	sort.SliceStable(b.cards, func(i, j int) bool { return b.cards[i].rank < b.cards[j].rank })
 	max := MaxCardsDefault
@@ -206,7 +207,9 @@ func (b *builder) finish() []hooks.Card {
 	}
 	out := make([]hooks.Card, 0, len(b.cards))
 	for _, p := range b.cards {
-		if len(out) == max {
+		// A critical card (image emergently) is never cut by max-cards: a
+		// client's display preference must not hide an emergency.
+		if len(out) >= max && p.card.Indicator != hooks.IndicatorCritical {
 			break
 		}
 		out = append(out, p.card)

@@ -235,7 +235,10 @@ func TestCardsPerFinding(t *testing.T) {
 			[]string{"info/coverage-info", "info/coverage-info", "info/guideline"}},
 		{"max-cards", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(1)}, cov,
 			[]string{"critical/clinical-reminder"}},
-		{"max-cards zero", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(0)}, cov,
+		// max-cards never hides an emergency: the critical card stays.
+		{"max-cards zero keeps the critical card", assessment(criteria.CriteriaMet, criteria.RedFlagCaudaEquina), Config{MaxCards: ptr(0)}, cov,
+			[]string{"critical/clinical-reminder"}},
+		{"max-cards zero without a red flag", assessment(criteria.CriteriaMet), Config{MaxCards: ptr(0)}, cov,
 			nil},
 	}
 	for _, tt := range tests {

@@ -257,7 +257,7 @@ func configurationOptions() json.RawMessage {
 	for _, t := range cards.Topics {
 		opts = append(opts, option{Code: t.Code, Type: "boolean", Name: t.Name, Description: t.Description, Default: true})
 	}
-	opts = append(opts, option{Code: "max-cards", Type: "integer", Name: "Maximum cards", Description: "The most cards returned in one response.", Default: cards.MaxCardsDefault})
+	opts = append(opts, option{Code: "max-cards", Type: "integer", Name: "Maximum cards", Description: "The most cards returned in one response; a critical card (an emergent red flag) is always returned.", Default: cards.MaxCardsDefault})
 	b, _ := json.Marshal(opts)
 	return b
 }
@@ -303,7 +303,13 @@ func (s *Server) readBody(c *gin.Context) ([]byte, error) {
 func (s *Server) fail(c *gin.Context, err error) {
 	status, code, msg := statusOf(err)
 	if status >= 500 {
-		s.log.LogAttrs(c.Request.Context(), slog.LevelError, "request failed", slog.String("error", err.Error()))
+		// A full decode budget is the service shedding load as designed:
+		// a warning, so a burst of large calls cannot flood the error log.
+		level := slog.LevelError
+		if errors.Is(err, ErrBusy) {
+			level = slog.LevelWarn
+		}
+		s.log.LogAttrs(c.Request.Context(), level, "request failed", slog.String("error", err.Error()))
 	}
 	c.Header("Content-Type", "application/json")
 	c.AbortWithStatusJSON(status, outcome(code, msg))
