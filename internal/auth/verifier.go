@@ -1,10 +1,13 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -323,6 +326,9 @@ func (v *Verifier) verify(ctx context.Context, r *http.Request) (Caller, string,
 		return Caller{}, "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	iss := unverified.Issuer
+	if err := numericDates(raw); err != nil {
+		return Caller{}, iss, err
+	}
 	alg, _ := tok.Header["alg"].(string)
 	if !slices.Contains(supportedAlgorithms, alg) {
 		return Caller{}, iss, fmt.Errorf("%w: %q", ErrBadAlg, alg)
@@ -549,4 +555,32 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithCaller(r.Context(), c)))
 	})
+}
+
+// numericDates refuses a token whose exp, iat or nbf is not a JSON number:
+// RFC 7519 section 2 defines NumericDate as a JSON numeric value, and the
+// JWT library would also read a string holding digits.
+func numericDates(raw string) error {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return ErrMalformed
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		if v = bytes.TrimSpace(v); len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return fmt.Errorf("%w: %s is not a number (RFC 7519 NumericDate)", ErrMalformed, name)
+		}
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -172,6 +173,11 @@ func TestMiddleware(t *testing.T) {
 		{name: "nbf in the future", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) {
 			c["nbf"] = now.Add(3 * time.Minute).Unix()
 		}, want: refused(ReasonNotYetValid)},
+		// RFC 7519: NumericDate is a JSON number; digits in a string are not one.
+		{name: "exp as a string", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) {
+			c["exp"] = strconv.FormatInt(now.Add(time.Minute).Unix(), 10)
+		}, want: refused(ReasonMalformed)},
+		{name: "iat as a string", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) { c["iat"] = strconv.FormatInt(now.Unix(), 10) }, want: refused(ReasonMalformed)},
 		{name: "missing exp", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "exp") }, want: refused(ReasonMissingExp)},
 		{name: "missing iat", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "iat") }, want: refused(ReasonMissingIat)},
 		{name: "missing jti", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "jti") }, want: refused(ReasonMissingJTI)},
