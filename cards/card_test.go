@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
@@ -815,5 +816,98 @@ func TestIndeterminateWithTherapyMet(t *testing.T) {
 	c = coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, assessment(criteria.CriteriaIndeterminate, criteria.ConservativeTherapyInsufficient)))
 	if !strings.Contains(c.Detail, "make sure the request documents a red flag or at least 42 days") {
 		t.Errorf("detail:\n%s", c.Detail)
+	}
+}
+
+// TestTherapyDurationAndDateAdvice: where medications count as a single day
+// for want of a usable duration, the card asks to record it instead of
+// saying the course lapsed (clinical review 03); an unusable duration, an
+// invalid date and a reversed period are named with their reason; therapy
+// begun before the look-back shows its recorded date and where the count
+// starts; a single day more reads "1 more day".
+func TestTherapyDurationAndDateAdvice(t *testing.T) {
+	insufficient := func(days int, metOn *time.Time, nc ...criteria.NotCounted) criteria.Assessment {
+		a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+		a.TherapyDays, a.TherapyFrom, a.TherapyTo, a.TherapyMetOn = days, date("2026-04-27"), date("2026-04-27"), metOn
+		a.NotCounted = nc
+		return a
+	}
+	unusable := criteria.NotCounted{Reason: criteria.ReasonSupplyUnusable, What: "NSAID", Display: "naproxen 500 MG Oral Tablet", DateText: "2026-04-27",
+		Why: "supply duration unusable: no unit; counted as a single day"}
+	open := func(name string) criteria.NotCounted {
+		return criteria.NotCounted{Reason: criteria.ReasonNoSupplyDuration, What: "opioid analgesic", Display: name, DateText: "2026-04-02",
+			Why: "active order with no supply duration or end date recorded; counted as a single day"}
+	}
+	met := assessment(criteria.CriteriaMet, criteria.ConservativeTherapyMet)
+	met.TherapyDays, met.TherapyFrom, met.TherapyTo, met.TherapyFromWindowEdge = 180, date("2025-12-17"), date("2026-06-15"), true
+	met.Findings[0].Evidence = []criteria.Evidence{{Source: "MedicationRequest/m1", Date: date("2025-11-01"), DateText: "2025-11-01", Display: "naproxen 500 MG Oral Tablet"}}
+	invalid := insufficient(18, date("2026-07-06"), criteria.NotCounted{Reason: criteria.ReasonNoDate, What: "physical therapy", Display: "Therapeutic exercises",
+		Why: "date 2026-13-45 is not a valid date"})
+	reversed := insufficient(18, date("2026-07-06"), criteria.NotCounted{Reason: criteria.ReasonPeriodReversed, What: "physical therapy", Display: "Therapeutic exercises",
+		DateText: "2026-06-01", Why: "period end 2026-01-01 is before its start 2026-06-01; counted as its start day only"})
+	tests := []struct {
+		name    string
+		a       criteria.Assessment
+		summary string
+		want    []string // in the detail, in this order
+		not     []string
+	}{
+		{
+			name: "unusable supply", a: insufficient(0, nil, unusable),
+			summary: "Lumbar MRI: documentation incomplete: therapy duration not recorded",
+			want: []string{"**To add:**", "The supply duration, end date or dispensing of naproxen 500 MG Oral Tablet (2026-04-27)",
+				"**In the chart but not counted:**", "naproxen 500 MG Oral Tablet (2026-04-27): supply duration unusable: no unit; counted as a single day.",
+				"**What to do:**", "Record the supply duration, end date or dispensing of naproxen 500 MG Oral Tablet (2026-04-27), then re-assess"},
+			not: []string{"lapsed", "new course"},
+		},
+		{
+			name: "active orders without a duration", a: insufficient(28, nil, open("Percocet"), open("hydrocodone")),
+			summary: "Lumbar MRI: documentation incomplete: therapy duration not recorded",
+			want:    []string{"dispensing of Percocet (2026-04-02) and hydrocodone (2026-04-02)", "active order with no supply duration", "Record the supply duration"},
+			not:     []string{"lapsed", "new course"},
+		},
+		{
+			name: "lapsed course without such orders", a: insufficient(7, nil),
+			summary: "Lumbar MRI: documentation incomplete: a new 42-day therapy course",
+			want:    []string{"has lapsed", "Start a new course"},
+			not:     []string{"Record the supply duration"},
+		},
+		{
+			name: "one more day", a: insufficient(41, date("2026-06-16")),
+			summary: "Lumbar MRI: documentation incomplete: 1 more day of therapy (42-day point 2026-06-16)",
+			want:    []string{"Conservative therapy, 41 days", "1 more day of therapy: the 42-day point is 2026-06-16."},
+			not:     []string{" 1 more days", " 1 days"},
+		},
+		{
+			name: "invalid date", a: invalid,
+			want: []string{"A valid date for the physical therapy Therapeutic exercises (date 2026-13-45 is not a valid date)",
+				"Therapeutic exercises: date 2026-13-45 is not a valid date."},
+			not: []string{"undated", "no usable date"},
+		},
+		{
+			name: "reversed period", a: reversed,
+			want: []string{"Therapeutic exercises (2026-06-01): period end 2026-01-01 is before its start 2026-06-01; counted as its start day only."},
+		},
+		{
+			name: "begun before the look-back", a: met,
+			want: []string{"Conservative therapy, 180 days (2025-12-17 to 2026-06-15; counted from the start of the 180-day look-back): naproxen 500 MG Oral Tablet (2025-11-01)"},
+			not:  []string{"(2025-12-17)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, tt.a))
+			if tt.summary != "" && c.Summary != tt.summary {
+				t.Errorf("summary = %q, want %q", c.Summary, tt.summary)
+			}
+			if err := inOrder(c.Detail, tt.want...); err != nil {
+				t.Errorf("detail: %v\n%s", err, c.Detail)
+			}
+			for _, n := range tt.not {
+				if strings.Contains(c.Detail, n) {
+					t.Errorf("detail says %q:\n%s", n, c.Detail)
+				}
+			}
+		})
 	}
 }

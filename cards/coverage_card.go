@@ -54,6 +54,42 @@ var notCountedWords = map[string]string{
 	criteria.ReasonPreliminaryNote: "from a preliminary note, not counted until the note is final",
 	// A fallback: combination-not-met lines say what the entry needs.
 	criteria.ReasonCombinationNotMet: "counts only in combination with another finding",
+	// Counted, but as a single day: the lines say why.
+	criteria.ReasonSupplyUnusable:   "supply duration unusable; counted as a single day",
+	criteria.ReasonNoSupplyDuration: "no supply duration recorded; counted as a single day",
+	criteria.ReasonPeriodReversed:   "period end before its start; counted as its start day only",
+}
+
+// unknownDurations are the medications the assessment counted as a single
+// day because their duration is unusable or, on an active order, not
+// recorded: recording it, not a new course, is then what the trial needs.
+func unknownDurations(a *criteria.Assessment) []criteria.NotCounted {
+	var out []criteria.NotCounted
+	for _, n := range a.NotCounted {
+		if n.Reason == criteria.ReasonSupplyUnusable || n.Reason == criteria.ReasonNoSupplyDuration {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// durationNames names them for a sentence: "naproxen 500 MG Oral Tablet
+// (2026-04-27)", markdown-safe, each display once.
+func durationNames(ns []criteria.NotCounted) string {
+	var names []string
+	for _, n := range ns {
+		s := mdEscape(n.Display)
+		if n.DateText != "" {
+			s += " (" + mdEscape(n.DateText) + ")"
+		}
+		if !slices.Contains(names, s) {
+			names = append(names, s)
+		}
+	}
+	if len(names) > 1 {
+		return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	}
+	return strings.Join(names, "")
 }
 
 // coverageCard is the order's one coverage-information card. Its detail
@@ -112,7 +148,7 @@ func (b *builder) coverageSummary(a *criteria.Assessment) string {
 		if !paRequired(b.in.Policy.PANeeded) {
 			what = "the order"
 		}
-		why := fmt.Sprintf("%d days of conservative therapy", a.TherapyDays)
+		why := nDays(a.TherapyDays) + " of conservative therapy"
 		if rf := redFlags(a); len(rf) > 0 {
 			var names []string
 			for _, f := range rf {
@@ -141,12 +177,15 @@ func (b *builder) firstGap(a *criteria.Assessment) string {
 		return "no back-pain diagnosis or red flag"
 	case a.Has(criteria.ConservativeTherapyMissing):
 		if a.LookbackDays > 0 {
-			return fmt.Sprintf("no conservative therapy in the last %d days", a.LookbackDays)
+			return "no conservative therapy in the last " + nDays(a.LookbackDays)
 		}
 		return "no conservative therapy documented"
 	case a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req:
 		if a.TherapyMetOn != nil {
-			return fmt.Sprintf("%d more days of therapy (%d-day point %s)", req-a.TherapyDays, req, day(a.TherapyMetOn))
+			return fmt.Sprintf("%s of therapy (%d-day point %s)", moreDays(req-a.TherapyDays), req, day(a.TherapyMetOn))
+		}
+		if len(unknownDurations(a)) > 0 {
+			return "therapy duration not recorded"
 		}
 		return fmt.Sprintf("a new %d-day therapy course", req)
 	case a.Has(criteria.ConservativeTherapyInsufficient):
@@ -370,7 +409,23 @@ func courseLength(days int) string {
 	case 1:
 		return "1 day"
 	}
-	return fmt.Sprintf("%d days", days)
+	return nDays(days)
+}
+
+// moreDays says how many more days: "1 more day", "24 more days".
+func moreDays(n int) string {
+	if n == 1 {
+		return "1 more day"
+	}
+	return fmt.Sprintf("%d more days", n)
+}
+
+// nDays says a number of days with its noun: "1 day", "42 days".
+func nDays(n int) string {
+	if n == 1 || n == -1 {
+		return fmt.Sprintf("%d day", n)
+	}
+	return fmt.Sprintf("%d days", n)
 }
 
 // therapyHeading names a therapy course: its length and dates.
@@ -382,6 +437,10 @@ func therapyHeading(a *criteria.Assessment) string {
 		s += " (" + day(a.TherapyFrom) + " to " + day(a.TherapyTo)
 		if a.TherapyFromRecorded != "" {
 			s += "; the first treatment is dated only " + a.TherapyFromRecorded + ", so it counts from that period's last day"
+		} else if a.TherapyFromWindowEdge {
+			// The evidence shows the date recorded; the count starts
+			// later, at the window's first day.
+			s += "; counted from the start of " + lookback(a)
 		}
 		s += ")"
 	}
@@ -545,7 +604,7 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 		out = append(out, "- A back-pain or radiculopathy diagnosis, or the red flag that prompts imaging.\n")
 	}
 	if a.Has(criteria.ConservativeTherapyMissing) && len(redFlags(a)) == 0 {
-		s := fmt.Sprintf("- At least %d days of conservative therapy within %s: none is documented.\n", req, lookback(a))
+		s := fmt.Sprintf("- At least %s of conservative therapy within %s: none is documented.\n", nDays(req), lookback(a))
 		for _, l := range outsideLines(a) {
 			s += "  - " + l + "\n"
 			placed = true
@@ -560,14 +619,27 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 			continue
 		}
 		seen[n.Display] = true
+		if n.Why != "" {
+			// A date was recorded but is not valid: correcting it is the fix.
+			out = append(out, fmt.Sprintf("- A valid date for the %s %s (%s): without it its days cannot count.\n", mdEscape(n.What), mdEscape(n.Display), mdEscape(n.Why)))
+			continue
+		}
 		out = append(out, fmt.Sprintf("- The start date of the %s %s (and its supply or end date): without it its days cannot count.\n", mdEscape(n.What), mdEscape(n.Display)))
+	}
+	// Medications counted as a single day for want of a usable duration:
+	// the fix is the duration, not a new treatment (clinical review 03).
+	unknown := unknownDurations(a)
+	if len(unknown) > 0 && a.Has(criteria.ConservativeTherapyInsufficient) && a.TherapyDays < req {
+		out = append(out, fmt.Sprintf("- The supply duration, end date or dispensing of %s: as recorded, each counts as a single day.\n", durationNames(unknown)))
 	}
 	if f := a.Finding(criteria.ConservativeTherapyInsufficient); f != nil {
 		switch {
 		case a.TherapyDays < req && a.TherapyMetOn != nil:
-			out = append(out, fmt.Sprintf("- %d more days of therapy: the %d-day point is %s.\n", req-a.TherapyDays, req, day(a.TherapyMetOn)))
+			out = append(out, fmt.Sprintf("- %s of therapy: the %d-day point is %s.\n", upperFirst(moreDays(req-a.TherapyDays)), req, day(a.TherapyMetOn)))
+		case a.TherapyDays < req && len(unknown) > 0:
+			// Said above: the duration is what is missing.
 		case a.TherapyDays < req:
-			out = append(out, fmt.Sprintf("- A course of at least %d days: the longest documented, %s, has lapsed, so a new course is needed.\n", req, courseLength(a.TherapyDays)))
+			out = append(out, fmt.Sprintf("- A course of at least %s: the longest documented, %s, has lapsed, so a new course is needed.\n", nDays(req), courseLength(a.TherapyDays)))
 		default:
 			// The length is met but another part of the therapy rule is not
 			// (a follow-up examination, a number of visits): the finding says which.
@@ -660,6 +732,11 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 		if n.Reason == criteria.ReasonOutsideWindow {
 			continue
 		}
+		// An active order counted as one day for want of a duration
+		// matters only while the therapy rule is what is missing.
+		if n.Reason == criteria.ReasonNoSupplyDuration && (!therapyGap || a.Outcome == criteria.CriteriaMet) {
+			continue
+		}
 		if _, ok := by[n.Reason]; !ok {
 			reasons = append(reasons, n.Reason)
 		}
@@ -686,7 +763,8 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 				why = "not current (" + mdEscape(n.Why) + ")"
 			case r == criteria.ReasonNoteNotRead, r == criteria.ReasonStatus, r == criteria.ReasonTextOnly, r == criteria.ReasonUnreadable,
 				r == criteria.ReasonOutsideImagingWindow, r == criteria.ReasonOutsideRedFlagWindow, r == criteria.ReasonPolicyExcluded,
-				r == criteria.ReasonNotTherapyCode:
+				r == criteria.ReasonNotTherapyCode, r == criteria.ReasonNoDate, r == criteria.ReasonSupplyUnusable,
+				r == criteria.ReasonNoSupplyDuration, r == criteria.ReasonPeriodReversed:
 				why = mdEscape(n.Why)
 			}
 			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {
@@ -752,7 +830,7 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			out = append(out, fmt.Sprintf("The documentation above meets the conservative-therapy requirement; before submitting, check in the chart what could not be retrieved (%s), which could change the decision.", mdEscape(strings.Join(a.Unchecked, ", "))))
 			break
 		}
-		out = append(out, fmt.Sprintf("Before submitting, make sure the request documents a red flag or at least %d days of conservative therapy (physical therapy, medications, chiropractic care).", req))
+		out = append(out, fmt.Sprintf("Before submitting, make sure the request documents a red flag or at least %s of conservative therapy (physical therapy, medications, chiropractic care).", nDays(req)))
 	default:
 		if a.Has(criteria.PriorLumbarMRI) {
 			out = append(out, "Review the prior MRI report and document what is new or progressing since that study.")
@@ -762,16 +840,20 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			out = append(out, "Add the diagnosis to the problem list or to the order's reason.")
 		}
 		if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
-			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %d days.", req))
+			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %s.", nDays(req)))
 		}
 		switch {
 		case !a.Has(criteria.ConservativeTherapyInsufficient) || a.TherapyDays >= req:
 		case a.TherapyMetOn != nil:
-			out = append(out, "Continue conservative therapy and record the response; order the MRI once the trial reaches "+fmt.Sprint(req)+" days ("+day(a.TherapyMetOn)+").")
+			out = append(out, "Continue conservative therapy and record the response; order the MRI once the trial reaches "+nDays(req)+" ("+day(a.TherapyMetOn)+").")
+		case len(unknownDurations(a)) > 0:
+			// Orders counted as a single day for want of a usable
+			// duration: the course's length is unknown, not lapsed.
+			out = append(out, fmt.Sprintf("Record the supply duration, end date or dispensing of %s, then re-assess: as recorded, each counts as a single day, so the course's length is unknown.", durationNames(unknownDurations(a))))
 		default:
 			// The course lapsed (no 42-day point ahead): continuing it
 			// would not reach the minimum; a new course must.
-			out = append(out, fmt.Sprintf("Start a new course of conservative therapy (the last one lapsed), record each treatment with its dates, and re-assess after %d days.", req))
+			out = append(out, fmt.Sprintf("Start a new course of conservative therapy (the last one lapsed), record each treatment with its dates, and re-assess after %s.", nDays(req)))
 		}
 		if a.Has(criteria.XrayMissing) {
 			out = append(out, "Order lumbar spine radiographs (CPT 72100) first.")

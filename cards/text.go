@@ -73,7 +73,7 @@ func outcomeText(a *criteria.Assessment) string {
 		if rf := redFlags(a); len(rf) > 0 {
 			return "The chart documents a red flag (" + lower(Display(rf[0].Code)) + "), which supports lumbar MRI without a conservative-therapy trial."
 		}
-		return fmt.Sprintf("The chart documents %d days of conservative therapy (at least %d required).", a.TherapyDays, a.TherapyRequiredDays)
+		return fmt.Sprintf("The chart documents %s of conservative therapy (at least %d required).", nDays(a.TherapyDays), a.TherapyRequiredDays)
 	case criteria.CriteriaIndeterminate:
 		if f := a.Finding(criteria.OtherPatientData); f != nil {
 			return f.Text
@@ -99,11 +99,11 @@ func missing(a *criteria.Assessment) []string {
 			out = append(out, "a back-pain or radiculopathy diagnosis, or a red flag")
 		case criteria.ConservativeTherapyMissing:
 			if len(redFlags(a)) == 0 {
-				out = append(out, fmt.Sprintf("at least %d days of conservative therapy (none documented)", req))
+				out = append(out, fmt.Sprintf("at least %s of conservative therapy (none documented)", nDays(req)))
 			}
 		case criteria.ConservativeTherapyInsufficient:
 			if a.TherapyDays < req {
-				out = append(out, fmt.Sprintf("%d more days of conservative therapy (%d required)", req-a.TherapyDays, req))
+				out = append(out, fmt.Sprintf("%s of conservative therapy (%d required)", moreDays(req-a.TherapyDays), req))
 			} else {
 				out = append(out, "the rest of the conservative-therapy rule")
 			}

@@ -239,6 +239,12 @@ func (d *decoder) add(s SearchSpec, raw json.RawMessage) {
 		return
 	}
 	if err := d.decode(&p, raw); err != nil {
+		if errors.Is(err, errQuotedDecimal) {
+			// A number written as text ("value": "42"): named as any
+			// other member of the wrong JSON type.
+			d.unreadable(s, &p, raw, "a member has the wrong JSON type")
+			return
+		}
 		d.unreadable(s, &p, raw, "the entry is not valid FHIR R4 ("+clipReason(err.Error())+")")
 	}
 }
@@ -447,12 +453,12 @@ func clipReason(s string) string {
 	return s
 }
 
-// decode dispatches on resourceType and decodes into samply's model (see unmarshal).
+// decode dispatches on resourceType and decodes into samply's model (see unmarshalResource).
 func (d *decoder) decode(p *peek, raw []byte) error {
 	rec := d.rec
 	switch p.ResourceType {
 	case "Patient":
-		v, err := unmarshal[r4.Patient](raw)
+		v, err := unmarshalResource[r4.Patient](raw)
 		if err != nil {
 			return err
 		}
@@ -460,7 +466,7 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 			rec.Patient = &v
 		}
 	case "Coverage":
-		v, err := unmarshal[r4.Coverage](raw)
+		v, err := unmarshalResource[r4.Coverage](raw)
 		if err != nil {
 			return err
 		}
@@ -470,55 +476,55 @@ func (d *decoder) decode(p *peek, raw []byte) error {
 			rec.Coverages = appendHint(rec.Coverages, v, d.hint)
 		}
 	case "Condition":
-		v, err := unmarshal[r4.Condition](raw)
+		v, err := unmarshalResource[r4.Condition](raw)
 		if err != nil {
 			return err
 		}
 		rec.Conditions = appendHint(rec.Conditions, Condition{Condition: v, AbatementBoolean: abatementBoolean(raw)}, d.hint)
 	case "Observation":
-		v, err := unmarshal[r4.Observation](raw)
+		v, err := unmarshalResource[r4.Observation](raw)
 		if err != nil {
 			return err
 		}
 		rec.Observations = appendHint(rec.Observations, Observation{Observation: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "Procedure":
-		v, err := unmarshal[r4.Procedure](raw)
+		v, err := unmarshalResource[r4.Procedure](raw)
 		if err != nil {
 			return err
 		}
 		rec.Procedures = appendHint(rec.Procedures, Procedure{Procedure: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "MedicationRequest":
-		v, err := unmarshal[r4.MedicationRequest](raw)
+		v, err := unmarshalResource[r4.MedicationRequest](raw)
 		if err != nil {
 			return err
 		}
 		rec.MedicationRequests = appendHint(rec.MedicationRequests, MedicationRequest{MedicationRequest: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "MedicationStatement":
-		v, err := unmarshal[r4.MedicationStatement](raw)
+		v, err := unmarshalResource[r4.MedicationStatement](raw)
 		if err != nil {
 			return err
 		}
 		rec.MedicationStatements = appendHint(rec.MedicationStatements, MedicationStatement{MedicationStatement: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "MedicationDispense":
-		v, err := unmarshal[r4.MedicationDispense](raw)
+		v, err := unmarshalResource[r4.MedicationDispense](raw)
 		if err != nil {
 			return err
 		}
 		rec.MedicationDispenses = appendHint(rec.MedicationDispenses, MedicationDispense{MedicationDispense: v, StatusPresent: p.statusPresent(), Contained: containedMedications(p.Contained)}, d.hint)
 	case "ImagingStudy":
-		v, err := unmarshal[r4.ImagingStudy](raw)
+		v, err := unmarshalResource[r4.ImagingStudy](raw)
 		if err != nil {
 			return err
 		}
 		rec.ImagingStudies = appendHint(rec.ImagingStudies, ImagingStudy{ImagingStudy: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "DiagnosticReport":
-		v, err := unmarshal[r4.DiagnosticReport](raw)
+		v, err := unmarshalResource[r4.DiagnosticReport](raw)
 		if err != nil {
 			return err
 		}
 		rec.DiagnosticReports = appendHint(rec.DiagnosticReports, DiagnosticReport{DiagnosticReport: v, StatusPresent: p.statusPresent()}, d.hint)
 	case "DocumentReference":
-		v, err := unmarshal[r4.DocumentReference](raw)
+		v, err := unmarshalResource[r4.DocumentReference](raw)
 		if err != nil {
 			return err
 		}

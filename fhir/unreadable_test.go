@@ -218,3 +218,49 @@ func TestDraftOrdersEntryNotAResource(t *testing.T) {
 		t.Errorf("DraftOrders = %+v, %v; want the one order at index 2", d, err)
 	}
 }
+
+// TestLoadQuotedDecimalUnreadable: a FHIR decimal written as a JSON string
+// ("value": "42") is a member of the wrong JSON type like any other, so the
+// entry is named as unreadable rather than read (encoding/json would read
+// "42" as 42 and count the supply in full). A decimal written as a number,
+// or null, reads as before.
+func TestLoadQuotedDecimalUnreadable(t *testing.T) {
+	subj := `"subject":{"reference":"Patient/` + testPatient + `"}`
+	med := `"medicationCodeableConcept":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"7258","display":"naproxen 500 MG Oral Tablet"}]}`
+	wrong := []Unreadable{{ResourceType: "MedicationRequest", ID: "m1", Display: "naproxen 500 MG Oral Tablet", Date: "2026-04-27", Reason: "a member has the wrong JSON type"}}
+	request := func(value string) string {
+		return `{"resourceType":"MedicationRequest","id":"m1","status":"completed","intent":"order",` + subj + `,` + med +
+			`,"authoredOn":"2026-04-27","dispenseRequest":{"expectedSupplyDuration":{"value":` + value + `,"unit":"days","system":"http://unitsofmeasure.org","code":"d"}}}`
+	}
+	tests := []struct {
+		name   string
+		search Search
+		entry  string
+		want   []Unreadable
+		read   int // entries read into the Record
+	}{
+		{"supply duration as a string", SearchMedicationRequests, request(`"42"`), wrong, 0},
+		{"supply duration as a number", SearchMedicationRequests, request(`42`), nil, 1},
+		{"supply duration null", SearchMedicationRequests, request(`null`), nil, 1},
+		{"temperature as a string", SearchObservations,
+			`{"resourceType":"Observation","id":"o1","status":"final",` + subj + `,"code":{"coding":[{"system":"http://loinc.org","code":"8310-5","display":"Body temperature"}]},"effectiveDateTime":"2026-06-10","valueQuantity":{"value":"38.4","code":"Cel"}}`,
+			[]Unreadable{{ResourceType: "Observation", ID: "o1", Display: "Body temperature", Date: "2026-06-10", Reason: "a member has the wrong JSON type"}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pf := allNull()
+			pf[string(tt.search)] = json.RawMessage(searchset(tt.entry))
+			l, _ := newTestLoader(LoaderConfig{})
+			rec, err := l.Load(context.Background(), LoadInput{PatientID: testPatient, Prefetch: pf})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(rec.Unreadable, tt.want); diff != "" {
+				t.Errorf("Unreadable (-got +want):\n%s", diff)
+			}
+			if got := len(rec.MedicationRequests) + len(rec.Observations); got != tt.read {
+				t.Errorf("%d entries read, want %d", got, tt.read)
+			}
+		})
+	}
+}

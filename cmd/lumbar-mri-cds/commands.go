@@ -18,6 +18,7 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/auth"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 	reportpkg "github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/server"
@@ -175,7 +176,12 @@ func writeSummary(w io.Writer, out *server.Outcome) error {
 			b.WriteString("  Not counted:\n")
 			for _, nc := range a.NotCounted {
 				d := nc.DateText
-				if d == "" {
+				switch {
+				case d != "":
+				case nc.Reason == criteria.ReasonNoDate && nc.Why != "":
+					// A date was recorded but is not valid: Why says which.
+					d = "date not valid"
+				default:
 					d = "undated"
 				}
 				src := ""

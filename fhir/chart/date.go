@@ -31,6 +31,11 @@ type Date struct {
 	Precision Precision
 	// Earliest and Latest are the first and last day the value allows.
 	Earliest, Latest time.Time
+	// Invalid is the value as recorded when one was recorded but it is not
+	// a valid FHIR date ("2026-13-45"); the Date is then zero (no date), and
+	// the answer says the date is invalid rather than missing, so that the
+	// clinician corrects it.
+	Invalid string
 }
 
 // ParseDate reads a FHIR R4 date or dateTime. ok is false for an empty or
@@ -75,13 +80,24 @@ func ParseDate(s string) (Date, bool) {
 }
 
 // DateOf parses a pointer to a FHIR date string; nil or malformed is the
-// zero Date.
+// zero Date, a malformed one keeping its text in Invalid.
 func DateOf(s *string) Date {
 	if s == nil {
 		return Date{}
 	}
-	d, _ := ParseDate(*s)
+	d, ok := ParseDate(*s)
+	if !ok && strings.TrimSpace(*s) != "" {
+		d.Invalid = clipInvalid(strings.TrimSpace(*s))
+	}
 	return d
+}
+
+// clipInvalid bounds an invalid date's text: it is shown in the answer.
+func clipInvalid(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
 }
 
 // DayDate is a day-precision Date for t's UTC calendar day.
@@ -115,10 +131,25 @@ func (d Date) Overlaps(from, to time.Time) bool {
 	return !d.IsZero() && !d.Latest.Before(from) && !d.Earliest.After(to)
 }
 
-// first returns the first non-zero Date.
+// Why says, for a zero Date, why there is no date: "date 2026-13-45 is
+// not a valid date" when one was recorded but cannot be read, else "".
+func (d Date) Why() string {
+	if !d.IsZero() || d.Invalid == "" {
+		return ""
+	}
+	return "date " + d.Invalid + " is not a valid date"
+}
+
+// first returns the first non-zero Date, else the first that was recorded
+// but invalid (so that its text can be named), else the zero Date.
 func first(ds ...Date) Date {
 	for _, d := range ds {
 		if !d.IsZero() {
+			return d
+		}
+	}
+	for _, d := range ds {
+		if d.Invalid != "" {
 			return d
 		}
 	}

@@ -215,8 +215,17 @@ type MedicationUse struct {
 	// End is effectivePeriod.end (statement), when recorded.
 	End Date
 	// SupplyDays is the days one fill lasts: expectedSupplyDuration
-	// (request) or daysSupply (dispense); 0 when not recorded.
+	// (request) or daysSupply (dispense), whole days rounded down; 0 when
+	// not recorded or not usable.
 	SupplyDays int
+	// SupplyUnusable says why a supply duration that was recorded could not
+	// be used ("no unit", "value -42 is not a positive number", "unit mg is
+	// not a time unit"); empty when none was recorded or it was used. The
+	// course then counts as its first day only, and the answer names it.
+	SupplyUnusable string
+	// Status is the request's or statement's status as recorded ("active"),
+	// "" when absent.
+	Status string
 	// Fills is 1 + numberOfRepeatsAllowed for requests, 1 otherwise.
 	Fills int
 	// Reasons are reasonCode and the codes of Conditions reasonReference names.
@@ -482,6 +491,9 @@ func Derive(rec *Record) *Facts {
 		}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		u.Counts = m.StatusPresent && requestStatuses[m.Status] && requestIntents[m.Intent] && (m.DoNotPerform == nil || !*m.DoNotPerform)
+		if m.StatusPresent {
+			u.Status = m.Status
+		}
 		switch {
 		case u.Counts:
 		case !m.StatusPresent || !requestStatuses[m.Status]:
@@ -492,8 +504,8 @@ func Derive(rec *Record) *Facts {
 			u.NotCountedWhy = "marked do not perform"
 		}
 		if dr := m.DispenseRequest; dr != nil {
-			if dr.ExpectedSupplyDuration != nil {
-				u.SupplyDays = durationDays(dr.ExpectedSupplyDuration.Value, dr.ExpectedSupplyDuration.Code, dr.ExpectedSupplyDuration.Unit)
+			if d := dr.ExpectedSupplyDuration; d != nil {
+				u.SupplyDays, u.SupplyUnusable = durationDays(d.Value, d.Code, d.Unit)
 			}
 			if dr.NumberOfRepeatsAllowed != nil && *dr.NumberOfRepeatsAllowed > 0 {
 				u.Fills += *dr.NumberOfRepeatsAllowed
@@ -507,6 +519,9 @@ func Derive(rec *Record) *Facts {
 			Reasons: reasons(m.ReasonCode, m.ReasonReference)}
 		u.Medication, u.UnresolvedReference = rec.medication(&m.MedicationCodeableConcept, &m.MedicationReference, m.Contained)
 		u.Counts = m.StatusPresent && statementStatuses[m.Status]
+		if m.StatusPresent {
+			u.Status = m.Status
+		}
 		if !u.Counts {
 			u.NotCountedWhy = statusWords(m.StatusPresent, m.Status)
 		}
@@ -533,8 +548,8 @@ func Derive(rec *Record) *Facts {
 		if !u.Counts {
 			u.NotCountedWhy = statusWords(m.Status != "", m.Status)
 		}
-		if m.DaysSupply != nil {
-			u.SupplyDays = durationDays(m.DaysSupply.Value, m.DaysSupply.Code, m.DaysSupply.Unit)
+		if d := m.DaysSupply; d != nil {
+			u.SupplyDays, u.SupplyUnusable = durationDays(d.Value, d.Code, d.Unit)
 		}
 		f.Medications = append(f.Medications, u)
 	}
@@ -865,36 +880,52 @@ func ucumOf(unit string) string {
 	return u
 }
 
+// maxSupplyDays is the longest supply read as recorded: 100 years. A
+// longer one is a data error, not a course of therapy.
+const maxSupplyDays = 36600
+
 // durationDays converts a FHIR Duration to whole days (UCUM d, wk, mo, a,
-// h); 0 when it cannot.
-func durationDays(value *json.Number, code, unit *string) int {
+// h), rounded down: imprecision never adds days (DECISIONS.md "Dates"), so
+// 41.9 days is 41. unusable says, when a duration was recorded but cannot
+// be used, why ("no unit", "not a positive number", "unit mg is not a time
+// unit"); days is then 0. A positive supply of less than a day is 0 days
+// with no reason: the course is its first day.
+func durationDays(value *json.Number, code, unit *string) (days int, unusable string) {
 	if value == nil {
-		return 0
+		return 0, "no value"
 	}
 	v, err := value.Float64()
-	if err != nil || v <= 0 || v > 36600 {
-		return 0
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, "value " + value.String() + " is not a number"
 	}
-	u := str(code)
+	if v <= 0 {
+		return 0, "value " + value.String() + " is not a positive number"
+	}
+	u := strings.TrimSpace(str(code))
 	if u == "" {
 		u = strings.ToLower(strings.TrimSpace(str(unit)))
 	}
-	var per float64
+	var d float64
 	switch u {
 	case "d", "day", "days":
-		per = 1
+		d = v
 	case "wk", "week", "weeks":
-		per = 7
+		d = v * 7
 	case "mo", "month", "months":
-		per = 30
+		d = v * 30
 	case "a", "year", "years":
-		per = 365
+		d = v * 365
 	case "h", "hour", "hours":
-		per = 1.0 / 24
+		d = v / 24
+	case "":
+		return 0, "no unit"
 	default:
-		return 0
+		return 0, "unit " + u + " is not a time unit"
 	}
-	return int(math.Round(v * per))
+	if d > maxSupplyDays {
+		return 0, "value " + value.String() + " " + u + " is longer than 100 years"
+	}
+	return int(math.Floor(d)), ""
 }
 
 func statusCode(cc *r4.CodeableConcept) string {

@@ -421,3 +421,78 @@ func TestDispenseTakesItsOrdersReasons(t *testing.T) {
 		t.Errorf("dispense d2 reasons %+v, want none", got)
 	}
 }
+
+// TestSupplyDuration: a supply duration is read in whole days rounded down
+// (imprecision never adds days: 41.9 days is 41), and one that cannot be
+// used (no unit, not a time unit, not positive, absurdly long) reads as no
+// supply with the reason, so that the answer can name it.
+func TestSupplyDuration(t *testing.T) {
+	tests := []struct {
+		name     string
+		duration string
+		days     int
+		unusable string
+	}{
+		{"days", `{"value":42,"unit":"days","code":"d"}`, 42, ""},
+		{"fraction rounds down", `{"value":41.9,"unit":"days","code":"d"}`, 41, ""},
+		{"weeks", `{"value":6,"code":"wk"}`, 42, ""},
+		{"hours divide exactly", `{"value":1008,"code":"h"}`, 42, ""},
+		{"hours round down", `{"value":1007,"code":"h"}`, 41, ""},
+		{"unit in words", `{"value":30,"unit":"Days"}`, 30, ""},
+		{"less than a day", `{"value":5,"code":"h"}`, 0, ""},
+		{"no unit", `{"value":42}`, 0, "no unit"},
+		{"negative", `{"value":-42,"code":"d"}`, 0, "value -42 is not a positive number"},
+		{"zero", `{"value":0,"code":"d"}`, 0, "value 0 is not a positive number"},
+		{"absurd", `{"value":1e308,"code":"d"}`, 0, "value 1e308 d is longer than 100 years"},
+		{"not a time unit", `{"value":42,"code":"mg"}`, 0, "unit mg is not a time unit"},
+		{"no value", `{"code":"d"}`, 0, "no value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &Record{MedicationRequests: []MedicationRequest{medRequest(t, `{"id":"a","status":"active","intent":"order","authoredOn":"2026-04-27","medicationCodeableConcept":{"text":"x"},
+				"dispenseRequest":{"expectedSupplyDuration":`+tt.duration+`}}`)}}
+			var disp r4.MedicationDispense
+			if err := json.Unmarshal([]byte(`{"id":"d","status":"completed","whenHandedOver":"2026-05-02","medicationCodeableConcept":{"text":"x"},"daysSupply":`+tt.duration+`}`), &disp); err != nil {
+				t.Fatal(err)
+			}
+			rec.MedicationDispenses = []MedicationDispense{{MedicationDispense: disp, StatusPresent: true}}
+			for _, m := range Derive(rec).Medications {
+				if m.SupplyDays != tt.days || m.SupplyUnusable != tt.unusable {
+					t.Errorf("%s: supply %d days, unusable %q; want %d, %q", m.Source, m.SupplyDays, m.SupplyUnusable, tt.days, tt.unusable)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidDateKeepsItsText: a date that was recorded but is not a valid
+// FHIR date is no date, but keeps its text so that the answer says it is
+// invalid (not missing); a reversed period is kept as recorded.
+func TestInvalidDateKeepsItsText(t *testing.T) {
+	tests := []struct {
+		name      string
+		procedure string
+		start     string // Start.Text
+		why       string // Start.Why()
+		end       string // End.Text
+	}{
+		{"invalid month and day", `{"performedDateTime":"2026-13-45"}`, "", "date 2026-13-45 is not a valid date", ""},
+		{"free text", `{"performedDateTime":"last spring"}`, "", "date last spring is not a valid date", ""},
+		{"invalid period start", `{"performedPeriod":{"start":"2026-02-30","end":"2026-03-10"}}`, "", "date 2026-02-30 is not a valid date", "2026-03-10"},
+		{"valid", `{"performedDateTime":"2026-05-01"}`, "2026-05-01", "", "2026-05-01"},
+		{"absent", `{}`, "", "", ""},
+		{"reversed period", `{"performedPeriod":{"start":"2026-06-01","end":"2026-01-01"}}`, "2026-06-01", "", "2026-01-01"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p r4.Procedure
+			if err := json.Unmarshal([]byte(tt.procedure), &p); err != nil {
+				t.Fatal(err)
+			}
+			got := Derive(&Record{Procedures: []Procedure{{Procedure: p, StatusPresent: true}}}).Procedures[0]
+			if got.Start.Text != tt.start || got.Start.Why() != tt.why || got.End.Text != tt.end {
+				t.Errorf("start %q (why %q), end %q; want %q (why %q), %q", got.Start.Text, got.Start.Why(), got.End.Text, tt.start, tt.why, tt.end)
+			}
+		})
+	}
+}

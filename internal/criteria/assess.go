@@ -114,6 +114,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	th := x.therapy()
 	a.TherapyDays, a.TherapyMetOn = th.days, th.metOn
 	a.TherapyFrom, a.TherapyTo, a.TherapyFromRecorded = th.from, th.to, th.fromRecorded
+	a.TherapyFromWindowEdge = th.fromWindowEdge
 
 	var prior []Evidence
 	if pol.RepeatMRIWindowDays > 0 {
@@ -150,7 +151,7 @@ func Assess(order Order, facts *chart.Facts, pol *policy.Policy, now time.Time) 
 	if xrayMissing {
 		a.Findings = append(a.Findings, Finding{
 			Code: XrayMissing,
-			Text: fmt.Sprintf("No lumbar spine radiographs are documented in the %d days before %s; this payer requires them before MRI.", pol.XrayLookbackDays, ymd(&d)),
+			Text: fmt.Sprintf("No lumbar spine radiographs are documented in the %s before %s; this payer requires them before MRI.", nDays(pol.XrayLookbackDays), ymd(&d)),
 		})
 	}
 
@@ -565,7 +566,7 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		// window that ends at D, whenever it began.
 		if !(c.Ongoing && cn.active) && !x.inWindow(cn.date, c.WithinDays) {
 			if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
-				why := fmt.Sprintf("counts only when dated within %d days of the order", c.WithinDays)
+				why := fmt.Sprintf("counts only when dated within %s of the order", nDays(c.WithinDays))
 				if cn.date.IsZero() {
 					why += "; it is undated"
 				}
@@ -880,7 +881,7 @@ func (x *assessor) combinationNotMet(label string, u unmetCombination) {
 func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
 	within := ""
 	if c.WithinDays > 0 {
-		within = fmt.Sprintf(" within %d days of the order", c.WithinDays)
+		within = fmt.Sprintf(" within %s of the order", nDays(c.WithinDays))
 	}
 	switch {
 	case c.Indication || c.LumbarIndication:
@@ -928,7 +929,7 @@ func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
 		if n <= 0 {
 			n = x.pol.Fever.WithinDays
 		}
-		needs = fmt.Sprintf("a recorded fever within %d days of the order", n)
+		needs = fmt.Sprintf("a recorded fever within %s of the order", nDays(n))
 	case len(c.Note) > 0:
 		needs = "a note recording " + strings.ReplaceAll(strings.Join(c.Note, " or "), "-", " ") + within
 	default:

@@ -1194,3 +1194,143 @@ func TestAssessImpreciseStartRunningPastD(t *testing.T) {
 		t.Errorf("therapy %d days from %v, want 0 days from D", a.TherapyDays, a.TherapyFrom)
 	}
 }
+
+// TestAssessTherapyDurationsAndDates: therapy whose duration or date cannot
+// be used is counted conservatively and named with the reason (DECISIONS.md
+// "Dates", "Conservative therapy"; issue 13, nothing dropped in silence):
+// an unusable supply duration and an active order without one count as a
+// single day; a fractional supply rounds down; an invalid date is said to
+// be invalid, not missing; a reversed period counts as its start day only;
+// therapy begun before the look-back keeps its recorded date; a one-day
+// course reads "1 day".
+func TestAssessTherapyDurationsAndDates(t *testing.T) {
+	withSupply := func(m chart.MedicationRequest, value, code string) chart.MedicationRequest {
+		d := &r4.Duration{Value: ptr(json.Number(value))}
+		if code != "" {
+			d.Code = ptr(code)
+		}
+		m.DispenseRequest = &r4.MedicationRequestDispenseRequest{ExpectedSupplyDuration: d}
+		return m
+	}
+	completed := func(m chart.MedicationRequest) chart.MedicationRequest { m.Status = "completed"; return m }
+	naproxen := func(authored int) chart.MedicationRequest { return medReq("nap", "7258", "naproxen 500 MG Oral Tablet", authored, 0, 0) }
+	ptDated := func(start, end string) chart.Procedure {
+		p := proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", 0)
+		p.PerformedDateTime = nil
+		p.PerformedPeriod = &r4.Period{Start: ptr(start), End: ptr(end)}
+		return p
+	}
+	type nc struct{ Reason, DateText, Why string }
+	tests := []struct {
+		name     string
+		meds     []chart.MedicationRequest
+		procs    []chart.Procedure
+		days     int
+		met      bool
+		text     string // in the therapy finding
+		notText  string // never in it
+		evidence string // the first evidence's date as shown
+		want     []nc
+	}{
+		{
+			name: "supply without a unit", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "42", "")},
+			text: "counts as a single day only",
+			want: []nc{{ReasonSupplyUnusable, ymd(agoT(49)), "supply duration unusable: no unit; counted as a single day"}},
+		},
+		{
+			name: "negative supply", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "-42", "d")},
+			want: []nc{{ReasonSupplyUnusable, ymd(agoT(49)), "supply duration unusable: value -42 is not a positive number; counted as a single day"}},
+		},
+		{
+			name: "absurd supply", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "1e308", "d")},
+			want: []nc{{ReasonSupplyUnusable, ymd(agoT(49)), "supply duration unusable: value 1e308 d is longer than 100 years; counted as a single day"}},
+		},
+		{
+			name: "supply in a unit that is not time", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "42", "mg")},
+			want: []nc{{ReasonSupplyUnusable, ymd(agoT(49)), "supply duration unusable: unit mg is not a time unit; counted as a single day"}},
+		},
+		{
+			name: "fractional supply rounds down", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "41.9", "d")},
+			days: 41, text: ": 41 days; at least 42 required",
+		},
+		{
+			name: "whole supply meets the minimum", meds: []chart.MedicationRequest{withSupply(completed(naproxen(49)), "42", "d")},
+			days: 42, met: true,
+		},
+		{
+			name: "active orders without a duration, trial not met",
+			meds: []chart.MedicationRequest{naproxen(30), medReq("oxy", "7804", "oxycodone 5 MG Oral Tablet", 30, 0, 0)},
+			text: "active order with no supply duration or end date recorded) count as a single day only",
+			want: []nc{
+				{ReasonNoSupplyDuration, ymd(agoT(30)), "active order with no supply duration or end date recorded; counted as a single day"},
+				{ReasonNoSupplyDuration, ymd(agoT(30)), "active order with no supply duration or end date recorded; counted as a single day"},
+			},
+		},
+		{
+			name: "completed order without a duration is not named",
+			meds: []chart.MedicationRequest{completed(naproxen(30))},
+		},
+		{
+			name:  "active order without a duration beside a met trial is not named",
+			meds:  []chart.MedicationRequest{naproxen(10)},
+			procs: ptVisits(60, 5, 5),
+			days:  55, met: true,
+		},
+		{
+			name:  "invalid date",
+			procs: []chart.Procedure{func() chart.Procedure { p := proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", 0); p.PerformedDateTime = ptr("2026-13-45"); return p }()},
+			text:  "recorded with a date that is not valid", notText: "without a start date",
+			want: []nc{{ReasonNoDate, "", "date 2026-13-45 is not a valid date"}},
+		},
+		{
+			name:  "reversed period counts as its start day",
+			procs: []chart.Procedure{ptDated(*ago(10), *ago(100))},
+			want:  []nc{{ReasonPeriodReversed, ymd(agoT(10)), "period end " + ymd(agoT(100)) + " is before its start " + ymd(agoT(10)) + "; counted as its start day only"}},
+		},
+		{
+			name: "begun before the look-back keeps its recorded date",
+			meds: []chart.MedicationRequest{withSupply(completed(naproxen(200)), "365", "d")},
+			days: 180, met: true, evidence: ymd(agoT(200)),
+			text: "The first treatment began " + ymd(agoT(200)) + ", before the 180-day look-back, so the course is counted from " + ymd(agoT(180)) + ".",
+		},
+		{
+			name:  "one day is singular",
+			procs: []chart.Procedure{ptDated(*ago(2), *ago(1))},
+			days:  1, text: ": 1 day; at least", notText: "1 days",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &chart.Record{Conditions: []chart.Condition{lbp(300)}, MedicationRequests: tt.meds, Procedures: tt.procs}
+			a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+			if a.TherapyDays != tt.days || a.Has(ConservativeTherapyMet) != tt.met {
+				t.Errorf("therapy %d days, met %v; want %d, %v (%+v)", a.TherapyDays, a.Has(ConservativeTherapyMet), tt.days, tt.met, a.Findings)
+			}
+			var got []nc
+			for _, n := range a.NotCounted {
+				got = append(got, nc{n.Reason, n.DateText, n.Why})
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			var f *Finding
+			for _, code := range []string{ConservativeTherapyMet, ConservativeTherapyInsufficient, ConservativeTherapyMissing} {
+				if f == nil {
+					f = a.Finding(code)
+				}
+			}
+			if f == nil {
+				t.Fatalf("no therapy finding: %+v", a.Findings)
+			}
+			if tt.text != "" && !strings.Contains(f.Text, tt.text) {
+				t.Errorf("finding %q\nwant it to contain %q", f.Text, tt.text)
+			}
+			if tt.notText != "" && strings.Contains(f.Text, tt.notText) {
+				t.Errorf("finding %q contains %q", f.Text, tt.notText)
+			}
+			if tt.evidence != "" && (len(f.Evidence) == 0 || f.Evidence[0].DateText != tt.evidence) {
+				t.Errorf("evidence %+v, want the first dated %s as recorded", f.Evidence, tt.evidence)
+			}
+		})
+	}
+}

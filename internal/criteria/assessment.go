@@ -224,6 +224,20 @@ const (
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.
 	ReasonCombinationNotMet = "combination-not-met"
+	// ReasonSupplyUnusable: a medication order or dispense whose supply
+	// duration was recorded but cannot be used (no unit, not a time unit,
+	// not a positive number, longer than 100 years): it counts as its first
+	// day only; NotCounted.Why says what is wrong with the duration.
+	ReasonSupplyUnusable = "supply-duration-unusable"
+	// ReasonNoSupplyDuration: an active medication order with no supply
+	// duration and no end date, counted as its first day only (DECISIONS.md
+	// "Conservative therapy"); named when the trial is not met, since its
+	// duration may be what is missing.
+	ReasonNoSupplyDuration = "no-supply-duration"
+	// ReasonPeriodReversed: a treatment whose period ends before it starts;
+	// it counts as its start day only (no days gained); NotCounted.Why
+	// gives both dates.
+	ReasonPeriodReversed = "period-end-before-start"
 )
 
 // NotCounted is a chart entry that looked relevant but did not count, with
@@ -249,7 +263,11 @@ type NotCounted struct {
 	// what it needs, when that can be said ("the back-pain diagnosis is
 	// dated 2026-02-15", "no back-pain diagnosis is coded"); else empty.
 	Instead string
-	// Why is, for note-not-read, why the note was not read, in plain words
+	// Why is, for no-usable-date, why a recorded date is not usable ("date
+	// 2026-13-45 is not a valid date"; empty when none was recorded); for
+	// supply-duration-unusable, no-supply-duration and
+	// period-end-before-start, what is wrong and how it was counted; for
+	// note-not-read, why the note was not read, in plain words
 	// ("longer than 32 KB of text", "content type application/pdf not
 	// read"); for not-current and status-not-counted, the status that does
 	// not count ("ended 2024-05-20", "status cancelled"); empty otherwise.
@@ -289,6 +307,10 @@ type Assessment struct {
 	// counts from that period's last day; "" when a precisely dated
 	// treatment starts it.
 	TherapyFromRecorded string
+	// TherapyFromWindowEdge is true when the course's first treatment began
+	// before the look-back window: TherapyFrom is then the window's first
+	// day, while the evidence keeps the date as recorded.
+	TherapyFromWindowEdge bool
 	// TherapyRequiredDays is the policy minimum.
 	TherapyRequiredDays int
 	// TherapyMetOn is the date the trial will reach the minimum if it began

@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
@@ -15,6 +16,14 @@ func toDay(t time.Time) time.Time { return chart.Day(t) }
 func daysBetween(a, b time.Time) int { return int(b.Sub(a) / day) }
 
 func addDays(t time.Time, n int) time.Time { return t.AddDate(0, 0, n) }
+
+// nDays says a number of days with its noun: "1 day", "42 days".
+func nDays(n int) string {
+	if n == 1 || n == -1 {
+		return fmt.Sprintf("%d day", n)
+	}
+	return fmt.Sprintf("%d days", n)
+}
 
 func ymd(t *time.Time) string {
 	if t == nil {

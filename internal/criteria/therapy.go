@@ -18,6 +18,9 @@ type interval struct {
 	kind  policy.TherapyKind
 	visit bool // a procedure (a visit), not a medication
 	ev    Evidence
+	// clipped is true when the treatment began before the look-back
+	// window and s is the window's first day.
+	clipped bool
 }
 
 type course struct {
@@ -33,6 +36,9 @@ type therapyResult struct {
 	// fromRecorded is the first treatment's date as recorded when it is
 	// imprecise (the course then counts from its last possible day).
 	fromRecorded string
+	// fromWindowEdge is true when the first treatment began before the
+	// look-back window, so the course counts from the window's first day.
+	fromWindowEdge bool
 	days         int
 	met          bool
 	metOn        *time.Time
@@ -48,10 +54,11 @@ func (x *assessor) therapy() therapyResult {
 	t := &x.pol.ConservativeTherapy
 	from := addDays(x.d, -t.LookbackDays)
 	var items []interval
-	add := func(start chart.Date, e time.Time, kind policy.TherapyKind, visit bool, ev Evidence, what string) {
+	// add counts one treatment; false when it lies outside the window.
+	add := func(start chart.Date, e time.Time, kind policy.TherapyKind, visit bool, ev Evidence, what string) bool {
 		if start.Earliest.After(x.d) {
 			x.skip(ReasonAfterOrder, what, nameOf(ev), start, ev.Source)
-			return
+			return false
 		}
 		// The latest day the date allows, but not after D: a course dated
 		// only "2026" on 2026-06-15 starts, at the latest, on D.
@@ -68,7 +75,7 @@ func (x *assessor) therapy() therapyResult {
 		}
 		if end.Before(from) {
 			x.skip(ReasonOutsideWindow, what, nameOf(ev), start, ev.Source)
-			return
+			return false
 		}
 		ev.Course = &TherapySpan{Start: start, End: end}
 		// A finding from a note keeps the note's date (shown beside its
@@ -76,14 +83,20 @@ func (x *assessor) therapy() therapyResult {
 		if !ev.FromNote {
 			ev = dated(ev, start)
 		}
-		if s.Before(from) {
+		// Begun before the window: counted from the window's first day,
+		// but shown with its date as recorded (DECISIONS.md "Dates": cards
+		// show the date recorded); the finding says where the count starts.
+		clipped := s.Before(from)
+		if clipped {
 			s = from
-			if !ev.FromNote {
-				ev = dated(ev, chart.DayDate(s))
-			}
 		}
-		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev})
+		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev, clipped: clipped})
+		return true
 	}
+	// open holds the active orders counted as one day for want of a supply
+	// duration or an end date: named when the trial is not met, since
+	// recording their duration, not a new course, may be what is missing.
+	var open []NotCounted
 	label := func(k policy.TherapyKind) string {
 		if cl := x.pol.Class(k); cl != nil && cl.Label != "" {
 			return cl.Label
@@ -128,14 +141,17 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if pr.start.IsZero() {
-			x.skip(ReasonNoDate, label(m.Kind), nameOf(ev), pr.start, pr.p.Source)
+			x.record(NotCounted{Reason: ReasonNoDate, What: label(m.Kind), Display: nameOf(ev), Source: pr.p.Source, Why: pr.start.Why()})
 			continue
 		}
 		end := pr.start.Latest
-		if !pr.end.IsZero() {
+		reversed := reversedPeriod(pr.start, pr.end)
+		if !pr.end.IsZero() && !reversed {
 			end = pr.end.Earliest
 		}
-		add(pr.start, end, m.Kind, true, ev, label(m.Kind))
+		if add(pr.start, end, m.Kind, true, ev, label(m.Kind)) && reversed {
+			x.record(reversedNote(label(m.Kind), nameOf(ev), pr.start, pr.end, pr.p.Source))
+		}
 	}
 	// Therapy visits dated after the order: named.
 	for _, p := range x.later {
@@ -182,20 +198,38 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if mu.Start.IsZero() {
-			x.skip(ReasonNoDate, label(m.Kind), name, mu.Start, mu.Source)
+			x.record(NotCounted{Reason: ReasonNoDate, What: label(m.Kind), Display: name, Source: mu.Source, Why: mu.Start.Why()})
 			continue
 		}
 		// A medication runs from its start to its effective end, or for
 		// its supply (expectedSupplyDuration x fills, daysSupply); with
 		// neither it is one day (DECISIONS.md "Conservative therapy").
 		end := mu.Start.Latest
+		reversed := reversedPeriod(mu.Start, mu.End)
 		switch {
-		case !mu.End.IsZero():
+		case !mu.End.IsZero() && !reversed:
 			end = mu.End.Earliest
 		case mu.SupplyDays > 0:
 			end = addDays(mu.Start.Latest, mu.SupplyDays*max(mu.Fills, 1))
 		}
-		add(mu.Start, end, m.Kind, false, ev, label(m.Kind))
+		if !add(mu.Start, end, m.Kind, false, ev, label(m.Kind)) {
+			continue
+		}
+		switch {
+		case reversed:
+			x.record(reversedNote(label(m.Kind), name, mu.Start, mu.End, mu.Source))
+		case !mu.End.IsZero() || mu.SupplyDays > 0:
+		case mu.SupplyUnusable != "":
+			// A supply duration was recorded but cannot be used: the
+			// order counts as its first day only, and the answer says
+			// why, so that the duration is corrected (never read as a
+			// lapsed course).
+			x.record(NotCounted{Reason: ReasonSupplyUnusable, What: label(m.Kind), Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
+				Why: "supply duration unusable: " + mu.SupplyUnusable + "; counted as a single day"})
+		case mu.Kind == chart.MedicationRequested && mu.Status == "active":
+			open = append(open, NotCounted{Reason: ReasonNoSupplyDuration, What: label(m.Kind), Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
+				Why: "active order with no supply duration or end date recorded; counted as a single day"})
+		}
 	}
 
 	// Therapy courses written in notes (DECISIONS.md "Notes").
@@ -231,9 +265,9 @@ func (x *assessor) therapy() therapyResult {
 	if best == nil {
 		r.finding = Finding{
 			Code: ConservativeTherapyMissing,
-			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %d days).", ymd(&from), ymd(&x.d), t.LookbackDays),
+			Text: fmt.Sprintf("No conservative therapy is documented between %s and %s (the last %s).", ymd(&from), ymd(&x.d), nDays(t.LookbackDays)),
 		}
-		var undated, status, excluded, kinds []string
+		var undated, invalid, status, excluded, kinds []string
 		span := map[string][2]string{}
 		for _, nc := range x.notCounted {
 			switch nc.Reason {
@@ -251,7 +285,11 @@ func (x *assessor) therapy() therapyResult {
 				}
 				span[nc.What] = sp
 			case ReasonNoDate:
-				undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
+				if nc.Why != "" {
+					invalid = append(invalid, fmt.Sprintf("%s (%s: %s)", nc.What, nc.Display, nc.Why))
+				} else {
+					undated = append(undated, fmt.Sprintf("%s (%s)", nc.What, nc.Display))
+				}
 			case ReasonStatus:
 				status = append(status, fmt.Sprintf("%s (%s, %s)", nc.What, nc.Display, nc.Why))
 			case ReasonPolicyExcluded:
@@ -260,6 +298,10 @@ func (x *assessor) therapy() therapyResult {
 		}
 		if len(undated) > 0 {
 			r.finding.Text += fmt.Sprintf(" %s is documented without a start date, so its duration is unknown.", sentence(uniq(undated)))
+		}
+		if len(invalid) > 0 {
+			in := uniq(invalid)
+			r.finding.Text += fmt.Sprintf(" %s %s recorded with a date that is not valid, so %s duration is unknown; correct the date.", sentence(in), plural(len(in), "is", "are"), plural(len(in), "its", "their"))
 		}
 		if len(excluded) > 0 {
 			ex := uniq(excluded)
@@ -288,6 +330,7 @@ func (x *assessor) therapy() therapyResult {
 		return r
 	}
 	r.days = best.days()
+	r.fromWindowEdge = best.items[0].clipped
 	from2, to2 := best.s, best.e
 	r.from, r.to = &from2, &to2
 	var ev []Evidence
@@ -295,11 +338,13 @@ func (x *assessor) therapy() therapyResult {
 		ev = append(ev, it.ev)
 	}
 	ev = sortEvidence(ev)
-	text := fmt.Sprintf("Conservative therapy (%s) from %s to %s: %d days; at least %d required.",
-		x.kinds(best), ymd(&best.s), ymd(&best.e), r.days, t.MinDays)
+	text := fmt.Sprintf("Conservative therapy (%s) from %s to %s: %s; at least %d required.",
+		x.kinds(best), ymd(&best.s), ymd(&best.e), nDays(r.days), t.MinDays)
 	if first := best.items[0].ev; first.Imprecise {
 		r.fromRecorded = first.DateText
 		text += fmt.Sprintf(" The first treatment is dated only %s, so the course is counted from its last possible day.", first.DateText)
+	} else if r.fromWindowEdge && first.DateText != "" {
+		text += fmt.Sprintf(" The first treatment began %s, before the %d-day look-back, so the course is counted from %s.", first.DateText, t.LookbackDays, ymd(&best.s))
 	}
 
 	var gaps []string
@@ -313,6 +358,7 @@ func (x *assessor) therapy() therapyResult {
 	}
 	if r.days >= t.MinDays && len(gaps) == 0 {
 		r.met = true
+		open = nil
 		r.finding = Finding{Code: ConservativeTherapyMet, Text: text, Evidence: ev}
 		return r
 	}
@@ -322,11 +368,41 @@ func (x *assessor) therapy() therapyResult {
 		r.metOn = &on
 		text += fmt.Sprintf(" The %d-day point falls on %s.", t.MinDays, ymd(&on))
 	}
+	// Orders counted as a single day for want of a usable duration: the
+	// finding names them, since the trial's length is then unknown, not
+	// short.
+	var single []string
+	for _, nc := range open {
+		x.record(nc)
+	}
+	for _, nc := range x.notCounted {
+		if nc.Reason == ReasonSupplyUnusable || nc.Reason == ReasonNoSupplyDuration {
+			why, _, _ := strings.Cut(nc.Why, "; counted")
+			single = append(single, fmt.Sprintf("%s (%s: %s)", nc.Display, nc.DateText, why))
+		}
+	}
+	if len(single) > 0 {
+		single = uniq(single)
+		text += fmt.Sprintf(" %s %s as a single day only.", sentence(single), plural(len(single), "counts", "count"))
+	}
 	if len(gaps) > 0 {
 		text += " Also: " + strings.Join(gaps, "; ") + "."
 	}
 	r.finding = Finding{Code: ConservativeTherapyInsufficient, Text: text, Evidence: ev}
 	return r
+}
+
+// reversedPeriod reports a period whose end is recorded before its start:
+// the dates contradict each other, so the treatment counts as its start
+// day only (no days gained) and the answer names it.
+func reversedPeriod(start, end chart.Date) bool {
+	return !start.IsZero() && !end.IsZero() && end.Latest.Before(start.Earliest)
+}
+
+// reversedNote names a treatment whose period ends before it starts.
+func reversedNote(what, display string, start, end chart.Date, src string) NotCounted {
+	return NotCounted{Reason: ReasonPeriodReversed, What: what, Display: display, DateText: dateOrEmpty(start), Source: src,
+		Why: "period end " + end.Text + " is before its start " + start.Text + "; counted as its start day only"}
 }
 
 func medicationEvidence(src string, m policy.TherapyMatch) Evidence {
