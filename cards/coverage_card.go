@@ -921,6 +921,10 @@ func (b *builder) sources(a *criteria.Assessment) string {
 		(a.Has(criteria.ConservativeTherapyMissing) || a.Has(criteria.ConservativeTherapyInsufficient)) {
 		add("ACR Appropriateness Criteria, Low Back Pain (2021), variants 1-3")
 	}
+	if len(redFlags(a)) == 0 && a.Has(criteria.ConservativeTherapyMet) {
+		// Imaging after 6 weeks of optimal medical management.
+		add("ACR Appropriateness Criteria, Low Back Pain (2021), variant 3")
+	}
 	if a.Has(criteria.PriorLumbarMRI) {
 		add("ACP high-value care advice (Chou 2011), Table 2")
 	}
