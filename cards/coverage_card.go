@@ -48,6 +48,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",
 	criteria.ReasonPolicyExcluded:       "not counted under this policy",
 	criteria.ReasonNotTherapyCode:       "its code is not a therapy the policy counts",
+	criteria.ReasonCodeNotListed:        "its code is in none of the criteria's value sets",
 	criteria.ReasonNoteNotRead:          "not read",
 	criteria.ReasonOtherPatient:         "left out (the request's patient is another)",
 	// Not the policy: the note itself is not final yet.
@@ -764,7 +765,7 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 			case r == criteria.ReasonNoteNotRead, r == criteria.ReasonStatus, r == criteria.ReasonTextOnly, r == criteria.ReasonUnreadable,
 				r == criteria.ReasonOutsideImagingWindow, r == criteria.ReasonOutsideRedFlagWindow, r == criteria.ReasonPolicyExcluded,
 				r == criteria.ReasonNotTherapyCode, r == criteria.ReasonNoDate, r == criteria.ReasonSupplyUnusable,
-				r == criteria.ReasonNoSupplyDuration, r == criteria.ReasonPeriodReversed:
+				r == criteria.ReasonNoSupplyDuration, r == criteria.ReasonPeriodReversed, r == criteria.ReasonCodeNotListed:
 				why = mdEscape(n.Why)
 			}
 			if r == criteria.ReasonCombinationNotMet && n.Needs != "" {

@@ -56,6 +56,28 @@ func (c Concept) LocalOnly(systems ...string) bool {
 	return !slices.ContainsFunc(c.Codings, func(cd Coding) bool { return slices.Contains(systems, cd.System) })
 }
 
+// Misfiled returns the codings filed under one of the systems whose code
+// does not have that system's form (a SNOMED CT id under ICD-10-CM): the
+// value sets cannot read them, so the concept is read by its words, like a
+// local one, and the answer says why.
+func (c Concept) Misfiled(systems ...string) []Coding {
+	var out []Coding
+	for _, cd := range c.Codings {
+		if slices.Contains(systems, cd.System) && !terminology.WellFormed(cd.System, cd.Code) {
+			out = append(out, cd)
+		}
+	}
+	return out
+}
+
+// Readable reports whether the concept has a coding in one of the systems
+// whose code has that system's form: one the value sets can read.
+func (c Concept) Readable(systems ...string) bool {
+	return slices.ContainsFunc(c.Codings, func(cd Coding) bool {
+		return slices.Contains(systems, cd.System) && terminology.WellFormed(cd.System, cd.Code)
+	})
+}
+
 // Words is the concept's text, else the displays of its codings joined by
 // "; ": what a reader of the chart sees of it.
 func (c Concept) Words() string {

@@ -496,3 +496,33 @@ func TestInvalidDateKeepsItsText(t *testing.T) {
 		})
 	}
 }
+
+// TestConceptMisfiled: a code filed under ICD-10-CM or SNOMED CT that is not
+// of that system's form cannot be read by the value sets; a concept with
+// only such codes is read by its words.
+func TestConceptMisfiled(t *testing.T) {
+	icd := func(code string) Coding { return Coding{System: terminology.SystemICD10CM, Code: code} }
+	sct := func(code string) Coding { return Coding{System: terminology.SystemSNOMED, Code: code} }
+	tests := []struct {
+		name     string
+		codings  []Coding
+		misfiled int
+		readable bool
+	}{
+		{"ICD-10-CM code", []Coding{icd("M54.50")}, 0, true},
+		{"ICD-10-CM code, lower case, no dot", []Coding{icd("m5450")}, 0, true},
+		{"SNOMED CT id under ICD-10-CM", []Coding{icd("278860009")}, 1, false},
+		{"ICD-10-CM code under SNOMED CT", []Coding{sct("M54.50")}, 1, false},
+		{"misfiled beside a readable code", []Coding{icd("278860009"), sct("278860009")}, 1, true},
+		{"local system only", []Coding{{System: "urn:oid:1.2.3", Code: "88321"}}, 0, false},
+	}
+	for _, tt := range tests {
+		c := Concept{Codings: tt.codings}
+		if got := len(c.Misfiled(ProblemSystems...)); got != tt.misfiled {
+			t.Errorf("%s: %d misfiled, want %d", tt.name, got, tt.misfiled)
+		}
+		if got := c.Readable(ProblemSystems...); got != tt.readable {
+			t.Errorf("%s: readable %v, want %v", tt.name, got, tt.readable)
+		}
+	}
+}

@@ -89,61 +89,93 @@ func (f *Facts) deriveNotes(rec *Record) {
 	}
 }
 
-// TextOnlyProblem is a Condition recorded as text without a code whose text
-// the note finder reads as a red flag (DECISIONS.md, "Nothing dropped in
-// silence"): a problem list entry without a code is not counted (a coded
-// entry is the chart's assertion; free text is not), but it is named.
+// TextOnlyProblem is a Condition read by its words (text, else its
+// displays) whose words the note finder reads as a red flag, or whose code
+// cannot be read (DECISIONS.md, "Nothing dropped in silence"). A problem
+// list entry without a readable code is not counted (a coded entry is the
+// chart's assertion; free text is not), but it is named. A problem coded
+// in a system the value sets read is kept too (Coded), for the assessment
+// to name it when its code is in no value set the policy reads.
 type TextOnlyProblem struct {
-	// Source is the Condition ("Condition/c1"); Text its code.text.
+	// Source is the Condition ("Condition/c1"); Text its words.
 	Source, Text string
 	// Date is the problem's onset, else its recorded date (zero when none).
 	Date Date
-	// Category and Label are what the finder read in the text.
+	// Category and Label are what the finder read in the words; both empty
+	// for a misfiled code whose words the finder does not read.
 	Category notes.Category
 	Label    string
+	// Concept is the finder's concept ("cancer-history"), for the policy's
+	// note entries.
+	Concept string
 	// LocalCode is true when the problem was coded, but only in a code
 	// system the value sets are not written in (Text is then its display).
 	LocalCode bool
+	// Misfiled are codings filed under ICD-10-CM or SNOMED CT whose code is
+	// not of that system (a SNOMED CT id under ICD-10-CM), when the problem
+	// has no readable coding.
+	Misfiled []Coding
+	// Coded is true when the problem has a readable ICD-10-CM or SNOMED CT
+	// code (Code): it is named only when that code is in no value set the
+	// policy reads.
+	Coded bool
+	Code  Concept
 }
 
-// deriveTextOnlyProblems reads the text of each Condition that has no
-// coding, or is coded only in a local code system (its text, else its
-// displays), with the note finder (refuted ones and those entered in error
-// excepted), and keeps those that name a red flag, not negated.
+// deriveTextOnlyProblems reads with the note finder the words of each
+// Condition (refuted ones and those entered in error excepted): those
+// without a readable code (no coding, a local code system, a misfiled
+// code) and those coded in ICD-10-CM or SNOMED CT, and keeps those whose
+// words name a red flag, not negated, and those whose code is misfiled.
 //
 // A problem's text is a name, not a note: texts longer than
 // maxProblemText are not read, and at most maxProblemTextTotal bytes are
-// read per call (the finder costs about 2-3 ms per KB), so a chart of
-// thousands of uncoded entries stays cheap.
+// read per call for the uncoded problems and as much again for the coded
+// ones (the finder costs about 2-3 ms per KB), so a chart of thousands of
+// entries stays cheap, and a long coded problem list cannot crowd out the
+// uncoded entries.
 func (f *Facts) deriveTextOnlyProblems() {
 	var finder *notes.Finder
-	budget := maxProblemTextTotal
+	budget := [2]int{maxProblemTextTotal, maxProblemTextTotal}
 	for i := range f.Problems {
 		p := &f.Problems[i]
-		local := p.Code.LocalOnly(ProblemSystems...)
-		if len(p.Code.Codings) > 0 && !local {
+		if p.Refuted() {
 			continue
+		}
+		coded := p.Code.Readable(ProblemSystems...)
+		var misfiled []Coding
+		if !coded {
+			misfiled = p.Code.Misfiled(ProblemSystems...)
 		}
 		text := strings.TrimSpace(p.Code.Words())
-		if text == "" || p.Refuted() || len(text) > maxProblemText {
-			continue
+		t := TextOnlyProblem{Source: p.Source, Text: text, Date: p.Date(), Misfiled: misfiled, Coded: coded}
+		if coded {
+			t.Code = p.Code
+		} else {
+			t.LocalCode = len(misfiled) == 0 && p.Code.LocalOnly(ProblemSystems...)
 		}
-		if budget -= len(text); budget < 0 {
-			return
+		b := &budget[0]
+		if coded {
+			b = &budget[1]
 		}
-		if finder == nil {
-			var err error
-			if finder, err = notes.Default(); err != nil {
-				return
+		if text != "" && len(text) <= maxProblemText && *b >= len(text) {
+			*b -= len(text)
+			if finder == nil {
+				var err error
+				if finder, err = notes.Default(); err != nil {
+					return
+				}
+			}
+			for _, fd := range finder.Find(text) {
+				if !fd.Counts || fd.Category == notes.ConservativeTherapy {
+					continue
+				}
+				t.Category, t.Label, t.Concept = fd.Category, fd.Label, fd.Concept
+				break
 			}
 		}
-		for _, fd := range finder.Find(text) {
-			if !fd.Counts || fd.Category == notes.ConservativeTherapy {
-				continue
-			}
-			f.TextOnlyProblems = append(f.TextOnlyProblems, TextOnlyProblem{Source: p.Source, Text: text,
-				Date: p.Date(), Category: fd.Category, Label: fd.Label, LocalCode: local})
-			break
+		if t.Label != "" || len(misfiled) > 0 {
+			f.TextOnlyProblems = append(f.TextOnlyProblems, t)
 		}
 	}
 }

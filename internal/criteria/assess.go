@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/notes"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 // RedFlagCode is the finding code of a policy red flag: "red-flag-" plus its
@@ -415,19 +417,159 @@ func (x *assessor) readConditions() {
 		}
 		x.conds = append(x.conds, condition{p: p, active: p.ActiveOn(x.d), date: date})
 	}
-	// Entries that name a red flag in text only: named, not counted.
-	for _, t := range x.f.TextOnlyProblems {
-		nc := NotCounted{Reason: ReasonTextOnly, What: t.Label, Display: t.Text, DateText: dateOrEmpty(t.Date), Source: t.Source}
-		if t.LocalCode {
-			nc.Why = localCodeWhy
+	// Entries read by their words: named, not counted.
+	for i := range x.f.TextOnlyProblems {
+		if nc, ok := x.readByWords(&x.f.TextOnlyProblems[i]); ok {
+			x.record(nc)
 		}
-		x.record(nc)
 	}
+}
+
+// readByWords says why a problem read by its words did not count, when it
+// is to be named: one without a readable code whose words name a red flag
+// (or whose misfiled code, read in the system whose form it has, names one
+// or an indication), or one coded in a system the value sets read whose
+// code is in none of the policy's value sets but whose words name a red
+// flag (a breast cancer coded with a concept the malignancy set does not
+// list). A coded problem whose code the policy reads is not named here:
+// the assessment counts it, or names it with its own reason.
+func (x *assessor) readByWords(t *chart.TextOnlyProblem) (NotCounted, bool) {
+	nc := NotCounted{Reason: ReasonTextOnly, What: t.Label, Display: t.Text, DateText: dateOrEmpty(t.Date), Source: t.Source}
+	switch {
+	case t.Coded:
+		if t.Label == "" || x.listed(t.Code) {
+			return NotCounted{}, false
+		}
+		nc.Reason = ReasonCodeNotListed
+		if label := x.noteFlagLabel(t.Concept, t.Category); label != "" {
+			nc.What = label
+		}
+		if nc.Display == "" {
+			nc.Display = t.Code.Name()
+		}
+		nc.Why = "coded with a code the criteria's value sets do not list; its words name " + lowerInitial(nc.What) + ": confirm the code"
+	case len(t.Misfiled) > 0:
+		if nc.What == "" {
+			nc.What = x.relevance(refiled(t.Misfiled))
+		}
+		if nc.What == "" {
+			return NotCounted{}, false
+		}
+		if nc.Display == "" {
+			nc.Display = t.Misfiled[0].Code
+		}
+		nc.Why = misfiledWhy(t.Misfiled[0], nc.What)
+	case t.LocalCode:
+		nc.Why = localCodeWhy
+	}
+	return nc, true
 }
 
 // localCodeWhy says why an entry coded only in a local code system did not
 // count.
 const localCodeWhy = "coded only in a local code system the criteria do not read"
+
+// misfiledWhy says why an entry whose code is not a code of its declared
+// system did not count: "coded 278860009 under ICD-10-CM, which is not an
+// ICD-10-CM code (it has the form of a SNOMED CT code); not counted
+// (back-pain diagnosis): correct the code".
+func misfiledWhy(cd chart.Coding, what string) string {
+	name := systemName(cd.System)
+	why := fmt.Sprintf("coded %s under %s, which is not %s %s code", strings.TrimSpace(cd.Code), name, systemArticle(name), name)
+	for _, s := range chart.ProblemSystems {
+		if s != cd.System && terminology.WellFormed(s, cd.Code) {
+			why += " (it has the form of " + systemArticle(systemName(s)) + " " + systemName(s) + " code)"
+			break
+		}
+	}
+	return why + "; not counted (" + lowerInitial(what) + "): correct the code"
+}
+
+// refiled reads misfiled codings in the problem system whose form each
+// has (a SNOMED CT id filed under ICD-10-CM as SNOMED CT), to say what the
+// entry would have counted as.
+func refiled(cs []chart.Coding) chart.Concept {
+	var c chart.Concept
+	for _, cd := range cs {
+		for _, s := range chart.ProblemSystems {
+			if s != cd.System && terminology.WellFormed(s, cd.Code) {
+				c.Codings = append(c.Codings, chart.Coding{System: s, Code: strings.TrimSpace(cd.Code), Display: cd.Display})
+			}
+		}
+	}
+	return c
+}
+
+// systemName is a problem code system's name in plain words.
+func systemName(system string) string {
+	switch system {
+	case terminology.SystemICD10CM:
+		return "ICD-10-CM"
+	case terminology.SystemSNOMED:
+		return "SNOMED CT"
+	}
+	return system
+}
+
+// systemArticle is "an" before a system name said with a vowel sound
+// (ICD-10-CM), else "a".
+func systemArticle(name string) string {
+	if strings.HasPrefix(name, "ICD") {
+		return "an"
+	}
+	return "a"
+}
+
+// listed reports whether the concept's code is in a value set the policy
+// reads for Conditions: a red flag's entry or combination part, or the
+// indication.
+func (x *assessor) listed(c chart.Concept) bool {
+	if _, ok := matchConcept(&x.pol.Indication, c); ok {
+		return true
+	}
+	if _, ok := matchConcept(&x.pol.LumbarIndication, c); ok {
+		return true
+	}
+	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
+				return true
+			}
+		}
+		for _, cb := range rf.Flag.Combinations {
+			for i := range cb.All {
+				if _, ok := matchConcept(&cb.All[i].Codes, c); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// noteFlagLabel is the label of the red flag whose policy entry reads the
+// note finder's concept or category ("Known or suspected malignancy" for
+// cancer), "" when none does.
+func (x *assessor) noteFlagLabel(concept string, category notes.Category) string {
+	if concept == "" && category == "" {
+		return ""
+	}
+	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if slices.ContainsFunc(rf.Flag.Alone[i].Note, func(n string) bool { return n == concept || n == string(category) }) {
+				return rf.Flag.Label
+			}
+		}
+		for _, cb := range rf.Flag.Combinations {
+			for i := range cb.All {
+				if slices.ContainsFunc(cb.All[i].Note, func(n string) bool { return n == concept || n == string(category) }) {
+					return rf.Flag.Label
+				}
+			}
+		}
+	}
+	return ""
+}
 
 // dateOrEmpty is the date as recorded, "" when there is none.
 func dateOrEmpty(d chart.Date) string {
@@ -1007,4 +1149,14 @@ func withoutUnknownAbsences(findings []Finding, unavailable []chart.Search) []Fi
 	return slices.DeleteFunc(findings, func(f Finding) bool {
 		return slices.ContainsFunc(absenceSearches[f.Code], func(s chart.Search) bool { return slices.Contains(unavailable, s) })
 	})
+}
+
+// lowerInitial lowers a label's first letter for use mid-sentence ("Known
+// or suspected malignancy" as "known or suspected malignancy"), leaving an
+// initialism ("IV drug use") as written.
+func lowerInitial(s string) string {
+	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && (s[1] < 'A' || s[1] > 'Z') {
+		return string(s[0]+'a'-'A') + s[1:]
+	}
+	return s
 }

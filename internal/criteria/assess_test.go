@@ -1213,7 +1213,9 @@ func TestAssessTherapyDurationsAndDates(t *testing.T) {
 		return m
 	}
 	completed := func(m chart.MedicationRequest) chart.MedicationRequest { m.Status = "completed"; return m }
-	naproxen := func(authored int) chart.MedicationRequest { return medReq("nap", "7258", "naproxen 500 MG Oral Tablet", authored, 0, 0) }
+	naproxen := func(authored int) chart.MedicationRequest {
+		return medReq("nap", "7258", "naproxen 500 MG Oral Tablet", authored, 0, 0)
+	}
 	ptDated := func(start, end string) chart.Procedure {
 		p := proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", 0)
 		p.PerformedDateTime = nil
@@ -1277,9 +1279,13 @@ func TestAssessTherapyDurationsAndDates(t *testing.T) {
 			days:  55, met: true,
 		},
 		{
-			name:  "invalid date",
-			procs: []chart.Procedure{func() chart.Procedure { p := proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", 0); p.PerformedDateTime = ptr("2026-13-45"); return p }()},
-			text:  "recorded with a date that is not valid", notText: "without a start date",
+			name: "invalid date",
+			procs: []chart.Procedure{func() chart.Procedure {
+				p := proc("pt", policy.SystemCPT, "97110", "Therapeutic exercises", 0)
+				p.PerformedDateTime = ptr("2026-13-45")
+				return p
+			}()},
+			text: "recorded with a date that is not valid", notText: "without a start date",
 			want: []nc{{ReasonNoDate, "", "date 2026-13-45 is not a valid date"}},
 		},
 		{
@@ -1332,5 +1338,67 @@ func TestAssessTherapyDurationsAndDates(t *testing.T) {
 				t.Errorf("evidence %+v, want the first dated %s as recorded", f.Evidence, tt.evidence)
 			}
 		})
+	}
+}
+
+// TestAssessWordsOfUnlistedOrMisfiledCodes: a Condition coded in SNOMED CT
+// or ICD-10-CM whose code is in no value set the policy reads but whose
+// words name a red flag is named (code-not-in-value-sets), and one whose
+// code is not a code of its declared system (a SNOMED CT id filed under
+// ICD-10-CM) is read by its words and named with why, never dropped in
+// silence. Listed codes and words that name nothing are not named.
+func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
+	// 1000000000119999 is a well-formed SNOMED CT id in no shipped set.
+	unlisted := cond("u", policy.SystemSNOMED, "1000000000119999", "Malignant neoplasm of left adrenal gland (disorder)", 30)
+	listed := cond("l", policy.SystemSNOMED, "363346000", "Malignant neoplastic disease", 30)
+	plain := cond("p", policy.SystemSNOMED, "1000000000119998", "Essential hypertension", 30)
+	misfiled := cond("m", policy.SystemICD10, "278860009", "Chronic Lower Back Pain", 30)
+	misfiledCES := cond("mc", policy.SystemICD10, "192970008", "Cauda equina syndrome", 1)
+	tests := []struct {
+		name string
+		rec  chart.Record
+		want []NotCounted
+	}{
+		{"unlisted SNOMED CT code, words name cancer", chart.Record{Conditions: []chart.Condition{unlisted, lbp(10)}},
+			[]NotCounted{{Reason: ReasonCodeNotListed, What: "Known or suspected malignancy", Display: "Malignant neoplasm of left adrenal gland (disorder)",
+				DateText: ymd(agoT(30)), Source: "Condition/u",
+				Why: "coded with a code the criteria's value sets do not list; its words name known or suspected malignancy: confirm the code"}}},
+		{"listed code", chart.Record{Conditions: []chart.Condition{listed, lbp(10)}}, nil},
+		{"unlisted code, words name nothing", chart.Record{Conditions: []chart.Condition{plain, lbp(10)}}, nil},
+		{"SNOMED CT id under ICD-10-CM, indication", chart.Record{Conditions: []chart.Condition{misfiled}},
+			[]NotCounted{{Reason: ReasonTextOnly, What: "back-pain diagnosis", Display: "Chronic Lower Back Pain", DateText: ymd(agoT(30)), Source: "Condition/m",
+				Why: "coded 278860009 under ICD-10-CM, which is not an ICD-10-CM code (it has the form of a SNOMED CT code); not counted (back-pain diagnosis): correct the code"}}},
+		{"SNOMED CT id under ICD-10-CM, red flag words", chart.Record{Conditions: []chart.Condition{misfiledCES, lbp(10)}},
+			[]NotCounted{{Reason: ReasonTextOnly, What: "cauda equina syndrome", Display: "Cauda equina syndrome", DateText: ymd(agoT(1)), Source: "Condition/mc",
+				Why: "coded 192970008 under ICD-10-CM, which is not an ICD-10-CM code (it has the form of a SNOMED CT code); not counted (cauda equina syndrome): correct the code"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(cpt72148(), chart.Derive(&tt.rec), defaultPolicy(), laterNow)
+			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
+				t.Errorf("not counted (-got +want):\n%s", diff)
+			}
+			if listed := tt.name == "listed code"; a.Has(RedFlagCaudaEquina) || a.Has(RedFlagMalignancy) != listed {
+				t.Errorf("red flags %+v; want malignancy only from the listed code", a.Findings)
+			}
+		})
+	}
+}
+
+// TestAssessMovementTherapyIsNamed: Synthea's back-pain sessions are SNOMED
+// CT 229064008 "Movement therapy", which no published physical therapy
+// value set lists: completed sessions within the look-back are not counted
+// but named, with what to record; older ones are not named.
+func TestAssessMovementTherapyIsNamed(t *testing.T) {
+	mt := proc("mt", policy.SystemSNOMED, "229064008", "Movement therapy (regime/therapy)", 40)
+	old := proc("old", policy.SystemSNOMED, "229064008", "Movement therapy (regime/therapy)", 400)
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{mt, old}}), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonNotTherapyCode, What: "physical therapy", Display: "Movement therapy (regime/therapy)", DateText: ymd(agoT(40)), Source: "Procedure/mt",
+		Why: "its code is not in the policy's physical therapy value set; its words name movement therapy: if it was physical therapy, record it with a physical therapy code"}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if !a.Has(ConservativeTherapyMissing) {
+		t.Errorf("movement therapy counted as physical therapy: %+v", a.Findings)
 	}
 }

@@ -220,6 +220,12 @@ const (
 	// preliminary, or a preliminary or partial report), shown and not
 	// counted whatever the policy says (DECISIONS.md "Notes").
 	ReasonPreliminaryNote = "preliminary-note"
+	// ReasonCodeNotListed: a Condition coded in ICD-10-CM or SNOMED CT whose
+	// code is in no value set the policy reads, but whose words (text, else
+	// displays) the note finder reads as a red flag (a breast cancer coded
+	// with a concept the malignancy set does not list); NotCounted.Why says
+	// so and asks to confirm the code.
+	ReasonCodeNotListed = "code-not-in-value-sets"
 	// ReasonCombinationNotMet: a code that counts as a red flag only in a
 	// combination (Z85.* with new back pain) matched, but the rest of the
 	// combination did not; NotCounted.Needs says what it needs.

@@ -39,9 +39,9 @@ type therapyResult struct {
 	// fromWindowEdge is true when the first treatment began before the
 	// look-back window, so the course counts from the window's first day.
 	fromWindowEdge bool
-	days         int
-	met          bool
-	metOn        *time.Time
+	days           int
+	met            bool
+	metOn          *time.Time
 }
 
 // therapy measures the conservative-therapy trial (DECISIONS.md
@@ -117,9 +117,11 @@ func (x *assessor) therapy() therapyResult {
 			// referral): named when its words name a therapy class.
 			local := pr.p.Code.LocalOnly(chart.ProcedureSystems...)
 			words := pr.p.Code.Words()
-			l := ""
+			l, other := "", ""
 			if words != "" {
-				l = x.pol.TherapyLabelIn(words)
+				if l = x.pol.TherapyLabelIn(words); l == "" {
+					l, other = x.pol.TherapyOtherNameIn(words)
+				}
 			}
 			switch {
 			case l == "":
@@ -130,8 +132,12 @@ func (x *assessor) therapy() therapyResult {
 				}
 				x.record(nc)
 			case x.recent(pr.start):
-				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
-					Why: "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"})
+				why := "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"
+				if other != "" {
+					// Named, as the policy lists it (movement therapy).
+					why = "its code is not in the policy's " + l + " value set; its words name " + other + ": if it was " + l + ", record it with a " + l + " code"
+				}
+				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source, Why: why})
 			}
 			continue
 		}

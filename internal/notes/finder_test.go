@@ -88,7 +88,12 @@ func TestFind(t *testing.T) {
 		{"Family history of colon cancer.", []string{"cancer/cancer-history -other,hist"}},
 		{"Lymphoma in his father.", []string{"cancer/cancer-history -other"}},
 		// Historical: excludes current-state concepts only.
-		{"History of urinary retention after childbirth.", []string{"cauda-equina/urinary-retention -hist"}},
+		{"History of urinary retention in 2019.", []string{"cauda-equina/urinary-retention -hist"}},
+		// A retention with a stated other cause is not the red flag
+		// (selius2008); one after lifting or a spine operation is.
+		{"Urinary retention after childbirth.", nil},
+		{"Post-op day 1 after hernia repair: urinary retention, catheterized.", nil},
+		{"New urinary retention after lifting.", []string{"cauda-equina/urinary-retention +"}},
 		{"Previous foot drop, years ago.", []string{"motor-deficit/foot-drop -hist"}},
 		{"H/o IVDU, in remission.", []string{"infection/iv-drug-use -hist"}},
 		{"History of prostate cancer treated with radiation.", []string{"cancer/cancer-history +"}},

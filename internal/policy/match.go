@@ -93,6 +93,25 @@ func (p *Policy) TherapyLabelIn(text string) string {
 	return ""
 }
 
+// TherapyOtherNameIn returns the label of a counted therapy class one of
+// whose other names occurs as words in text, and that name ("physical
+// therapy", "movement therapy"); "" when none does. The answer names such
+// an entry; it never counts.
+func (p *Policy) TherapyOtherNameIn(text string) (label, name string) {
+	t := strings.ToLower(text)
+	for _, c := range p.ConservativeTherapy.Classes.All() {
+		if !c.Class.Counts || c.Class.Label == "" {
+			continue
+		}
+		for _, n := range c.Class.OtherNames {
+			if n != "" && containsWord(t, strings.ToLower(n)) {
+				return c.Class.Label, n
+			}
+		}
+	}
+	return "", ""
+}
+
 // MatchUncountedTherapy reports whether a procedure or medication belongs to
 // a therapy class the policy lists but does not count (gabapentinoids by
 // default): by code in the class's value sets, or by an ingredient name of

@@ -219,6 +219,10 @@ type TherapyClass struct {
 	// Ingredients are the class's RxNorm ingredients with their names, for
 	// the text fallback; each code must be in Medications.
 	Ingredients []Ingredient `yaml:"ingredients"`
+	// OtherNames are other names of the class ("exercise therapy"), read
+	// in the words of a procedure whose code is not in Procedures, so that
+	// the answer names it as not counted; they never make an entry count.
+	OtherNames []string `yaml:"other_names"`
 }
 
 // Ingredient is an RxNorm ingredient (IN) with its name. A medication counts

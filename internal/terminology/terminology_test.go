@@ -256,3 +256,35 @@ func TestSetDisplays(t *testing.T) {
 		t.Error("a nil set has displays")
 	}
 }
+
+// The cancer concepts EHR problem lists use (mCODE examples, the VSAC
+// "Cancer" set) are in the shipped malignancy and cancer-history sets;
+// neighbours that are not a malignancy or not a history stay out.
+func TestShippedCancerConcepts(t *testing.T) {
+	reg, err := Shipped()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		set, code string
+		want      bool
+	}{
+		{"malignancy", "353431000119107", true}, // Primary malignant neoplasm of female left breast
+		{"malignancy", "93880001", true},        // Primary malignant neoplasm of lung
+		{"malignancy", "94389000", true},        // Secondary malignant neoplasm of lumbar vertebral column
+		{"malignancy", "93878007", true},        // Primary malignant neoplasm of lumbar vertebral column
+		{"malignancy", "118601006", true},       // Non-Hodgkin's lymphoma
+		{"malignancy", "1287652008", false},     // a history, not an active malignancy
+		{"cancer-history", "1287652008", true},  // History of metastatic malignant neoplasm
+		{"cancer-history", "353431000119107", false},
+	}
+	for _, tt := range tests {
+		s := reg.Get(CanonicalBase + tt.set)
+		if s == nil {
+			t.Fatalf("%s not shipped", tt.set)
+		}
+		if got := s.Contains(SystemSNOMED, tt.code); got != tt.want {
+			t.Errorf("%s contains %s = %v, want %v", tt.set, tt.code, got, tt.want)
+		}
+	}
+}

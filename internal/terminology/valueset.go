@@ -373,6 +373,18 @@ func canonicalURL(s string) bool {
 
 // validCode checks the form of a code in the systems the project uses;
 // codes of other systems need only be non-empty and without spaces.
+// WellFormed reports whether code has the form of a code of system: an
+// ICD-10-CM code is a letter, two characters and up to four more (dots and
+// case ignored), a SNOMED CT id 6 to 18 digits, a CPT code four digits and
+// a digit or letter, an RxNorm code digits, a LOINC code digits, a hyphen
+// and a check digit. A chart's code that is not (a SNOMED CT id filed under
+// ICD-10-CM) cannot be read in the system it names. Codes of other systems
+// are well formed when they hold no whitespace. Surrounding whitespace is
+// ignored, as membership ignores it.
+func WellFormed(system, code string) bool {
+	return validCode(system, strings.TrimSpace(code))
+}
+
 func validCode(system, code string) bool {
 	if code == "" || strings.TrimSpace(code) != code {
 		return false
