@@ -148,6 +148,8 @@ func TestMatchTherapyMedication(t *testing.T) {
 		{"muscle relaxant product", rx("828348", ""), "", result{true, MuscleRelaxant, "21949", "828348", false}},
 		{"branded muscle relaxant without display", rx("828359", ""), "", result{true, MuscleRelaxant, "21949", "828359", false}},
 		{"branded muscle relaxant, other brand", rx("828301", ""), "", result{true, MuscleRelaxant, "21949", "828301", false}},
+		{"metaxalone clinical drug without display", rx("351254", ""), "", result{true, MuscleRelaxant, "", "351254", false}},
+		{"metaxalone other strength without display", rx("197935", ""), "", result{true, MuscleRelaxant, "", "197935", false}},
 		{"branded gabapentinoid off by default", rx("607038", ""), "", result{}},
 		{"oral steroid product", rx("312615", ""), "", result{true, OralSteroid, "", "312615", false}},
 		{"code unknown, name in display", rx("849727", "naproxen 500 MG Oral Tablet"), "", result{true, NSAID, "7258", "", true}},
