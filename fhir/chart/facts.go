@@ -966,7 +966,7 @@ func concept(cc *r4.CodeableConcept) Concept {
 	if cc == nil {
 		return Concept{}
 	}
-	c := Concept{Text: strings.TrimSpace(str(cc.Text))}
+	c := Concept{Text: oneLine(str(cc.Text))}
 	for i := range cc.Coding {
 		cd := coding(&cc.Coding[i])
 		if cd.Code != "" {
@@ -977,7 +977,25 @@ func concept(cc *r4.CodeableConcept) Concept {
 }
 
 func coding(cd *r4.Coding) Coding {
-	return Coding{System: strings.TrimSpace(str(cd.System)), Code: strings.TrimSpace(str(cd.Code)), Display: strings.TrimSpace(str(cd.Display))}
+	return Coding{System: strings.TrimSpace(str(cd.System)), Code: strings.TrimSpace(str(cd.Code)), Display: oneLine(str(cd.Display))}
+}
+
+// oneLine is a name from the chart (a code's text or display) on one line,
+// trimmed: line breaks, tabs and the other C0 and C1 control characters
+// become spaces and the Unicode bidirectional embedding, override and
+// isolate characters (U+202A-U+202E, U+2066-U+2069) are dropped, so a name
+// reads the same in a card, a form answer or a terminal as in the chart.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029:
+			return ' '
+		case (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
 }
 
 func periodStartDate(p *r4.Period) Date {

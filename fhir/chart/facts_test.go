@@ -526,3 +526,14 @@ func TestConceptMisfiled(t *testing.T) {
 		}
 	}
 }
+
+// TestConceptNamesOnOneLine: a code's text and displays are read on one
+// line, without control or bidirectional-override characters, so a name
+// from the chart cannot add lines to a card or reverse its text.
+func TestConceptNamesOnOneLine(t *testing.T) {
+	text, display := "naproxen\n\n# FAKE\u202e", "MRI\x00lumbar\tspine\r\n"
+	c := concept(&r4.CodeableConcept{Text: &text, Coding: []r4.Coding{{Code: ptr("72148"), Display: &display}}})
+	if c.Text != "naproxen  # FAKE" || c.Codings[0].Display != "MRI lumbar spine" {
+		t.Errorf("text %q, display %q; want one line without controls", c.Text, c.Codings[0].Display)
+	}
+}
