@@ -373,7 +373,7 @@ func describe(typ, id string, raw []byte, reason string) Unreadable {
 	if json.Unmarshal(raw, &m) != nil {
 		return u
 	}
-	for _, k := range []string{"code", "medicationCodeableConcept"} {
+	for _, k := range []string{"code", "medicationCodeableConcept", "type"} {
 		var cc struct {
 			Coding []struct {
 				Display string `json:"display"`
@@ -399,7 +399,7 @@ func describe(typ, id string, raw []byte, reason string) Unreadable {
 			break
 		}
 	}
-	for _, k := range []string{"authoredOn", "onsetDateTime", "performedDateTime", "effectiveDateTime", "whenHandedOver", "recordedDate", "started", "issued"} {
+	for _, k := range []string{"authoredOn", "onsetDateTime", "performedDateTime", "effectiveDateTime", "whenHandedOver", "recordedDate", "started", "issued", "date"} {
 		var v string
 		if r, ok := m[k]; ok && json.Unmarshal(r, &v) == nil && v != "" {
 			if len(v) > 10 {

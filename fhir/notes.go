@@ -83,6 +83,12 @@ func ExtractNotes(ctx context.Context, docs []chart.DocumentReference, reports [
 	}
 	for i := range docs {
 		d := &docs[i]
+		// Entered in error: FHIR R4 says it was never valid; left out, as
+		// every entered-in-error entry is (docs/clinical.md).
+		if d.StatusPresent && d.Status == r4.DocumentReferenceStatusEnteredInError ||
+			d.DocStatus != nil && *d.DocStatus == r4.CompositionStatusEnteredInError {
+			continue
+		}
 		n := chart.Note{Source: refOf("DocumentReference", d.Id), Date: docDate(&d.DocumentReference)}
 		n.Status, n.Reason = docStatus(d)
 		if len(d.Content) == 0 {
@@ -98,6 +104,9 @@ func ExtractNotes(ctx context.Context, docs []chart.DocumentReference, reports [
 		r := &reports[i]
 		if len(r.PresentedForm) == 0 {
 			continue // a coded report without a presented form is not a note
+		}
+		if r.StatusPresent && r.Status == r4.DiagnosticReportStatusEnteredInError {
+			continue
 		}
 		n := chart.Note{Source: refOf("DiagnosticReport", r.Id), Date: reportDate(&r.DiagnosticReport)}
 		n.Status, n.Reason = reportStatus(r)

@@ -264,3 +264,21 @@ func TestLoadQuotedDecimalUnreadable(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadableNoteNamedWithItsDate: a DocumentReference that is not valid
+// R4 (a docStatus that is not a composition status) is named with its type
+// and date, not as an undated entry.
+func TestUnreadableNoteNamedWithItsDate(t *testing.T) {
+	pf := allNull()
+	pf[string(SearchDocumentReferences)] = json.RawMessage(searchset(`{"resourceType":"DocumentReference","id":"n1","status":"current","docStatus":"registered",` +
+		`"subject":{"reference":"Patient/` + testPatient + `"},"type":{"text":"Progress note"},"date":"2026-06-14T09:00:00Z",` +
+		`"content":[{"attachment":{"contentType":"text/plain","data":"eA=="}}]}`))
+	l, _ := newTestLoader(LoaderConfig{})
+	rec, err := l.Load(context.Background(), LoadInput{PatientID: testPatient, Prefetch: pf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Unreadable) != 1 || rec.Unreadable[0].Date != "2026-06-14" || rec.Unreadable[0].Display != "Progress note" {
+		t.Errorf("unreadable %+v, want the note named Progress note, 2026-06-14", rec.Unreadable)
+	}
+}
