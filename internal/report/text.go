@@ -72,7 +72,7 @@ func Text(w io.Writer, r *Report) error {
 		rows = append(rows, []string{d.Date.UTC().Format(time.DateOnly), fmt.Sprint(d.Calls), fmt.Sprint(d.Refused),
 			fmt.Sprint(d.Orders), share(d.Met, d.Orders)})
 	}
-	table(&b, []string{"day", "calls", "refused", "orders", "met"}, rows, "calls")
+	table(&b, []string{"day", "calls", "not answered 200", "orders", "met"}, rows, "calls")
 
 	if s := r.Suggestions; s.Offered == 0 {
 		line("\nSuggestions: none offered")
