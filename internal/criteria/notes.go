@@ -34,9 +34,13 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 		// days. Named, not dropped in silence. History concepts (cancer,
 		// prior surgery) count at any date.
 		if nf.NeedsCurrent && !nf.When.IsZero() && !x.inWindow(nf.When, n) {
+			when := nf.WhenText
+			if when != nf.When.Text {
+				when += " (" + nf.When.Text + ")"
+			}
 			x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
 				DateText: dateOrEmpty(nf.Date), Source: nf.Source,
-				Why: fmt.Sprintf("the note dates it %s (%s); counts only when dated within %s of the order", nf.WhenText, nf.When.Text, nDays(n))})
+				Why: fmt.Sprintf("the note dates it %s; counts only when dated within %s of the order", when, nDays(n))})
 			continue
 		}
 		ev := noteEvidence(nf)
