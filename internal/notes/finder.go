@@ -426,9 +426,6 @@ func (f *Finder) placeDates(text string, wide *clauseSet, found []Finding) {
 			continue
 		}
 		lower := lowerASCII(text[cl.start:cl.end])
-		if !f.datesF.may(lower, lower) {
-			continue
-		}
 		for _, d := range f.datesIn(text, lower, cl.start) {
 			near, nearDist := []int{}, -1
 			for _, i := range idx {
@@ -473,8 +470,19 @@ func (f *Finder) placeDates(text string, wide *clauseSet, found []Finding) {
 // ongoing word ("since") left out.
 func (f *Finder) datesIn(text, lower string, base int) []dateHit {
 	var out []dateHit
-	names := f.dates.SubexpNames()
-	for _, m := range f.dates.FindAllStringSubmatchIndex(lower, -1) {
+	for k, re := range f.dates {
+		if !f.datesF[k].may(lower, lower) {
+			continue
+		}
+		out = f.datesOf(re, text, lower, base, out)
+	}
+	return out
+}
+
+// datesOf appends the dates one pattern finds in a clause (see datesIn).
+func (f *Finder) datesOf(re *regexp.Regexp, text, lower string, base int, out []dateHit) []dateHit {
+	names := re.SubexpNames()
+	for _, m := range re.FindAllStringSubmatchIndex(lower, -1) {
 		at := -1
 		for gi, n := range names {
 			if n == "at" && m[2*gi] >= 0 {
