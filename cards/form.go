@@ -207,11 +207,12 @@ func QuestionnaireResponse(in *Input, a *criteria.Assessment, id string) (json.R
 // qrAnswer is one QuestionnaireResponse answer: one value[x] and its
 // extensions.
 type qrAnswer struct {
-	ValueBoolean *bool   `json:"valueBoolean,omitempty"`
-	ValueDate    string  `json:"valueDate,omitempty"`
-	ValueString  string  `json:"valueString,omitempty"`
-	ValueCoding  *coding `json:"valueCoding,omitempty"`
-	Extension    []ext   `json:"extension,omitempty"`
+	ValueBoolean *bool    `json:"valueBoolean,omitempty"`
+	ValueDate    string   `json:"valueDate,omitempty"`
+	ValueDecimal *float64 `json:"valueDecimal,omitempty"`
+	ValueString  string   `json:"valueString,omitempty"`
+	ValueCoding  *coding  `json:"valueCoding,omitempty"`
+	Extension    []ext    `json:"extension,omitempty"`
 }
 
 type qrItem struct {
@@ -231,10 +232,11 @@ type questionnaireResponseJSON struct {
 	Item          []qrItem    `json:"item,omitempty"`
 }
 
-func boolAnswer(b bool) qrAnswer     { return qrAnswer{ValueBoolean: &b} }
-func dateAnswer(d string) qrAnswer   { return qrAnswer{ValueDate: d} }
-func stringAnswer(s string) qrAnswer { return qrAnswer{ValueString: s} }
-func codingAnswer(c coding) qrAnswer { return qrAnswer{ValueCoding: &c} }
+func boolAnswer(b bool) qrAnswer       { return qrAnswer{ValueBoolean: &b} }
+func dateAnswer(d string) qrAnswer     { return qrAnswer{ValueDate: d} }
+func stringAnswer(s string) qrAnswer   { return qrAnswer{ValueString: s} }
+func decimalAnswer(v float64) qrAnswer { return qrAnswer{ValueDecimal: &v} }
+func codingAnswer(c coding) qrAnswer   { return qrAnswer{ValueCoding: &c} }
 
 // answer is one answer value with the evidence behind it.
 type answer struct {
@@ -344,18 +346,24 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		switch {
 		case isRedFlag(f.Code) && g != nil && len(f.Evidence) > 0:
 			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: f.Evidence})
-			if d, ev, ok := earliest(f.Evidence); ok {
+			// Date first documented: the earliest evidence that raised the
+			// flag (a note's date, a history's date), never the back-pain
+			// diagnosis a combination needed beside it.
+			own, _ := criteria.SplitPairing(f.Evidence)
+			if d, ev, ok := earliest(own); ok {
 				set(g.LinkID+".onset", answer{value: dateAnswer(d), evidence: []criteria.Evidence{ev}})
 			}
+			redFlagDetails(g.LinkID, own, set)
 			switch f.Code {
 			case criteria.RedFlagNeurologicDeficit:
 				// Findings from one sentence of a note share its quote:
-				// said once.
+				// said once. A quote is given as written: the answer's
+				// evidence extension says that it is the note's words.
 				var parts []string
 				for _, e := range f.Evidence {
 					p := e.Display
 					if e.FromNote && e.Quote != "" {
-						p = "\"" + e.Quote + "\""
+						p = e.Quote
 					}
 					if p != "" && !slices.Contains(parts, p) {
 						parts = append(parts, p)
@@ -366,17 +374,22 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 				}
 			case criteria.RedFlagPriorSurgery:
 				e := f.Evidence[0]
-				// A note names the procedure in its words, and its date is
-				// when the note was written, not when the surgery was done
-				// ("s/p L4-5 laminectomy in 2019", written last week): the
-				// surgery's date is left for the coordinator.
+				// A note names the procedure in its words (as written: the
+				// evidence extension marks them as the note's), and its date
+				// is when the note was written, not when the surgery was
+				// done: the surgery's date is the one the note writes for it
+				// ("s/p L4-5 laminectomy in 2019"), else left for the
+				// coordinator.
 				switch {
 				case e.FromNote && e.Quote != "":
-					set(g.LinkID+".procedure", answer{value: stringAnswer("\"" + e.Quote + "\""), evidence: []criteria.Evidence{e}})
+					set(g.LinkID+".procedure", answer{value: stringAnswer(e.Quote), evidence: []criteria.Evidence{e}})
 				case e.Display != "":
 					set(g.LinkID+".procedure", answer{value: stringAnswer(e.Display), evidence: []criteria.Evidence{e}})
 				}
-				if d := fhirDate(e); d != "" && !e.FromNote {
+				switch d := fhirDate(e); {
+				case e.FromNote && e.WrittenDate != "":
+					set(g.LinkID+".date", answer{value: dateAnswer(e.WrittenDate), evidence: []criteria.Evidence{e}})
+				case d != "" && !e.FromNote:
 					set(g.LinkID+".date", answer{value: dateAnswer(d), evidence: []criteria.Evidence{e}})
 				}
 			}
@@ -393,6 +406,42 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		}
 	}
 	return answers
+}
+
+// Follow-up items of the red-flag groups, answered from what the
+// evidence is (criteria.Evidence.Kind): the value set of a coded entry,
+// the concept of a note finding.
+var redFlagItems = map[string]map[string]string{
+	"red-flag.malignancy": {"cancer-history": "history", "malignancy-ended": "history", "weight-loss": "weight-loss"},
+	"red-flag.infection":  {"iv-drug-use": "ivdu", "immunosuppression": "immunosuppression"},
+}
+
+// redFlagDetails answers a red-flag group's follow-up items from the
+// evidence that raised the flag: a cancer history (Z85.*, a cancer that
+// has ended, "history of cancer" in a note), unexplained weight loss,
+// injection drug use, and the highest body temperature in Cel.
+func redFlagDetails(group string, own []criteria.Evidence, set func(string, answer)) {
+	byItem := map[string][]criteria.Evidence{}
+	var items []string
+	var hottest *criteria.Evidence
+	for i := range own {
+		e := &own[i]
+		if it, ok := redFlagItems[group][e.Kind]; ok {
+			if _, seen := byItem[it]; !seen {
+				items = append(items, it)
+			}
+			byItem[it] = append(byItem[it], *e)
+		}
+		if e.Temperature != nil && (hottest == nil || *e.Temperature > *hottest.Temperature) {
+			hottest = e
+		}
+	}
+	for _, it := range items {
+		set(group+"."+it, answer{value: boolAnswer(true), evidence: byItem[it]})
+	}
+	if hottest != nil && group == "red-flag.infection" {
+		set(group+".fever", answer{value: decimalAnswer(*hottest.Temperature), evidence: []criteria.Evidence{*hottest}})
+	}
 }
 
 // formDiagnosis picks the one diagnosis the form's non-repeating item
@@ -471,8 +520,11 @@ func therapyAnswers(p *policy.Policy, evidence []criteria.Evidence, set func(str
 		}
 		start := evs[first].Course.Start
 		set(group+".start", answer{value: dateAnswer(start.Text), evidence: []criteria.Evidence{evs[first]}})
-		if end := evs[last].Course.End; end.After(start.Latest) {
-			set(group+".end", answer{value: dateAnswer(end.Format(time.DateOnly)), evidence: []criteria.Evidence{evs[last]}})
+		// An end that is only the date of the note mentioning the course
+		// ("PT twice weekly since April 1") is not when it ended: left
+		// for the coordinator (README "Pre-filled form").
+		if c := evs[last].Course; c.End.After(start.Latest) && !c.EndIsNoteDate {
+			set(group+".end", answer{value: dateAnswer(c.End.Format(time.DateOnly)), evidence: []criteria.Evidence{evs[last]}})
 		}
 	}
 }

@@ -191,7 +191,7 @@ func TestFormCompletion(t *testing.T) {
 		"red-flag.cauda-equina.onset":         `valueDate:"2026-04-28" [auto] ` + ed,
 		"red-flag.neurologic-deficit.present": "valueBoolean:true [auto] " + clinic,
 		"red-flag.neurologic-deficit.onset":   `valueDate:"2026-04-30" [auto] ` + clinic,
-		"red-flag.neurologic-deficit.exam":    `valueString:"\"right ankle dorsiflexion 3/5, was 4/5 two weeks ago\"" [auto] ` + clinic,
+		"red-flag.neurologic-deficit.exam":    `valueString:"right ankle dorsiflexion 3/5, was 4/5 two weeks ago" [auto] ` + clinic,
 		"red-flag.prior-surgery.present":      "valueBoolean:true [auto] " + lam,
 		"red-flag.prior-surgery.onset":        `valueDate:"2024" [auto] ` + lam,
 		"red-flag.prior-surgery.procedure":    `valueString:"Laminectomy" [auto] ` + lam,
@@ -362,7 +362,9 @@ func TestFormExamQuotesOnce(t *testing.T) {
 		}
 	}
 	walk(qr.Item)
-	if want := `"\"` + q + `\""`; exam != want {
+	// The note's words as written: the answer's evidence extension marks
+	// them as a quote, so no quote marks are added inside the value.
+	if want := `"` + q + `"`; exam != want {
 		t.Errorf("exam answer %s, want %s", exam, want)
 	}
 }
@@ -468,12 +470,12 @@ func TestFormDatesAreTheTreatments(t *testing.T) {
 		switch a.Findings[i].Code {
 		case criteria.RedFlagPriorSurgery:
 			a.Findings[i].Evidence = []criteria.Evidence{
-				{Source: "DocumentReference/op", Date: fday("2026-04-20"), DateText: "2026-04-20", Display: "prior lumbar surgery", FromNote: true, Quote: "s/p L4-5 laminectomy in 2019."},
+				{Source: "DocumentReference/op", Date: fday("2026-04-20"), DateText: "2026-04-20", Display: "prior lumbar surgery", FromNote: true, Quote: "s/p L4-5 laminectomy in 2019.", WrittenDate: "2019"},
 			}
 		case criteria.ConservativeTherapyMet:
 			a.Findings[i].Evidence = []criteria.Evidence{
 				{Source: "DocumentReference/pt-note", Date: fday("2026-04-30"), DateText: "2026-04-30", Display: "physical therapy", FromNote: true,
-					Quote: "PT twice weekly since March, no better.", Course: &criteria.TherapySpan{Start: march, End: *fday("2026-04-30")}},
+					Quote: "PT twice weekly since March, no better.", Course: &criteria.TherapySpan{Start: march, End: *fday("2026-04-30"), EndIsNoteDate: true}},
 				{Source: "MedicationRequest/m-1", Date: fday("2026-03-10"), DateText: "2026-03-10", Display: "naproxen", Code: criteria.Code{System: policy.SystemRxNorm, Code: "7258"},
 					Course: &criteria.TherapySpan{Start: mustDay("2026-03-10"), End: *fday("2026-04-09")}},
 			}
@@ -486,9 +488,10 @@ func TestFormDatesAreTheTreatments(t *testing.T) {
 	}
 	got := formValues(t, s)
 	want := map[string]string{
-		"red-flag.prior-surgery.procedure": `"\"s/p L4-5 laminectomy in 2019.\""`,
-		"therapy.physical-therapy.start":   `"2026-03"`,
-		"therapy.physical-therapy.end":     `"2026-04-30"`,
+		"red-flag.prior-surgery.procedure": `"s/p L4-5 laminectomy in 2019."`,
+		// The surgery's date is the one the note writes, not the note's.
+		"red-flag.prior-surgery.date":    `"2019"`,
+		"therapy.physical-therapy.start": `"2026-03"`,
 		"therapy.nsaid.start":              `"2026-03-10"`,
 		"therapy.nsaid.end":                `"2026-04-09"`,
 	}
@@ -497,8 +500,11 @@ func TestFormDatesAreTheTreatments(t *testing.T) {
 			t.Errorf("%s = %s, want %s", id, got[id], w)
 		}
 	}
-	if d, ok := got["red-flag.prior-surgery.date"]; ok {
-		t.Errorf("surgery date %s answered from a note's date", d)
+	// "PT twice weekly since March", written on 2026-04-30: the course
+	// runs up to the note, which is not when it ended (docs: never the
+	// note's date).
+	if d, ok := got["therapy.physical-therapy.end"]; ok {
+		t.Errorf("therapy end %s answered from the note's date", d)
 	}
 	if probs := CheckForm(s.Actions[0].Resource, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
 		t.Errorf("form does not check against the Questionnaire: %v", probs)
@@ -511,4 +517,67 @@ func mustDay(s string) chart.Date {
 		panic(s)
 	}
 	return d
+}
+
+// TestFormRedFlagDetails: a red flag's follow-up items are answered from
+// the evidence that raised it, and its "Date first documented" is that
+// evidence's date, never the back-pain diagnosis a combination needed.
+func TestFormRedFlagDetails(t *testing.T) {
+	in := formInput(t)
+	pairing := criteria.Evidence{Source: "Condition/lbp", Date: fday("2026-04-20"), DateText: "2026-04-20", Onset: true,
+		Display: "Low back pain", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50"}, Pairing: "new back pain"}
+	early := criteria.Evidence{Source: "Condition/lbp", Date: fday("2026-02-10"), DateText: "2026-02-10", Onset: true,
+		Display: "Low back pain", Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50"}, Pairing: "new back pain"}
+	temp := 38.5
+	tests := []struct {
+		name string
+		code string
+		ev   []criteria.Evidence
+		want map[string]string
+	}{
+		{"cancer history (Z85.3)", criteria.RedFlagMalignancy, []criteria.Evidence{
+			{Source: "Condition/z85", Date: fday("2019-03-12"), DateText: "2019-03-12", Display: "Personal history of malignant neoplasm of breast",
+				Code: criteria.Code{System: policy.SystemICD10, Code: "Z85.3"}, Paired: true, Kind: "cancer-history"}, pairing},
+			map[string]string{"red-flag.malignancy.present": "true", "red-flag.malignancy.history": "true", "red-flag.malignancy.onset": `"2019-03-12"`}},
+		{"weight loss in a note", criteria.RedFlagMalignancy, []criteria.Evidence{
+			{Source: "DocumentReference/n", Date: fday("2026-04-28"), DateText: "2026-04-28", Display: "unexplained weight loss", FromNote: true,
+				Quote: "Unintentional weight loss of 15 lb.", Paired: true, Kind: "weight-loss"}, early},
+			map[string]string{"red-flag.malignancy.present": "true", "red-flag.malignancy.weight-loss": "true", "red-flag.malignancy.onset": `"2026-04-28"`}},
+		{"injection drug use", criteria.RedFlagInfection, []criteria.Evidence{
+			{Source: "Condition/f11", Date: fday("2025-11-01"), DateText: "2025-11-01", Display: "Opioid dependence",
+				Code: criteria.Code{System: policy.SystemICD10, Code: "F11.20"}, Paired: true, Kind: "iv-drug-use"}, early},
+			map[string]string{"red-flag.infection.present": "true", "red-flag.infection.ivdu": "true", "red-flag.infection.onset": `"2025-11-01"`}},
+		{"fever in [degF]", criteria.RedFlagInfection, []criteria.Evidence{
+			{Source: "Observation/t", Date: fday("2026-04-29"), DateText: "2026-04-29", Display: "Body temperature 101.3 [degF]",
+				Code: criteria.Code{System: "http://loinc.org", Code: "8310-5"}, Kind: "fever", Temperature: &temp}},
+			map[string]string{"red-flag.infection.present": "true", "red-flag.infection.fever": "38.5", "red-flag.infection.onset": `"2026-04-29"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := criteria.Assessment{Order: criteria.Order{ID: "sr-1", Display: "MRI lumbar spine"}, Date: *fday("2026-05-01"),
+				Outcome: criteria.CriteriaMet, Findings: []criteria.Finding{{Code: tt.code, Evidence: tt.ev}}}
+			o := Order{Assessment: a}
+			s, err := FormCompletion(in, &o, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := formValues(t, s)
+			prefix := "red-flag.malignancy"
+			if tt.code == criteria.RedFlagInfection {
+				prefix = "red-flag.infection"
+			}
+			gotGroup := map[string]string{}
+			for k, v := range got {
+				if strings.HasPrefix(k, prefix+".") {
+					gotGroup[k] = v
+				}
+			}
+			if diff := cmp.Diff(gotGroup, tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s", diff)
+			}
+			if probs := CheckForm(s.Actions[0].Resource, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+				t.Errorf("form does not check against the Questionnaire: %v", probs)
+			}
+		})
+	}
 }

@@ -33,6 +33,16 @@ type NoteFinding struct {
 	Advisory bool
 	// Context lists the cues that set the finding's context.
 	Context []string
+	// NeedsCurrent is true for concepts that need a current state (cauda
+	// equina signs, motor deficit, fever): a rule's time window reads them
+	// at When when the note writes a date for them.
+	NeedsCurrent bool
+	// When is the date the note writes for the finding ("febrile in
+	// 2019", "fever in March", "3 months ago"), placed by the note's date
+	// (WhenDate); zero when none is written or it cannot be placed. WhenText
+	// is the date as written.
+	When     Date
+	WhenText string
 	// CourseStart is a therapy course's start written in the note ("since
 	// April"), placed by the note's date; zero when none was written.
 	CourseStart Date
@@ -71,7 +81,11 @@ func (f *Facts) deriveNotes(rec *Record) {
 		date, _ := ParseDate(n.Date)
 		for _, fd := range finder.Find(n.Text) {
 			nf := NoteFinding{Source: n.Source, Date: date, Category: fd.Category, Concept: fd.Concept, Label: fd.Label,
-				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Context: fd.Cues}
+				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Context: fd.Cues,
+				NeedsCurrent: fd.NeedsCurrent}
+			if fd.When != "" && !date.IsZero() {
+				nf.When, nf.WhenText = WhenDate(fd.When, date), fd.When
+			}
 			if fd.Code != nil {
 				nf.Code = Coding{System: fd.Code.System, Code: fd.Code.Code, Display: fd.Code.Display}
 			}
@@ -193,6 +207,70 @@ var (
 	monthDayYear = regexp.MustCompile(`^(?i)(?:(?:early|mid|late)\s+)?([a-z]{3})[a-z]*\.?(?:\s+(\d{1,2})(?:st|nd|rd|th)?)?,?(?:\s+(\d{4}))?$`)
 	slashDate    = regexp.MustCompile(`^(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?$`)
 )
+
+var (
+	agoRe      = regexp.MustCompile(`^(?i)(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|an?)\s+(day|week|wk|month|mo|year|yr)s?\s+ago$`)
+	lastRe     = regexp.MustCompile(`^(?i)last\s+(year|month)$`)
+	yearOnlyRe = regexp.MustCompile(`^(?i)(?:(?:early|mid|late)\s+)?((?:19|20)\d\d)$`)
+	agoCounts  = map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+		"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 2, "several": 2}
+)
+
+// WhenDate places the date a note writes for a finding (notes.Finding.When:
+// "2019", "March", "March 15", "3/2/2026", "last year", "3 months ago") by
+// the note's date, as SinceDate places a course start: a month without a
+// year is its latest occurrence on or before the note. A time back from the
+// note keeps the precision it is said in ("3 months ago" is that month,
+// "2 years ago" that year, "10 days ago" that day); "a few" and "several"
+// are read as 2, the most recent they allow. Zero when it cannot be placed
+// or falls after the note.
+func WhenDate(when string, noted Date) Date {
+	s := strings.TrimSpace(when)
+	ref := noted.Latest
+	if ref.IsZero() {
+		return Date{}
+	}
+	var text string
+	switch {
+	case agoRe.MatchString(s):
+		g := agoRe.FindStringSubmatch(s)
+		n, err := strconv.Atoi(g[1])
+		if err != nil {
+			n = agoCounts[strings.ToLower(strings.Join(strings.Fields(g[1]), " "))]
+		}
+		switch strings.ToLower(g[2]) {
+		case "day":
+			text = ref.AddDate(0, 0, -n).Format("2006-01-02")
+		case "week", "wk":
+			text = ref.AddDate(0, 0, -7*n).Format("2006-01-02")
+		case "month", "mo":
+			text = monthsBack(ref, n)
+		default:
+			text = fmt.Sprintf("%04d", ref.Year()-n)
+		}
+	case lastRe.MatchString(s):
+		if strings.EqualFold(lastRe.FindStringSubmatch(s)[1], "year") {
+			text = fmt.Sprintf("%04d", ref.Year()-1)
+		} else {
+			text = monthsBack(ref, 1)
+		}
+	case yearOnlyRe.MatchString(s):
+		text = yearOnlyRe.FindStringSubmatch(s)[1]
+	default:
+		return SinceDate(s, noted)
+	}
+	d, ok := ParseDate(text)
+	if !ok || d.Earliest.After(ref) {
+		return Date{}
+	}
+	return d
+}
+
+// monthsBack is the month n months before t, as a FHIR month ("2026-03").
+func monthsBack(t time.Time, n int) string {
+	m := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -n, 0)
+	return m.Format("2006-01")
+}
 
 // SinceDate places a course start as written in a note ("April", "March
 // 15, 2026", "2026-03", "3/2/2026", "3/2") by the note's date: a month or

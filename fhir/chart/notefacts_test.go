@@ -33,6 +33,60 @@ func TestSinceDate(t *testing.T) {
 	}
 }
 
+func TestWhenDate(t *testing.T) {
+	noted, _ := ParseDate("2026-06-14T10:00:00Z")
+	tests := []struct{ in, want string }{
+		{"2019", "2019"},
+		{"early 2019", "2019"},
+		{"March", "2026-03"},
+		{"July", "2025-07"}, // after the note's month: last year
+		{"March 15", "2026-03-15"},
+		{"3/2/2026", "2026-03-02"},
+		{"last year", "2025"},
+		{"last month", "2026-05"},
+		{"3 months ago", "2026-03"},
+		{"six months ago", "2025-12"},
+		{"2 years ago", "2024"},
+		{"a year ago", "2025"},
+		{"10 days ago", "2026-06-04"},
+		{"3 weeks ago", "2026-05-24"},
+		{"several weeks ago", "2026-05-31"}, // read as 2, the most recent
+		{"2027", ""},                        // after the note
+		{"someday", ""},
+	}
+	for _, tt := range tests {
+		if got := WhenDate(tt.in, noted).Text; got != tt.want {
+			t.Errorf("WhenDate(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestDeriveNotesWhen: a finding's written date is placed by its note's
+// date; none is left zero.
+func TestDeriveNotesWhen(t *testing.T) {
+	rec := &Record{Notes: Notes{Checked: true, List: []Note{
+		{Source: "DocumentReference/a", Date: "2026-06-14", Status: NoteCounts,
+			Text: "Fever of 38.5 C in March. S/p L5-S1 microdiscectomy (2021). New urinary retention."},
+	}}}
+	f := Derive(rec)
+	type row struct {
+		Concept, When, WhenText string
+		NeedsCurrent            bool
+	}
+	var got []row
+	for _, n := range f.Notes {
+		got = append(got, row{n.Concept, n.When.Text, n.WhenText, n.NeedsCurrent})
+	}
+	want := []row{
+		{"temperature", "2026-03", "March", true},
+		{"lumbar-surgery", "2021", "2021", false},
+		{"urinary-retention", "", "", true},
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}
+
 func TestDeriveNotes(t *testing.T) {
 	rec := &Record{Notes: Notes{Checked: true, List: []Note{
 		{Source: "DocumentReference/a", Date: "2026-06-20", Status: NoteCounts, Text: "PT twice weekly since April. Denies fever."},

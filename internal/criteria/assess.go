@@ -2,6 +2,7 @@ package criteria
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -719,7 +720,10 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		}
 		if cd, ok := matchConcept(&c.Codes, cn.p.Code); ok {
 			e := conditionEvidence(cn, cd)
+			e.Kind = valueSetName(c.ValueSet)
 			if c.Ended {
+				// A cancer that has ended is a history of cancer.
+				e.Kind += "-ended"
 				// Say that it is a history: "Malignant neoplasm of
 				// breast, ended 2019-08-01".
 				e.Display = nameOf(e) + ", " + cn.p.NotCurrentWhy(x.d)
@@ -735,10 +739,22 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 			continue
 		}
 		if cd, ok := matchConcept(&c.Codes, pr.p.Code); ok {
-			out = append(out, evidence(pr.p.Source, pr.start, cd))
+			e := evidence(pr.p.Source, pr.start, cd)
+			e.Kind = valueSetName(c.ValueSet)
+			out = append(out, e)
 		}
 	}
 	return out
+}
+
+// valueSetName is the last part of a value set's canonical URL
+// ("https://lumbar-mri-cds.github.io/fhir/ValueSet/cancer-history" is
+// "cancer-history").
+func valueSetName(url string) string {
+	if i := strings.LastIndexByte(url, '/'); i >= 0 {
+		return url[i+1:]
+	}
+	return url
 }
 
 // indications returns the active Conditions in the set (back pain,
@@ -869,12 +885,29 @@ func (x *assessor) fever(n int) []Evidence {
 					name = "Body temperature"
 				}
 				e.Display = fmt.Sprintf("%s %s %s", name, o.Value.Text, o.Value.Unit)
+				e.Kind = "fever"
+				if c, ok := celsius(o.Value.Value, o.Value.Unit); ok {
+					e.Temperature = &c
+				}
 				out = append(out, e)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// celsius is a body temperature in degrees Celsius, rounded to 0.1, from
+// the UCUM units the fever rule is stated in (Cel, [degF]).
+func celsius(v float64, unit string) (float64, bool) {
+	switch unit {
+	case "Cel":
+	case "[degF]":
+		v = (v - 32) * 5 / 9
+	default:
+		return 0, false
+	}
+	return math.Round(v*10) / 10, true
 }
 
 type redFlag struct {

@@ -431,7 +431,7 @@ func TestAssessRedFlagEvidence(t *testing.T) {
 		// The back pain is the pairing the history code needs, said as such.
 		Text: "Known or suspected malignancy: Personal history of malignant neoplasm of breast (2019-12-10), with new back pain since 2025-05-11.",
 		Evidence: []Evidence{
-			{Source: "Condition/z", Date: agoT(2000), Latest: agoT(2000), DateText: ymd(agoT(2000)), Onset: true, Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}, Paired: true},
+			{Source: "Condition/z", Date: agoT(2000), Latest: agoT(2000), DateText: ymd(agoT(2000)), Onset: true, Display: "Personal history of malignant neoplasm of breast", Code: Code{System: policy.SystemICD10, Code: "Z85.3", Display: "Personal history of malignant neoplasm of breast"}, Paired: true, Kind: "cancer-history"},
 			{Source: "Condition/lbp", Date: agoT(21), Latest: agoT(21), DateText: ymd(agoT(21)), Onset: true, Display: "Low back pain, unspecified", Code: Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}, Pairing: "new back pain"},
 		},
 	}

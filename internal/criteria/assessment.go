@@ -122,6 +122,18 @@ type Evidence struct {
 	// Paired is true when the entry counts only with the Pairing evidence
 	// beside it (a part of a red-flag combination, such as Z85.3).
 	Paired bool
+	// Kind names what the entry is in the policy's terms: the value set's
+	// name for a coded entry ("cancer-history", "iv-drug-use"), the note
+	// finder's concept for a note finding ("weight-loss"), "fever" for a
+	// body temperature. The form answers its follow-up items from it.
+	Kind string
+	// WrittenDate is, on a note finding, the date the note writes for it
+	// ("S/p microdiscectomy (2021)"), placed by the note's date, at its
+	// precision ("2021"); "" when none. Date stays the note's date.
+	WrittenDate string
+	// Temperature is, on a body temperature, its value in degrees Celsius
+	// (a [degF] reading converted); nil on other evidence.
+	Temperature *float64
 	// Course is, on conservative-therapy evidence, the span the treatment
 	// covers; nil on other evidence. A note finding's Date is the note's
 	// date, not when the therapy began: the form's start and end dates
@@ -137,6 +149,10 @@ type TherapySpan struct {
 	Start chart.Date
 	// End is the last day it covers, at most D.
 	End time.Time
+	// EndIsNoteDate is true when End is only the date of the note that
+	// mentions the course (no end or duration written): not when the
+	// treatment ended.
+	EndIsNoteDate bool
 }
 
 // SplitPairing separates a red flag's evidence into its own entries and the

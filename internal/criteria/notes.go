@@ -1,6 +1,7 @@
 package criteria
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -25,6 +26,21 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 			continue
 		}
 		if !x.inWindow(nf.Date, n) {
+			continue
+		}
+		// A finding that needs a current state and that the note dates
+		// earlier ("febrile to 39 C in 2019") is read at that date: a fever
+		// of 2019, written in a note of this week, is no fever within 14
+		// days. Named, not dropped in silence. History concepts (cancer,
+		// prior surgery) count at any date.
+		if nf.NeedsCurrent && !nf.When.IsZero() && !x.inWindow(nf.When, n) {
+			when := nf.WhenText
+			if when != nf.When.Text {
+				when += " (" + nf.When.Text + ")"
+			}
+			x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+				DateText: dateOrEmpty(nf.Date), Source: nf.Source,
+				Why: fmt.Sprintf("the note dates it %s; counts only when dated within %s of the order", when, nDays(n))})
 			continue
 		}
 		ev := noteEvidence(nf)
@@ -64,8 +80,11 @@ func noteSelected(nf *chart.NoteFinding, names []string) bool {
 func noteEvidence(nf *chart.NoteFinding) Evidence {
 	// Code is the code proposed to record the finding in the chart (cards
 	// offer it as a Condition); the evidence itself is the note.
-	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote,
+	ev := Evidence{Source: nf.Source, Display: nf.Label, FromNote: true, Quote: nf.Quote, Kind: nf.Concept,
 		Code: Code{System: nf.Code.System, Code: nf.Code.Code, Display: nf.Code.Display}}
+	if !nf.When.IsZero() {
+		ev.WrittenDate = nf.When.Text
+	}
 	return dated(ev, nf.Date)
 }
 

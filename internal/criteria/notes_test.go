@@ -98,6 +98,32 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"sign in an old note", withNotes(back, note("ed", 40, "New urinary retention.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		// A current-state finding that the note dates earlier is read at
+		// that date: outside the window it does not count (rev2 review).
+		{"fever in a past year", withNotes(back, note("ed", 1, "Pt was febrile to 39 C in 2019 with pyelonephritis.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"fever months before the note", withNotes(back, note("ed", 1, "Fever of 38.5 C 3 months ago.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"fever during a past stay", withNotes(back, note("ed", 1, "Febrile to 39 C during hospitalization in 2024.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"retention last year", withNotes(back, note("ed", 1, "Urinary retention last year after a fall.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"fever dated within the window", withNotes(back, note("ed", 1, "Fever to 39 C 3 days ago.")),
+			[]string{RedFlagInfection + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		// History concepts count at the date written.
+		{"prior surgery with its year", withNotes(back, note("pcp", 1, "S/p L5-S1 microdiscectomy (2021).")),
+			[]string{RedFlagPriorSurgery + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"cancer history with its year", withNotes(back, note("pcp", 1, "Breast cancer in 2015, treated.")),
+			[]string{RedFlagMalignancy + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		// Counselling and other people (rev2 review).
+		{"counselling", withNotes(back, note("ed", 1, "Explained that loss of bladder control would require emergent evaluation. Risk of cauda equina syndrome discussed.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"occupation", withNotes(back, note("ed", 1, "Patient is a nurse who cares for patients with cauda equina syndrome.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"future surgery", withNotes(back, note("ns", 1, "Patient was told she may need surgery on her lumbar spine in the future.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"suspected by the clinician", withNotes(back, note("ed", 1, "Cannot rule out CES.")),
+			[]string{RedFlagCaudaEquina + " (note)", ConservativeTherapyMissing, CriteriaMet}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +139,22 @@ func TestAssessNotes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAssessNoteDatedOutsideWindow: a fever the note dates in 2019 is
+// named as outside the red flag's window, with the date the note gives.
+func TestAssessNoteDatedOutsideWindow(t *testing.T) {
+	a := Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, note("ed", 1, "Pt was febrile to 39 C in 2019 with pyelonephritis."))), defaultPolicy(), laterNow)
+	var got []string
+	for _, nc := range a.NotCounted {
+		if nc.Reason == ReasonOutsideRedFlagWindow {
+			got = append(got, nc.Source+": "+nc.Why)
+		}
+	}
+	want := []string{"DocumentReference/ed: the note dates it 2019; counts only when dated within 14 days of the order"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
 	}
 }
 

@@ -253,7 +253,13 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		start, end := noteCourse(nf)
-		add(start, end, kind, false, noteEvidence(nf), label(kind))
+		if add(start, end, kind, false, noteEvidence(nf), label(kind)) && nf.CourseAt.IsZero() {
+			// With no end or duration written, the course is counted up to
+			// the note that mentions it; that is not when it ended.
+			if c := items[len(items)-1].ev.Course; c != nil && c.End.Equal(nf.Date.Earliest) {
+				c.EndIsNoteDate = true
+			}
+		}
 	}
 
 	courses := merge(items, t.MaxGapDays)

@@ -41,6 +41,46 @@ func TestCourse(t *testing.T) {
 	}
 }
 
+// TestWhen: the date a note writes beside a finding is reported as
+// written, for the facts step to place; a start ("since") is not, nor a
+// date set apart from the finding by a present word, and a date goes to
+// the nearest finding.
+func TestWhen(t *testing.T) {
+	f := finder(t)
+	tests := []struct {
+		text string
+		want []string // concept=when, in text order
+	}{
+		{"Pt was febrile to 39 C in 2019 with pyelonephritis.", []string{"temperature=2019"}},
+		{"Fever of 38.5 C in March.", []string{"temperature=March"}},
+		{"Febrile to 39 C during hospitalization in 2024.", []string{"temperature=2024"}},
+		{"S/p L5-S1 microdiscectomy (2021).", []string{"lumbar-surgery=2021"}},
+		{"Fever to 101 F 3 months ago.", []string{"temperature=3 months ago"}},
+		{"Urinary retention last year, resolved with catheter.", []string{"urinary-retention=last year"}},
+		{"In 2019, she had a fever of 39 C.", []string{"temperature=2019"}},
+		{"Fever on 3/2/2026.", []string{"fever=3/2/2026"}},
+		// Not dates of the finding.
+		{"Urinary retention since June 1.", []string{"urinary-retention="}},
+		{"Breast cancer in 2015, now with fever to 39 C.", []string{"cancer-history=2015", "temperature="}},
+		{"Right EHL 3/5.", []string{"motor-grade="}},
+		{"Dec 3/5 strength in EHL.", []string{"motor-grade="}},
+		{"Unable to void, 2000 mL on bladder scan.", []string{"urinary-retention="}},
+		{"Fever to 39 C. Urinary retention.", []string{"temperature=", "urinary-retention="}},
+		// May is a month only where it is dated.
+		{"She may have had a fever.", []string{"fever="}},
+		{"Fever in May.", []string{"fever=May"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, fd := range f.Find(tt.text) {
+			got = append(got, fd.Concept+"="+fd.When)
+		}
+		if diff := cmp.Diff(got, tt.want); diff != "" {
+			t.Errorf("Find(%q) when (-got +want):\n%s", tt.text, diff)
+		}
+	}
+}
+
 func TestSpanAndQuote(t *testing.T) {
 	f := finder(t)
 	long := "Patient is a 58 year old man who was lifting boxes at work three weeks ago and felt a pop in his low back, " +

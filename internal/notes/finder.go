@@ -46,6 +46,12 @@ type Finding struct {
 	// Cues lists what set the context, as "kind: text" ("negated: denies",
 	// "other-person: section Family History").
 	Cues []string
+	// When is the date written for the finding in its clause, as written
+	// ("2019", "March", "3 months ago", "last year"), for the facts step to
+	// place by the note's date; "" when none. A start ("since April") is
+	// not one: the state runs from there to the note. Not set on therapy
+	// findings (their dates are Course).
+	When string
 	// Course holds the start and duration written near a therapy mention;
 	// nil for other categories or when none was written.
 	Course *Course
@@ -382,7 +388,120 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 			fd.Course = f.course(text[cl.start:cl.end])
 		}
 	}
+	f.placeDates(text, wide, found)
 	return found
+}
+
+// dateHit is a date written in a clause: the whole match and its text.
+type dateHit struct {
+	span
+	at string
+}
+
+// placeDates sets When on the sentence's findings (therapy apart): each
+// date written in a clause goes to the nearest finding of that clause
+// (words between them, a comma or semicolon counting as three), unless a
+// present word ("now", "new") stands between them; a finding takes the
+// nearest date it was given.
+func (f *Finder) placeDates(text string, wide *clauseSet, found []Finding) {
+	if f.dates == nil {
+		return
+	}
+	type best struct {
+		dist int
+		at   string
+	}
+	got := make([]best, len(found))
+	for i := range got {
+		got[i].dist = -1
+	}
+	for _, cl := range wide.spans {
+		var idx []int
+		for i := range found {
+			if found[i].Start >= cl.start && found[i].Start < cl.end && !f.concepts[f.conceptIndex(found[i].Concept)].therapy {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		lower := lowerASCII(text[cl.start:cl.end])
+		for _, d := range f.datesIn(text, lower, cl.start) {
+			near, nearDist := []int{}, -1
+			for _, i := range idx {
+				fd := &found[i]
+				var gap string
+				switch {
+				case d.end <= fd.Start:
+					gap = text[d.end:fd.Start]
+				case d.start >= fd.End:
+					gap = text[fd.End:d.start]
+				default:
+					continue // the date is inside the finding's own words
+				}
+				lg := lowerASCII(gap)
+				if f.present != nil && f.present.MatchString(lg) {
+					continue
+				}
+				dist := words(gap) + 3*strings.Count(gap, ",") + 3*strings.Count(gap, ";")
+				switch {
+				case nearDist < 0 || dist < nearDist:
+					near, nearDist = []int{i}, dist
+				case dist == nearDist:
+					near = append(near, i)
+				}
+			}
+			for _, i := range near {
+				if got[i].dist < 0 || nearDist < got[i].dist {
+					got[i] = best{nearDist, d.at}
+				}
+			}
+		}
+	}
+	for i := range found {
+		if got[i].dist >= 0 {
+			found[i].When = got[i].at
+		}
+	}
+}
+
+// datesIn returns the dates written in a clause (lower is its lowered
+// text, starting at offset base of text), as written, those after an
+// ongoing word ("since") left out.
+func (f *Finder) datesIn(text, lower string, base int) []dateHit {
+	var out []dateHit
+	for k, re := range f.dates {
+		if !f.datesF[k].may(lower, lower) {
+			continue
+		}
+		out = f.datesOf(re, text, lower, base, out)
+	}
+	return out
+}
+
+// datesOf appends the dates one pattern finds in a clause (see datesIn).
+func (f *Finder) datesOf(re *regexp.Regexp, text, lower string, base int, out []dateHit) []dateHit {
+	names := re.SubexpNames()
+	for _, m := range re.FindAllStringSubmatchIndex(lower, -1) {
+		at := -1
+		for gi, n := range names {
+			if n == "at" && m[2*gi] >= 0 {
+				at = gi
+				break
+			}
+		}
+		if at < 0 {
+			continue
+		}
+		if f.ongoing != nil {
+			before := strings.TrimRight(lower[:m[2*at]], " \t\n\r,")
+			if ms := f.ongoing.FindAllStringIndex(before, -1); len(ms) > 0 && ms[len(ms)-1][1] == len(before) {
+				continue
+			}
+		}
+		out = append(out, dateHit{span: span{base + m[0], base + m[1]}, at: collapse(strings.TrimRight(text[base+m[2*at]:base+m[2*at+1]], ", "))})
+	}
+	return out
 }
 
 // clauseSet is a sentence's clauses with their cues, found once per clause.

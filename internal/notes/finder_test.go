@@ -74,6 +74,20 @@ func TestFind(t *testing.T) {
 		// Negation ends at "but".
 		{"No saddle anesthesia but has urinary retention.", []string{"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention +"}},
 		{"Denies fever, however reports bowel incontinence.", []string{"infection/fever -neg", "cauda-equina/bowel-incontinence +"}},
+		// Counselling, questions, future plans and other people's illness
+		// are no finding of the patient's (rev2 review).
+		{"Explained that loss of bladder control would require emergent evaluation.", []string{"cauda-equina/urinary-incontinence -hyp"}},
+		{"Risk of cauda equina syndrome discussed.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
+		{"Patient asked whether this could be cauda equina; explained that her exam does not suggest it.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
+		{"Patient is a nurse who cares for patients with cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -other"}},
+		{"Patient was told she may need surgery on her lumbar spine in the future.", []string{"prior-surgery/lumbar-surgery -hyp"}},
+		// A clinician's hedged suspicion about the patient counts
+		// (suspected cauda equina, ACR variant 4).
+		{"Possible cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+		{"Concern for cauda equina.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+		{"Cannot rule out CES.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+		{"Cauda equina not ruled out.", []string{"cauda-equina/cauda-equina-syndrome +"}},
+		{"Decreased sensation in saddle distribution.", []string{"cauda-equina/saddle-anesthesia +"}},
 		// Hypothetical.
 		{"If you develop saddle numbness, go to the ER.", []string{"cauda-equina/saddle-anesthesia -hyp"}},
 		{"Return to ED for urinary retention or fever.", []string{"cauda-equina/urinary-retention -hyp", "infection/fever -hyp"}},

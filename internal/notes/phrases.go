@@ -82,6 +82,14 @@ type phraseFile struct {
 		At       []string `yaml:"at"`
 		Duration []string `yaml:"duration"`
 	} `yaml:"course"`
+	// Dates: when a finding was, written in its clause (phrases.yaml
+	// "dates").
+	Dates struct {
+		Source   string   `yaml:"source"`
+		Patterns []string `yaml:"patterns"`
+		Ongoing  []string `yaml:"ongoing"`
+		Present  []string `yaml:"present"`
+	} `yaml:"dates"`
 	Cues map[string]struct {
 		Source string `yaml:"source"`
 		// Also names further sources of some of the cues (each cue's
@@ -164,6 +172,14 @@ type Finder struct {
 	at        *regexp.Regexp
 	duration  *regexp.Regexp
 	sections  map[string]string
+	// dates finds a date written beside a finding (its "at" group);
+	// datesF is its prefilter. A date right after an ongoing word is a
+	// start, not when the finding was; a present word between a date and a
+	// finding keeps them apart.
+	dates   []*regexp.Regexp
+	datesF  []*prefilter
+	ongoing *regexp.Regexp
+	present *regexp.Regexp
 	// afterWindow is how many words a post-cue may follow its finding.
 	afterWindow int
 }
@@ -320,6 +336,34 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.duration == nil || !slices.Contains(f.duration.SubexpNames(), "n") || !slices.Contains(f.duration.SubexpNames(), "unit") {
 		return nil, fmt.Errorf("%w: course duration needs n and unit groups", ErrInvalid)
+	}
+	if pf.Dates.Source != "" || len(pf.Dates.Patterns) > 0 {
+		if err := cited("dates", pf.Dates.Source); err != nil {
+			return nil, err
+		}
+		if len(pf.Dates.Patterns) == 0 {
+			return nil, fmt.Errorf("%w: dates need patterns with an at group", ErrInvalid)
+		}
+		// Each pattern is run on its own, behind its own prefilter: one
+		// alternation of them all has no literal to skip a clause by, and
+		// cost more than the rest of the finder's work on a clause.
+		for _, p := range pf.Dates.Patterns {
+			re, err := compileList([]string{p})
+			if err != nil {
+				return nil, fmt.Errorf("%w: dates: %w", ErrInvalid, err)
+			}
+			if !slices.Contains(re.SubexpNames(), "at") {
+				return nil, fmt.Errorf("%w: dates pattern %q has no at group", ErrInvalid, p)
+			}
+			f.dates = append(f.dates, re)
+			f.datesF = append(f.datesF, listFilter(re))
+		}
+		if f.ongoing, err = compileList(pf.Dates.Ongoing); err != nil {
+			return nil, fmt.Errorf("%w: dates ongoing: %w", ErrInvalid, err)
+		}
+		if f.present, err = compileList(pf.Dates.Present); err != nil {
+			return nil, fmt.Errorf("%w: dates present: %w", ErrInvalid, err)
+		}
 	}
 	for name := range pf.Cues {
 		if !slices.Contains(contextKinds, name) {
