@@ -492,8 +492,8 @@ func TestFormDatesAreTheTreatments(t *testing.T) {
 		// The surgery's date is the one the note writes, not the note's.
 		"red-flag.prior-surgery.date":    `"2019"`,
 		"therapy.physical-therapy.start": `"2026-03"`,
-		"therapy.nsaid.start":              `"2026-03-10"`,
-		"therapy.nsaid.end":                `"2026-04-09"`,
+		"therapy.nsaid.start":            `"2026-03-10"`,
+		"therapy.nsaid.end":              `"2026-04-09"`,
 	}
 	for id, w := range want {
 		if got[id] != w {
