@@ -275,7 +275,14 @@ func TestShippedCancerConcepts(t *testing.T) {
 		{"malignancy", "93878007", true},        // Primary malignant neoplasm of lumbar vertebral column
 		{"malignancy", "118601006", true},       // Non-Hodgkin's lymphoma
 		{"malignancy", "1287652008", false},     // a history, not an active malignancy
-		{"cancer-history", "1287652008", true},  // History of metastatic malignant neoplasm
+		// From the rest of VSAC Cancer, selected by meaning:
+		{"malignancy", "94260004", true},       // Secondary malignant neoplasm of colon
+		{"malignancy", "109838007", true},      // Overlapping malignant neoplasm of colon
+		{"malignancy", "94704006", false},      // Multiple myeloma in remission: an ended malignancy
+		{"malignancy", "94730005", false},      // Neoplasm of uncertain behavior of adrenal gland
+		{"malignancy", "231832009", false},     // Basal cell carcinoma of eyelid: a non-melanoma skin cancer
+		{"malignancy", "94011000", false},      // Primary malignant neoplasm of skin of back: likewise
+		{"cancer-history", "1287652008", true}, // History of metastatic malignant neoplasm
 		{"cancer-history", "353431000119107", false},
 	}
 	for _, tt := range tests {
