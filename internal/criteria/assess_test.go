@@ -1354,6 +1354,15 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 	plain := cond("p", policy.SystemSNOMED, "1000000000119998", "Essential hypertension", 30)
 	misfiled := cond("m", policy.SystemICD10, "278860009", "Chronic Lower Back Pain", 30)
 	misfiledCES := cond("mc", policy.SystemICD10, "192970008", "Cauda equina syndrome", 1)
+	// A fever counts, coded, only with new back pain (fever-diagnosis is a
+	// combination part): the safety net names it in those terms, never as
+	// suspected spinal infection itself (clinical review 3, finding 02).
+	unlistedFever := cond("uf", policy.SystemSNOMED, "1000000000119997", "Fever (finding)", 3)
+	fever := cond("f", policy.SystemSNOMED, "386661006", "Fever (finding)", 3)
+	// Dated after the order: not named by the safety net (findings 03, 08).
+	laterCancer := cond("lc", policy.SystemSNOMED, "1000000000119999", "Malignant neoplasm of left adrenal gland (disorder)", -30)
+	laterFever := cond("lf", policy.SystemSNOMED, "1000000000119997", "Fever (finding)", -30)
+	oldLBP := lbp(400)
 	tests := []struct {
 		name string
 		rec  chart.Record
@@ -1362,7 +1371,14 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 		{"unlisted SNOMED CT code, words name cancer", chart.Record{Conditions: []chart.Condition{unlisted, lbp(10)}},
 			[]NotCounted{{Reason: ReasonCodeNotListed, What: "Known or suspected malignancy", Display: "Malignant neoplasm of left adrenal gland (disorder)",
 				DateText: ymd(agoT(30)), Source: "Condition/u",
-				Why: "coded with a code the criteria's value sets do not list; its words name known or suspected malignancy: confirm the code"}}},
+				Why: "its code is not one the criteria's value sets list, so it was not counted; its words name known or suspected malignancy: if that is right, add the diagnosis with an ICD-10-CM code"}}},
+		{"unlisted SNOMED CT code, words name fever, old back pain", chart.Record{Conditions: []chart.Condition{unlistedFever, oldLBP}},
+			[]NotCounted{{Reason: ReasonCodeNotListed, What: "Suspected spinal infection", Display: "Fever (finding)", DateText: ymd(agoT(3)), Source: "Condition/uf",
+				Why: "its code is not one the criteria's value sets list, so it was not counted; its words name fever, which counts as suspected spinal infection only with back pain that began within 90 days of the order: if that is right, add the diagnosis with an ICD-10-CM code"}}},
+		{"SNOMED CT fever, old back pain", chart.Record{Conditions: []chart.Condition{fever, oldLBP}},
+			[]NotCounted{{Reason: ReasonCombinationNotMet, What: "Suspected spinal infection", Display: "Fever (finding)", DateText: ymd(agoT(3)), Source: "Condition/f",
+				Needs: "back pain that began within 90 days of the order", Instead: "the back-pain diagnosis is dated " + ymd(agoT(400))}}},
+		{"unlisted codes dated after the order", chart.Record{Conditions: []chart.Condition{laterCancer, laterFever, lbp(10)}}, nil},
 		{"listed code", chart.Record{Conditions: []chart.Condition{listed, lbp(10)}}, nil},
 		{"unlisted code, words name nothing", chart.Record{Conditions: []chart.Condition{plain, lbp(10)}}, nil},
 		{"SNOMED CT id under ICD-10-CM, indication", chart.Record{Conditions: []chart.Condition{misfiled}},
@@ -1378,7 +1394,7 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
 				t.Errorf("not counted (-got +want):\n%s", diff)
 			}
-			if listed := tt.name == "listed code"; a.Has(RedFlagCaudaEquina) || a.Has(RedFlagMalignancy) != listed {
+			if listed := tt.name == "listed code"; a.Has(RedFlagCaudaEquina) || a.Has(RedFlagMalignancy) != listed || a.Has(RedFlagInfection) {
 				t.Errorf("red flags %+v; want malignancy only from the listed code", a.Findings)
 			}
 		})
