@@ -1002,7 +1002,7 @@ func TestAssessLocalCodesAreNamed(t *testing.T) {
 		{"problem", chart.Record{Conditions: []chart.Condition{ces}}, []NotCounted{{Reason: ReasonTextOnly, What: "cauda equina syndrome",
 			Display: "Cauda equina syndrome", DateText: ymd(agoT(1)), Source: "Condition/ces", Why: localCodeWhy}}, false},
 		{"therapy visit", chart.Record{Procedures: []chart.Procedure{pt}}, []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy",
-			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy}}, false},
+			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy, Course: span(30, 30)}}, false},
 		{"local and ICD-10-CM", chart.Record{Conditions: []chart.Condition{both}}, nil, true},
 	}
 	for _, tt := range tests {
@@ -1410,11 +1410,31 @@ func TestAssessMovementTherapyIsNamed(t *testing.T) {
 	old := proc("old", policy.SystemSNOMED, "229064008", "Movement therapy (regime/therapy)", 400)
 	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{mt, old}}), defaultPolicy(), laterNow)
 	want := []NotCounted{{Reason: ReasonNotTherapyCode, What: "physical therapy", Display: "Movement therapy (regime/therapy)", DateText: ymd(agoT(40)), Source: "Procedure/mt",
-		Why: "its code is not in the policy's physical therapy value set; its words name movement therapy: if it was physical therapy, record it with a physical therapy code"}}
+		Why:    "its code is not in the policy's physical therapy value set; its words name movement therapy: if it was physical therapy, record it with a physical therapy code",
+		Course: span(40, 40)}}
 	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 	if !a.Has(ConservativeTherapyMissing) {
 		t.Errorf("movement therapy counted as physical therapy: %+v", a.Findings)
+	}
+}
+
+// TestAssessTextOnlyTherapyPeriod: a therapy recorded as text only with a
+// performedPeriod is named with its period as recorded, not its start
+// alone, and carries the span it covers, for the card to ask that it be
+// recorded with a code (clinical review 3, finding 01).
+func TestAssessTextOnlyTherapyPeriod(t *testing.T) {
+	pt := chart.Procedure{Procedure: r4.Procedure{Id: ptr("pt"), Status: r4.EventStatusCompleted,
+		Code:            &r4.CodeableConcept{Text: ptr("Supervised physical therapy for low back pain")},
+		PerformedPeriod: &r4.Period{Start: ago(50), End: ago(7)}}, StatusPresent: true}
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{pt}}), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy", Display: "Supervised physical therapy for low back pain",
+		DateText: ymd(agoT(50)) + " to " + ymd(agoT(7)), Source: "Procedure/pt", Course: span(50, 7)}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if !a.Has(ConservativeTherapyMissing) {
+		t.Errorf("findings %+v; want conservative-therapy-missing (text only never counts)", a.Findings)
 	}
 }
