@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -910,4 +911,38 @@ func TestTherapyDurationAndDateAdvice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUncountedTherapyComesFirst: therapy named as not counted (recorded as
+// text only, or with a code that is not a counted therapy) within the
+// look-back is what to record first; only otherwise is a course started,
+// and a course that uncounted therapy runs after is not called lapsed
+// (clinical review 3, findings 01 and 03).
+func TestUncountedTherapyComesFirst(t *testing.T) {
+	start, _ := chart.ParseDate("2026-04-01")
+	pt := criteria.NotCounted{Reason: criteria.ReasonTextOnly, What: "physical therapy", Display: "Supervised physical therapy for low back pain",
+		DateText: "2026-04-01 to 2026-05-13", Source: "Procedure/pt", Course: &criteria.TherapySpan{Start: start, End: *date("2026-05-13")}}
+	t.Run("missing", func(t *testing.T) {
+		a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+		a.NotCounted = []criteria.NotCounted{pt}
+		c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+		if err := inOrder(c.Detail, "Supervised physical therapy for low back pain (2026-04-01 to 2026-05-13): recorded as text without a code.",
+			"**What to do:**", "If the therapy listed as not counted was given (Supervised physical therapy for low back pain, 2026-04-01 to 2026-05-13), record it with a coded procedure (CPT or SNOMED CT) and its dates, then re-assess.",
+			"Otherwise start conservative therapy"); err != nil {
+			t.Errorf("detail: %v\n%s", err, c.Detail)
+		}
+	})
+	t.Run("insufficient, uncounted therapy after the course", func(t *testing.T) {
+		a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+		a.TherapyDays, a.TherapyFrom, a.TherapyTo = 19, date("2026-03-01"), date("2026-03-20")
+		a.NotCounted = []criteria.NotCounted{pt}
+		c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+		if strings.Contains(c.Detail, "lapsed") || strings.Contains(c.Summary, "a new 42-day") {
+			t.Errorf("a lapse claimed while uncounted therapy runs later:\n%s\n%s", c.Summary, c.Detail)
+		}
+		if err := inOrder(c.Detail, "the longest counted, 19 days, ended 2026-03-20; the therapy recorded after it is not counted",
+			"**What to do:**", "If the therapy listed as not counted was given", "Otherwise start a new course of conservative therapy, record"); err != nil {
+			t.Errorf("detail: %v\n%s", err, c.Detail)
+		}
+	})
 }

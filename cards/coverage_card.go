@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
@@ -59,6 +60,82 @@ var notCountedWords = map[string]string{
 	criteria.ReasonSupplyUnusable:   "supply duration unusable; counted as a single day",
 	criteria.ReasonNoSupplyDuration: "no supply duration recorded; counted as a single day",
 	criteria.ReasonPeriodReversed:   "period end before its start; counted as its start day only",
+}
+
+// uncountedTherapy are the treatments within the look-back whose words name
+// a counted therapy class but which did not count (recorded as text only,
+// or coded with a code that is not a counted therapy, such as Synthea's
+// movement therapy): recording them with a therapy code, not a new course,
+// may be what the trial needs (clinical review 3, findings 01 and 03).
+func uncountedTherapy(a *criteria.Assessment) []criteria.NotCounted {
+	var out []criteria.NotCounted
+	for _, n := range a.NotCounted {
+		if n.Course != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// uncountedAfter reports whether therapy named as not counted runs after
+// the longest counted course ended: that course then need not have lapsed.
+func uncountedAfter(a *criteria.Assessment) bool {
+	if a.TherapyTo == nil {
+		return false
+	}
+	for _, n := range uncountedTherapy(a) {
+		if n.Course.End.After(*a.TherapyTo) {
+			return true
+		}
+	}
+	return false
+}
+
+// recordTherapy asks to record therapy named as not counted with a coded
+// procedure: "If the therapy listed as not counted was given (Supervised
+// physical therapy for low back pain, 2026-04-01 to 2026-05-13), record it
+// with a coded procedure (CPT or SNOMED CT) and its dates, then re-assess."
+func recordTherapy(ns []criteria.NotCounted) string {
+	type group struct {
+		name, first, only string
+		n                 int
+		last              time.Time
+	}
+	var groups []*group
+	by := map[string]*group{}
+	for _, n := range ns {
+		name := n.Display
+		if name == "" {
+			name = n.What
+		}
+		g := by[name]
+		if g == nil {
+			g = &group{name: name, first: n.Course.Start.Text, only: n.DateText}
+			by[name] = g
+			groups = append(groups, g)
+		}
+		g.n++
+		if n.Course.End.After(g.last) {
+			g.last = n.Course.End
+		}
+	}
+	var parts []string
+	for i, g := range groups {
+		if i == 2 {
+			parts = append(parts, fmt.Sprintf("%d more", len(groups)-2))
+			break
+		}
+		when := g.only
+		if g.n > 1 {
+			when = fmt.Sprintf("%d entries, %s to %s", g.n, g.first, day(&g.last))
+		}
+		parts = append(parts, g.name+", "+when)
+	}
+	it, its := "it", "its"
+	if len(ns) > 1 {
+		it, its = "them", "their"
+	}
+	return mdEscape(fmt.Sprintf("If the therapy listed as not counted was given (%s), record %s with a coded procedure (CPT or SNOMED CT) and %s dates, then re-assess.", strings.Join(parts, "; "), it, its))
 }
 
 // unknownDurations are the medications the assessment counted as a single
@@ -187,6 +264,9 @@ func (b *builder) firstGap(a *criteria.Assessment) string {
 		}
 		if len(unknownDurations(a)) > 0 {
 			return "therapy duration not recorded"
+		}
+		if uncountedAfter(a) {
+			return "therapy recorded without a counted code"
 		}
 		return fmt.Sprintf("a new %d-day therapy course", req)
 	case a.Has(criteria.ConservativeTherapyInsufficient):
@@ -639,6 +719,10 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 			out = append(out, fmt.Sprintf("- %s of therapy: the %d-day point is %s.\n", upperFirst(moreDays(req-a.TherapyDays)), req, day(a.TherapyMetOn)))
 		case a.TherapyDays < req && len(unknown) > 0:
 			// Said above: the duration is what is missing.
+		case a.TherapyDays < req && uncountedAfter(a):
+			// Therapy named as not counted runs after the counted course:
+			// the course may not have lapsed; its record is what is missing.
+			out = append(out, fmt.Sprintf("- A course of at least %s: the longest counted, %s, ended %s; the therapy recorded after it is not counted (see below).\n", nDays(req), courseLength(a.TherapyDays), day(a.TherapyTo)))
 		case a.TherapyDays < req:
 			out = append(out, fmt.Sprintf("- A course of at least %s: the longest documented, %s, has lapsed, so a new course is needed.\n", nDays(req), courseLength(a.TherapyDays)))
 		default:
@@ -840,8 +924,13 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 		if a.Has(criteria.IndicationMissing) {
 			out = append(out, "Add the diagnosis to the problem list or to the order's reason.")
 		}
+		uncounted := uncountedTherapy(a)
 		if a.Has(criteria.ConservativeTherapyMissing) && !flagged {
-			out = append(out, fmt.Sprintf("Start conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %s.", nDays(req)))
+			start := "Start"
+			if len(uncounted) > 0 {
+				out, start = append(out, recordTherapy(uncounted)), "Otherwise start"
+			}
+			out = append(out, fmt.Sprintf("%s conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %s.", start, nDays(req)))
 		}
 		switch {
 		case !a.Has(criteria.ConservativeTherapyInsufficient) || a.TherapyDays >= req:
@@ -851,6 +940,16 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			// Orders counted as a single day for want of a usable
 			// duration: the course's length is unknown, not lapsed.
 			out = append(out, fmt.Sprintf("Record the supply duration, end date or dispensing of %s, then re-assess: as recorded, each counts as a single day, so the course's length is unknown.", durationNames(unknownDurations(a))))
+		case len(uncounted) > 0:
+			// Therapy read by its words and not counted: recording it with
+			// a code comes first; a lapse is claimed only when nothing
+			// named runs after the counted course.
+			out = append(out, recordTherapy(uncounted))
+			lapsed := " (the last one lapsed)"
+			if uncountedAfter(a) {
+				lapsed = ""
+			}
+			out = append(out, fmt.Sprintf("Otherwise start a new course of conservative therapy%s, record each treatment with its dates, and re-assess after %s.", lapsed, nDays(req)))
 		default:
 			// The course lapsed (no 42-day point ahead): continuing it
 			// would not reach the minimum; a new course must.

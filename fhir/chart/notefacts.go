@@ -122,6 +122,11 @@ type TextOnlyProblem struct {
 	// Concept is the finder's concept ("cancer-history"), for the policy's
 	// note entries.
 	Concept string
+	// Proposed is the code the finder proposes to record the concept with
+	// (R50.9 for fever), zero when none: the assessment reads by it how the
+	// policy counts the concept when coded (coded fever counts only with
+	// new back pain).
+	Proposed Coding
 	// LocalCode is true when the problem was coded, but only in a code
 	// system the value sets are not written in (Text is then its display).
 	LocalCode bool
@@ -185,6 +190,9 @@ func (f *Facts) deriveTextOnlyProblems() {
 					continue
 				}
 				t.Category, t.Label, t.Concept = fd.Category, fd.Label, fd.Concept
+				if fd.Code != nil {
+					t.Proposed = Coding{System: fd.Code.System, Code: fd.Code.Code, Display: fd.Code.Display}
+				}
 				break
 			}
 		}

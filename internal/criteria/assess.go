@@ -441,14 +441,21 @@ func (x *assessor) readByWords(t *chart.TextOnlyProblem) (NotCounted, bool) {
 		if t.Label == "" || x.listed(t.Code) {
 			return NotCounted{}, false
 		}
-		nc.Reason = ReasonCodeNotListed
-		if label := x.noteFlagLabel(t.Concept, t.Category); label != "" {
-			nc.What = label
+		// Dated after the order: it cannot be evidence for this order, and
+		// its code is in no value set (so not a red flag or an indication
+		// that dated-after-the-order names).
+		if !t.Date.IsZero() && t.Date.Earliest.After(x.d) {
+			return NotCounted{}, false
 		}
+		label, others, ok := x.codedReading(t)
+		if !ok {
+			return NotCounted{}, false
+		}
+		nc.Reason, nc.What = ReasonCodeNotListed, label
 		if nc.Display == "" {
 			nc.Display = t.Code.Name()
 		}
-		nc.Why = "coded with a code the criteria's value sets do not list; its words name " + lowerInitial(nc.What) + ": confirm the code"
+		nc.Why = notListedWhy(t.Label, label, x.needs(others))
 	case len(t.Misfiled) > 0:
 		if nc.What == "" {
 			nc.What = x.relevance(refiled(t.Misfiled))
@@ -464,6 +471,104 @@ func (x *assessor) readByWords(t *chart.TextOnlyProblem) (NotCounted, bool) {
 		nc.Why = localCodeWhy
 	}
 	return nc, true
+}
+
+// notListedWhy says why a coded problem whose code is in no value set the
+// policy reads did not count, and what to do: "its code is not one the
+// criteria's value sets list, so it was not counted; its words name known
+// or suspected malignancy: if that is right, add the diagnosis with an
+// ICD-10-CM code". A finding that counts only in a combination (a fever,
+// with new back pain) is named in the combination's terms, never as the
+// red flag itself.
+func notListedWhy(words, label, needs string) string {
+	why := "its code is not one the criteria's value sets list, so it was not counted; its words name "
+	if needs != "" {
+		why += words + ", which counts as " + lowerInitial(label) + " only with " + needs
+	} else {
+		why += lowerInitial(label)
+	}
+	return why + ": if that is right, add the diagnosis with an ICD-10-CM code"
+}
+
+// codedReading says how the policy counts, when coded, the finding a
+// problem's words name: the red flag's label, and the other parts of the
+// combination it counts only in (nil when it counts alone). The code the
+// note finder proposes for the finding decides (fever, R50.9: only with
+// new back pain); a finding with a proposed code the policy does not read
+// (unexplained weight loss, R63.4) is no coded red flag and is not named.
+// A finding without one is read by the policy's note entries: a concept
+// the policy names only in combinations (IV drug use) is a combination
+// part; otherwise the red flag whose note entries read it.
+func (x *assessor) codedReading(t *chart.TextOnlyProblem) (string, []*policy.Criterion, bool) {
+	if t.Proposed.Code != "" {
+		c := chart.Concept{Codings: []chart.Coding{t.Proposed}}
+		var label string
+		var others []*policy.Criterion
+		for _, rf := range x.pol.RedFlags.All() {
+			for i := range rf.Flag.Alone {
+				if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
+					return rf.Flag.Label, nil, true
+				}
+			}
+			for _, cb := range rf.Flag.Combinations {
+				for i := range cb.All {
+					if _, ok := matchConcept(&cb.All[i].Codes, c); ok && label == "" {
+						label = rf.Flag.Label
+						for j := range cb.All {
+							if j != i {
+								others = append(others, &cb.All[j])
+							}
+						}
+					}
+				}
+			}
+		}
+		return label, others, label != ""
+	}
+	for _, rf := range x.pol.RedFlags.All() {
+		for _, cb := range rf.Flag.Combinations {
+			for i := range cb.All {
+				if slices.Contains(cb.All[i].Note, t.Concept) && !x.aloneNote(t.Concept) {
+					var others []*policy.Criterion
+					for j := range cb.All {
+						if j != i {
+							others = append(others, &cb.All[j])
+						}
+					}
+					return rf.Flag.Label, others, true
+				}
+			}
+		}
+	}
+	label := x.noteFlagLabel(t.Concept, t.Category)
+	if label == "" {
+		label = t.Label
+	}
+	return label, nil, true
+}
+
+// aloneNote reports whether a red flag counts the note finder's concept
+// alone.
+func (x *assessor) aloneNote(concept string) bool {
+	for _, rf := range x.pol.RedFlags.All() {
+		for i := range rf.Flag.Alone {
+			if slices.Contains(rf.Flag.Alone[i].Note, concept) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// needs says in plain words what combination parts need ("back pain that
+// began within 90 days of the order"), "" for none.
+func (x *assessor) needs(parts []*policy.Criterion) string {
+	var out []string
+	for _, c := range parts {
+		n, _ := x.describe(c)
+		out = append(out, n)
+	}
+	return strings.Join(out, " and ")
 }
 
 // localCodeWhy says why an entry coded only in a local code system did not

@@ -1002,7 +1002,7 @@ func TestAssessLocalCodesAreNamed(t *testing.T) {
 		{"problem", chart.Record{Conditions: []chart.Condition{ces}}, []NotCounted{{Reason: ReasonTextOnly, What: "cauda equina syndrome",
 			Display: "Cauda equina syndrome", DateText: ymd(agoT(1)), Source: "Condition/ces", Why: localCodeWhy}}, false},
 		{"therapy visit", chart.Record{Procedures: []chart.Procedure{pt}}, []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy",
-			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy}}, false},
+			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy, Course: span(30, 30)}}, false},
 		{"local and ICD-10-CM", chart.Record{Conditions: []chart.Condition{both}}, nil, true},
 	}
 	for _, tt := range tests {
@@ -1354,6 +1354,15 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 	plain := cond("p", policy.SystemSNOMED, "1000000000119998", "Essential hypertension", 30)
 	misfiled := cond("m", policy.SystemICD10, "278860009", "Chronic Lower Back Pain", 30)
 	misfiledCES := cond("mc", policy.SystemICD10, "192970008", "Cauda equina syndrome", 1)
+	// A fever counts, coded, only with new back pain (fever-diagnosis is a
+	// combination part): the safety net names it in those terms, never as
+	// suspected spinal infection itself (clinical review 3, finding 02).
+	unlistedFever := cond("uf", policy.SystemSNOMED, "1000000000119997", "Fever (finding)", 3)
+	fever := cond("f", policy.SystemSNOMED, "386661006", "Fever (finding)", 3)
+	// Dated after the order: not named by the safety net (findings 03, 08).
+	laterCancer := cond("lc", policy.SystemSNOMED, "1000000000119999", "Malignant neoplasm of left adrenal gland (disorder)", -30)
+	laterFever := cond("lf", policy.SystemSNOMED, "1000000000119997", "Fever (finding)", -30)
+	oldLBP := lbp(400)
 	tests := []struct {
 		name string
 		rec  chart.Record
@@ -1362,7 +1371,14 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 		{"unlisted SNOMED CT code, words name cancer", chart.Record{Conditions: []chart.Condition{unlisted, lbp(10)}},
 			[]NotCounted{{Reason: ReasonCodeNotListed, What: "Known or suspected malignancy", Display: "Malignant neoplasm of left adrenal gland (disorder)",
 				DateText: ymd(agoT(30)), Source: "Condition/u",
-				Why: "coded with a code the criteria's value sets do not list; its words name known or suspected malignancy: confirm the code"}}},
+				Why: "its code is not one the criteria's value sets list, so it was not counted; its words name known or suspected malignancy: if that is right, add the diagnosis with an ICD-10-CM code"}}},
+		{"unlisted SNOMED CT code, words name fever, old back pain", chart.Record{Conditions: []chart.Condition{unlistedFever, oldLBP}},
+			[]NotCounted{{Reason: ReasonCodeNotListed, What: "Suspected spinal infection", Display: "Fever (finding)", DateText: ymd(agoT(3)), Source: "Condition/uf",
+				Why: "its code is not one the criteria's value sets list, so it was not counted; its words name fever, which counts as suspected spinal infection only with back pain that began within 90 days of the order: if that is right, add the diagnosis with an ICD-10-CM code"}}},
+		{"SNOMED CT fever, old back pain", chart.Record{Conditions: []chart.Condition{fever, oldLBP}},
+			[]NotCounted{{Reason: ReasonCombinationNotMet, What: "Suspected spinal infection", Display: "Fever (finding)", DateText: ymd(agoT(3)), Source: "Condition/f",
+				Needs: "back pain that began within 90 days of the order", Instead: "the back-pain diagnosis is dated " + ymd(agoT(400))}}},
+		{"unlisted codes dated after the order", chart.Record{Conditions: []chart.Condition{laterCancer, laterFever, lbp(10)}}, nil},
 		{"listed code", chart.Record{Conditions: []chart.Condition{listed, lbp(10)}}, nil},
 		{"unlisted code, words name nothing", chart.Record{Conditions: []chart.Condition{plain, lbp(10)}}, nil},
 		{"SNOMED CT id under ICD-10-CM, indication", chart.Record{Conditions: []chart.Condition{misfiled}},
@@ -1378,7 +1394,7 @@ func TestAssessWordsOfUnlistedOrMisfiledCodes(t *testing.T) {
 			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
 				t.Errorf("not counted (-got +want):\n%s", diff)
 			}
-			if listed := tt.name == "listed code"; a.Has(RedFlagCaudaEquina) || a.Has(RedFlagMalignancy) != listed {
+			if listed := tt.name == "listed code"; a.Has(RedFlagCaudaEquina) || a.Has(RedFlagMalignancy) != listed || a.Has(RedFlagInfection) {
 				t.Errorf("red flags %+v; want malignancy only from the listed code", a.Findings)
 			}
 		})
@@ -1394,11 +1410,31 @@ func TestAssessMovementTherapyIsNamed(t *testing.T) {
 	old := proc("old", policy.SystemSNOMED, "229064008", "Movement therapy (regime/therapy)", 400)
 	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{mt, old}}), defaultPolicy(), laterNow)
 	want := []NotCounted{{Reason: ReasonNotTherapyCode, What: "physical therapy", Display: "Movement therapy (regime/therapy)", DateText: ymd(agoT(40)), Source: "Procedure/mt",
-		Why: "its code is not in the policy's physical therapy value set; its words name movement therapy: if it was physical therapy, record it with a physical therapy code"}}
+		Why:    "its code is not in the policy's physical therapy value set; its words name movement therapy: if it was physical therapy, record it with a physical therapy code",
+		Course: span(40, 40)}}
 	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
 		t.Errorf("not counted (-got +want):\n%s", diff)
 	}
 	if !a.Has(ConservativeTherapyMissing) {
 		t.Errorf("movement therapy counted as physical therapy: %+v", a.Findings)
+	}
+}
+
+// TestAssessTextOnlyTherapyPeriod: a therapy recorded as text only with a
+// performedPeriod is named with its period as recorded, not its start
+// alone, and carries the span it covers, for the card to ask that it be
+// recorded with a code (clinical review 3, finding 01).
+func TestAssessTextOnlyTherapyPeriod(t *testing.T) {
+	pt := chart.Procedure{Procedure: r4.Procedure{Id: ptr("pt"), Status: r4.EventStatusCompleted,
+		Code:            &r4.CodeableConcept{Text: ptr("Supervised physical therapy for low back pain")},
+		PerformedPeriod: &r4.Period{Start: ago(50), End: ago(7)}}, StatusPresent: true}
+	a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(60)}, Procedures: []chart.Procedure{pt}}), defaultPolicy(), laterNow)
+	want := []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy", Display: "Supervised physical therapy for low back pain",
+		DateText: ymd(agoT(50)) + " to " + ymd(agoT(7)), Source: "Procedure/pt", Course: span(50, 7)}}
+	if diff := cmp.Diff(a.NotCounted, want); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+	if !a.Has(ConservativeTherapyMissing) {
+		t.Errorf("findings %+v; want conservative-therapy-missing (text only never counts)", a.Findings)
 	}
 }

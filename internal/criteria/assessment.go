@@ -294,6 +294,12 @@ type NotCounted struct {
 	// read"); for not-current and status-not-counted, the status that does
 	// not count ("ended 2024-05-20", "status cancelled"); empty otherwise.
 	Why string
+	// Course is, for a treatment whose words name a counted therapy class
+	// but which did not count (recorded as text only, or coded with a code
+	// that is not a counted therapy, read by the policy's other names), the
+	// span it covers, when within the look-back; nil otherwise. Recording
+	// it with a therapy code, not a new course, may be what is missing.
+	Course *TherapySpan
 }
 
 // Finding is one finding code with its evidence and a plain-language text.

@@ -21,6 +21,12 @@ func ptr[T any](v T) *T { return &v }
 // ago is the date n days before D as a FHIR date.
 func ago(n int) *string { return ptr(testD.AddDate(0, 0, -n).Format(time.DateOnly)) }
 
+// span is the TherapySpan of a treatment from `from` to `to` days before D.
+func span(from, to int) *TherapySpan {
+	start, _ := chart.ParseDate(ymd(agoT(from)))
+	return &TherapySpan{Start: start, End: *agoT(to)}
+}
+
 func agoT(n int) *time.Time { t := testD.AddDate(0, 0, -n); return &t }
 
 func coding(system, code, display string) r4.Coding {

@@ -126,18 +126,22 @@ func (x *assessor) therapy() therapyResult {
 			switch {
 			case l == "":
 			case len(pr.p.Code.Codings) == 0 || local:
-				nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source}
+				nc := NotCounted{Reason: ReasonTextOnly, What: l, Display: words, DateText: periodText(pr.start, pr.end), Source: pr.p.Source,
+					Course: x.uncountedCourse(pr.start, pr.end)}
 				if local {
 					nc.Why = localCodeWhy
 				}
 				x.record(nc)
 			case x.recent(pr.start):
 				why := "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"
+				var course *TherapySpan
 				if other != "" {
 					// Named, as the policy lists it (movement therapy).
 					why = "its code is not in the policy's " + l + " value set; its words name " + other + ": if it was " + l + ", record it with a " + l + " code"
+					course = x.uncountedCourse(pr.start, pr.end)
 				}
-				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: dateOrEmpty(pr.start), Source: pr.p.Source, Why: why})
+				x.record(NotCounted{Reason: ReasonNotTherapyCode, What: l, Display: words, DateText: periodText(pr.start, pr.end), Source: pr.p.Source, Why: why,
+					Course: course})
 			}
 			continue
 		}
@@ -407,6 +411,37 @@ func (x *assessor) therapy() therapyResult {
 // reversedPeriod reports a period whose end is recorded before its start:
 // the dates contradict each other, so the treatment counts as its start
 // day only (no days gained) and the answer names it.
+// periodText is a treatment's date as recorded: its start, or its period
+// ("2026-04-01 to 2026-05-13") when an end is recorded; "" when undated.
+func periodText(start, end chart.Date) string {
+	if start.IsZero() || end.IsZero() || end.Text == start.Text {
+		return dateOrEmpty(start)
+	}
+	return start.Text + " to " + end.Text
+}
+
+// uncountedCourse is the span of a treatment read by its words and not
+// counted (recorded as text only, or coded with a code that is not a
+// counted therapy), when it lies at least in part within the look-back and
+// began on or before D; nil otherwise. The card then asks to record it
+// with a coded procedure before asking for a new course.
+func (x *assessor) uncountedCourse(start, end chart.Date) *TherapySpan {
+	if start.IsZero() || start.Earliest.After(x.d) {
+		return nil
+	}
+	last := start.Latest
+	if !end.IsZero() && !reversedPeriod(start, end) {
+		last = end.Latest
+	}
+	if last.After(x.d) {
+		last = x.d
+	}
+	if last.Before(addDays(x.d, -x.pol.ConservativeTherapy.LookbackDays)) {
+		return nil
+	}
+	return &TherapySpan{Start: start, End: last}
+}
+
 func reversedPeriod(start, end chart.Date) bool {
 	return !start.IsZero() && !end.IsZero() && end.Latest.Before(start.Earliest)
 }
