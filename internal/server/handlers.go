@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -69,6 +70,14 @@ func (s *Server) handleService(c *gin.Context) {
 	b, err := jsonv1.Marshal(out.Response)
 	if err != nil {
 		s.fail(c, err)
+		return
+	}
+	if w, ok := c.Writer.(*bufferedWriter); ok && w.buf.Len() == 0 {
+		// The audit step holds the answer until its row is committed: hand
+		// it the encoded answer instead of a copy of it.
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		c.Status(http.StatusOK)
+		w.buf = *bytes.NewBuffer(b)
 		return
 	}
 	c.Data(http.StatusOK, "application/json; charset=utf-8", b)
