@@ -173,6 +173,12 @@ func (s *Server) audit(c *gin.Context) {
 		slog.Duration("service_time", latency), slog.Duration("latency", answered), slog.String("outcomes", strings.Join(outcomes, ",")),
 		slog.String("findings", strings.Join(findings, ",")), slog.Int("fhir_queries", call.FHIRQueries),
 		slog.String("client", call.ClientISS))
+	if w.buf.Len() > 0 {
+		// The whole answer is known: say its length, so that net/http
+		// writes it in one piece instead of in chunks (an answer is larger
+		// than the buffer net/http sizes a response by).
+		w.Header().Set("Content-Length", strconv.Itoa(w.buf.Len()))
+	}
 	w.ResponseWriter.WriteHeader(w.Status())
 	_, _ = w.ResponseWriter.Write(w.buf.Bytes())
 }
