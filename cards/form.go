@@ -10,8 +10,6 @@ import (
 	"sync"
 	"time"
 
-	jsonv1 "github.com/go-json-experiment/json/v1"
-
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -257,7 +255,7 @@ func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, 
 	if a.Order.ID != "" {
 		qr.BasedOn = []reference{{Reference: "ServiceRequest/" + a.Order.ID}}
 	}
-	b, err := jsonv1.Marshal(qr)
+	b, err := qr.appendJSON(make([]byte, 0, 4096))
 	if err != nil {
 		return nil, fmt.Errorf("questionnaire response: %w", err)
 	}
@@ -293,12 +291,13 @@ func responseItems(items []questionnaireItem, answers map[string][]answer) []qrI
 // answerExtensions: DTR information-origin (auto) and one answer-evidence
 // extension per evidence item.
 func answerExtensions(an answer) []ext {
-	out := []ext{{URL: InformationOriginURL, Extension: []ext{{URL: "source", ValueCode: "auto"}}}}
+	out := make([]ext, 1, 1+min(len(an.evidence), maxEvidencePerAnswer))
+	out[0] = ext{URL: InformationOriginURL, Extension: []ext{{URL: "source", ValueCode: "auto"}}}
 	for i, e := range an.evidence {
 		if i == maxEvidencePerAnswer {
 			break
 		}
-		var sub []ext
+		sub := make([]ext, 0, 3)
 		if strings.Contains(e.Source, "/") {
 			sub = append(sub, ext{URL: "resource", ValueReference: &reference{Reference: e.Source}})
 		}
