@@ -4,8 +4,8 @@ import (
 	"math"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	jsonv1 "github.com/go-json-experiment/json/v1"
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestQuestionnaireResponseEncoding: the form's appenders write the bytes
