@@ -108,6 +108,9 @@ func TestFind(t *testing.T) {
 		{"Urinary retention after childbirth.", nil},
 		{"Post-op day 1 after hernia repair: urinary retention, catheterized.", nil},
 		{"New urinary retention after lifting.", []string{"cauda-equina/urinary-retention +"}},
+		// A standing fall risk is not a hypothetical finding.
+		{"Patient at risk of falls has new urinary retention.", []string{"cauda-equina/urinary-retention +"}},
+		{"Risk of cauda equina syndrome discussed.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
 		{"Previous foot drop, years ago.", []string{"motor-deficit/foot-drop -hist"}},
 		{"H/o IVDU, in remission.", []string{"infection/iv-drug-use -hist"}},
 		{"History of prostate cancer treated with radiation.", []string{"cancer/cancer-history +"}},
