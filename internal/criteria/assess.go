@@ -277,22 +277,10 @@ func (x *assessor) notCurrent(flags []redFlag, indicated bool) {
 // has one, the date falls in: a resolved fever diagnosis of years ago says
 // nothing about the 14 days before the order, and is not named.
 func (x *assessor) redFlagPart(c chart.Concept, date chart.Date) (*policy.RedFlag, bool) {
-	fits := func(cr *policy.Criterion) bool {
-		_, ok := matchConcept(&cr.Codes, c)
-		return ok && (cr.WithinDays <= 0 || x.inWindow(date, cr.WithinDays))
-	}
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if fits(&rf.Flag.Alone[i]) {
-				return rf.Flag, true
-			}
-		}
-		for _, cb := range rf.Flag.Combinations {
-			for i := range cb.All {
-				if fits(&cb.All[i]) {
-					return rf.Flag, true
-				}
-			}
+	for p := range x.pol.RedFlags.Parts() {
+		cr := p.Criterion
+		if _, ok := matchConcept(&cr.Codes, c); ok && (cr.WithinDays <= 0 || x.inWindow(date, cr.WithinDays)) {
+			return p.Flag, true
 		}
 	}
 	return nil, false
@@ -501,42 +489,28 @@ func notListedWhy(words, label, needs string) string {
 // part; otherwise the red flag whose note entries read it.
 func (x *assessor) codedReading(t *chart.TextOnlyProblem) (string, []*policy.Criterion, bool) {
 	if t.Proposed.Code != "" {
+		// An entry that suffices alone wins over a combination part.
 		c := chart.Concept{Codings: []chart.Coding{t.Proposed}}
-		var label string
-		var others []*policy.Criterion
-		for _, rf := range x.pol.RedFlags.All() {
-			for i := range rf.Flag.Alone {
-				if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
-					return rf.Flag.Label, nil, true
+		var part *policy.RedFlagPart
+		for p := range x.pol.RedFlags.Parts() {
+			if _, ok := matchConcept(&p.Criterion.Codes, c); ok {
+				if p.Combination == nil {
+					return p.Flag.Label, nil, true
 				}
-			}
-			for _, cb := range rf.Flag.Combinations {
-				for i := range cb.All {
-					if _, ok := matchConcept(&cb.All[i].Codes, c); ok && label == "" {
-						label = rf.Flag.Label
-						for j := range cb.All {
-							if j != i {
-								others = append(others, &cb.All[j])
-							}
-						}
-					}
+				if part == nil {
+					part = &p
 				}
 			}
 		}
-		return label, others, label != ""
+		if part == nil {
+			return "", nil, false
+		}
+		return part.Flag.Label, part.Others(), true
 	}
-	for _, rf := range x.pol.RedFlags.All() {
-		for _, cb := range rf.Flag.Combinations {
-			for i := range cb.All {
-				if slices.Contains(cb.All[i].Note, t.Concept) && !x.aloneNote(t.Concept) {
-					var others []*policy.Criterion
-					for j := range cb.All {
-						if j != i {
-							others = append(others, &cb.All[j])
-						}
-					}
-					return rf.Flag.Label, others, true
-				}
+	if !x.aloneNote(t.Concept) {
+		for p := range x.pol.RedFlags.Parts() {
+			if p.Combination != nil && slices.Contains(p.Criterion.Note, t.Concept) {
+				return p.Flag.Label, p.Others(), true
 			}
 		}
 	}
@@ -550,11 +524,9 @@ func (x *assessor) codedReading(t *chart.TextOnlyProblem) (string, []*policy.Cri
 // aloneNote reports whether a red flag counts the note finder's concept
 // alone.
 func (x *assessor) aloneNote(concept string) bool {
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if slices.Contains(rf.Flag.Alone[i].Note, concept) {
-				return true
-			}
+	for p := range x.pol.RedFlags.Parts() {
+		if p.Combination == nil && slices.Contains(p.Criterion.Note, concept) {
+			return true
 		}
 	}
 	return false
@@ -636,18 +608,9 @@ func (x *assessor) listed(c chart.Concept) bool {
 	if _, ok := matchConcept(&x.pol.LumbarIndication, c); ok {
 		return true
 	}
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
-				return true
-			}
-		}
-		for _, cb := range rf.Flag.Combinations {
-			for i := range cb.All {
-				if _, ok := matchConcept(&cb.All[i].Codes, c); ok {
-					return true
-				}
-			}
+	for p := range x.pol.RedFlags.Parts() {
+		if _, ok := matchConcept(&p.Criterion.Codes, c); ok {
+			return true
 		}
 	}
 	return false
@@ -660,18 +623,9 @@ func (x *assessor) noteFlagLabel(concept string, category notes.Category) string
 	if concept == "" && category == "" {
 		return ""
 	}
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if slices.ContainsFunc(rf.Flag.Alone[i].Note, func(n string) bool { return n == concept || n == string(category) }) {
-				return rf.Flag.Label
-			}
-		}
-		for _, cb := range rf.Flag.Combinations {
-			for i := range cb.All {
-				if slices.ContainsFunc(cb.All[i].Note, func(n string) bool { return n == concept || n == string(category) }) {
-					return rf.Flag.Label
-				}
-			}
+	for p := range x.pol.RedFlags.Parts() {
+		if slices.ContainsFunc(p.Criterion.Note, func(n string) bool { return n == concept || n == string(category) }) {
+			return p.Flag.Label
 		}
 	}
 	return ""
@@ -911,11 +865,9 @@ func (x *assessor) backRelated(c chart.Concept) bool {
 // redFlagCoding returns the red flag with an entry that suffices alone
 // whose value set holds a coding of c.
 func (x *assessor) redFlagCoding(c chart.Concept) (*policy.RedFlag, bool) {
-	for _, rf := range x.pol.RedFlags.All() {
-		for i := range rf.Flag.Alone {
-			if _, ok := matchConcept(&rf.Flag.Alone[i].Codes, c); ok {
-				return rf.Flag, true
-			}
+	for p := range x.pol.RedFlags.Parts() {
+		if _, ok := matchConcept(&p.Criterion.Codes, c); ok && p.Combination == nil {
+			return p.Flag, true
 		}
 	}
 	return nil, false

@@ -437,18 +437,9 @@ func (v *validator) policy(p *Policy) {
 // usesLumbarIndication reports whether a red-flag criterion needs the
 // lumbar-indication value set.
 func (p *Policy) usesLumbarIndication() bool {
-	for _, rf := range p.RedFlags.All() {
-		for _, c := range rf.Flag.Alone {
-			if c.LumbarIndication {
-				return true
-			}
-		}
-		for _, cb := range rf.Flag.Combinations {
-			for _, c := range cb.All {
-				if c.LumbarIndication {
-					return true
-				}
-			}
+	for part := range p.RedFlags.Parts() {
+		if part.Criterion.LumbarIndication {
+			return true
 		}
 	}
 	return false

@@ -6,6 +6,8 @@ package policy
 // stating where its codes come from); every entry that decides a clinical
 // question carries a `source:` citation.
 
+import "iter"
+
 // DefaultID is the id of the default policy (the embedded default.yaml).
 const DefaultID = "default"
 
@@ -308,6 +310,57 @@ func (r *RedFlags) All() []RedFlagRef {
 		{Immunosuppression, &r.Immunosuppression},
 		{Fracture, &r.Fracture},
 		{PriorSurgery, &r.PriorSurgery},
+	}
+}
+
+// RedFlagPart is one criterion of a red flag: an entry that suffices alone,
+// or part Index of a combination.
+type RedFlagPart struct {
+	// Flag is the red flag the criterion belongs to.
+	Flag *RedFlag
+	// Criterion points into the policy.
+	Criterion *Criterion
+	// Combination is the combination the criterion is a part of; nil for
+	// an entry that suffices alone.
+	Combination *Combination
+	// Index is the criterion's position in Combination.All.
+	Index int
+}
+
+// Others are the other parts of the criterion's combination (what it
+// needs beside it); nil for an entry that suffices alone.
+func (p RedFlagPart) Others() []*Criterion {
+	if p.Combination == nil {
+		return nil
+	}
+	var out []*Criterion
+	for j := range p.Combination.All {
+		if j != p.Index {
+			out = append(out, &p.Combination.All[j])
+		}
+	}
+	return out
+}
+
+// Parts yields every criterion of the red flags in their stable order: for
+// each red flag (All), its alone entries, then its combinations' parts.
+func (r *RedFlags) Parts() iter.Seq[RedFlagPart] {
+	return func(yield func(RedFlagPart) bool) {
+		for _, rf := range r.All() {
+			for i := range rf.Flag.Alone {
+				if !yield(RedFlagPart{Flag: rf.Flag, Criterion: &rf.Flag.Alone[i]}) {
+					return
+				}
+			}
+			for ci := range rf.Flag.Combinations {
+				cb := &rf.Flag.Combinations[ci]
+				for i := range cb.All {
+					if !yield(RedFlagPart{Flag: rf.Flag, Criterion: &cb.All[i], Combination: cb, Index: i}) {
+						return
+					}
+				}
+			}
+		}
 	}
 }
 
