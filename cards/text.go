@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
@@ -141,28 +142,12 @@ var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "*", "\\*", "_", "
 // mdEscape keeps chart-derived text from being read as markdown or HTML:
 // markdown's inline characters are escaped, and line breaks (which would let
 // a display start a heading, a list or a quote) and other control or
-// bidirectional-override characters become spaces or go (oneLine).
-func mdEscape(s string) string { return mdEscaper.Replace(oneLine(s)) }
-
-// oneLine is s on one line: CR, LF, tab and the other C0 and C1 controls
-// become spaces; the Unicode bidirectional embedding, override and isolate
-// characters (U+202A-U+202E, U+2066-U+2069), which can make a text read
-// other than it is, are dropped. Unchanged text is returned as is.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029:
-			return ' '
-		case (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069):
-			return -1
-		}
-		return r
-	}, s)
-}
+// bidirectional-override characters become spaces or go (chart.OneLine).
+func mdEscape(s string) string { return mdEscaper.Replace(chart.OneLine(s)) }
 
 // summary clips a summary to CDS Hooks' limit of fewer than 140 characters.
 func summary(s string) string {
-	s = oneLine(s)
+	s = chart.OneLine(s)
 	r := []rune(s)
 	if len(r) < 140 {
 		return s

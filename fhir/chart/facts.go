@@ -980,13 +980,14 @@ func coding(cd *r4.Coding) Coding {
 	return Coding{System: strings.TrimSpace(str(cd.System)), Code: strings.TrimSpace(str(cd.Code)), Display: oneLine(str(cd.Display))}
 }
 
-// oneLine is a name from the chart (a code's text or display) on one line,
-// trimmed: line breaks, tabs and the other C0 and C1 control characters
-// become spaces and the Unicode bidirectional embedding, override and
-// isolate characters (U+202A-U+202E, U+2066-U+2069) are dropped, so a name
-// reads the same in a card, a form answer or a terminal as in the chart.
-func oneLine(s string) string {
-	s = strings.Map(func(r rune) rune {
+// OneLine is chart text on one line: line breaks, tabs and the other C0 and
+// C1 control characters become spaces, and the Unicode bidirectional
+// embedding, override and isolate characters (U+202A-U+202E,
+// U+2066-U+2069), which can make a text read other than it is, are
+// dropped, so a name or a quote reads the same in a card, a form answer or a
+// terminal as in the chart. Unchanged text is returned as is.
+func OneLine(s string) string {
+	return strings.Map(func(r rune) rune {
 		switch {
 		case r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029:
 			return ' '
@@ -995,8 +996,10 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(s)
 }
+
+// oneLine is a code's text or display on one line (OneLine), trimmed.
+func oneLine(s string) string { return strings.TrimSpace(OneLine(s)) }
 
 func periodStartDate(p *r4.Period) Date {
 	if p == nil {
