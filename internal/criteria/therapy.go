@@ -107,9 +107,7 @@ func (x *assessor) therapy() therapyResult {
 	for _, pr := range x.procs {
 		m, ok := x.pol.MatchTherapyProcedure(codings(pr.p.Code))
 		if !ok {
-			if l, vsDisplay, un := x.pol.MatchUncountedTherapy(codings(pr.p.Code), pr.p.Code.Text); un && x.recent(pr.start) {
-				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: nameOr(pr.p.Code, vsDisplay), DateText: dateOrEmpty(pr.start), Source: pr.p.Source,
-					Why: "this policy does not count " + l + " as conservative therapy"})
+			if x.policyExcluded(pr.p.Code, pr.start, pr.p.Source) {
 				continue
 			}
 			// Recorded as text only, or coded only in a local code system,
@@ -187,9 +185,7 @@ func (x *assessor) therapy() therapyResult {
 			continue
 		}
 		if !ok {
-			if l, vsDisplay, un := x.pol.MatchUncountedTherapy(codings(mu.Medication), mu.Medication.Text); un && mu.Counts && x.recent(mu.Start) {
-				x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: nameOr(mu.Medication, vsDisplay), DateText: dateOrEmpty(mu.Start), Source: mu.Source,
-					Why: "this policy does not count " + l + " as conservative therapy"})
+			if x.policyExcluded(mu.Medication, mu.Start, mu.Source) {
 				continue
 			}
 			if mu.UnresolvedReference {
@@ -567,6 +563,19 @@ func sentence(items []string) string {
 // the look-back window: older entries are named only as outside it.
 func (x *assessor) recent(d chart.Date) bool {
 	return d.IsZero() || !d.Latest.Before(addDays(x.d, -x.pol.ConservativeTherapy.LookbackDays))
+}
+
+// policyExcluded names a treatment of a class the policy lists but does not
+// count (gabapentinoids by default) within the look-back, and reports
+// whether it was one.
+func (x *assessor) policyExcluded(c chart.Concept, start chart.Date, src string) bool {
+	l, vsDisplay, un := x.pol.MatchUncountedTherapy(codings(c), c.Text)
+	if !un || !x.recent(start) {
+		return false
+	}
+	x.record(NotCounted{Reason: ReasonPolicyExcluded, What: l, Display: nameOr(c, vsDisplay), DateText: dateOrEmpty(start), Source: src,
+		Why: "this policy does not count " + l + " as conservative therapy"})
+	return true
 }
 
 // nameOr is the concept's name as the chart gives it (a display, else its
