@@ -220,8 +220,9 @@ var (
 	agoRe      = regexp.MustCompile(`^(?i)(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|a few|several|an?)\s+(day|week|wk|month|mo|year|yr)s?\s+ago$`)
 	lastRe     = regexp.MustCompile(`^(?i)last\s+(year|month)$`)
 	yearOnlyRe = regexp.MustCompile(`^(?i)(?:(?:early|mid|late)\s+)?((?:19|20)\d\d)$`)
-	agoCounts  = map[string]int{"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-		"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a few": 2, "several": 2}
+	// Counts the finder's number words do not hold: "a month ago", "a few
+	// years ago" (read as the most recent they allow).
+	agoCounts = map[string]int{"a": 1, "an": 1, "a few": 2, "several": 2}
 )
 
 // WhenDate places the date a note writes for a finding (notes.Finding.When:
@@ -244,7 +245,10 @@ func WhenDate(when string, noted Date) Date {
 		g := agoRe.FindStringSubmatch(s)
 		n, err := strconv.Atoi(g[1])
 		if err != nil {
-			n = agoCounts[strings.ToLower(strings.Join(strings.Fields(g[1]), " "))]
+			var ok bool
+			if n, ok = notes.NumberWord(g[1]); !ok {
+				n = agoCounts[strings.ToLower(strings.Join(strings.Fields(g[1]), " "))]
+			}
 		}
 		switch strings.ToLower(g[2]) {
 		case "day":

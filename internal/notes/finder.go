@@ -696,6 +696,13 @@ func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
 var numberWords = map[string]int{"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
 	"eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
 
+// NumberWord is the value of a number written as a word, "one" to "twelve"
+// (any case), as the finder reads counts in durations; false otherwise.
+func NumberWord(w string) (int, bool) {
+	n, ok := numberWords[strings.ToLower(w)]
+	return n, ok
+}
+
 // course reads a start and a duration from a therapy mention's clause.
 func (f *Finder) course(clause string) *Course {
 	var c Course
