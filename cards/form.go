@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -255,7 +257,7 @@ func questionnaireResponse(q *questionnaire, in *Input, a *criteria.Assessment, 
 	if a.Order.ID != "" {
 		qr.BasedOn = []reference{{Reference: "ServiceRequest/" + a.Order.ID}}
 	}
-	b, err := qr.appendJSON(make([]byte, 0, 4096))
+	b, err := jsonv1.Marshal(qr)
 	if err != nil {
 		return nil, fmt.Errorf("questionnaire response: %w", err)
 	}
