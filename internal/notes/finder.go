@@ -430,13 +430,8 @@ func (f *Finder) placeDates(text string, wide *clauseSet, found []Finding) {
 			near, nearDist := []int{}, -1
 			for _, i := range idx {
 				fd := &found[i]
-				var gap string
-				switch {
-				case d.end <= fd.Start:
-					gap = text[d.end:fd.Start]
-				case d.start >= fd.End:
-					gap = text[fd.End:d.start]
-				default:
+				gap, apart := between(text, d.start, d.end, fd.Start, fd.End)
+				if !apart {
 					continue // the date is inside the finding's own words
 				}
 				lg := lowerASCII(gap)
@@ -604,16 +599,8 @@ func (c *concept) isNear(lower string, s, e int) bool {
 		return true
 	}
 	for _, m := range c.near.FindAllStringIndex(lower, -1) {
-		var gap string
-		switch {
-		case m[1] <= s:
-			gap = lower[m[1]:s]
-		case m[0] >= e:
-			gap = lower[e:m[0]]
-		default:
-			continue
-		}
-		if !strings.ContainsAny(gap, ",;") && words(gap) <= c.nearWords {
+		gap, apart := between(lower, m[0], m[1], s, e)
+		if apart && !strings.ContainsAny(gap, ",;") && words(gap) <= c.nearWords {
 			return true
 		}
 	}
@@ -690,6 +677,18 @@ func setContext(fd *Finding, kind, cue string) {
 }
 
 func words(s string) int { return len(strings.Fields(s)) }
+
+// between is the text of s between the spans [a0, a1) and [b0, b1),
+// whichever comes first; false when they overlap.
+func between(s string, a0, a1, b0, b1 int) (string, bool) {
+	switch {
+	case a1 <= b0:
+		return s[a1:b0], true
+	case b1 <= a0:
+		return s[b1:a0], true
+	}
+	return "", false
+}
 
 func collapse(s string) string { return strings.Join(strings.Fields(s), " ") }
 
