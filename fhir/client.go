@@ -578,7 +578,7 @@ func keepOutcome(err error, raw []byte) error {
 	var parts []string
 	for _, is := range oo.Issue {
 		for _, t := range []string{is.Diagnostics, is.Details.Text} {
-			if t = printable(t); t != "" && !slices.Contains(parts, t) {
+			if t = Printable(t); t != "" && !slices.Contains(parts, t) {
 				parts = append(parts, t)
 			}
 		}
@@ -593,10 +593,11 @@ func keepOutcome(err error, raw []byte) error {
 	return &outcomeError{err: err, text: text}
 }
 
-// printable is s on one line: control characters (line breaks, tabs,
-// escape sequences) and bidirectional overrides become spaces, and runs of
-// spaces one, so that a server's text cannot rewrite the operator's terminal.
-func printable(s string) string {
+// Printable is a server's text on one line: control characters (line
+// breaks, tabs, escape sequences), bidirectional overrides and invalid
+// UTF-8 become spaces, and runs of spaces one, so that the text cannot
+// rewrite the operator's terminal.
+func Printable(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		switch {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
@@ -171,7 +172,7 @@ func (x *expander) expand(ctx context.Context, canonical, version string, pageSi
 		if o, ok := p.expansion["offset"]; ok {
 			var got int
 			if json.Unmarshal(o, &got) != nil || got != len(contains) {
-				return nil, 0, fmt.Errorf("asked %s for offset %d, the server answered offset %s: it does not page as $expand defines; try a larger --page-size", canonical, len(contains), printable(string(o)))
+				return nil, 0, fmt.Errorf("asked %s for offset %d, the server answered offset %s: it does not page as $expand defines; try a larger --page-size", canonical, len(contains), fhir.Printable(string(o)))
 			}
 		}
 		for _, c := range p.contains {
@@ -179,7 +180,7 @@ func (x *expander) expand(ctx context.Context, canonical, version string, pageSi
 			_ = json.Unmarshal(c, &cd)
 			k := cd.System + "|" + cd.Code
 			if seen[k] {
-				return nil, 0, fmt.Errorf("the server sent %s %s twice (page at offset %d): its pages overlap, so the expansion would be wrong; try a larger --page-size", printable(cd.System), printable(cd.Code), len(contains))
+				return nil, 0, fmt.Errorf("the server sent %s %s twice (page at offset %d): its pages overlap, so the expansion would be wrong; try a larger --page-size", fhir.Printable(cd.System), fhir.Printable(cd.Code), len(contains))
 			}
 			seen[k] = true
 		}
@@ -276,7 +277,7 @@ func (x *expander) page(ctx context.Context, canonical, version string, offset, 
 				msg = msg[:200] + "..."
 			}
 		}
-		msg = printable(msg)
+		msg = fhir.Printable(msg)
 		hint := ""
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			hint = " (check --user/--password or --token; VSAC takes user apikey and your UMLS API key)"
@@ -284,10 +285,10 @@ func (x *expander) page(ctx context.Context, canonical, version string, offset, 
 		return nil, fmt.Errorf("expand %s: HTTP %d: %s%s", canonical, resp.StatusCode, msg, hint)
 	}
 	if notJSON {
-		return nil, fmt.Errorf("expand %s: the answer is not JSON (Content-Type %q): is --tx the FHIR base URL of a terminology server?", canonical, printable(resp.Header.Get("Content-Type")))
+		return nil, fmt.Errorf("expand %s: the answer is not JSON (Content-Type %q): is --tx the FHIR base URL of a terminology server?", canonical, fhir.Printable(resp.Header.Get("Content-Type")))
 	}
 	if head.ResourceType != "ValueSet" {
-		return nil, fmt.Errorf("expand %s: the server answered a %q, not a ValueSet", canonical, printable(head.ResourceType))
+		return nil, fmt.Errorf("expand %s: the server answered a %q, not a ValueSet", canonical, fhir.Printable(head.ResourceType))
 	}
 	p := &expandPage{}
 	if err := json.Unmarshal(body, &p.raw); err != nil {
@@ -343,15 +344,4 @@ func outcomeText(body []byte) string {
 		parts = append(parts, is.Severity+": "+t)
 	}
 	return strings.Join(parts, "; ")
-}
-
-// printable is a server's text with control characters (terminal escapes)
-// replaced, safe to print.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || (r >= 0x7f && r < 0xa0) {
-			return '?'
-		}
-		return r
-	}, s)
 }
