@@ -554,11 +554,8 @@ const localCodeWhy = "coded only in a local code system the criteria do not read
 func misfiledWhy(cd chart.Coding, what string) string {
 	name := systemName(cd.System)
 	why := fmt.Sprintf("coded %s under %s, which is not %s %s code", strings.TrimSpace(cd.Code), name, systemArticle(name), name)
-	for _, s := range chart.ProblemSystems {
-		if s != cd.System && terminology.WellFormed(s, cd.Code) {
-			why += " (it has the form of " + systemArticle(systemName(s)) + " " + systemName(s) + " code)"
-			break
-		}
+	if s := formSystem(cd); s != "" {
+		why += " (it has the form of " + systemArticle(systemName(s)) + " " + systemName(s) + " code)"
 	}
 	return why + "; not counted (" + lowerInitial(what) + "): correct the code"
 }
@@ -569,13 +566,22 @@ func misfiledWhy(cd chart.Coding, what string) string {
 func refiled(cs []chart.Coding) chart.Concept {
 	var c chart.Concept
 	for _, cd := range cs {
-		for _, s := range chart.ProblemSystems {
-			if s != cd.System && terminology.WellFormed(s, cd.Code) {
-				c.Codings = append(c.Codings, chart.Coding{System: s, Code: strings.TrimSpace(cd.Code), Display: cd.Display})
-			}
+		if s := formSystem(cd); s != "" {
+			c.Codings = append(c.Codings, chart.Coding{System: s, Code: strings.TrimSpace(cd.Code), Display: cd.Display})
 		}
 	}
 	return c
+}
+
+// formSystem is the other problem code system whose form a misfiled code
+// has (SNOMED CT for 278860009 filed under ICD-10-CM), "" when none.
+func formSystem(cd chart.Coding) string {
+	for _, s := range chart.ProblemSystems {
+		if s != cd.System && terminology.WellFormed(s, cd.Code) {
+			return s
+		}
+	}
+	return ""
 }
 
 // systemName is a problem code system's name in plain words.
