@@ -413,7 +413,7 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 // evidence is (criteria.Evidence.Kind): the value set of a coded entry,
 // the concept of a note finding.
 var redFlagItems = map[string]map[string]string{
-	"red-flag.malignancy": {"cancer-history": "history", "malignancy-ended": "history", "weight-loss": "weight-loss"},
+	"red-flag.malignancy": {"cancer-history": "history", "malignancy-ended": "history", "cancer-stage-ended": "history", "weight-loss": "weight-loss"},
 	"red-flag.infection":  {"iv-drug-use": "ivdu", "immunosuppression": "immunosuppression"},
 }
 

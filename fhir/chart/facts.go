@@ -123,6 +123,9 @@ type Problem struct {
 	// (abatementString, abatementBoolean, an age without a birth date):
 	// ended at an unknown date before D.
 	AbatedOn Date
+	// Stage is the cancer stage group of Condition.stage, when one is a TNM
+	// stage group (CancerStage); zero otherwise.
+	Stage CancerStage
 }
 
 // Date is the problem's clinically relevant date: onset, else recorded date.
@@ -665,7 +668,7 @@ func Derive(rec *Record) *Facts {
 // problem derives a Problem: statuses, onset[x] and abatement[x] in every
 // form (FHIR R4 Condition; DECISIONS.md "Statuses that count").
 func (f *Facts) problem(c *Condition) Problem {
-	p := Problem{Source: source("Condition", c.Id), Code: concept(c.Code), Recorded: DateOf(c.RecordedDate)}
+	p := Problem{Source: source("Condition", c.Id), Code: concept(c.Code), Recorded: DateOf(c.RecordedDate), Stage: cancerStage(c.Stage)}
 	p.ClinicalStatus = statusCode(c.ClinicalStatus)
 	p.VerificationStatus = statusCode(c.VerificationStatus)
 	switch {

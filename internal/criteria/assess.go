@@ -739,6 +739,37 @@ func codings(c chart.Concept) []policy.Coding {
 	return out
 }
 
+// stagedCancers is the evidence of policy.Criterion.CancerStage: current
+// Conditions (ended: those no longer current) staged as an invasive cancer,
+// TNM stage group I to IV, whose code no value set of the policy lists (a
+// listed code is counted, or named, by its code). Named "Neoplasm of
+// prostate, stage IVB"; Kind "cancer-stage" or "cancer-stage-ended".
+func (x *assessor) stagedCancers(ended bool) []Evidence {
+	var out []Evidence
+	for _, cn := range x.conds {
+		if !cn.p.Stage.Invasive || cn.active == ended || x.listed(cn.p.Code) {
+			continue
+		}
+		var cd chart.Coding
+		if len(cn.p.Code.Codings) > 0 {
+			cd = cn.p.Code.Codings[0]
+		}
+		e := conditionEvidence(cn, cd)
+		e.Display = cn.p.Code.Name()
+		if e.Display == "" {
+			e.Display = "A condition"
+		}
+		e.Display += ", stage " + cn.p.Stage.Group
+		e.Kind = "cancer-stage"
+		if ended {
+			e.Kind += "-ended"
+			e.Display += ", " + cn.p.NotCurrentWhy(x.d)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // matchConcept returns the first coding of c in the set.
 func matchConcept(codes *policy.Codes, c chart.Concept) (chart.Coding, bool) {
 	for _, cd := range c.Codings {
@@ -761,6 +792,8 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 		return x.indications(&x.pol.Indication, c.WithinDays)
 	case c.LumbarIndication:
 		return x.indications(&x.pol.LumbarIndication, c.WithinDays)
+	case c.CancerStage:
+		return x.stagedCancers(c.Ended)
 	}
 	for _, cn := range x.conds {
 		switch {

@@ -79,6 +79,20 @@ func TestAssess(t *testing.T) {
 			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
 		{"vertebral metastasis", chart.Record{Conditions: []chart.Condition{icd("ca", "C79.51", "", 30)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
+		// A neoplasm whose code says no behaviour, staged as an invasive
+		// cancer (AJCC stage group I-IV): counted by its stage.
+		{"neoplasm staged IVB (AJCC)", chart.Record{Conditions: []chart.Condition{staged(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 400), "http://cancerstaging.org", "4B", "IVB", "")}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
+		{"neoplasm staged by a TNM stage grouping's display", chart.Record{Conditions: []chart.Condition{staged(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 400), "http://example.org/stage", "x", "Stage IIA", "399537006")}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
+		{"stage 0 (in situ) is not an invasive cancer", chart.Record{Conditions: []chart.Condition{lbp(10), staged(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 400), "http://cancerstaging.org", "0is", "0is", "")}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		{"kidney disease stage 3 is no cancer stage", chart.Record{Conditions: []chart.Condition{lbp(10), staged(icd("ckd", "N18.30", "Chronic kidney disease, stage 3 unspecified", 400), "http://example.org/ckd", "3", "Stage 3", "")}}, cpt72148(),
+			summary{CriteriaNotMet, []string{missing}, 0}},
+		{"ended staged neoplasm with new back pain is a cancer history", chart.Record{Conditions: []chart.Condition{lbp(10), staged(withClinical(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 4000), "resolved"), "http://cancerstaging.org", "3", "III", "")}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagMalignancy, missing}, 0}},
+		{"ended staged neoplasm without back pain", chart.Record{Conditions: []chart.Condition{staged(withClinical(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 4000), "resolved"), "http://cancerstaging.org", "3", "III", "")}}, cpt72148(),
+			summary{CriteriaNotMet, []string{IndicationMissing, missing}, 0}},
 		{"skin cancer C44 is not a red flag", chart.Record{Conditions: []chart.Condition{lbp(20), icd("ca", "C44.91", "", 30)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		{"benign neoplasm D32.9 never", chart.Record{Conditions: []chart.Condition{lbp(20), icd("d", "D32.9", "", 30)}}, cpt72148(),
@@ -1436,5 +1450,33 @@ func TestAssessTextOnlyTherapyPeriod(t *testing.T) {
 	}
 	if !a.Has(ConservativeTherapyMissing) {
 		t.Errorf("findings %+v; want conservative-therapy-missing (text only never counts)", a.Findings)
+	}
+}
+
+// A Condition staged as an invasive cancer is named with its stage group;
+// one whose code the malignancy value set lists counts once, by its code.
+func TestStagedCancerEvidence(t *testing.T) {
+	neoplasm := staged(cond("np", policy.SystemSNOMED, "126906006", "Neoplasm of prostate", 400), "http://cancerstaging.org", "4B", "IVB", "")
+	listed := staged(icd("c61", "C61", "Malignant neoplasm of prostate", 400), "http://cancerstaging.org", "4B", "IVB", "")
+	tests := []struct {
+		name    string
+		cond    chart.Condition
+		display string
+		code    string
+	}{
+		{"unlisted code, by its stage", neoplasm, "Neoplasm of prostate, stage IVB", "126906006"},
+		{"listed code, by its code only", listed, "Malignant neoplasm of prostate", "C61"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{tt.cond}}), defaultPolicy(), laterNow)
+			f := a.Finding(RedFlagMalignancy)
+			if f == nil || len(f.Evidence) != 1 {
+				t.Fatalf("malignancy finding = %+v, want one piece of evidence", f)
+			}
+			if e := f.Evidence[0]; e.Display != tt.display || e.Code.Code != tt.code || e.Source != "Condition/"+*tt.cond.Id {
+				t.Errorf("evidence = %q %q %q, want %q %q", e.Display, e.Code.Code, e.Source, tt.display, tt.code)
+			}
+		})
 	}
 }

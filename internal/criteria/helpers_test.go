@@ -55,6 +55,17 @@ func icd(id, code, display string, onset int) chart.Condition {
 	return cond(id, policy.SystemICD10, code, display, onset)
 }
 
+// staged gives c a Condition.stage: summary (system, code, display) and,
+// when typeCode is set, a SNOMED CT stage type.
+func staged(c chart.Condition, system, code, display, typeCode string) chart.Condition {
+	st := r4.ConditionStage{Summary: concept(system, code, display)}
+	if typeCode != "" {
+		st.Type = concept(policy.SystemSNOMED, typeCode, "")
+	}
+	c.Stage = append(c.Stage, st)
+	return c
+}
+
 func withClinical(c chart.Condition, status string) chart.Condition {
 	c.ClinicalStatus = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", status, "")
 	return c

@@ -566,7 +566,7 @@ func (v *validator) criterion(path string, c *Criterion) {
 		kinds++
 		v.codes(path, &c.Codes, true)
 	}
-	for _, b := range []bool{c.Fever, c.Indication, c.LumbarIndication} {
+	for _, b := range []bool{c.Fever, c.Indication, c.LumbarIndication, c.CancerStage} {
 		if b {
 			kinds++
 		}
@@ -586,7 +586,7 @@ func (v *validator) criterion(path string, c *Criterion) {
 		}
 	}
 	if kinds != 1 {
-		v.at(path, "needs exactly one of: valueset, fever: true, indication: true, lumbar_indication: true, note")
+		v.at(path, "needs exactly one of: valueset, fever: true, indication: true, lumbar_indication: true, cancer_stage: true, note")
 	}
 	if c.WithinDays < 0 || c.WithinDays > 3650 {
 		v.at(path+".within_days", "%d is out of range (0 to 3650)", c.WithinDays)
@@ -594,8 +594,8 @@ func (v *validator) criterion(path string, c *Criterion) {
 	if c.Ongoing && (c.Empty() || c.WithinDays == 0) {
 		v.at(path+".ongoing", "needs a valueset and within_days")
 	}
-	if c.Ended && (c.Empty() || c.History) {
-		v.at(path+".ended", "needs a valueset and excludes history: true")
+	if c.Ended && ((c.Empty() && !c.CancerStage) || c.History) {
+		v.at(path+".ended", "needs a valueset or cancer_stage: true and excludes history: true")
 	}
 }
 

@@ -442,6 +442,12 @@ type Criterion struct {
 	// Note matches counting findings in clinical notes (dated by the note)
 	// whose concept or category (internal/notes phrases.yaml) is listed.
 	Note []string `yaml:"note"`
+	// CancerStage matches a Condition, whatever its code, whose stage
+	// (Condition.stage) is a TNM stage group I to IV: an invasive cancer
+	// (AJCC Cancer Staging Manual, 8th ed.; chart.CancerStage). A code the
+	// policy's value sets list is counted by its code instead. With ended,
+	// only such a Condition that is no longer current.
+	CancerStage bool `yaml:"cancer_stage"`
 }
 
 // NoteEvidence is the policy on findings read from clinical notes

@@ -280,7 +280,7 @@ func TestParseErrors(t *testing.T) {
 		{"one-part combination", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    combinations:\n      - source: x\n        all:\n          - valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/cancer-history\n",
 			[]string{"bad.yaml:8: red_flags.malignancy.combinations.0.all: a combination needs at least two parts"}},
 		{"ended with history", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/malignancy, ended: true, history: true, source: x}\n",
-			[]string{"red_flags.malignancy.alone.0.ended: needs a valueset and excludes history: true"}},
+			[]string{"red_flags.malignancy.alone.0.ended: needs a valueset or cancer_stage: true and excludes history: true"}},
 		{"ongoing without a window", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/vertebral-fracture, ongoing: true, source: x}\n",
 			[]string{"red_flags.fracture.alone.0.ongoing: needs a valueset and within_days"}},
 		{"bad contrast", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  infection:\n    contrast: with\n",
