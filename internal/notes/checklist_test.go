@@ -87,6 +87,16 @@ func TestReviewMisses(t *testing.T) {
 		// An informant telling of the patient; a relative telling of herself.
 		{"Daughter at bedside states pt had a fever of 102 last night.", []string{"infection/temperature +"}},
 		{"Pt's mother said she had breast cancer.", []string{"cancer/cancer-history -other"}},
+		// The reporting verb is no boundary when a parent, grandparent, aunt,
+		// uncle or sibling tells of themselves; it is where the patient's
+		// clause starts when a relative tells of the other gender.
+		{"Mother reports she had breast cancer.", []string{"cancer/cancer-history -other"}},
+		{"Her mother, age 70, reports she had breast cancer.", []string{"cancer/cancer-history -other"}},
+		{"Father notes that he had prostate cancer.", []string{"cancer/cancer-history -other"}},
+		{"Mother reports he had a fever of 39 C last night.", []string{"infection/temperature +"}},
+		{"Wife says he has had urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
+		{"Husband reports she had a fever of 39 C.", []string{"infection/temperature +"}},
+		{"Daughter reports she has been incontinent of urine since yesterday.", []string{"cauda-equina/urinary-incontinence +"}},
 		// The patient's occupation is no therapy.
 		{"Patient works as a physical therapist and lifts patients daily.", nil},
 		{"She is a retired physical therapist.", nil},

@@ -2,6 +2,7 @@ package notes
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -289,6 +290,7 @@ func (f *Finder) clauses(text string, sent span, neg bool) []span {
 		ms = append(ms, f.negTerminators.FindAllStringIndex(s, -1)...)
 		sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
 	}
+	ms = f.informantCuts(s, ms)
 	var out []span
 	start := 0
 	for _, m := range ms {
@@ -302,6 +304,39 @@ func (f *Finder) clauses(text string, sent span, neg bool) []span {
 	}
 	out = append(out, span{sent.start + start, sent.end})
 	return out
+}
+
+// informantCuts applies the informant rule to a lowered sentence's
+// terminator matches ms (sorted by start): a parent, grandparent, aunt,
+// uncle or sibling telling of themselves ("mother reports she had breast
+// cancer") drops the cuts inside the telling, so the relative's
+// other-person cue governs what follows; a relative telling of the other
+// gender ("wife says he has had urinary retention") adds a cut at the
+// reporting verb, where the patient's clause starts. A spouse or child
+// telling of the same gender, and relatives without a gender (parent,
+// spouse, friend), are left to the terminators.
+func (f *Finder) informantCuts(s string, ms [][]int) [][]int {
+	if f.informants == nil {
+		return ms
+	}
+	matches := f.informants.FindAllStringSubmatchIndex(s, -1)
+	if matches == nil {
+		return ms
+	}
+	re := f.informants
+	group := func(m []int, name string) int { return m[2*re.SubexpIndex(name)] }
+	for _, m := range matches {
+		female, she := group(m, "female") >= 0, group(m, "she") >= 0
+		verb := group(m, "verb")
+		switch {
+		case female != she:
+			ms = append(ms, []int{verb, verb})
+		case f.own != nil && f.own.MatchString(s[m[0]:verb]):
+			ms = slices.DeleteFunc(ms, func(t []int) bool { return t[0] >= m[0] && t[0] < m[1] })
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
+	return ms
 }
 
 // speaksBack reports whether the text right after a terminator starts

@@ -112,6 +112,23 @@ type phraseFile struct {
 		// but who is spoken of, or that it is hypothetical, carries on
 		// ("Mother, age 70, has urinary incontinence").
 		NegationOnly []string `yaml:"negation_only"`
+		// Informants: a relative who tells of someone. When the pronoun
+		// after the relative's reporting verb is the relative's own
+		// ("mother reports she had breast cancer"), the verb is no
+		// boundary: the relative is who had it. When it is the other
+		// gender's ("wife says he has had urinary retention"), the verb
+		// starts the patient's clause.
+		Informants struct {
+			Verbs  string `yaml:"verbs"`
+			Female string `yaml:"female"`
+			Male   string `yaml:"male"`
+			// Own: the relatives (of Female and Male) whose own
+			// pronoun means themselves. A spouse or child who reports
+			// "she" or "he" of the same gender may be telling of the
+			// patient ("daughter reports she has been incontinent"):
+			// left to the terminators.
+			Own string `yaml:"own"`
+		} `yaml:"informants"`
 	} `yaml:"terminators"`
 	Sections struct {
 		Source string `yaml:"source"`
@@ -168,10 +185,14 @@ type Finder struct {
 	// notBefore holds the phrases a terminator does not cut off from the
 	// clause before it.
 	notBefore *regexp.Regexp
-	since     *regexp.Regexp
-	at        *regexp.Regexp
-	duration  *regexp.Regexp
-	sections  map[string]string
+	// informants reads "{relative} ... {verb} (that) {pronoun}": groups
+	// female, male (the relative), verb, she, he (the pronoun); own
+	// matches the relatives whose own pronoun means themselves.
+	informants, own *regexp.Regexp
+	since           *regexp.Regexp
+	at              *regexp.Regexp
+	duration        *regexp.Regexp
+	sections        map[string]string
 	// dates finds a date written beside a finding (its "at" group);
 	// datesF is its prefilter. A date right after an ongoing word is a
 	// start, not when the finding was; a present word between a date and a
@@ -407,6 +428,13 @@ func New(data []byte) (*Finder, error) {
 	if f.notBefore, err = compileList(pf.Terminators.NotBefore); err != nil {
 		return nil, fmt.Errorf("%w: terminators not_before: %w", ErrInvalid, err)
 	}
+	inf := pf.Terminators.Informants
+	if f.informants, err = compileInformants(inf.Verbs, inf.Female, inf.Male); err != nil {
+		return nil, fmt.Errorf("%w: terminators informants: %w", ErrInvalid, err)
+	}
+	if f.own, err = compileList([]string{inf.Own}); inf.Own != "" && err != nil {
+		return nil, fmt.Errorf("%w: terminators informants own: %w", ErrInvalid, err)
+	}
 	if err := cited("sections", pf.Sections.Source); err != nil {
 		return nil, err
 	}
@@ -488,6 +516,19 @@ func compileList(ps []string) (*regexp.Regexp, error) {
 		return nil, err
 	}
 	return re, nil
+}
+
+// compileInformants builds Finder.informants; nil when the three lists
+// are empty, an error when only some are given.
+func compileInformants(verbs, female, male string) (*regexp.Regexp, error) {
+	if verbs == "" && female == "" && male == "" {
+		return nil, nil
+	}
+	if verbs == "" || female == "" || male == "" {
+		return nil, errors.New("needs verbs, female and male")
+	}
+	return regexp.Compile(lowerPattern(`\b(?:(?P<female>` + female + `)|(?P<male>` + male + `))s?,? (?:[a-z0-9',]+ ){0,4}?(?P<verb>` +
+		verbs + `) (?:that )?(?:(?P<she>she|her)|(?P<he>he|his))\b`))
 }
 
 // lowerPattern lowers the ASCII letters of a pattern's literals, keeping
