@@ -1032,6 +1032,12 @@ type OrderRequest struct {
 	Code Concept
 	// AuthoredOn is the order date (D) when recorded.
 	AuthoredOn Date
+	// AuthoredOnInvalid is true when authoredOn is present ("" included)
+	// but not a FHIR dateTime; AuthoredOnText is then the value as written.
+	AuthoredOnInvalid bool
+	AuthoredOnText    string
+	// Subject is subject.reference as written ("Patient/p1"), "" when absent.
+	Subject string
 	// Reasons are reasonCode (reasonReference is resolved by the chart, not
 	// the draft order).
 	Reasons []Concept
@@ -1039,7 +1045,9 @@ type OrderRequest struct {
 
 // OrderOf reads a draft ServiceRequest.
 func OrderOf(sr *r4.ServiceRequest) OrderRequest {
-	o := OrderRequest{ID: str(sr.Id), Code: concept(sr.Code), AuthoredOn: DateOf(sr.AuthoredOn)}
+	o := OrderRequest{ID: str(sr.Id), Code: concept(sr.Code), AuthoredOn: DateOf(sr.AuthoredOn),
+		AuthoredOnText: str(sr.AuthoredOn), Subject: str(sr.Subject.Reference)}
+	o.AuthoredOnInvalid = sr.AuthoredOn != nil && o.AuthoredOn.IsZero()
 	for i := range sr.ReasonCode {
 		o.Reasons = append(o.Reasons, concept(&sr.ReasonCode[i]))
 	}

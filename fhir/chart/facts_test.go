@@ -537,3 +537,20 @@ func TestConceptNamesOnOneLine(t *testing.T) {
 		t.Errorf("text %q, display %q; want one line without controls", c.Text, c.Codings[0].Display)
 	}
 }
+
+// OrderOf keeps what the service checks of a draft order: an authoredOn
+// that is present but not a dateTime, and the subject as written.
+func TestOrderOfAuthoredOnAndSubject(t *testing.T) {
+	s := func(v string) *string { return &v }
+	tests := []struct {
+		at      *string
+		invalid bool
+	}{{nil, false}, {s("2026-06-15"), false}, {s("2026-06-15T10:00:00Z"), false}, {s(""), true}, {s("June 15"), true}}
+	for _, tt := range tests {
+		sr := r4.ServiceRequest{AuthoredOn: tt.at, Subject: r4.Reference{Reference: s("Patient/p1")}}
+		o := OrderOf(&sr)
+		if o.AuthoredOnInvalid != tt.invalid || o.Subject != "Patient/p1" {
+			t.Errorf("OrderOf(authoredOn %v) = invalid %v subject %q, want invalid %v", tt.at, o.AuthoredOnInvalid, o.Subject, tt.invalid)
+		}
+	}
+}

@@ -109,19 +109,20 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 			}
 			continue
 		}
-		o, ok := criteria.Recognize(chart.OrderOf(d.ServiceRequest), set.Default())
+		sr := chart.OrderOf(d.ServiceRequest)
+		o, ok := criteria.Recognize(sr, set.Default())
 		if !ok {
 			continue
 		}
 		// An order date that is present but not a FHIR dateTime would
 		// silently become today and move every window: refuse it.
-		if at := d.ServiceRequest.AuthoredOn; at != nil && o.AuthoredOn == nil {
-			return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order's authoredOn %q is not a FHIR dateTime", hooks.ErrInvalid, d.Index, clip(*at))
+		if sr.AuthoredOnInvalid {
+			return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order's authoredOn %q is not a FHIR dateTime", hooks.ErrInvalid, d.Index, clip(sr.AuthoredOnText))
 		}
 		// A lumbar MRI order about another patient than context.patientId
 		// would be assessed against the wrong chart: refuse the call.
-		if sub := d.ServiceRequest.Subject.Reference; sub != nil {
-			if id, named := fhir.PatientIDOf(*sub); named && id != req.Context.PatientID {
+		if sr.Subject != "" {
+			if id, named := fhir.PatientIDOf(sr.Subject); named && id != req.Context.PatientID {
 				return out, fmt.Errorf("%w: context.draftOrders: the lumbar MRI order's subject names another patient than context.patientId", hooks.ErrInvalid)
 			}
 		}
