@@ -137,7 +137,17 @@ func day(t *time.Time) string {
 
 // mdEscaper is built once: a Replacer is safe for concurrent use and never
 // changes, and building one per call was a quarter of a call's allocations.
-var mdEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`")
+//
+// Besides the inline characters (emphasis, code, links, HTML): the
+// backslash itself (or "\\[" would leave a real bracket), "&" (or a character
+// reference such as "&#x202E;" would put back the bidirectional override
+// chart.OneLine took out), "~" (GFM strikethrough), "#" and "|" (a heading
+// or a table cell where the text starts a line), and GFM's autolinks: "://"
+// and "www." get an escape, "@" a word joiner (U+2060) after it, so no URL
+// or e-mail address in chart text becomes a link (CommonMark 0.30 2.4,
+// backslash escapes; GFM 0.29 extensions 6.5 and 6.9).
+var mdEscaper = strings.NewReplacer("\\", "\\\\", "&", "&amp;", "<", "&lt;", ">", "&gt;", "*", "\\*", "_", "\\_", "[", "\\[", "]", "\\]", "`", "\\`",
+	"~", "\\~", "#", "\\#", "|", "\\|", "://", "\\://", "www.", "www\\.", "WWW.", "WWW\\.", "@", "@\u2060")
 
 // mdEscape keeps chart-derived text from being read as markdown or HTML:
 // markdown's inline characters are escaped, and line breaks (which would let
@@ -156,7 +166,8 @@ func summary(s string) string {
 }
 
 // mdUnescaper undoes mdEscape for plain-text output.
-var mdUnescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "\\*", "*", "\\_", "_", "\\[", "[", "\\]", "]", "\\`", "`")
+var mdUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "\\\\", "\\", "\\*", "*", "\\_", "_", "\\[", "[", "\\]", "]", "\\`", "`",
+	"\\~", "~", "\\#", "#", "\\|", "|", "\\:", ":", "\\.", ".", "@\u2060", "@")
 
 // plain turns one line of card markdown into plain text: bold markers and
 // whole-line emphasis are dropped, escapes undone.

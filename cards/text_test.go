@@ -1,8 +1,12 @@
 package cards
 
 import (
+	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/yuin/goldmark"
+	"github.com/yuin/goldmark/extension"
 )
 
 // TestChartTextStaysInline: text from the chart (a display, a note quote)
@@ -11,13 +15,18 @@ import (
 // is escaped. Summaries stay on one line.
 func TestChartTextStaysInline(t *testing.T) {
 	cases := []struct{ name, in, want string }{
-		{"heading after blank line", "naproxen\n\n# FAKE HEADER", `naproxen  # FAKE HEADER`},
+		{"heading after blank line", "naproxen\n\n# FAKE HEADER", `naproxen  \# FAKE HEADER`},
 		{"list item", "naproxen\r\n- approved", `naproxen  - approved`},
 		{"NUL and tab", "nap\x00rox\ten", "nap rox en"},
 		{"right-to-left override", "abc\u202eevil\u202c", "abcevil"},
 		{"line separator", "a\u2028b", "a b"},
 		{"inline markdown", "*bold* [link](x) <b>", `\*bold\* \[link\](x) &lt;b&gt;`},
 		{"plain text unchanged", "naproxen 500 MG Oral Tablet", "naproxen 500 MG Oral Tablet"},
+		// An escape in chart text must not turn the next escape off.
+		{"backslashes", `\[click\](https://evil.example)`, `\\\[click\\\](https\://evil.example)`},
+		{"character reference", "a&#x202E;b &amp;", `a&amp;\#x202E;b &amp;amp;`},
+		{"strikethrough, heading, table", "~~no~~ #1 a|b", `\~\~no\~\~ \#1 a\|b`},
+		{"autolinks", "www.evil.example WWW.X.ORG ftp://x.org a@b.com", "www\\.evil.example WWW\\.X.ORG ftp\\://x.org a@\u2060b.com"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -28,5 +37,37 @@ func TestChartTextStaysInline(t *testing.T) {
 				t.Errorf("summary(%q) = %q keeps a line break or control", c.in, got)
 			}
 		})
+	}
+}
+
+// TestChartTextRendersAsText renders escaped chart text, as a list item of
+// a card's detail, with a CommonMark renderer and GitHub's extensions
+// (autolinks, strikethrough, tables): whatever the chart holds, the HTML
+// has no link, emphasis, code, heading, image, table or strikethrough, and
+// no bidirectional override comes back through a character reference.
+func TestChartTextRendersAsText(t *testing.T) {
+	md := goldmark.New(goldmark.WithExtensions(extension.GFM))
+	hostile := []string{
+		`Disc \*URGENT APPROVED\* \[click here\](https://evil.example/phish)`,
+		"[link](https://evil.example) ![img](https://evil.example/x.png) <a href=x>y</a>",
+		"~~not~~ *em* **strong** _u_ `code`",
+		"www.evil.example/login https://evil.example HTTPS://EVIL.EXAMPLE someone@evil.example",
+		"&#x202E;lanigram&#x202C; &#60;b&#62; &lt;",
+		"# heading", "| a | b |", "\\", "\\\\*x\\\\*",
+	}
+	for _, h := range hostile {
+		var out bytes.Buffer
+		if err := md.Convert([]byte("- Diagnosis: "+mdEscape(h)+"\n"), &out); err != nil {
+			t.Fatal(err)
+		}
+		html := out.String()
+		for _, tag := range []string{"<a ", "<em>", "<strong>", "<code>", "<h1", "<img", "<table", "<del>", "<b>"} {
+			if strings.Contains(html, tag) {
+				t.Errorf("chart text %q renders %s: %s", h, tag, html)
+			}
+		}
+		if strings.Contains(html, "\u202e") || strings.Contains(html, "&#x202E;") && !strings.Contains(html, "&amp;#x202E;") {
+			t.Errorf("chart text %q renders a bidirectional override: %s", h, html)
+		}
 	}
 }
