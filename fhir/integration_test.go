@@ -41,7 +41,7 @@ const scenarioRequest = `{
         "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}]}, "effectiveDateTime": "2026-09-20",
         "valueQuantity": {"value": 37.10, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}}},
       {"resource": {"resourceType": "Observation", "id": "no-status", "subject": {"reference": "Patient/lbp-001"},
-        "code": {"text": "pain score"}, "valueInteger": 7}}
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5"}], "text": "temperature, no status"}, "valueQuantity": {"value": 37.2, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}}}
     ]},
     "procedures": {"resourceType": "Bundle", "type": "searchset", "entry": [
       {"resource": {"resourceType": "Procedure", "id": "pt-1", "status": "completed", "subject": {"reference": "Patient/lbp-001"},
