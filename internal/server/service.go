@@ -119,6 +119,13 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		if sr.AuthoredOnInvalid {
 			return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order's authoredOn %q is not a FHIR dateTime", hooks.ErrInvalid, d.Index, clip(sr.AuthoredOnText))
 		}
+		// A draft being signed is dated about now; one dated years ahead
+		// (2031, 9999) would move every window past the chart and answer
+		// "nothing documented". A date within a year is left to the
+		// assessment, which shows the date it assessed for.
+		if !sr.AuthoredOn.IsZero() && sr.AuthoredOn.Earliest.After(p.Now().AddDate(1, 0, 0)) {
+			return out, fmt.Errorf("%w: context.draftOrders entry %d: the lumbar spine MRI order's authoredOn %q is more than a year after today", hooks.ErrInvalid, d.Index, clip(sr.AuthoredOnText))
+		}
 		// A lumbar MRI order about another patient than context.patientId
 		// would be assessed against the wrong chart: refuse the call.
 		if sr.Subject != "" {

@@ -113,6 +113,10 @@ func TestInvalidLumbarOrder(t *testing.T) {
 		{"authoredOn a number", func(o map[string]any) { o["authoredOn"] = 553 }, http.StatusBadRequest, "/authoredOn"},
 		{"authoredOn not a date", func(o map[string]any) { o["authoredOn"] = "2026-13-45" }, http.StatusBadRequest, "is not a FHIR dateTime"},
 		{"authoredOn month precision", func(o map[string]any) { o["authoredOn"] = "2026-06" }, http.StatusOK, ""},
+		// testNow is 2026-06-15: years ahead is refused, within a year assessed.
+		{"authoredOn years ahead", func(o map[string]any) { o["authoredOn"] = "2031-01-01" }, http.StatusBadRequest, "more than a year after today"},
+		{"authoredOn 9999", func(o map[string]any) { o["authoredOn"] = "9999-12-31" }, http.StatusBadRequest, "more than a year after today"},
+		{"authoredOn next month", func(o map[string]any) { o["authoredOn"] = "2026-07-18" }, http.StatusOK, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
