@@ -28,7 +28,8 @@ const (
 // overridden; acceptedSuggestions must be suggestions of that card (and at
 // least one when the card offered any and the outcome is accepted, none when
 // overridden); an overrideReason.reason must be one the card offered (same
-// system and code); outcomeTimestamp is required, RFC 3339.
+// system and code); outcomeTimestamp is required, RFC 3339, and at most an
+// hour ahead of this server's clock.
 //
 // Items are idempotent: one that repeats an item already stored (same card,
 // outcome, outcomeTimestamp instant, accepted suggestion ids and override
@@ -71,6 +72,10 @@ func (db *DB) RecordFeedback(ctx context.Context, serviceID string, items []hook
 	return nil
 }
 
+// feedbackClockSkew is how far ahead of this server's clock a client's
+// outcomeTimestamp may be.
+const feedbackClockSkew = time.Hour
+
 // item is a feedback item whose form has been checked.
 type item struct {
 	card        string
@@ -101,6 +106,13 @@ func check(it hooks.FeedbackItem) (item, error) {
 	at, err := time.Parse(time.RFC3339Nano, it.OutcomeTimestamp)
 	if err != nil {
 		return out, fmt.Errorf("outcomeTimestamp %q is not an RFC 3339 date-time", shorten(it.OutcomeTimestamp))
+	}
+	// The report takes a card's latest feedback as its outcome: a time in
+	// the future (a client clock error, 9999-12-31) would hide every real
+	// outcome after it. A client clock ahead by up to feedbackClockSkew is
+	// accepted.
+	if at.After(time.Now().Add(feedbackClockSkew)) {
+		return out, fmt.Errorf("outcomeTimestamp %q is in the future", shorten(it.OutcomeTimestamp))
 	}
 	out.at = at.UTC()
 	for _, s := range it.AcceptedSuggestions {

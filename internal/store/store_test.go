@@ -314,6 +314,10 @@ func TestRecordFeedback(t *testing.T) {
 			{"bad outcome", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "ignored" })}, ErrInvalidFeedback, 0},
 			{"missing timestamp", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "" })}, ErrInvalidFeedback, 0},
 			{"timestamp not RFC 3339", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "2026-03-01 10:05" })}, ErrInvalidFeedback, 0},
+			{"timestamp in the future", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.OutcomeTimestamp = "9999-12-31T00:00:00Z" })}, ErrInvalidFeedback, 0},
+			{"timestamp two hours ahead", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
+				i.OutcomeTimestamp = time.Now().Add(2 * time.Hour).Format(time.RFC3339)
+			})}, ErrInvalidFeedback, 0},
 			{"suggestion of another card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
 				i.Card = cov
 			})}, ErrInvalidFeedback, 0},
