@@ -1038,6 +1038,10 @@ type OrderRequest struct {
 	AuthoredOnText    string
 	// Subject is subject.reference as written ("Patient/p1"), "" when absent.
 	Subject string
+	// Withdrawn is true for an order that asks for nothing to be done:
+	// doNotPerform true, or status revoked or entered-in-error (FHIR R4
+	// ServiceRequest.doNotPerform, request-status).
+	Withdrawn bool
 	// Reasons are reasonCode (reasonReference is resolved by the chart, not
 	// the draft order).
 	Reasons []Concept
@@ -1048,6 +1052,8 @@ func OrderOf(sr *r4.ServiceRequest) OrderRequest {
 	o := OrderRequest{ID: str(sr.Id), Code: concept(sr.Code), AuthoredOn: DateOf(sr.AuthoredOn),
 		AuthoredOnText: str(sr.AuthoredOn), Subject: str(sr.Subject.Reference)}
 	o.AuthoredOnInvalid = sr.AuthoredOn != nil && o.AuthoredOn.IsZero()
+	o.Withdrawn = (sr.DoNotPerform != nil && *sr.DoNotPerform) ||
+		sr.Status == r4.RequestStatusRevoked || sr.Status == r4.RequestStatusEnteredInError
 	for i := range sr.ReasonCode {
 		o.Reasons = append(o.Reasons, concept(&sr.ReasonCode[i]))
 	}

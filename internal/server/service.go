@@ -111,7 +111,9 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		}
 		sr := chart.OrderOf(d.ServiceRequest)
 		o, ok := criteria.Recognize(sr, set.Default())
-		if !ok {
+		if !ok || sr.Withdrawn {
+			// A withdrawn order (do not perform, revoked, entered in
+			// error) asks for no MRI: no prior authorization to check.
 			continue
 		}
 		// An order date that is present but not a FHIR dateTime would

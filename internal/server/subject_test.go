@@ -117,6 +117,11 @@ func TestInvalidLumbarOrder(t *testing.T) {
 		{"authoredOn years ahead", func(o map[string]any) { o["authoredOn"] = "2031-01-01" }, http.StatusBadRequest, "more than a year after today"},
 		{"authoredOn 9999", func(o map[string]any) { o["authoredOn"] = "9999-12-31" }, http.StatusBadRequest, "more than a year after today"},
 		{"authoredOn next month", func(o map[string]any) { o["authoredOn"] = "2026-07-18" }, http.StatusOK, ""},
+		// An order that asks for nothing to be done gets no cards.
+		{"doNotPerform", func(o map[string]any) { o["doNotPerform"] = true }, http.StatusOK, `"cards":[]`},
+		{"revoked", func(o map[string]any) { o["status"] = "revoked" }, http.StatusOK, `"cards":[]`},
+		{"entered in error", func(o map[string]any) { o["status"] = "entered-in-error" }, http.StatusOK, `"cards":[]`},
+		{"doNotPerform false", func(o map[string]any) { o["doNotPerform"] = false }, http.StatusOK, `"indicator"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
