@@ -980,7 +980,23 @@ func concept(cc *r4.CodeableConcept) Concept {
 }
 
 func coding(cd *r4.Coding) Coding {
-	return Coding{System: strings.TrimSpace(str(cd.System)), Code: strings.TrimSpace(str(cd.Code)), Display: oneLine(str(cd.Display))}
+	system := strings.TrimSpace(str(cd.System))
+	if uri, ok := systemOIDs[system]; ok {
+		system = uri
+	}
+	return Coding{System: system, Code: strings.TrimSpace(str(cd.Code)), Display: oneLine(str(cd.Display))}
+}
+
+// systemOIDs are the OIDs of the code systems the value sets read, written
+// as urn:oid: (as HL7 v2/CDA-derived data often does), and the system URI
+// FHIR names for each (FHIR R4 namingsystem-terminologies: SNOMED CT,
+// RxNorm, LOINC, AMA CPT; US Core terminology: ICD-10-CM).
+var systemOIDs = map[string]string{
+	"urn:oid:2.16.840.1.113883.6.96": terminology.SystemSNOMED,
+	"urn:oid:2.16.840.1.113883.6.88": terminology.SystemRxNorm,
+	"urn:oid:2.16.840.1.113883.6.1":  terminology.SystemLOINC,
+	"urn:oid:2.16.840.1.113883.6.12": terminology.SystemCPT,
+	"urn:oid:2.16.840.1.113883.6.90": terminology.SystemICD10CM,
 }
 
 // OneLine is chart text on one line: line breaks, tabs and the other C0 and

@@ -122,6 +122,10 @@ func TestInvalidLumbarOrder(t *testing.T) {
 		{"revoked", func(o map[string]any) { o["status"] = "revoked" }, http.StatusOK, `"cards":[]`},
 		{"entered in error", func(o map[string]any) { o["status"] = "entered-in-error" }, http.StatusOK, `"cards":[]`},
 		{"doNotPerform false", func(o map[string]any) { o["doNotPerform"] = false }, http.StatusOK, `"indicator"`},
+		// CPT named by its OID (FHIR R4 namingsystem-terminologies) is CPT.
+		{"CPT by OID", func(o map[string]any) {
+			o["code"] = map[string]any{"coding": []any{map[string]any{"system": "urn:oid:2.16.840.1.113883.6.12", "code": "72148"}}}
+		}, http.StatusOK, `"indicator"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
