@@ -915,11 +915,17 @@ func (x *assessor) redFlagCoding(c chart.Concept) (*policy.RedFlag, bool) {
 // forAnotherCondition reports whether an order's reasons are coded and none
 // is a back condition: a treatment ordered for another condition is not
 // back-pain therapy (issue 12; ACP/APS 2007 (Chou): therapy for low back
-// pain). Uncoded or absent reasons do not exclude it.
+// pain). Uncoded or absent reasons, and reasons that name no condition
+// (policy.ConservativeTherapy.NonspecificReasons), do not exclude it.
 func (x *assessor) forAnotherCondition(reasons []chart.Concept) (string, bool) {
 	coded := false
 	for _, r := range reasons {
 		if len(r.Codings) == 0 {
+			continue
+		}
+		if _, ok := matchConcept(&x.pol.ConservativeTherapy.NonspecificReasons, r); ok {
+			// "Chronic pain", "pain, unspecified": names no other
+			// condition, as an uncoded reason does not.
 			continue
 		}
 		coded = true

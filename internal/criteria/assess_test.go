@@ -2,6 +2,7 @@ package criteria
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1476,6 +1477,36 @@ func TestStagedCancerEvidence(t *testing.T) {
 			}
 			if e := f.Evidence[0]; e.Display != tt.display || e.Code.Code != tt.code || e.Source != "Condition/"+*tt.cond.Id {
 				t.Errorf("evidence = %q %q %q, want %q %q", e.Display, e.Code.Code, e.Source, tt.display, tt.code)
+			}
+		})
+	}
+}
+
+// A treatment ordered for a pain that names no condition ("Chronic pain",
+// "Pain, unspecified") is not ordered for another condition: it counts as
+// an uncoded reason would; one ordered for shoulder pain does not.
+func TestReasonThatNamesNoCondition(t *testing.T) {
+	withReason := func(system, code, display string) chart.MedicationRequest {
+		m := medReq("m", "7258", "naproxen", 50, 45, 0)
+		m.ReasonCode = []r4.CodeableConcept{*concept(system, code, display)}
+		return m
+	}
+	tests := []struct {
+		name   string
+		med    chart.MedicationRequest
+		counts bool
+	}{
+		{"SNOMED CT chronic pain", withReason(policy.SystemSNOMED, "82423001", "Chronic pain"), true},
+		{"ICD-10-CM pain, unspecified", withReason(policy.SystemICD10, "R52", "Pain, unspecified"), true},
+		{"ICD-10-CM chronic pain syndrome", withReason(policy.SystemICD10, "G89.4", "Chronic pain syndrome"), true},
+		{"shoulder pain", withReason(policy.SystemICD10, "M25.511", "Pain in right shoulder"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(cpt72148(), chart.Derive(&chart.Record{Conditions: []chart.Condition{lbp(90)}, MedicationRequests: []chart.MedicationRequest{tt.med}}), defaultPolicy(), laterNow)
+			other := slices.ContainsFunc(a.NotCounted, func(nc NotCounted) bool { return nc.Reason == ReasonOtherCondition })
+			if counted := a.TherapyDays > 0; counted != tt.counts || other == tt.counts {
+				t.Errorf("therapy days %d, named ordered-for-another-condition %v; want counted %v", a.TherapyDays, other, tt.counts)
 			}
 		})
 	}

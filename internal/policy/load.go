@@ -461,6 +461,7 @@ func (v *validator) therapy(p *Policy) {
 	v.between("conservative_therapy.max_gap_days", t.MaxGapDays, 0, 365)
 	v.between("conservative_therapy.min_visits", t.MinVisits, 0, 100)
 	v.codes("conservative_therapy.followup_codes", &t.FollowupCodes, t.RequireFollowup)
+	v.codes("conservative_therapy.nonspecific_reasons", &t.NonspecificReasons, false)
 	alone := false
 	rx := map[string]string{}
 	for _, c := range t.Classes.All() {
@@ -624,6 +625,7 @@ func (p *Policy) allCodes() []namedCodes {
 	out := []namedCodes{
 		{"indication", &p.Indication}, {"lumbar_indication", &p.LumbarIndication}, {"fever", &p.Fever.Codes},
 		{"conservative_therapy.followup_codes", &p.ConservativeTherapy.FollowupCodes},
+		{"conservative_therapy.nonspecific_reasons", &p.ConservativeTherapy.NonspecificReasons},
 		{"imaging.lumbar_mri", &p.Imaging.LumbarMRI}, {"imaging.lumbar_xray", &p.Imaging.LumbarXray},
 		{"imaging.lumbar_body_sites", &p.Imaging.LumbarBodySites},
 		{"orders.any", &p.Orders.Any}, {"orders.without_contrast", &p.Orders.WithoutContrast},

@@ -137,6 +137,12 @@ type Therapy struct {
 	RequireFollowup bool `yaml:"require_followup"`
 	// FollowupCodes names the value set of a follow-up examination.
 	FollowupCodes Codes `yaml:"followup_codes"`
+	// NonspecificReasons names the value set of reasons that name no
+	// condition (chronic pain, pain unspecified): a treatment ordered with
+	// only such reasons is not excluded as ordered for another condition.
+	// Optional; without it every coded reason that is not a back condition
+	// excludes the treatment.
+	NonspecificReasons Codes `yaml:"nonspecific_reasons"`
 	// MinVisits, when above 0, needs that many distinct days of procedure
 	// therapy (physical therapy, chiropractic...) in the course. Off (0) by default.
 	MinVisits int `yaml:"min_visits"`
