@@ -81,6 +81,11 @@ func TestReviewMisses(t *testing.T) {
 		{"Known bone mets from prostate CA.", []string{"cancer/cancer-history +", "cancer/cancer-history +"}},
 		{"Ca 9.4, Na 138.", nil},
 		{"FHx: colon ca in father.", []string{"cancer/cancer-history -other"}},
+		// In situ is no malignancy (D00-D09); an invasive one beside it is.
+		{"Carcinoma in situ of prostate (disorder)", nil},
+		{"DCIS of left breast s/p lumpectomy.", nil},
+		{"History of melanoma in situ, excised.", nil},
+		{"Ductal carcinoma in situ and invasive ductal carcinoma of the right breast.", []string{"cancer/cancer-history +"}},
 		// Weight lost unintentionally.
 		{"No history of cancer; however, she has lost 20 lb unintentionally this year.", []string{
 			"cancer/cancer-history -neg,hist", "cancer/weight-loss +"}},
