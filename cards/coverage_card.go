@@ -885,6 +885,36 @@ func notCounted(d *strings.Builder, a *criteria.Assessment, outsidePlaced bool) 
 	d.WriteString("\n")
 }
 
+// firstLineTherapy names the first-line conservative therapies the policy
+// counts, for the advice to start a course: physical therapy, NSAIDs and
+// chiropractic care (ACP 2017 (Qaseem) recommendations 1-2: non-drug
+// therapy and NSAIDs first), each only when its class counts, and activity
+// modification said to count only beside another therapy when that is the
+// policy's rule; never opioids, which no guideline offers first.
+func (b *builder) firstLineTherapy() string {
+	cl := &b.in.Policy.ConservativeTherapy.Classes
+	var names []string
+	for _, c := range []struct {
+		class *policy.TherapyClass
+		name  string
+	}{{&cl.PhysicalTherapy, "physical therapy"}, {&cl.NSAID, "NSAIDs"}, {&cl.Chiropractic, "chiropractic care"}} {
+		if c.class.Counts {
+			names = append(names, c.name)
+		}
+	}
+	if am := &cl.ActivityModification; am.Counts {
+		if am.Alone {
+			names = append(names, "activity modification")
+		} else if len(names) > 0 {
+			names = append(names, "activity modification beside another of these")
+		}
+	}
+	if len(names) == 0 {
+		return "the treatments the payer's criteria count"
+	}
+	return strings.Join(names, ", ")
+}
+
 // todo is what to do, most important first. Without red flags, imaging is
 // not appropriate before about 6 weeks of conservative care: ACR
 // Appropriateness Criteria, Low Back Pain (2021), variants 1-3; Choosing
@@ -930,7 +960,7 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			if len(uncounted) > 0 {
 				out, start = append(out, recordTherapy(uncounted)), "Otherwise start"
 			}
-			out = append(out, fmt.Sprintf("%s conservative therapy (physical therapy, NSAIDs, activity modification, chiropractic care), record each treatment with its dates, and re-assess after %s.", start, nDays(req)))
+			out = append(out, fmt.Sprintf("%s conservative therapy (%s), record each treatment with its dates, and re-assess after %s.", start, b.firstLineTherapy(), nDays(req)))
 		}
 		switch {
 		case !a.Has(criteria.ConservativeTherapyInsufficient) || a.TherapyDays >= req:
