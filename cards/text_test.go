@@ -7,6 +7,8 @@ import (
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
 // TestChartTextStaysInline: text from the chart (a display, a note quote)
@@ -69,5 +71,30 @@ func TestChartTextRendersAsText(t *testing.T) {
 		if strings.Contains(html, "\u202e") || strings.Contains(html, "&#x202E;") && !strings.Contains(html, "&amp;#x202E;") {
 			t.Errorf("chart text %q renders a bidirectional override: %s", h, html)
 		}
+	}
+}
+
+// The advice to start therapy names only first-line classes the policy
+// counts, and activity modification as it counts.
+func TestFirstLineTherapy(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(c *policy.TherapyClasses)
+		want string
+	}{
+		{"default", func(*policy.TherapyClasses) {}, "physical therapy, NSAIDs, chiropractic care, activity modification beside another of these"},
+		{"NSAIDs not counted", func(c *policy.TherapyClasses) { c.NSAID.Counts = false }, "physical therapy, chiropractic care, activity modification beside another of these"},
+		{"activity modification alone", func(c *policy.TherapyClasses) { c.ActivityModification.Alone = true }, "physical therapy, NSAIDs, chiropractic care, activity modification"},
+		{"activity modification not counted", func(c *policy.TherapyClasses) { c.ActivityModification.Counts = false }, "physical therapy, NSAIDs, chiropractic care"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := *policy.Default().Default()
+			tt.edit(&pol.ConservativeTherapy.Classes)
+			b := builder{in: Input{Policy: &pol}}
+			if got := b.firstLineTherapy(); got != tt.want {
+				t.Errorf("firstLineTherapy() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
