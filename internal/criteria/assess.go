@@ -891,6 +891,12 @@ func (x *assessor) indication() []Evidence {
 	return out
 }
 
+// orderReasonIn reports whether one of the order's reasonCode codings is
+// in the set.
+func (x *assessor) orderReasonIn(set *policy.Codes) bool {
+	return slices.ContainsFunc(x.order.ReasonCodes, func(rc Code) bool { return set.Match(rc.System, rc.Code) })
+}
+
 // backRelated reports whether a reason names back pain or a red-flag
 // condition: a coded reason in the indication set or any red-flag set.
 func (x *assessor) backRelated(c chart.Concept) bool {
@@ -1172,6 +1178,16 @@ func (x *assessor) describe(c *policy.Criterion) (needs, instead string) {
 		}
 		have := sortEvidence(x.indications(set, 0))
 		switch {
+		case len(have) == 0 && x.orderReasonIn(set):
+			// The order's reason names it, but a reason has no date: "new"
+			// back pain cannot be told from it.
+			instead = "the " + strings.ReplaceAll(what, " ", "-") + " diagnosis is only the order's reason, which has no onset date"
+			if c.LumbarIndication {
+				instead = "the lumbar back-pain diagnosis is only the order's reason, which has no onset date"
+			}
+			if c.WithinDays == 0 {
+				instead = ""
+			}
 		case len(have) == 0:
 			instead = "no " + strings.ReplaceAll(what, " ", "-") + " diagnosis is coded"
 			if c.LumbarIndication {

@@ -741,6 +741,17 @@ func TestAssessCombinationNotMet(t *testing.T) {
 			if diff := cmp.Diff(a.NotCounted, tt.want); diff != "" {
 				t.Errorf("not counted (-got +want):\n%s", diff)
 			}
+			if tt.name == "no back pain" {
+				// Back pain only as the order's reason: named as such,
+				// never "no back-pain diagnosis" beside the card's
+				// "Diagnosis: ... (the order's reason)".
+				o := cpt72148()
+				o.ReasonCodes = []Code{{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+				a := Assess(o, chart.Derive(&chart.Record{Conditions: tt.conds}), defaultPolicy(), laterNow)
+				if len(a.NotCounted) != 1 || a.NotCounted[0].Instead != "the back-pain diagnosis is only the order's reason, which has no onset date" {
+					t.Errorf("with the order's reason: not counted %+v", a.NotCounted)
+				}
+			}
 			if got, want := a.Has(RedFlagMalignancy), tt.want == nil && len(tt.conds) == 2; got != want {
 				t.Errorf("malignancy red flag %v, want %v", got, want)
 			}
