@@ -103,7 +103,13 @@ func (s *Server) audit(c *gin.Context) {
 	// figure the audit row can hold (it is written in the commit). The
 	// client also waits for that commit; answered (below) includes it.
 	latency := time.Since(start)
-	call := store.Call{Time: start.UTC(), ServiceID: clip(c.Param("id")), Status: status, Latency: latency, ClientISS: caller(c)}
+	// A service id not of this server is what the client typed in the path:
+	// neither logged nor stored as sent (it could hold a name).
+	serviceID := c.Param("id")
+	if _, ok := services[serviceID]; !ok {
+		serviceID = auditHash(serviceID)
+	}
+	call := store.Call{Time: start.UTC(), ServiceID: serviceID, Status: status, Latency: latency, ClientISS: caller(c)}
 	// The body hashes are for the audit row only (disputes are settled by
 	// matching a body against its hash).
 	if h, ok := c.Get(ctxBodyHash); ok {
@@ -116,7 +122,7 @@ func (s *Server) audit(c *gin.Context) {
 	if v, ok := c.Get(ctxOutcome); ok && v.(*Outcome) != nil {
 		out := v.(*Outcome)
 		if out.Request != nil {
-			call.Hook, call.HookInstance, call.PatientID = knownHook(out.Request.Hook), auditID(out.Request.HookInstance), out.Request.Context.PatientID
+			call.Hook, call.HookInstance, call.PatientID = knownHook(out.Request.Hook), auditHookInstance(out.Request.HookInstance), out.Request.Context.PatientID
 		}
 		call.PolicyID, call.FHIRQueries, call.AssertionIDs = out.PolicyID, out.Queries, out.Assertions
 		for _, a := range out.Assessments {
@@ -392,6 +398,28 @@ func auditID(id string) string {
 	if id == "" || auditIDPattern.MatchString(id) {
 		return id
 	}
-	sum := sha256.Sum256([]byte(id))
+	return auditHash(id)
+}
+
+// auditHash stands for client text that is not kept as sent: "sha256:"
+// and the first 8 bytes of its SHA-256 in hex ("" stays "").
+func auditHash(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
 	return "sha256:" + hex.EncodeToString(sum[:8])
+}
+
+// hookInstancePattern is a UUID, which CDS Hooks 2.0 makes hookInstance.
+var hookInstancePattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// auditHookInstance is hookInstance as logged and stored: as sent when it
+// is a UUID (CDS Hooks 2.0, hookInstance), else auditHash: an id-shaped
+// "SofiaMarchetti-MRN-06" would put a name in the log.
+func auditHookInstance(s string) string {
+	if hookInstancePattern.MatchString(s) {
+		return s
+	}
+	return auditHash(s)
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -232,13 +233,23 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", bad, nil); rec.Code != 400 {
 		t.Fatalf("unknown hook: %d %s", rec.Code, rec.Body)
 	}
+	// An id-shaped hookInstance is no UUID: not kept as sent either; nor is
+	// a service id this server does not have.
+	idShaped := minimal(t, func(m map[string]any) { m["hookInstance"] = "JaneDoe-MRN-555" })
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", idShaped, nil); rec.Code != 200 {
+		t.Fatalf("id-shaped hookInstance: %d %s", rec.Code, rec.Body)
+	}
+	if rec := s.do(t, http.MethodPost, "/cds-services/Jane-Doe-MRN-555", idShaped, nil); rec.Code != 404 {
+		t.Fatalf("unknown service: %d %s", rec.Code, rec.Body)
+	}
 	ro, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.DBFile)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	var hooks, orders, cards, instances []string
+	var hooks, orders, cards, instances, serviceIDs []string
 	for q, dst := range map[string]*[]string{
+		"SELECT service_id FROM calls":                                                  &serviceIDs,
 		"SELECT hook FROM calls":                                                        &hooks,
 		"SELECT hook_instance FROM calls WHERE hook_instance <> ''":                     &instances,
 		"SELECT json_extract(o.value, '$.id') FROM calls, json_each(calls.orders) AS o": &orders,
@@ -257,15 +268,21 @@ func TestAuditKeepsNoClientText(t *testing.T) {
 		}
 		rows.Close()
 	}
-	all := strings.Join(append(append(append(hooks, orders...), cards...), instances...), "|")
+	all := strings.Join(slices.Concat(hooks, orders, cards, instances, serviceIDs), "|")
 	if strings.Contains(all, "Jane") || strings.Contains(all, "555") {
 		t.Errorf("client text stored: %s", all)
 	}
-	if diff := cmp.Diff(hooks, []string{"order-sign", "unknown"}); diff != "" {
+	if diff := cmp.Diff(hooks, []string{"order-sign", "unknown", "order-sign", ""}); diff != "" {
 		t.Errorf("hooks (-got +want):\n%s", diff)
 	}
-	if len(orders) != 1 || !strings.HasPrefix(orders[0], "sha256:") || len(orders[0]) != len("sha256:")+16 {
-		t.Errorf("order ids = %v, want one short hash", orders)
+	if len(orders) != 2 || !strings.HasPrefix(orders[0], "sha256:") || len(orders[0]) != len("sha256:")+16 || orders[1] != "mri-1" {
+		t.Errorf("order ids = %v, want a short hash for free text, then the FHIR id mri-1", orders)
+	}
+	if len(serviceIDs) != 4 || !strings.HasPrefix(serviceIDs[3], "sha256:") {
+		t.Errorf("service ids = %v, want a short hash for the unknown one", serviceIDs)
+	}
+	if len(instances) != 3 || !strings.HasPrefix(instances[2], "sha256:") {
+		t.Errorf("hook instances = %v, want a short hash for the id-shaped one", instances)
 	}
 	if len(instances) == 0 || !strings.HasPrefix(instances[0], "sha256:") {
 		t.Errorf("hook instances = %v, want a short hash for free text", instances)

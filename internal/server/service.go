@@ -87,7 +87,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		return &Outcome{Request: req}, err
 	}
 	out := &Outcome{Request: req}
-	ctx = logctx.With(ctx, slog.String("hook_instance", auditID(req.HookInstance)))
+	ctx = logctx.With(ctx, slog.String("hook_instance", auditHookInstance(req.HookInstance)))
 	drafts, err := fhir.DraftOrders(req.Context.DraftOrders)
 	if err != nil {
 		return out, fmt.Errorf("%w: context.draftOrders: %v", hooks.ErrInvalid, err)
