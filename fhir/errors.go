@@ -17,6 +17,15 @@ var (
 	// answered the read of Patient/{context.patientId} with 404 or 410: it
 	// has no record of the patient, so its searches said nothing.
 	ErrPatientNotFound = errors.New("fhir: fhirServer has no record of the patient")
+	// ErrPatientIDNotFHIR accompanies ErrNothingSupplied when fhirServer
+	// was not asked because context.patientId is not a FHIR id (R4 id:
+	// A-Z, a-z, 0-9, "-" and ".", 1 to 64 characters): it is never put
+	// into a URL.
+	ErrPatientIDNotFHIR = errors.New("fhir: context.patientId is not a FHIR id")
+	// ErrFHIRServerRefused accompanies ErrNothingSupplied when fhirServer
+	// was not used: not an https URL, or an address --fhir-allow does not
+	// allow. The wrapping error says which.
+	ErrFHIRServerRefused = errors.New("fhir: fhirServer not used")
 	// ErrUnavailable means the FHIR server did not answer a request usefully:
 	// network error, deadline, 5xx, or 404 on a search.
 	ErrUnavailable = errors.New("fhir: server unavailable")

@@ -217,12 +217,15 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 	rec := &Record{PatientID: in.PatientID}
 	var client *Client
+	var unused error // why fhirServer was not used, nil when it was or none was named
 	if in.FHIRServer != "" {
 		switch c, err := l.Client(in.FHIRServer, in.AccessToken); {
 		case err != nil:
 			l.logger.WarnContext(ctx, "fhirServer not used", "reason", err.Error())
+			unused = fmt.Errorf("%w: %w", ErrFHIRServerRefused, err)
 		case !idPattern.MatchString(in.PatientID):
 			l.logger.WarnContext(ctx, "fhirServer not used", "reason", "patientId is not a FHIR id")
+			unused = ErrPatientIDNotFHIR
 		default:
 			client = c
 		}
@@ -329,6 +332,9 @@ func (l *Loader) Load(ctx context.Context, in LoadInput) (*Record, error) {
 		}
 		if slices.ContainsFunc(results, func(r result) bool { return r.notFound }) {
 			return rec, fmt.Errorf("load: %d searches, none supplied: %w: %w", len(Searches), ErrNothingSupplied, ErrPatientNotFound)
+		}
+		if unused != nil {
+			return rec, fmt.Errorf("load: %d searches, none supplied: %w: %w", len(Searches), ErrNothingSupplied, unused)
 		}
 		return rec, fmt.Errorf("load: %d searches, none supplied (fhirServer used: %t): %w",
 			len(Searches), client != nil, ErrNothingSupplied)

@@ -82,6 +82,15 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 			r["fhirServer"] = unknown.URL
 		}), 200, "criteria-indeterminate", "Not checked (the FHIR server has no record of this patient): "},
 		{"nothing obtainable in time", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = slow.URL }), 412, "", ""},
+		// Nothing was asked: say why, not "could not be retrieved".
+		{"patientId not a FHIR id, nothing prefetched", minimal(t, func(r map[string]any) {
+			delete(r, "prefetch")
+			r["fhirServer"] = unknown.URL
+			r["context"].(map[string]any)["patientId"] = "p 1/../x"
+			order := r["context"].(map[string]any)["draftOrders"].(map[string]any)["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+			delete(order, "subject")
+		}), 400, "", "context.patientId is not a FHIR id"},
+		{"fhirServer not usable, nothing prefetched", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = unknown.URL + "?tenant=1" }), 412, "", "fhirServer was not used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
