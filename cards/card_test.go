@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -945,4 +946,26 @@ func TestUncountedTherapyComesFirst(t *testing.T) {
 			t.Errorf("detail: %v\n%s", err, c.Detail)
 		}
 	})
+}
+
+// A note that could not be read may hold what the card says is missing:
+// the card says so before its lists, for one note and for several.
+func TestUnreadNoteIsSaid(t *testing.T) {
+	for _, n := range []int{0, 1, 2} {
+		a := assessment(criteria.CriteriaNotMet)
+		a.Findings = []criteria.Finding{{Code: criteria.ConservativeTherapyMissing, Text: "No conservative therapy is documented."}}
+		a.LookbackDays, a.NotesChecked = 180, true
+		for i := range n {
+			a.NotCounted = append(a.NotCounted, criteria.NotCounted{Reason: criteria.ReasonNoteNotRead, What: "clinical note",
+				Display: "ED note", Source: "DocumentReference/n" + strconv.Itoa(i), Why: "attachment fetch failed: the server has no such attachment"})
+		}
+		c := coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+		want := map[int]string{1: "A clinical note could not be read", 2: "2 clinical notes could not be read"}[n]
+		switch {
+		case n == 0 && strings.Contains(c.Detail, "could not be read"):
+			t.Errorf("no unread note, yet: %s", c.Detail)
+		case n > 0 && !strings.Contains(c.Detail, want):
+			t.Errorf("%d unread notes: detail lacks %q:\n%s", n, want, c.Detail)
+		}
+	}
 }

@@ -322,6 +322,22 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 		}
 		fmt.Fprintf(d, "Clinical notes were not checked (%s).\n\n", why)
 	}
+	if a.NotesChecked && a.Outcome != criteria.CriteriaMet {
+		n := 0
+		for _, nc := range a.NotCounted {
+			if nc.Reason == criteria.ReasonNoteNotRead {
+				n++
+			}
+		}
+		switch {
+		// What an unread note holds is unknown: "none is documented"
+		// below holds only for what was read.
+		case n == 1:
+			d.WriteString("A clinical note could not be read (listed below): a red flag or a therapy course written there is not seen; check it before acting.\n\n")
+		case n > 1:
+			fmt.Fprintf(d, "%d clinical notes could not be read (listed below): a red flag or a therapy course written there is not seen; check them before acting.\n\n", n)
+		}
+	}
 }
 
 // unchecked is the searches not checked for one reason.

@@ -439,13 +439,24 @@ func ptrOr(s *string) string {
 	return *s
 }
 
-// reasonOf names a fetch error by its sentinel, never its URL.
+// reasonOf says in plain words why an attachment fetch failed, by the
+// error's sentinel, never its URL: the words reach the clinician's card.
 func reasonOf(err error) string {
-	switch r := resultOf(err); r {
-	case "unavailable", "not-found", "unauthorized", "too-large", "foreign-origin", "bad-response":
-		return r
+	switch resultOf(err) {
+	case "unavailable":
+		return "the server did not answer in time or answered with an error"
+	case "not-found":
+		return "the server has no such attachment"
+	case "unauthorized":
+		return "the server refused the access token"
+	case "too-large":
+		return "the attachment is larger than this service reads"
+	case "foreign-origin":
+		return "the attachment is on another server than fhirServer, which is not given the access token"
+	case "bad-response":
+		return "the server's answer was not a readable attachment"
 	default:
-		return "error"
+		return "an error"
 	}
 }
 

@@ -235,11 +235,11 @@ func TestNotesFromServer(t *testing.T) {
 		"DocumentReference/rel":     "counts |  | PT twice weekly since April.",
 		"DocumentReference/abs":     "counts |  | \nDenies fever.\n",
 		"DocumentReference/json":    "counts |  | From a Binary.",
-		"DocumentReference/big":     "not-read | attachment fetch failed: too-large | ",
+		"DocumentReference/big":     "not-read | attachment fetch failed: the attachment is larger than this service reads | ",
 		"DocumentReference/pdf":     "not-read | fetched content type application/pdf not read | ",
-		"DocumentReference/foreign": "not-read | attachment fetch failed: foreign-origin | ",
-		"DocumentReference/missing": "not-read | attachment fetch failed: not-found | ",
-		"DocumentReference/slow":    "not-read | attachment fetch failed: unavailable | ",
+		"DocumentReference/foreign": "not-read | attachment fetch failed: the attachment is on another server than fhirServer, which is not given the access token | ",
+		"DocumentReference/missing": "not-read | attachment fetch failed: the server has no such attachment | ",
+		"DocumentReference/slow":    "not-read | attachment fetch failed: the server did not answer in time or answered with an error | ",
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("notes (-got +want):\n%s", diff)
