@@ -711,7 +711,7 @@ func TestNotCheckedSaysWhy(t *testing.T) {
 				a.Unchecked = []string{"coverage"}
 				a.CoverageUnchecked = true
 			},
-			want:     []string{"Payer: not known (coverage not checked); checked against ", "Not checked (the data did not arrive): coverage."},
+			want:     []string{"Payer: not known (coverage not checked); checked against ", "Not checked (the data did not arrive or could not be used): coverage."},
 			dontWant: []string{"no coverage in force"},
 		},
 		{
@@ -728,7 +728,7 @@ func TestNotCheckedSaysWhy(t *testing.T) {
 				a.TooLarge = map[string]criteria.Limit{"conditions": {Max: 2000}, "procedures": {Max: 10000, Call: true}}
 			},
 			want: []string{
-				"Not checked (the data did not arrive): coverage.",
+				"Not checked (the data did not arrive or could not be used): coverage.",
 				"Not checked (more than 2000 entries in one search): conditions.",
 				"Not checked (more than 10000 entries in all the searches together): procedures.",
 			},

@@ -368,7 +368,7 @@ func uncheckedByWhy(a *criteria.Assessment) []unchecked {
 	}
 	for _, s := range a.Unchecked {
 		if _, ok := a.TooLarge[s]; !ok && !a.PatientNotFound[s] {
-			add("the data did not arrive", s)
+			add("the data did not arrive or could not be used", s)
 		}
 	}
 	for _, s := range a.Unchecked {

@@ -69,7 +69,7 @@ func TestFHIRFailureIsAnAnswer(t *testing.T) {
 	}{
 		{"500 on one search", withoutProcedures(broken.URL), 200, "criteria-indeterminate", "procedures"},
 		{"timeout on one search", withoutProcedures(slow.URL), 200, "criteria-indeterminate", "documentation could not be checked fully"},
-		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Not checked (the data did not arrive): procedures."},
+		{"red flag arrived, one search failed", caudaEquina(broken.URL), 200, "criteria-met", "Not checked (the data did not arrive or could not be used): procedures."},
 		{"nothing obtainable", minimal(t, func(r map[string]any) { delete(r, "prefetch"); r["fhirServer"] = broken.URL }), 412, "", ""},
 		// Never criteria-not-met ("no back-pain diagnosis") on the empty
 		// searches of a server that does not know the patient.
