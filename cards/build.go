@@ -124,6 +124,9 @@ type pending struct {
 	card    hooks.Card
 	orderID string
 	rank    int
+	// decision marks an order's coverage-information card, the one that
+	// says whether the chart supports it.
+	decision bool
 }
 
 type builder struct {
@@ -198,19 +201,22 @@ func (b *builder) naming(orderID, s string) string {
 }
 
 // finish orders cards by urgency (critical first, links last) and applies
-// max-cards to every card but the critical ones.
+// max-cards to every card but the critical ones. Without a max-cards from
+// the client, the default cap never cuts an order's decision card either:
+// with eleven lumbar MRI orders, the eleventh would otherwise be answered
+// with no word on its documentation.
 func (b *builder) finish() []hooks.Card {
 	sort.SliceStable(b.cards, func(i, j int) bool { return b.cards[i].rank < b.cards[j].rank })
-	max := MaxCardsDefault
+	max, keepDecisions := MaxCardsDefault, true
 	if b.in.Config.MaxCards != nil {
-		max = *b.in.Config.MaxCards
+		max, keepDecisions = *b.in.Config.MaxCards, false
 	}
 	out := make([]hooks.Card, 0, len(b.cards))
 	for _, p := range b.cards {
 		// A critical card (image emergently) is never cut by max-cards: a
 		// client's display preference must not hide an emergency.
-		if len(out) >= max && p.card.Indicator != hooks.IndicatorCritical {
-			break
+		if len(out) >= max && p.card.Indicator != hooks.IndicatorCritical && !(keepDecisions && p.decision) {
+			continue
 		}
 		out = append(out, p.card)
 	}

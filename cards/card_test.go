@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -967,5 +968,33 @@ func TestUnreadNoteIsSaid(t *testing.T) {
 		case n > 0 && !strings.Contains(c.Detail, want):
 			t.Errorf("%d unread notes: detail lacks %q:\n%s", n, want, c.Detail)
 		}
+	}
+}
+
+// Without a client max-cards, every lumbar MRI order keeps its decision
+// card whatever the default cap; a client's max-cards is the client's.
+func TestEveryOrderKeepsItsDecisionCard(t *testing.T) {
+	var as []criteria.Assessment
+	for i := range 12 {
+		a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+		a.Order.ID = "mri-" + strconv.Itoa(i+1)
+		as = append(as, a)
+	}
+	decisions := func(res Result) map[string]bool {
+		got := map[string]bool{}
+		for _, is := range res.Cards {
+			if strings.HasPrefix(res.Response.Cards[slices.IndexFunc(res.Response.Cards, func(c hooks.Card) bool { return c.UUID == is.UUID })].Summary, "Lumbar MRI") && is.Topic == TopicCoverageInfo {
+				got[is.OrderID] = true
+			}
+		}
+		return got
+	}
+	res := build(t, hooks.HookOrderSign, cov, Config{}, as...)
+	if got := decisions(res); len(got) != 12 {
+		t.Errorf("default cap: decision cards for %d of 12 orders (%d cards)", len(got), len(res.Response.Cards))
+	}
+	three := 3
+	if res := build(t, hooks.HookOrderSign, cov, Config{MaxCards: &three}, as...); len(res.Response.Cards) != 3 {
+		t.Errorf("max-cards 3: %d cards", len(res.Response.Cards))
 	}
 }

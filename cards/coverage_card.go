@@ -216,6 +216,7 @@ func (b *builder) coverageCard(o *Order, offers, riding []offer) {
 		c.SelectionBehavior = selection(len(c.Suggestions))
 	}
 	b.add(TopicCoverageInfo, "Coverage Information", c, a.Order.ID)
+	b.cards[len(b.cards)-1].decision = true
 }
 
 // coverageSummary is the decision in one line, under 140 characters.
