@@ -68,7 +68,7 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 	if now != "" {
 		t, err := time.Parse(time.RFC3339, now)
 		if err != nil {
-			return fmt.Errorf("--now: %w", err)
+			return usageError{fmt.Errorf("--now %q: want an RFC 3339 date-time such as 2026-06-15T12:00:00Z", now)}
 		}
 		clock = func() time.Time { return t }
 	}
@@ -86,6 +86,9 @@ func evaluate(ctx context.Context, args []string, getenv func(string) string, st
 		if h.Hook == "order-select" {
 			service = server.ServiceOrderSelect
 		}
+	}
+	if service != server.ServiceOrderSign && service != server.ServiceOrderSelect {
+		return usageError{fmt.Errorf("--service %q: want %s or %s", service, server.ServiceOrderSign, server.ServiceOrderSelect)}
 	}
 	p := &server.Pipeline{Loader: fhir.NewLoader(fhir.LoaderConfig{Timeout: fhirTimeout}, log), Policies: holder, Now: clock, NewID: newUUID}
 	out, err := p.Run(ctx, service, body)

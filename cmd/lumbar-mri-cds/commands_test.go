@@ -88,6 +88,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"evaluate", "--format", "text", file}, 0, ""},
 		{[]string{"evaluate", "--format", "text", "--form", file}, 2, "--form prints the QuestionnaireResponse as FHIR JSON"},
 		{[]string{"evaluate", "--form", "--format", "json", file}, 0, ""},
+		{[]string{"evaluate", "--now", "yesterday", file}, 2, `--now "yesterday": want an RFC 3339 date-time`},
+		{[]string{"evaluate", "--service", "nope", file}, 2, `--service "nope": want lumbar-mri-order-sign or lumbar-mri-order-select`},
 		{[]string{"valueset"}, 2, "valueset needs a subcommand: expand"},
 		{[]string{"valueset", "shrink"}, 2, "valueset needs a subcommand: expand"},
 		{[]string{"valueset", "expand"}, 2, "valueset expand needs --tx and --url"},
