@@ -232,11 +232,16 @@ type questionnaireResponseJSON struct {
 	Item          []qrItem    `json:"item,omitempty"`
 }
 
-func boolAnswer(b bool) qrAnswer       { return qrAnswer{ValueBoolean: &b} }
-func dateAnswer(d string) qrAnswer     { return qrAnswer{ValueDate: d} }
-func stringAnswer(s string) qrAnswer   { return qrAnswer{ValueString: s} }
+func boolAnswer(b bool) qrAnswer   { return qrAnswer{ValueBoolean: &b} }
+func dateAnswer(d string) qrAnswer { return qrAnswer{ValueDate: d} }
+
+// Chart text in an answer is cut as on the cards (clipText).
+func stringAnswer(s string) qrAnswer   { return qrAnswer{ValueString: clipText(s)} }
 func decimalAnswer(v float64) qrAnswer { return qrAnswer{ValueDecimal: &v} }
-func codingAnswer(c coding) qrAnswer   { return qrAnswer{ValueCoding: &c} }
+func codingAnswer(c coding) qrAnswer {
+	c.Display = clipText(c.Display)
+	return qrAnswer{ValueCoding: &c}
+}
 
 // answer is one answer value with the evidence behind it.
 type answer struct {
@@ -304,7 +309,7 @@ func answerExtensions(an answer) []ext {
 			sub = append(sub, ext{URL: "resource", ValueReference: &reference{Reference: e.Source}})
 		}
 		if e.FromNote && e.Quote != "" {
-			sub = append(sub, ext{URL: "quote", ValueString: e.Quote})
+			sub = append(sub, ext{URL: "quote", ValueString: clipText(e.Quote)})
 		}
 		if d := evidenceDateText(e); d != "" {
 			sub = append(sub, ext{URL: "date", ValueString: d})

@@ -153,7 +153,29 @@ var mdEscaper = strings.NewReplacer("\\", "\\\\", "&", "&amp;", "<", "&lt;", ">"
 // markdown's inline characters are escaped, and line breaks (which would let
 // a display start a heading, a list or a quote) and other control or
 // bidirectional-override characters become spaces or go (chart.OneLine).
-func mdEscape(s string) string { return mdEscaper.Replace(chart.OneLine(s)) }
+//
+// Text longer than maxChartText characters is cut there with "…": a
+// display of megabytes would otherwise be copied into the answer whole.
+func mdEscape(s string) string { return mdEscaper.Replace(clipText(chart.OneLine(s))) }
+
+// maxChartText is the most characters of one piece of chart text a card
+// shows (a display, a name, a note quote).
+const maxChartText = 500
+
+// clipText cuts s after maxChartText characters, with "…".
+func clipText(s string) string {
+	if len(s) <= maxChartText {
+		return s
+	}
+	n := 0
+	for i := range s {
+		if n == maxChartText {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
 
 // summary clips a summary to CDS Hooks' limit of fewer than 140 characters.
 func summary(s string) string {

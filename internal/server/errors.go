@@ -28,6 +28,9 @@ var (
 	// ErrBodyTimeout means the client did not send its whole body in time
 	// (408): a stalled upload, not a malformed one.
 	ErrBodyTimeout = errors.New("request body not received in time")
+	// ErrContentEncoding is a request body sent compressed (415): the
+	// service reads JSON as sent, without Content-Encoding.
+	ErrContentEncoding = errors.New("unsupported Content-Encoding: send the JSON body uncompressed")
 	// ErrBadPeriod is a report period that does not parse (400).
 	ErrBadPeriod = errors.New("invalid report period")
 	// ErrForeignHost is a request to a development instance addressed to a
@@ -62,6 +65,7 @@ var statusTable = []struct {
 	{err: ErrInvalidFeedback, status: http.StatusBadRequest, code: "invalid", public: true},
 	{err: ErrMethodNotAllowed, status: http.StatusMethodNotAllowed, code: "not-supported", public: true},
 	{err: ErrBodyTimeout, status: http.StatusRequestTimeout, code: "timeout", public: true},
+	{err: ErrContentEncoding, status: http.StatusUnsupportedMediaType, code: "not-supported", public: true},
 	{err: ErrBadPeriod, status: http.StatusBadRequest, code: "invalid", public: true},
 	{err: ErrForeignHost, status: http.StatusForbidden, code: "forbidden", public: true},
 	{err: ErrReportOff, status: http.StatusNotFound, code: "not-found", public: true},

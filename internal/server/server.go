@@ -264,6 +264,10 @@ func configurationOptions() json.RawMessage {
 
 // readBody reads the request body within the limit and the body deadline.
 func (s *Server) readBody(c *gin.Context) ([]byte, error) {
+	// A compressed body would read as malformed JSON: say what is wrong.
+	if ce := c.Request.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, ErrContentEncoding
+	}
 	// The connection's read deadline, when the writer reaches the
 	// connection (always under net/http; not under httptest.ResponseRecorder).
 	rc := http.NewResponseController(c.Writer)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -302,5 +303,22 @@ func TestEveryLogLineOfACallCarriesItsIDs(t *testing.T) {
 		if !strings.Contains(l, "request_id=req-42") || !strings.Contains(l, "hook_instance=5d6d3c2e-0d4c-4b8e-9a55-2f1d0c8a7b61") {
 			t.Errorf("log line without the call's ids: %s", l)
 		}
+	}
+}
+
+// A compressed body is refused as such (415), not read as malformed JSON;
+// "identity" is no encoding.
+func TestCompressedBodyRefused(t *testing.T) {
+	s := newTestServer(t, nil)
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	_, _ = w.Write(minimal(t, nil))
+	_ = w.Close()
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", gz.Bytes(), map[string]string{"Content-Encoding": "gzip"})
+	if rec.Code != http.StatusUnsupportedMediaType || !strings.Contains(rec.Body.String(), "uncompressed") {
+		t.Errorf("gzip body: %d %s", rec.Code, rec.Body)
+	}
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), map[string]string{"Content-Encoding": "identity"}); rec.Code != http.StatusOK {
+		t.Errorf("identity: %d %s", rec.Code, rec.Body)
 	}
 }
