@@ -218,7 +218,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 		if err := json.Unmarshal(body, &req); err != nil {
 			t.Fatal(err)
 		}
-		hi := fmt.Sprintf("replica-test-%d", hookInstances.Add(1))
+		hi := fmt.Sprintf("00000000-0000-4000-8000-%012d", hookInstances.Add(1)) // a UUID, as CDS Hooks has it: stored as sent
 		req["hookInstance"] = hi
 		b, _ := json.Marshal(req)
 		code, resp, err := post(base, callPath, mint(callPath), b)
