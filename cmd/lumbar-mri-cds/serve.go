@@ -472,8 +472,8 @@ func splitList(s string) []string {
 	return out
 }
 
-// newUUID returns a random (version 4) UUID for cards, suggestions and
-// coverage assertions.
+// newUUID returns a time-ordered (RFC 9562 version 7) UUID for cards,
+// suggestions and coverage assertions (uuidV7).
 func newUUID() string {
 	return uuidV7(time.Now())
 }
