@@ -352,6 +352,12 @@ func (x *assessor) therapy() therapyResult {
 	ev = sortEvidence(ev)
 	text := fmt.Sprintf("Conservative therapy (%s) from %s to %s: %s; at least %d required.",
 		x.kinds(best), ymd(&best.s), ymd(&best.e), nDays(r.days), t.MinDays)
+	if best.s.Equal(best.e) {
+		// One day of treatment is no span of a course: "from D to D: 0
+		// days" read as a contradiction of "a single day" on the card.
+		text = fmt.Sprintf("Conservative therapy (%s) on %s only, a single day; at least %d days required.",
+			x.kinds(best), ymd(&best.s), t.MinDays)
+	}
 	if first := best.items[0].ev; first.Imprecise {
 		r.fromRecorded = first.DateText
 		text += fmt.Sprintf(" The first treatment is dated only %s, so the course is counted from its last possible day.", first.DateText)
