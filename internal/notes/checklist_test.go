@@ -102,6 +102,19 @@ func TestReviewMisses(t *testing.T) {
 		{"Wife says he has had urinary retention since yesterday.", []string{"cauda-equina/urinary-retention +"}},
 		{"Husband reports she had a fever of 39 C.", []string{"infection/temperature +"}},
 		{"Daughter reports she has been incontinent of urine since yesterday.", []string{"cauda-equina/urinary-incontinence +"}},
+		// The rule reads only a history, and only a relative who is the
+		// subject and names no patient after the pronoun: the patient's
+		// present red flags told by a relative stay the patient's.
+		{"Mother reports she found him incontinent of stool this morning.", []string{"cauda-equina/bowel-incontinence +"}},
+		{"Pt lives with his brother, reports he has had numbness in the saddle region since this morning.", []string{"cauda-equina/saddle-anesthesia +"}},
+		{"Patient and her mother report she has had a fever of 39 C since yesterday.", []string{"infection/temperature +"}},
+		{"Patient and her mother report she had breast cancer.", []string{"cancer/cancer-history +"}},
+		{"Mother reports she took him to the ED for urinary retention yesterday.", []string{"cauda-equina/urinary-retention +"}},
+		{"Pt's mother reports she has noticed pt has been incontinent of urine since yesterday.", []string{"cauda-equina/urinary-incontinence +"}},
+		{"Mother reports she had breast cancer and he had a fever of 39 C last night.", []string{"cancer/cancer-history -other", "infection/temperature +"}},
+		{"Sister reports she thinks the patient has had fever of 39 C.", []string{"infection/temperature +"}},
+		{"Mother reports she thinks the patient had lymphoma as a child.", []string{"cancer/cancer-history +"}},
+		{"Mother reports she has urinary incontinence since yesterday.", []string{"cauda-equina/urinary-incontinence +"}},
 		// The patient's occupation is no therapy.
 		{"Patient works as a physical therapist and lifts patients daily.", nil},
 		{"She is a retired physical therapist.", nil},

@@ -282,15 +282,17 @@ func trimSpan(text string, s, e int) (int, int) {
 
 // clauses cuts a sentence at termination terms ("but", "however"): a cue's
 // scope does not cross them (ConText). With neg, it cuts also where only a
-// negation's scope ends (negTerminators).
-func (f *Finder) clauses(text string, sent span, neg bool) []span {
+// negation's scope ends (negTerminators). With own, a relative telling of
+// their own past keeps the clause whole (informantCuts); only history
+// findings read those clauses.
+func (f *Finder) clauses(text string, sent span, neg, own bool) []span {
 	s := lowerASCII(text[sent.start:sent.end])
 	ms := f.terminators.FindAllStringIndex(s, -1)
 	if neg && f.negTerminators != nil {
 		ms = append(ms, f.negTerminators.FindAllStringIndex(s, -1)...)
 		sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
 	}
-	ms = f.informantCuts(s, ms)
+	ms = f.informantCuts(s, ms, own)
 	var out []span
 	start := 0
 	for _, m := range ms {
@@ -307,15 +309,23 @@ func (f *Finder) clauses(text string, sent span, neg bool) []span {
 }
 
 // informantCuts applies the informant rule to a lowered sentence's
-// terminator matches ms (sorted by start): a parent, grandparent, aunt,
-// uncle or sibling telling of themselves ("mother reports she had breast
-// cancer") drops the cuts inside the telling, so the relative's
-// other-person cue governs what follows; a relative telling of the other
+// terminator matches ms (sorted by start). A relative telling of the other
 // gender ("wife says he has had urinary retention") adds a cut at the
-// reporting verb, where the patient's clause starts. A spouse or child
-// telling of the same gender, and relatives without a gender (parent,
-// spouse, friend), are left to the terminators.
-func (f *Finder) informantCuts(s string, ms [][]int) [][]int {
+// reporting verb, where the patient's clause starts. With own, a parent,
+// grandparent, aunt, uncle or sibling who opens the sentence and tells of
+// their own past ("mother reports she had breast cancer") drops the cuts
+// inside the telling, so the relative's other-person cue governs what
+// follows; not when the relative is not the sentence's subject ("lives
+// with his brother, reports he ..."; "patient and her mother report she
+// ..."), nor when the patient is named after the pronoun ("she found him
+// incontinent", "she thinks the patient had ..."). Only findings of the
+// patient's history read such clauses: a relative's own pronoun is as
+// often the one who tells of the patient's present state ("mother reports
+// she has noticed pt has been incontinent"), and a red flag of the present
+// is never given away on that reading. A spouse or child telling of the
+// same gender, and relatives without a gender (parent, spouse, friend),
+// are left to the terminators.
+func (f *Finder) informantCuts(s string, ms [][]int, own bool) [][]int {
 	if f.informants == nil {
 		return ms
 	}
@@ -331,13 +341,22 @@ func (f *Finder) informantCuts(s string, ms [][]int) [][]int {
 		switch {
 		case female != she:
 			ms = append(ms, []int{verb, verb})
-		case f.own != nil && f.own.MatchString(s[m[0]:verb]):
+		case own && f.own != nil && f.own.MatchString(s[m[0]:verb]) &&
+			informantOpens.MatchString(s[:m[0]]) && !patientNamed.MatchString(s[m[1]:]):
 			ms = slices.DeleteFunc(ms, func(t []int) bool { return t[0] >= m[0] && t[0] < m[1] })
 		}
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
 	return ms
 }
+
+// informantOpens is what may come before a relative who is the sentence's
+// subject: nothing, or whose relative ("pt's mother", "her brother").
+var informantOpens = regexp.MustCompile(`^\s*(?:(?:the )?(?:pt|patient)'s |his |her |their )?$`)
+
+// patientNamed finds the patient named after a relative's pronoun: "she
+// found him", "she thinks the patient", "he says pt".
+var patientNamed = regexp.MustCompile(`\b(?:pt|patient|him|his)\b`)
 
 // speaksBack reports whether the text right after a terminator starts
 // with a phrase that speaks of the clause before it ("but never went").
@@ -393,15 +412,25 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 	}
 	// Negation cues read the narrow clauses, the other kinds the wide ones
 	// (see negTerminators); both are the same without negation-only ends.
-	wide := newClauseSet(f.clauses(text, sent, false))
+	wide := newClauseSet(f.clauses(text, sent, false, false))
 	narrow := wide
 	if f.negTerminators != nil && f.negTerminators.MatchString(lowerASCII(text[sent.start:sent.end])) {
-		narrow = newClauseSet(f.clauses(text, sent, true))
+		narrow = newClauseSet(f.clauses(text, sent, true, false))
 	}
+	// History findings (a cancer history) read a relative's telling of
+	// their own past as the relative's (informantCuts, own).
+	var history *clauseSet
 	for i := range found {
 		fd := &found[i]
 		cl, negHits := narrow.of(f, text, fd.Start)
-		_, wideHits := wide.of(f, text, fd.Start)
+		wideFor := wide
+		if !fd.NeedsCurrent && f.informants != nil {
+			if history == nil {
+				history = newClauseSet(f.clauses(text, sent, false, true))
+			}
+			wideFor = history
+		}
+		_, wideHits := wideFor.of(f, text, fd.Start)
 		var hits []cueHit
 		for _, h := range negHits {
 			if h.kind == ctxNegated {
