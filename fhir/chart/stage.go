@@ -39,40 +39,51 @@ var tnmStagingTypes = map[Coding]bool{
 	{System: "http://loinc.org", Code: "21914-7"}:         true, // Stage group.other Cancer
 }
 
-// cancerStage reads the first TNM stage group among a Condition's stages: a
-// summary coded in the AJCC system (its display, else its code), or a
-// summary of a stage typed as a TNM stage grouping (a coding's display, else
-// the text). Other staging (chronic kidney disease, pressure injury, heart
-// failure) is never read as cancer. Zero when none is readable.
+// cancerStage reads a Condition's TNM stage groups: from each stage, a
+// summary coded in the AJCC system (its display, else its code), or the
+// display or text of a summary whose stage is typed as a TNM stage
+// grouping. Other staging (chronic kidney disease, pressure injury, heart
+// failure) is never read as cancer. Of several stages (clinical and
+// pathologic, a re-staging) an invasive one wins over an in situ one, the
+// last invasive one listed over earlier ones. Zero when none is readable.
 func cancerStage(stages []r4.ConditionStage) CancerStage {
+	var out CancerStage
 	for i := range stages {
-		st := &stages[i]
-		if st.Summary == nil {
-			continue
+		st := stageOf(&stages[i])
+		if st.Invasive || out.IsZero() {
+			out = st
 		}
-		sum := concept(st.Summary)
-		for _, cd := range sum.Codings {
-			if cd.System == ajccSystem {
-				// The display first: "IVB" reads better than its code "4B".
-				if s, ok := stageGroup(cd.Display); ok {
-					return s
-				}
-				if s, ok := stageGroup(cd.Code); ok {
-					return s
-				}
-			}
-		}
-		if !tnmTyped(st.Type) {
-			continue
-		}
-		for _, cd := range sum.Codings {
+	}
+	return out
+}
+
+// stageOf reads one stage's TNM stage group; zero when it has none.
+func stageOf(st *r4.ConditionStage) CancerStage {
+	if st.Summary == nil {
+		return CancerStage{}
+	}
+	sum := concept(st.Summary)
+	for _, cd := range sum.Codings {
+		if cd.System == ajccSystem {
+			// The display first: "IVB" reads better than its code "4B".
 			if s, ok := stageGroup(cd.Display); ok {
 				return s
 			}
+			if s, ok := stageGroup(cd.Code); ok {
+				return s
+			}
 		}
-		if s, ok := stageGroup(sum.Text); ok {
+	}
+	if !tnmTyped(st.Type) {
+		return CancerStage{}
+	}
+	for _, cd := range sum.Codings {
+		if s, ok := stageGroup(cd.Display); ok {
 			return s
 		}
+	}
+	if s, ok := stageGroup(sum.Text); ok {
+		return s
 	}
 	return CancerStage{}
 }
@@ -87,22 +98,35 @@ func tnmTyped(cc *r4.CodeableConcept) bool {
 }
 
 // stageGroup reads a stage group written as "IVB", "Stage IIIA", "stage 4",
-// "3C", "0is": a Roman numeral I to IV or a digit 0 to 4, then at most a
-// letter and a digit (AJCC subgroups such as IIIC1), or 0 followed by "a"
-// or "is". Anything else (occult, unknown, 88) is not a stage group.
+// "3C", "0is", "IS": a Roman numeral I to IV or a digit 0 to 4, then at
+// most a letter and a digit (AJCC subgroups such as IIIC1), or 0 followed
+// by "a" or "is", or IS (AJCC testis: serum markers raised after
+// orchiectomy, an invasive cancer). "Stage" is a word of its own ("stageIV"
+// is not read). Anything else (occult, unknown, 88, text in other scripts)
+// is not a stage group.
 func stageGroup(s string) (CancerStage, bool) {
 	g := strings.TrimSpace(s)
-	lower := strings.ToLower(g)
-	if rest, ok := strings.CutPrefix(lower, "stage"); ok {
-		lower = strings.TrimSpace(rest)
-		g = strings.TrimSpace(g[len(g)-len(rest):])
+	if len(g) >= 5 && strings.EqualFold(g[:5], "stage") {
+		rest := g[5:]
+		if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+			return CancerStage{}, false
+		}
+		g = strings.TrimSpace(rest)
 	}
-	if lower == "" {
+	if g == "" {
 		return CancerStage{}, false
 	}
+	for i := 0; i < len(g); i++ {
+		if g[i] >= 0x80 {
+			return CancerStage{}, false
+		}
+	}
+	lower := strings.ToLower(g)
 	switch lower {
 	case "0", "0a", "0is":
 		return CancerStage{Group: g, InSitu: true}, true
+	case "is":
+		return CancerStage{Group: g, Invasive: true}, true
 	}
 	n := 0
 	for _, roman := range []string{"iv", "iii", "ii", "i"} {

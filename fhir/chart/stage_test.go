@@ -1,6 +1,10 @@
 package chart
 
-import "testing"
+import (
+	"testing"
+
+	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+)
 
 func TestStageGroup(t *testing.T) {
 	tests := []struct {
@@ -23,11 +27,40 @@ func TestStageGroup(t *testing.T) {
 		{"5", false, false, false, ""},
 		{"88", false, false, false, ""},
 		{"IVD", false, false, false, ""},
+		{"IS", true, true, false, "IS"},
+		{"stageIV", false, false, false, ""},
+		{"Stagei", false, false, false, ""},
+		{"Stage ȺȺȺȺȺȺ", false, false, false, ""},
+		{"Stage İ", false, false, false, ""},
+		{"ⱥⱥⱥⱥⱥⱥ", false, false, false, ""},
 	}
 	for _, tt := range tests {
 		got, ok := stageGroup(tt.in)
 		if ok != tt.ok || got.Invasive != tt.invasive || got.InSitu != tt.inSitu || got.Group != tt.group {
 			t.Errorf("stageGroup(%q) = %+v, %v; want group %q invasive %v in situ %v, %v", tt.in, got, ok, tt.group, tt.invasive, tt.inSitu, tt.ok)
+		}
+	}
+}
+
+// Of several stages an invasive one wins, whatever the order: a clinical
+// stage 0 and a pathologic IVB read as IVB.
+func TestCancerStageOfSeveral(t *testing.T) {
+	ajcc := func(code, display string) r4.ConditionStage {
+		sys := ajccSystem
+		return r4.ConditionStage{Summary: &r4.CodeableConcept{Coding: []r4.Coding{{System: &sys, Code: &code, Display: &display}}}}
+	}
+	tests := []struct {
+		stages []r4.ConditionStage
+		want   string
+	}{
+		{[]r4.ConditionStage{ajcc("0", "0"), ajcc("4B", "IVB")}, "IVB"},
+		{[]r4.ConditionStage{ajcc("4B", "IVB"), ajcc("0", "0")}, "IVB"},
+		{[]r4.ConditionStage{ajcc("0is", "0is")}, "0is"},
+		{[]r4.ConditionStage{{}, ajcc("2A", "IIA")}, "IIA"},
+	}
+	for _, tt := range tests {
+		if got := cancerStage(tt.stages); got.Group != tt.want {
+			t.Errorf("cancerStage = %+v, want group %q", got, tt.want)
 		}
 	}
 }

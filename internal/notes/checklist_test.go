@@ -86,6 +86,8 @@ func TestReviewMisses(t *testing.T) {
 		{"DCIS of left breast s/p lumpectomy.", nil},
 		{"History of melanoma in situ, excised.", nil},
 		{"Ductal carcinoma in situ and invasive ductal carcinoma of the right breast.", []string{"cancer/cancer-history +"}},
+		{"Metastatic breast cancer in situ hybridization HER2 positive.", []string{"cancer/cancer-history +"}},
+		{"Carcinoma in situ.", nil},
 		// Weight lost unintentionally.
 		{"No history of cancer; however, she has lost 20 lb unintentionally this year.", []string{
 			"cancer/cancer-history -neg,hist", "cancer/weight-loss +"}},

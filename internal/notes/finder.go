@@ -358,6 +358,17 @@ var informantOpens = regexp.MustCompile(`^\s*(?:(?:the )?(?:pt|patient)'s |his |
 // found him", "she thinks the patient", "he says pt".
 var patientNamed = regexp.MustCompile(`\b(?:pt|patient|him|his)\b`)
 
+// excludedNotBefore reports whether the text right after an exclusion
+// starts (past spaces) with one of the concept's exclude_not_before phrases.
+func (c *concept) excludedNotBefore(rest string) bool {
+	if c.excludeNotBefore == nil {
+		return false
+	}
+	rest = strings.TrimLeft(rest, " \t\n\r")
+	m := c.excludeNotBefore.FindStringIndex(rest)
+	return m != nil && m[0] == 0
+}
+
 // speaksBack reports whether the text right after a terminator starts
 // with a phrase that speaks of the clause before it ("but never went").
 func (f *Finder) speaksBack(rest string) bool {
@@ -391,7 +402,11 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 			ms := re.FindAllStringSubmatchIndex(in, -1)
 			if len(ms) > 0 && !excludedDone {
 				for _, ex := range c.exclude {
-					excluded = append(excluded, ex.FindAllStringIndex(lower, -1)...)
+					for _, e := range ex.FindAllStringIndex(lower, -1) {
+						if !c.excludedNotBefore(lower[e[1]:]) {
+							excluded = append(excluded, e)
+						}
+					}
 				}
 				excludedDone = true
 			}

@@ -63,11 +63,15 @@ type phraseFile struct {
 		Patterns             []string `yaml:"patterns"`
 		CaseSensitivePattern []string `yaml:"case_sensitive_patterns"`
 		Exclude              []string `yaml:"exclude"`
-		GradeAtMost          *int     `yaml:"grade_at_most"`
-		Worsening            bool     `yaml:"worsening"`
-		FeverCelsius         float64  `yaml:"fever_celsius"`
-		FeverFahrenheit      float64  `yaml:"fever_fahrenheit"`
-		Therapy              bool     `yaml:"therapy"`
+		// ExcludeNotBefore: an exclusion right before one of these phrases
+		// excludes nothing ("cancer in situ hybridization" is a test of a
+		// cancer, not an in situ one).
+		ExcludeNotBefore []string `yaml:"exclude_not_before"`
+		GradeAtMost      *int     `yaml:"grade_at_most"`
+		Worsening        bool     `yaml:"worsening"`
+		FeverCelsius     float64  `yaml:"fever_celsius"`
+		FeverFahrenheit  float64  `yaml:"fever_fahrenheit"`
+		Therapy          bool     `yaml:"therapy"`
 		// Near: a match counts only with one of these phrases at most
 		// Words words before or after it, with no comma or semicolon
 		// between ("EHL 3/5", not "attended 3/5 sessions").
@@ -153,6 +157,9 @@ type concept struct {
 	// fold[i] is true when patterns[i] runs on lowered text.
 	fold    []bool
 	exclude []*regexp.Regexp
+	// excludeNotBefore, when set, keeps an exclusion from excluding when
+	// the text right after it starts with one of its phrases.
+	excludeNotBefore *regexp.Regexp
 	// gradeAtMost > 0: the "grade" group must be <= it, and not equal to it
 	// with a "+" in the "mod" group ("3+/5" is above 3/5).
 	gradeAtMost int
@@ -320,6 +327,13 @@ func New(data []byte) (*Finder, error) {
 				return nil, fmt.Errorf("%w: %s: exclude: %w", ErrInvalid, where, err)
 			}
 			c.exclude = append(c.exclude, re)
+		}
+		if len(e.ExcludeNotBefore) > 0 {
+			re, err := compileList(e.ExcludeNotBefore)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: exclude_not_before: %w", ErrInvalid, where, err)
+			}
+			c.excludeNotBefore = re
 		}
 		if e.Near != nil {
 			if e.Near.Words < 1 || len(e.Near.Patterns) == 0 {

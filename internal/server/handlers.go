@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,11 +94,32 @@ const (
 // response, so an answered call is never missing from the audit trail
 // (DECISIONS.md, "Audit and feedback"). It also logs one line per call and
 // feeds the metrics.
+// nextRecovering runs the rest of the chain; a panic there becomes the
+// call's 500 answer, written into the audit step's buffer, so the call is
+// audited and the client reads the status. Unrecovered, it would unwind
+// past the buffer: the router's recovery wrote its 500 into a buffer never
+// sent, and the client got an empty 200 (a stage text that made the
+// facts step panic did so).
+func (s *Server) nextRecovering(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler {
+			panic(r)
+		}
+		s.log.ErrorContext(c.Request.Context(), "panic in a service call", slog.String("panic", clip(fmt.Sprint(r))), slog.String("stack", string(debug.Stack())))
+		s.fail(c, errPanic)
+	}()
+	c.Next()
+}
+
 func (s *Server) audit(c *gin.Context) {
 	start := time.Now()
 	w := &bufferedWriter{ResponseWriter: c.Writer}
 	c.Writer = w
-	c.Next()
+	s.nextRecovering(c)
 	status := w.Status()
 	// latency is the service time: request received to answer ready, the
 	// figure the audit row can hold (it is written in the commit). The

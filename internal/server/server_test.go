@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"io"
+	"net/http/httptest"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
 )
 
 func TestServiceCallStatuses(t *testing.T) {
@@ -320,5 +323,37 @@ func TestCompressedBodyRefused(t *testing.T) {
 	}
 	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), map[string]string{"Content-Encoding": "identity"}); rec.Code != http.StatusOK {
 		t.Errorf("identity: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// panickingPolicies makes every service call panic in the pipeline.
+type panickingPolicies struct{}
+
+func (panickingPolicies) Current() *policy.Set { panic("test: policy source broke") }
+
+// A panic in a call is a 500 the client reads, with an audit row; not an
+// empty 200 (the audit step's buffer swallowed the router's 500 before).
+func TestPanicIsAnAudited500(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Pipeline.Policies = panickingPolicies{} })
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/cds-services/lumbar-mri-order-sign", "application/json", bytes.NewReader(minimal(t, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "OperationOutcome") || strings.Contains(string(body), "policy source broke") {
+		t.Fatalf("panic answered %d %s", resp.StatusCode, body)
+	}
+	rep, err := s.db.Report(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Calls != 1 || len(rep.Outcomes) != 1 || rep.Outcomes[0].Label != "HTTP 500" {
+		t.Errorf("audit: %d calls, outcomes %+v; want one call answered HTTP 500", rep.Calls, rep.Outcomes)
+	}
+	if !strings.Contains(s.logs.String(), "panic in a service call") {
+		t.Errorf("the panic is not logged")
 	}
 }
