@@ -154,28 +154,19 @@ var mdEscaper = strings.NewReplacer("\\", "\\\\", "&", "&amp;", "<", "&lt;", ">"
 // a display start a heading, a list or a quote) and other control or
 // bidirectional-override characters become spaces or go (chart.OneLine).
 //
-// Text longer than maxChartText characters is cut there with "…": a
-// display of megabytes would otherwise be copied into the answer whole.
-func mdEscape(s string) string { return mdEscaper.Replace(clipText(chart.OneLine(s))) }
-
-// maxChartText is the most characters of one piece of chart text a card
-// shows (a display, a name, a note quote).
-const maxChartText = 500
-
-// clipText cuts s after maxChartText characters, with "…".
-func clipText(s string) string {
-	if len(s) <= maxChartText {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == maxChartText {
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
+// Text longer than maxMarkdownText characters is cut there with "…": chart
+// displays are cut by the facts step already (chart.MaxText), this bounds
+// what else a card quotes whole (a payer's name, a study description).
+func mdEscape(s string) string {
+	return mdEscaper.Replace(chart.Clip(chart.OneLine(s), maxMarkdownText))
 }
+
+// maxMarkdownText bounds one piece of markdown-escaped text; a sentence
+// made of several chart displays stays under it.
+const maxMarkdownText = 4000
+
+// clipText cuts one piece of chart text in the form as the facts do.
+func clipText(s string) string { return chart.Clip(s, chart.MaxText) }
 
 // summary clips a summary to CDS Hooks' limit of fewer than 140 characters.
 func summary(s string) string {

@@ -311,7 +311,7 @@ func TestLoadFromServer(t *testing.T) {
 		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication" + count,
 		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication" + count,
 		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement:medication" + count,
-		"/fhir/Observation?patient=" + testPatient + "&code=http://loinc.org|8310-5" + count,
+		"/fhir/Observation?patient=" + testPatient + "&code=http://loinc.org|8310-5,urn:oid:2.16.840.1.113883.6.1|8310-5" + count,
 		"/fhir/Patient/" + testPatient + "?",
 		"/fhir/Procedure?patient=" + testPatient + count,
 	}

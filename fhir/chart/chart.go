@@ -49,9 +49,12 @@ var Searches = []SearchSpec{
 	{Key: SearchCoverage, ResourceType: "Coverage", Template: "Coverage?patient={{context.patientId}}&status=active"},
 	{Key: SearchConditions, ResourceType: "Condition", Template: "Condition?patient={{context.patientId}}"},
 	// Observations feed only the fever red flag (body temperature, LOINC
-	// 8310-5, the body-temperature value set): a chart's other vital signs
-	// would crowd a search past its 2000-resource cap.
-	{Key: SearchObservations, ResourceType: "Observation", Template: "Observation?patient={{context.patientId}}&code=http://loinc.org|8310-5"},
+	// 8310-5, the body-temperature value set; also asked for with LOINC
+	// written as its OID, which the facts step reads as LOINC): a chart's
+	// other vital signs would crowd a search past its 2000-resource cap. A
+	// payer policy whose fever value set adds codes is read on prefetched
+	// observations only.
+	{Key: SearchObservations, ResourceType: "Observation", Template: "Observation?patient={{context.patientId}}&code=http://loinc.org|8310-5,urn:oid:2.16.840.1.113883.6.1|8310-5"},
 	{Key: SearchProcedures, ResourceType: "Procedure", Template: "Procedure?patient={{context.patientId}}"},
 	// _include brings the Medication a medicationReference names into the
 	// same Bundle (FHIR R4 search 3.1.1.5.4, _include).

@@ -1018,7 +1018,30 @@ func OneLine(s string) string {
 }
 
 // oneLine is a code's text or display on one line (OneLine), trimmed.
-func oneLine(s string) string { return strings.TrimSpace(OneLine(s)) }
+// oneLine is a display or text of the chart as the facts keep it: on one
+// line (OneLine), and cut after MaxText characters with "…" (a display of
+// megabytes names nothing more than its first words do, and would be
+// copied into cards, the form and finding texts).
+func oneLine(s string) string { return Clip(strings.TrimSpace(OneLine(s)), MaxText) }
+
+// MaxText is the most characters of one display or text the facts keep.
+const MaxText = 500
+
+// Clip cuts s after n characters (runes) with "…"; shorter text is
+// returned as is.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := 0
+	for at := range s {
+		if i == n {
+			return s[:at] + "…"
+		}
+		i++
+	}
+	return s
+}
 
 func periodStartDate(p *r4.Period) Date {
 	if p == nil {

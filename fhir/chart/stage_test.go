@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"strings"
 	"testing"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -62,5 +63,19 @@ func TestCancerStageOfSeveral(t *testing.T) {
 		if got := cancerStage(tt.stages); got.Group != tt.want {
 			t.Errorf("cancerStage = %+v, want group %q", got, tt.want)
 		}
+	}
+}
+
+// A display or text of the chart is kept to MaxText characters.
+func TestDisplaysAreClipped(t *testing.T) {
+	long := strings.Repeat("ü", MaxText+100)
+	sys, code := "http://snomed.info/sct", "1"
+	c := concept(&r4.CodeableConcept{Text: &long, Coding: []r4.Coding{{System: &sys, Code: &code, Display: &long}}})
+	want := strings.Repeat("ü", MaxText) + "…"
+	if c.Text != want || c.Codings[0].Display != want {
+		t.Errorf("text %d and display %d characters, want %d", len([]rune(c.Text)), len([]rune(c.Codings[0].Display)), MaxText+1)
+	}
+	if got := Clip("short", 10); got != "short" {
+		t.Errorf("Clip(short) = %q", got)
 	}
 }

@@ -257,7 +257,7 @@ func configurationOptions() json.RawMessage {
 	for _, t := range cards.Topics {
 		opts = append(opts, option{Code: t.Code, Type: "boolean", Name: t.Name, Description: t.Description, Default: true})
 	}
-	opts = append(opts, option{Code: "max-cards", Type: "integer", Name: "Maximum cards", Description: "The most cards returned in one response; a critical card (an emergent red flag) is always returned.", Default: cards.MaxCardsDefault})
+	opts = append(opts, option{Code: "max-cards", Type: "integer", Name: "Maximum cards", Description: "The most cards returned in one response; a critical card (an emergent red flag) is always returned. When the option is not sent, the default also never cuts an order's coverage-information card.", Default: cards.MaxCardsDefault})
 	b, _ := json.Marshal(opts)
 	return b
 }

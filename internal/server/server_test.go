@@ -3,10 +3,10 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
-	"net/http/httptest"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
