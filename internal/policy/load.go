@@ -595,6 +595,9 @@ func (v *validator) criterion(path string, c *Criterion) {
 	if c.Ongoing && (c.Empty() || c.WithinDays == 0) {
 		v.at(path+".ongoing", "needs a valueset and within_days")
 	}
+	if c.CancerStage && (c.WithinDays > 0 || c.Ongoing || c.History) {
+		v.at(path+".cancer_stage", "takes only ended: true (no within_days, ongoing or history)")
+	}
 	if c.Ended && ((c.Empty() && !c.CancerStage) || c.History) {
 		v.at(path+".ended", "needs a valueset or cancer_stage: true and excludes history: true")
 	}

@@ -281,6 +281,8 @@ func TestParseErrors(t *testing.T) {
 			[]string{"bad.yaml:8: red_flags.malignancy.combinations.0.all: a combination needs at least two parts"}},
 		{"ended with history", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/malignancy, ended: true, history: true, source: x}\n",
 			[]string{"red_flags.malignancy.alone.0.ended: needs a valueset or cancer_stage: true and excludes history: true"}},
+		{"cancer stage with a window", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  malignancy:\n    alone:\n      - {cancer_stage: true, within_days: 30, source: x}\n",
+			[]string{"red_flags.malignancy.alone.0.cancer_stage: takes only ended: true"}},
 		{"ongoing without a window", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  fracture:\n    alone:\n      - {valueset: https://lumbar-mri-cds.github.io/fhir/ValueSet/vertebral-fracture, ongoing: true, source: x}\n",
 			[]string{"red_flags.fracture.alone.0.ongoing: needs a valueset and within_days"}},
 		{"bad contrast", "id: a\nname: A\nmatch: {payor_identifiers: [A]}\nred_flags:\n  infection:\n    contrast: with\n",
