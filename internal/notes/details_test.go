@@ -29,6 +29,13 @@ func TestCourse(t *testing.T) {
 		{"Tried PT in 2019 with good relief.", &Course{At: "2019"}},
 		{"Chiropractic care for 6 weeks in March 2024.", &Course{Duration: "6 weeks", Days: 42, At: "March 2024"}},
 		{"PT since April after a course in 2019.", &Course{Since: "April"}},
+		// A start verb a few words before a day.
+		{"Started physical therapy on 4/30/2020, still attending twice weekly.", &Course{Since: "4/30/2020"}},
+		{"Started physical therapy 4/30/2020.", &Course{Since: "4/30/2020"}},
+		{"Started physical therapy on April 30, 2020.", &Course{Since: "April 30, 2020"}},
+		{"Naproxen 500 mg prescribed 4/27 for back pain.", nil},
+		// A year alone after such a verb is a past course, not a start.
+		{"Started PT in 2019, stopped after three visits.", &Course{At: "2019"}},
 	}
 	for _, tt := range tests {
 		fs := f.Find(tt.text)

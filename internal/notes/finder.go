@@ -785,9 +785,15 @@ func NumberWord(w string) (int, bool) {
 func (f *Finder) course(clause string) *Course {
 	var c Course
 	lower := lowerASCII(clause)
+	// group is the text of the named group that took part in the match:
+	// several patterns of a list may each name a group "since".
 	group := func(re *regexp.Regexp, m []int, name string) string {
-		i := re.SubexpIndex(name)
-		return clause[m[2*i]:m[2*i+1]]
+		for i, n := range re.SubexpNames() {
+			if n == name && m[2*i] >= 0 {
+				return clause[m[2*i]:m[2*i+1]]
+			}
+		}
+		return ""
 	}
 	if m := f.since.FindStringSubmatchIndex(lower); m != nil {
 		c.Since = collapse(strings.TrimRight(group(f.since, m, "since"), ", "))
