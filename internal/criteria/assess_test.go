@@ -1295,8 +1295,12 @@ func TestAssessTherapyDurationsAndDates(t *testing.T) {
 			},
 		},
 		{
-			name: "completed order without a duration is not named",
+			// Stopped or completed, an order without a duration in the
+			// look-back is named too: how long it was taken is unknown.
+			name: "completed order without a duration, trial not met",
 			meds: []chart.MedicationRequest{completed(naproxen(30))},
+			text: "order (completed) with no supply duration or end date recorded) counts as a single day only",
+			want: []nc{{ReasonNoSupplyDuration, ymd(agoT(30)), "order (completed) with no supply duration or end date recorded; counted as a single day"}},
 		},
 		{
 			name:  "active order without a duration beside a met trial is not named",

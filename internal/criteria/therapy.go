@@ -93,7 +93,7 @@ func (x *assessor) therapy() therapyResult {
 		items = append(items, interval{s: s, e: end, kind: kind, visit: visit, ev: ev, clipped: clipped})
 		return true
 	}
-	// open holds the active orders counted as one day for want of a supply
+	// open holds the orders counted as one day for want of a supply
 	// duration or an end date: named when the trial is not met, since
 	// recording their duration, not a new course, may be what is missing.
 	var open []NotCounted
@@ -232,9 +232,15 @@ func (x *assessor) therapy() therapyResult {
 			// lapsed course).
 			x.record(NotCounted{Reason: ReasonSupplyUnusable, What: label(m.Kind), Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
 				Why: "supply duration unusable: " + mu.SupplyUnusable + "; counted as a single day"})
-		case mu.Kind == chart.MedicationRequested && mu.Status == "active":
+		case mu.Kind == chart.MedicationRequested:
+			// Active or not (stopped, completed), an order without a
+			// duration says nothing of how long it was taken.
+			what := "active order"
+			if mu.Status != "active" && mu.Status != "" {
+				what = "order (" + mu.Status + ")"
+			}
 			open = append(open, NotCounted{Reason: ReasonNoSupplyDuration, What: label(m.Kind), Display: name, DateText: dateOrEmpty(mu.Start), Source: mu.Source,
-				Why: "active order with no supply duration or end date recorded; counted as a single day"})
+				Why: what + " with no supply duration or end date recorded; counted as a single day"})
 		}
 	}
 
