@@ -297,6 +297,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 			return ""
 		},
+		ReleaseToken: func(r *http.Request) {
+			cl, ok := auth.CallerFrom(r.Context())
+			if !ok || verifier == nil {
+				return
+			}
+			if err := verifier.Release(r.Context(), cl); err != nil {
+				log.WarnContext(r.Context(), "token id not released; a retry with the same token will be refused", "error", err.Error())
+			}
+		},
 	})
 
 	hs := &http.Server{

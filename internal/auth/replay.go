@@ -76,11 +76,24 @@ func (c *replayCache) add(iss, jti string, expires, now time.Time) error {
 	return nil
 }
 
-// expire forgets the entries whose token can no longer be accepted.
+// expire forgets the entries whose token can no longer be accepted. A heap
+// entry whose id was removed (remove), or recorded again since with another
+// expiry, leaves the current record alone.
 func (s *replayShare) expire(now time.Time) {
 	for s.byExpiry.Len() > 0 && !s.byExpiry[0].expires.After(now) {
 		e := heap.Pop(&s.byExpiry).(replayEntry)
-		delete(s.seen, e.jti)
+		if exp, ok := s.seen[e.jti]; ok && exp.Equal(e.expires) {
+			delete(s.seen, e.jti)
+		}
+	}
+}
+
+// remove forgets the pair (its heap entry goes when it expires).
+func (c *replayCache) remove(iss, jti string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.shares[iss]; ok {
+		delete(s.seen, jti)
 	}
 }
 
@@ -113,6 +126,8 @@ func (c *replayCache) len() int {
 // means the token is a replay. Recording and checking are one atomic step.
 type SharedReplay interface {
 	RecordTokenID(ctx context.Context, iss, jti string, expires, now time.Time) (bool, error)
+	// ForgetTokenID removes the record of (iss, jti) (Verifier.Release).
+	ForgetTokenID(ctx context.Context, iss, jti string) error
 }
 
 // ErrReplayUnavailable is a shared replay store that could not be asked: the
@@ -132,6 +147,25 @@ func (v *Verifier) recordJTI(ctx context.Context, iss, jti string, expires, now 
 	}
 	if !fresh {
 		return ErrReplayed
+	}
+	return nil
+}
+
+// Release forgets the token id of a verified call that was refused before
+// it was served (429 over a rate limit, 503 over a load budget), so the
+// client may send the same token again as Retry-After invites: a token is
+// still accepted for at most one served call. Errors of a shared store are
+// returned; the token then stays used (the client mints another).
+func (v *Verifier) Release(ctx context.Context, c Caller) error {
+	if c.Issuer == "" || c.JTI == "" {
+		return nil
+	}
+	if v.cfg.SharedReplay == nil {
+		v.replay.remove(c.Issuer, c.JTI)
+		return nil
+	}
+	if err := v.cfg.SharedReplay.ForgetTokenID(ctx, c.Issuer, c.JTI); err != nil {
+		return fmt.Errorf("%w: %w", ErrReplayUnavailable, err)
 	}
 	return nil
 }

@@ -33,6 +33,41 @@ func (m *memoryShared) RecordTokenID(_ context.Context, iss, jti string, expires
 	return true, nil
 }
 
+func (m *memoryShared) ForgetTokenID(_ context.Context, iss, jti string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("connection refused")
+	}
+	delete(m.seen, [2]string{iss, jti})
+	return nil
+}
+
+// A released token (its call refused before it was served) is accepted
+// again, once: in memory and in a shared store alike.
+func TestReleaseLetsTheSameTokenRetry(t *testing.T) {
+	testKeys(t)
+	s := newJWKSServer(t, false, jwksOf(t, ecKey))
+	for name, shared := range map[string]SharedReplay{"memory": nil, "shared": &memoryShared{seen: map[[2]string]time.Time{}}} {
+		t.Run(name, func(t *testing.T) {
+			cfg := VerifierConfig{Clients: []Client{{Issuer: ehrIssuer, JWKSURL: s.URL}}, SharedReplay: shared}
+			h := newHarness(t, cfg)
+			c := h.claims(ehrIssuer, servicePath)
+			c["jti"] = "retry-" + name
+			tok := sign(t, ecKey, c, nil)
+			first := h.bearer(servicePath, tok)
+			if err := h.v.Release(context.Background(), Caller{Issuer: ehrIssuer, JTI: "retry-" + name}); err != nil {
+				t.Fatal(err)
+			}
+			got := []result{first, h.bearer(servicePath, tok), h.bearer(servicePath, tok)}
+			want := []result{ok(ehrIssuer, "retry-"+name), ok(ehrIssuer, "retry-"+name), unauthorized(ReasonReplayed)}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("calls (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestSharedReplay(t *testing.T) {
 	testKeys(t)
 	s := newJWKSServer(t, false, jwksOf(t, ecKey))

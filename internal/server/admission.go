@@ -64,6 +64,7 @@ func (s *Server) weight(c *gin.Context) int64 {
 func (s *Server) admit(c *gin.Context) {
 	n := s.weight(c)
 	if !s.decoding.tryAcquire(n) {
+		s.releaseToken(c)
 		c.Header("Retry-After", "1")
 		c.Header("Connection", "close")
 		s.fail(c, ErrBusy)

@@ -146,3 +146,48 @@ func TestOpenDiscovery(t *testing.T) {
 		t.Errorf("service call without token under open discovery: %d", rec.Code)
 	}
 }
+
+// A call refused over the rate limit (429, Retry-After) has not used its
+// token: the same token sent again once the limit allows is served, and a
+// third send is a replay.
+func TestRateLimitedTokenCanRetry(t *testing.T) {
+	dev, err := auth.LoadOrCreateDevKey(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier(auth.VerifierConfig{Clients: []auth.Client{{Issuer: auth.DevIssuer, JWKS: dev.JWKS()}}, BaseURL: "http://cds.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	s := newTestServer(t, func(c *Config) {
+		c.Authenticate = v.Middleware
+		c.CallerOf = func(r *http.Request) string { cl, _ := auth.CallerFrom(r.Context()); return cl.Issuer }
+		c.ReleaseToken = func(r *http.Request) {
+			if cl, ok := auth.CallerFrom(r.Context()); ok {
+				_ = v.Release(r.Context(), cl)
+			}
+		}
+		c.RatePerSecond, c.RateBurst = 5, 1
+	})
+	path := "/cds-services/lumbar-mri-order-sign"
+	call := func(tok string) int {
+		return s.do(t, http.MethodPost, path, minimal(t, nil), map[string]string{"Authorization": "Bearer " + tok}).Code
+	}
+	first, _ := dev.Mint("http://cds.test"+path, time.Minute)
+	second, _ := dev.Mint("http://cds.test"+path, time.Minute)
+	if got := call(first); got != http.StatusOK {
+		t.Fatalf("first call: %d", got)
+	}
+	if got := call(second); got != http.StatusTooManyRequests {
+		t.Fatalf("second call at once: %d, want 429", got)
+	}
+	time.Sleep(300 * time.Millisecond) // the limit refills one call per 200 ms
+	if got := call(second); got != http.StatusOK {
+		t.Errorf("the same token after Retry-After: %d, want 200", got)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := call(second); got != http.StatusUnauthorized {
+		t.Errorf("the token once served, sent again: %d, want 401", got)
+	}
+}

@@ -250,10 +250,19 @@ func (s *Server) rateLimit(c *gin.Context) {
 	}
 	ok, wait := s.limiter.allow(s.rateKey(c), time.Now())
 	if !ok {
+		s.releaseToken(c)
 		s.refuse(c, RefusedRateLimited, wait)
 		return
 	}
 	c.Next()
+}
+
+// releaseToken gives back the token id of a verified request refused before
+// it was served (Config.ReleaseToken).
+func (s *Server) releaseToken(c *gin.Context) {
+	if s.cfg.ReleaseToken != nil && caller(c) != "" {
+		s.cfg.ReleaseToken(c.Request)
+	}
 }
 
 // adminOnly checks the admin bearer token in constant time; without a

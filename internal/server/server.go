@@ -84,6 +84,11 @@ type Config struct {
 	Authenticate func(http.Handler) http.Handler
 	// CallerOf returns the verified issuer of an authenticated request.
 	CallerOf func(*http.Request) string
+	// ReleaseToken, when set, forgets the token id of an authenticated
+	// request that was then refused before it was served (429 over the
+	// rate limit, 503 over the decode budget): the client may retry with
+	// the same token, as Retry-After invites, and is not told "replayed".
+	ReleaseToken func(*http.Request)
 	// OpenDiscovery serves discovery without authentication.
 	OpenDiscovery bool
 	// CORSOrigins are the allowed browser origins; "*" allows any.

@@ -39,6 +39,17 @@ func TestRecordTokenID(t *testing.T) {
 				t.Errorf("%s: RecordTokenID = %v, %v; want %v", s.name, got, err, s.want)
 			}
 		}
+		// A released id (its call refused before it was served) is new
+		// again; another issuer's is untouched.
+		if err := db.ForgetTokenID(ctx, "https://ehr.example", "j1"); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := db.RecordTokenID(ctx, "https://ehr.example", "j1", exp.Add(time.Hour), exp.Add(2*time.Minute)); err != nil || !got {
+			t.Errorf("after ForgetTokenID: RecordTokenID = %v, %v; want true", got, err)
+		}
+		if got, err := db.RecordTokenID(ctx, "https://other.example", "j1", exp, now.Add(time.Minute)); err != nil || got {
+			t.Errorf("other issuer's id after ForgetTokenID: %v, %v; want a replay", got, err)
+		}
 		n, err := db.PruneTokenIDs(ctx, exp.Add(time.Minute))
 		if err != nil || n != 1 {
 			t.Errorf("PruneTokenIDs = %d, %v; want 1 (the other issuer's expired id)", n, err)

@@ -32,6 +32,15 @@ func (db *DB) RecordTokenID(ctx context.Context, iss, jti string, expires, now t
 	return true, nil
 }
 
+// ForgetTokenID deletes the record of (iss, jti): the call that used the
+// token was refused before it was served (auth.Verifier.Release).
+func (db *DB) ForgetTokenID(ctx context.Context, iss, jti string) error {
+	if _, err := db.tokenPool().ExecContext(ctx, db.dialect.rebind(`DELETE FROM token_ids WHERE issuer = ? AND jti = ?`), iss, jti); err != nil {
+		return fmt.Errorf("store: forget token id: %w", err)
+	}
+	return nil
+}
+
 // PruneTokenIDs deletes the token ids that expired before now and returns
 // how many. The service runs it every minute; several replicas running it
 // at once delete each row once.
