@@ -557,6 +557,17 @@ func (v *Verifier) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// registeredClaims are the RFC 7519 claim names the verifier reads.
+var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
+
+// clipClaim keeps a client's claim name short in an error.
+func clipClaim(s string) string {
+	if len(s) > 32 {
+		return s[:32]
+	}
+	return s
+}
+
 // numericDates refuses a token whose exp, iat or nbf is not a JSON number:
 // RFC 7519 section 2 defines NumericDate as a JSON numeric value, and the
 // JWT library would also read a string holding digits.
@@ -572,6 +583,16 @@ func numericDates(raw string) error {
 	var claims map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	// Claim names are case-sensitive (RFC 7519 section 4), but the JWT
+	// library's JSON decoding matches them without regard to case: an
+	// "Exp" beside "exp" could stand in for it. Refuse such a payload.
+	for k := range claims {
+		for _, name := range registeredClaims {
+			if k != name && strings.EqualFold(k, name) {
+				return fmt.Errorf("%w: claim %q is not the registered claim %q (names are case-sensitive)", ErrMalformed, clipClaim(k), name)
+			}
+		}
 	}
 	for _, name := range []string{"exp", "iat", "nbf"} {
 		v, ok := claims[name]

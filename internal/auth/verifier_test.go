@@ -178,6 +178,14 @@ func TestMiddleware(t *testing.T) {
 			c["exp"] = strconv.FormatInt(now.Add(time.Minute).Unix(), 10)
 		}, want: refused(ReasonMalformed)},
 		{name: "iat as a string", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) { c["iat"] = strconv.FormatInt(now.Unix(), 10) }, want: refused(ReasonMalformed)},
+		// Claim names are case-sensitive: an expired exp beside a fresh
+		// "Exp" the JSON decoding would match is refused.
+		{name: "Exp beside an expired exp", key: ecKey, claims: func(c jwt.MapClaims, now time.Time) {
+			c["iat"] = now.Add(-20 * time.Minute).Unix()
+			c["exp"] = now.Add(-16 * time.Minute).Unix()
+			c["Exp"] = now.Add(30 * time.Minute).Unix()
+		}, want: refused(ReasonMalformed)},
+		{name: "ISS beside iss", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { c["ISS"] = "https://evil.example.org" }, want: refused(ReasonMalformed)},
 		{name: "missing exp", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "exp") }, want: refused(ReasonMissingExp)},
 		{name: "missing iat", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "iat") }, want: refused(ReasonMissingIat)},
 		{name: "missing jti", key: ecKey, claims: func(c jwt.MapClaims, _ time.Time) { delete(c, "jti") }, want: refused(ReasonMissingJTI)},
