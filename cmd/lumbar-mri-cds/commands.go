@@ -426,7 +426,7 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	f.str(&valueSetDir, "valuesets", "", "the service's ValueSet folder, needed when its policies name the operator's value sets", false)
 	f.str(&databaseURL, "database-url", "", "postgres:// URL of the PostgreSQL database of replicas (default: SQLite in --data-dir)", true)
 	f.StringVar(&from, "from", "", "first day YYYY-MM-DD (default: 30 days ago)")
-	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today)")
+	f.StringVar(&to, "to", "", "last day YYYY-MM-DD, inclusive (default: today); without --from, the 30 days up to it")
 	f.usage(stderr, "report [flags]", "Print calls, outcomes, card acceptance and latency for a period, from the audit database.")
 	if err := f.parse(args); err != nil {
 		return err

@@ -384,6 +384,8 @@ func Period(fromS, toS string, now time.Time) (time.Time, time.Time, error) {
 			return from, to, fmt.Errorf("%w: to must be a date YYYY-MM-DD, got %q", ErrBadPeriod, clip(toS))
 		}
 		to = t.AddDate(0, 0, 1)
+		// Without a from, the 30 days up to the given last day.
+		from = to.AddDate(0, 0, -30)
 	}
 	if fromS != "" {
 		t, err := time.Parse(time.DateOnly, fromS)

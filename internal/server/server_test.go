@@ -357,3 +357,28 @@ func TestPanicIsAnAudited500(t *testing.T) {
 		t.Errorf("the panic is not logged")
 	}
 }
+
+// A report period: the 30 days to today by default, the 30 days to the
+// given last day when only "to" is given, and from before to.
+func TestPeriod(t *testing.T) {
+	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
+	tests := []struct {
+		from, to string
+		wantFrom time.Time
+		wantTo   time.Time
+		wantErr  bool
+	}{
+		{"", "", now.AddDate(0, 0, -30), now, false},
+		{"", "2026-06-30", day("2026-06-01"), day("2026-07-01"), false},
+		{"2026-06-01", "2026-06-30", day("2026-06-01"), day("2026-07-01"), false},
+		{"2026-07-02", "2026-06-30", time.Time{}, time.Time{}, true},
+		{"2026-13-01", "", time.Time{}, time.Time{}, true},
+	}
+	for _, tt := range tests {
+		from, to, err := Period(tt.from, tt.to, now)
+		if (err != nil) != tt.wantErr || !tt.wantErr && (!from.Equal(tt.wantFrom) || !to.Equal(tt.wantTo)) {
+			t.Errorf("Period(%q, %q) = %s, %s, %v; want %s, %s (error %v)", tt.from, tt.to, from, to, err, tt.wantFrom, tt.wantTo, tt.wantErr)
+		}
+	}
+}
