@@ -431,6 +431,9 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	if f.NArg() > 0 {
+		return usageError{fmt.Errorf("report takes no arguments, got %q", clipArg(f.Arg(0)))}
+	}
 	start, end, err := server.Period(from, to, time.Now())
 	if err != nil {
 		return usageError{err} // a --from or --to the command does not take
@@ -461,4 +464,12 @@ func report(ctx context.Context, args []string, getenv func(string) string, stdo
 		r.PolicyNames = server.PolicyNames(holder.Current())
 	}
 	return reportpkg.Text(stdout, r)
+}
+
+// clipArg keeps a stray command-line argument short in an error.
+func clipArg(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }

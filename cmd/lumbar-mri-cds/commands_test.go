@@ -97,6 +97,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"valueset", "expand", "--tx", "ftp://tx", "--url", "http://x/vs"}, 2, "not an absolute http(s) URL"},
 		{[]string{"seed"}, 2, "seed needs --fhir"},
 		{[]string{"report", "--from", "2026-13-01"}, 2, `from must be a date YYYY-MM-DD, got "2026-13-01"`},
+		{[]string{"report", "x"}, 2, `report takes no arguments, got "x"`},
+		{[]string{"serve", "x"}, 2, `serve takes no arguments, got "x"`},
+		{[]string{"serve", "--log-format", "xml"}, 2, `--log-format "xml": want text or json`},
 		{[]string{"report", "--from", "2026-06-02", "--to", "2026-06-01"}, 2, "from must not be after to"},
 	}
 	for _, tt := range tests {

@@ -118,9 +118,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := f.parse(args); err != nil {
 		return err
 	}
+	if f.NArg() > 0 {
+		return usageError{fmt.Errorf("serve takes no arguments, got %q", clipArg(f.Arg(0)))}
+	}
 	log, err := newLogger(c.logFormat, c.logLevel, stderr)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
