@@ -258,7 +258,7 @@ func (s *Server) handleFeedback(c *gin.Context) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 5*time.Second)
 	defer cancel()
-	if err := s.cfg.Store.RecordFeedback(ctx, c.Param("id"), fb.Feedback); err != nil {
+	if err := s.cfg.Store.RecordFeedback(store.WithFeedbackClient(ctx, caller(c)), c.Param("id"), fb.Feedback); err != nil {
 		if !errors.Is(err, store.ErrUnknownCard) && !errors.Is(err, store.ErrInvalidFeedback) {
 			logger(c).Error("feedback write failed", slog.String("error", err.Error()))
 			err = ErrUnavailable

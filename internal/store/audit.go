@@ -659,8 +659,9 @@ var statementSQL = []struct {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, true},
 	{func(s *statements) **sql.Stmt { return &s.insertCards }, sqliteInsertCards, true},
 	{func(s *statements) **sql.Stmt { return &s.answered }, sqliteAnswered, true},
-	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT id, suggestions, override_reasons FROM cards
-		WHERE uuid = ? AND service_id = ? ORDER BY id DESC LIMIT 1`, false},
+	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT cards.id, cards.suggestions, cards.override_reasons, calls.client_iss
+		FROM cards JOIN calls ON calls.id = cards.call_id
+		WHERE cards.uuid = ? AND cards.service_id = ? ORDER BY cards.id DESC LIMIT 1`, false},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
 		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, false},

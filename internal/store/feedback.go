@@ -150,13 +150,19 @@ func check(it hooks.FeedbackItem) (item, error) {
 // recordItem checks the item against the card it names and stores it.
 func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, i int, it item, now int64) error {
 	var cardID int64
-	var suggestions, reasons string
-	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID, &suggestions, &reasons)
+	var suggestions, reasons, issuedTo string
+	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID, &suggestions, &reasons, &issuedTo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service", ErrUnknownCard, i, shorten(it.card))
 	}
 	if err != nil {
 		return fmt.Errorf("store: record feedback: %w", err)
+	}
+	// A verified client gives feedback on the cards it was given only: the
+	// report counts a card's feedback as its client's. Answered as an
+	// unknown card, so a client learns nothing of another's cards.
+	if client := FeedbackClient(ctx); client != "" && issuedTo != "" && client != issuedTo {
+		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service to this client", ErrUnknownCard, i, shorten(it.card))
 	}
 	var offered []string
 	if err := json.Unmarshal([]byte(suggestions), &offered); err != nil {
@@ -231,4 +237,21 @@ func shorten(s string) string {
 		return s
 	}
 	return string(r[:80]) + "…"
+}
+
+// feedbackClientKey is the context key of WithFeedbackClient.
+type feedbackClientKey struct{}
+
+// WithFeedbackClient returns ctx carrying the verified issuer of the client
+// posting feedback: RecordFeedback then accepts feedback only on the cards
+// issued to that client (calls.client_iss). Without it, or with "" (a
+// development instance, which verifies no token), any card of the service.
+func WithFeedbackClient(ctx context.Context, iss string) context.Context {
+	return context.WithValue(ctx, feedbackClientKey{}, iss)
+}
+
+// FeedbackClient returns the issuer WithFeedbackClient put in ctx, or "".
+func FeedbackClient(ctx context.Context) string {
+	iss, _ := ctx.Value(feedbackClientKey{}).(string)
+	return iss
 }

@@ -512,3 +512,30 @@ func TestKeyFileErrorsNameTheFile(t *testing.T) {
 		}
 	}
 }
+
+// A verified client gives feedback on its own cards only; another client
+// is told the card is unknown (404), and a development instance (no client)
+// may give feedback on any card.
+func TestFeedbackOnlyOnOwnCards(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		c := sampleCall(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "pat", 1)
+		c.ClientISS = "https://ehr-a.example"
+		if err := db.RecordCall(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		item := func(ts string) []hooks.FeedbackItem {
+			return []hooks.FeedbackItem{{Card: c.Cards[0].UUID, Outcome: "overridden", OutcomeTimestamp: ts}}
+		}
+		if err := db.RecordFeedback(WithFeedbackClient(ctx, "https://ehr-b.example"), service, item("2026-03-01T10:05:00Z")); !errors.Is(err, ErrUnknownCard) {
+			t.Errorf("another client's feedback: %v, want ErrUnknownCard", err)
+		}
+		if err := db.RecordFeedback(WithFeedbackClient(ctx, "https://ehr-a.example"), service, item("2026-03-01T10:06:00Z")); err != nil {
+			t.Errorf("the card's client: %v", err)
+		}
+		if err := db.RecordFeedback(ctx, service, item("2026-03-01T10:07:00Z")); err != nil {
+			t.Errorf("no verified client (development): %v", err)
+		}
+	})
+}
