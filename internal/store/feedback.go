@@ -161,7 +161,7 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 	// A verified client gives feedback on the cards it was given only: the
 	// report counts a card's feedback as its client's. Answered as an
 	// unknown card, so a client learns nothing of another's cards.
-	if client := FeedbackClient(ctx); client != "" && issuedTo != "" && client != issuedTo {
+	if client := FeedbackClient(ctx); client != "" && issuedTo != "" && clip(client) != issuedTo {
 		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service to this client", ErrUnknownCard, i, shorten(it.card))
 	}
 	var offered []string
