@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ type item struct {
 
 // check validates what can be checked without the database.
 func check(it hooks.FeedbackItem) (item, error) {
-	out := item{card: it.Card, outcome: it.Outcome}
+	out := item{card: uuidLower(it.Card), outcome: it.Outcome}
 	if it.Card == "" {
 		return out, errors.New("card is required")
 	}
@@ -122,7 +123,7 @@ func check(it hooks.FeedbackItem) (item, error) {
 		if !storable(s.ID) {
 			return out, errors.New("acceptedSuggestions: id is not a valid id")
 		}
-		out.suggestions = append(out.suggestions, s.ID)
+		out.suggestions = append(out.suggestions, uuidLower(s.ID))
 	}
 	slices.Sort(out.suggestions)
 	out.suggestions = slices.Compact(out.suggestions)
@@ -254,4 +255,16 @@ func WithFeedbackClient(ctx context.Context, iss string) context.Context {
 func FeedbackClient(ctx context.Context) string {
 	iss, _ := ctx.Value(feedbackClientKey{}).(string)
 	return iss
+}
+
+// uuidPattern is a UUID in either case.
+var uuidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// uuidLower is a UUID in lower case, as this service issues them (RFC 9562
+// section 4: UUIDs are compared without regard to case); other ids as sent.
+func uuidLower(id string) string {
+	if uuidPattern.MatchString(id) {
+		return strings.ToLower(id)
+	}
+	return id
 }

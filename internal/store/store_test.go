@@ -522,6 +522,7 @@ func TestFeedbackOnlyOnOwnCards(t *testing.T) {
 		ctx := t.Context()
 		c := sampleCall(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), "pat", 1)
 		c.ClientISS = "https://ehr-a.example"
+		c.Cards[0].UUID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 		if err := db.RecordCall(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -536,6 +537,12 @@ func TestFeedbackOnlyOnOwnCards(t *testing.T) {
 		}
 		if err := db.RecordFeedback(ctx, service, item("2026-03-01T10:07:00Z")); err != nil {
 			t.Errorf("no verified client (development): %v", err)
+		}
+		// A UUID is the same in either case (RFC 9562).
+		upper := item("2026-03-01T10:08:00Z")
+		upper[0].Card = strings.ToUpper(upper[0].Card)
+		if err := db.RecordFeedback(ctx, service, upper); err != nil {
+			t.Errorf("the card uuid in upper case: %v", err)
 		}
 	})
 }
