@@ -100,6 +100,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"report", "x"}, 2, `report takes no arguments, got "x"`},
 		{[]string{"serve", "x"}, 2, `serve takes no arguments, got "x"`},
 		{[]string{"serve", "--log-format", "xml"}, 2, `--log-format "xml": want text or json`},
+		{[]string{"serve", "--max-body", "0"}, 2, "--max-body: want a positive value"},
+		{[]string{"serve", "--fhir-timeout", "-1s"}, 2, "--fhir-timeout: want a positive value"},
 		{[]string{"report", "--from", "2026-06-02", "--to", "2026-06-01"}, 2, "from must not be after to"},
 	}
 	for _, tt := range tests {

@@ -139,6 +139,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.authFailureLimit < 0 || c.tokenMaxLifetime < 0 {
 		return errors.New("--auth-failure-limit and --token-max-lifetime must not be negative")
 	}
+	// A size, a deadline or a burst of zero or less would turn the bound
+	// off or fall back to a default unseen: refuse it, naming the flag.
+	for _, b := range []struct {
+		name string
+		bad  bool
+	}{
+		{"--max-body", c.maxBody <= 0}, {"--decode-budget", c.decodeBudget <= 0}, {"--fhir-timeout", c.fhirTimeout <= 0},
+		{"--audit-retention", c.auditRetention < 0}, {"--memory-limit", c.memoryLimit < 0}, {"--rate-burst", c.rateBurst < 0},
+	} {
+		if b.bad {
+			return usageError{fmt.Errorf("%s: want a positive value (see serve -h)", b.name)}
+		}
+	}
 	gcPercent := tuneGC(getenv)
 	memLimit, memSource := applyMemoryLimit(int64(c.memoryLimit), getenv)
 
