@@ -106,9 +106,6 @@ func (s *Server) nextRecovering(c *gin.Context) {
 		if r == nil {
 			return
 		}
-		if r == http.ErrAbortHandler {
-			panic(r)
-		}
 		s.log.ErrorContext(c.Request.Context(), "panic in a service call", slog.String("panic", clip(fmt.Sprint(r))), slog.String("stack", string(debug.Stack())))
 		s.fail(c, errPanic)
 	}()
