@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"encoding/json"
+	"regexp"
 )
 
 // Hook names this service answers.
@@ -55,3 +56,10 @@ func (r *Request) AccessToken() string {
 	}
 	return r.FHIRAuthorization.AccessToken
 }
+
+// uuidPattern is a UUID in its text form, in either case (RFC 9562 section
+// 4), as CDS Hooks 2.0 writes hookInstance and card and suggestion uuids.
+var uuidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// IsUUID reports whether s is a UUID in its 36-character text form.
+func IsUUID(s string) bool { return uuidPattern.MatchString(s) }

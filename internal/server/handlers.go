@@ -432,14 +432,11 @@ func auditHash(s string) string {
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
-// hookInstancePattern is a UUID, which CDS Hooks 2.0 makes hookInstance.
-var hookInstancePattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-
 // auditHookInstance is hookInstance as logged and stored: as sent when it
 // is a UUID (CDS Hooks 2.0, hookInstance), else auditHash: an id-shaped
 // "SofiaMarchetti-MRN-06" would put a name in the log.
 func auditHookInstance(s string) string {
-	if hookInstancePattern.MatchString(s) {
+	if hooks.IsUUID(s) {
 		return s
 	}
 	return auditHash(s)

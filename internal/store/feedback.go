@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -257,13 +256,10 @@ func FeedbackClient(ctx context.Context) string {
 	return iss
 }
 
-// uuidPattern is a UUID in either case.
-var uuidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
-
 // uuidLower is a UUID in lower case, as this service issues them (RFC 9562
 // section 4: UUIDs are compared without regard to case); other ids as sent.
 func uuidLower(id string) string {
-	if uuidPattern.MatchString(id) {
+	if hooks.IsUUID(id) {
 		return strings.ToLower(id)
 	}
 	return id
