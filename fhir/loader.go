@@ -207,6 +207,10 @@ type LoadInput struct {
 // a URL, so a crafted context.patientId cannot change the query.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
+// IsID reports whether s is a FHIR R4 id (datatypes, id): A-Z, a-z, 0-9,
+// "-" and ".", 1 to 64 characters.
+func IsID(s string) bool { return idPattern.MatchString(s) }
+
 // Load returns the patient's Record. Each search in Searches comes from the
 // prefetch when supplied there (DECISIONS.md, "Where the data comes from"),
 // otherwise from fhirServer; the queries run in parallel under one deadline

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime/debug"
 	"sort"
 	"strconv"
@@ -408,15 +407,13 @@ func knownHook(hook string) string {
 	return "unknown"
 }
 
-// auditIDPattern is the FHIR id syntax (R4 datatypes, id).
-var auditIDPattern = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
 
 // auditID returns an order id or hook instance fit for the audit trail and
 // the log: a FHIR id (a UUID is one) as it is,
 // anything else (free text, overlong) as a short hash that still matches
 // the same id across calls and feedback without keeping what was sent.
 func auditID(id string) string {
-	if id == "" || auditIDPattern.MatchString(id) {
+	if id == "" || fhir.IsID(id) {
 		return id
 	}
 	return auditHash(id)
