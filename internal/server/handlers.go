@@ -407,7 +407,6 @@ func knownHook(hook string) string {
 	return "unknown"
 }
 
-
 // auditID returns an order id or hook instance fit for the audit trail and
 // the log: a FHIR id (a UUID is one) as it is,
 // anything else (free text, overlong) as a short hash that still matches
