@@ -137,9 +137,10 @@ type builder struct {
 	emergent map[string]bool
 }
 
-// add completes a card (uuid, source, associated orders) and queues it.
-// orderIDs are the orders the card is about; none for the shared links card.
-func (b *builder) add(topicCode, topicDisplay string, c hooks.Card, orderIDs ...string) {
+// add completes a card (uuid, source, associated orders) and queues it,
+// returning the queued entry (valid until the next add). orderIDs are the
+// orders the card is about; none for the shared links card.
+func (b *builder) add(topicCode, topicDisplay string, c hooks.Card, orderIDs ...string) *pending {
 	c.UUID = b.newID()
 	if len(orderIDs) == 1 {
 		c.Summary = b.naming(orderIDs[0], c.Summary)
@@ -165,6 +166,7 @@ func (b *builder) add(topicCode, topicDisplay string, c hooks.Card, orderIDs ...
 		first = orderIDs[0]
 	}
 	b.cards = append(b.cards, pending{card: c, orderID: first, rank: rank})
+	return &b.cards[len(b.cards)-1]
 }
 
 // naming makes the summary of a card about one order say which order it is

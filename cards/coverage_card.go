@@ -215,8 +215,7 @@ func (b *builder) coverageCard(o *Order, offers, riding []offer) {
 	if len(c.Suggestions) > 0 {
 		c.SelectionBehavior = selection(len(c.Suggestions))
 	}
-	b.add(TopicCoverageInfo, "Coverage Information", c, a.Order.ID)
-	b.cards[len(b.cards)-1].decision = true
+	b.add(TopicCoverageInfo, "Coverage Information", c, a.Order.ID).decision = true
 }
 
 // coverageSummary is the decision in one line, under 140 characters.

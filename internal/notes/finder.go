@@ -361,25 +361,20 @@ var patientNamed = regexp.MustCompile(`\b(?:pt|patient|him|his)\b`)
 // excludedNotBefore reports whether the text right after an exclusion
 // starts (past spaces) with one of the concept's exclude_not_before phrases.
 func (c *concept) excludedNotBefore(rest string) bool {
-	if c.excludeNotBefore == nil {
-		return false
-	}
-	rest = strings.TrimLeft(rest, " \t\n\r")
-	m := c.excludeNotBefore.FindStringIndex(rest)
-	return m != nil && m[0] == 0
+	return startsWith(c.excludeNotBefore, rest, " \t\n\r\f")
 }
 
 // speaksBack reports whether the text right after a terminator starts
 // with a phrase that speaks of the clause before it ("but never went").
-func (f *Finder) speaksBack(rest string) bool {
-	if f.notBefore == nil {
+func (f *Finder) speaksBack(rest string) bool { return startsWith(f.notBefore, rest, " \t\n\r\f,") }
+
+// startsWith reports whether rest, past any of the characters of skip,
+// starts with a match of re (false when re is nil).
+func startsWith(re *regexp.Regexp, rest, skip string) bool {
+	if re == nil {
 		return false
 	}
-	i := 0
-	for i < len(rest) && (isSpace(rest[i]) || rest[i] == ',') {
-		i++
-	}
-	m := f.notBefore.FindStringIndex(rest[i:])
+	m := re.FindStringIndex(strings.TrimLeft(rest, skip))
 	return m != nil && m[0] == 0
 }
 
