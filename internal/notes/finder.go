@@ -342,21 +342,13 @@ func (f *Finder) informantCuts(s string, ms [][]int, own bool) [][]int {
 		case female != she:
 			ms = append(ms, []int{verb, verb})
 		case own && f.own != nil && f.own.MatchString(s[m[0]:verb]) &&
-			informantOpens.MatchString(s[:m[0]]) && !patientNamed.MatchString(s[m[1]:]):
+			f.informantOpens.MatchString(s[:m[0]]) && !f.patientNamed.MatchString(s[m[1]:]):
 			ms = slices.DeleteFunc(ms, func(t []int) bool { return t[0] >= m[0] && t[0] < m[1] })
 		}
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i][0] < ms[j][0] })
 	return ms
 }
-
-// informantOpens is what may come before a relative who is the sentence's
-// subject: nothing, or whose relative ("pt's mother", "her brother").
-var informantOpens = regexp.MustCompile(`^\s*(?:(?:the )?(?:pt|patient)'s |his |her |their )?$`)
-
-// patientNamed finds the patient named after a relative's pronoun: "she
-// found him", "she thinks the patient", "he says pt".
-var patientNamed = regexp.MustCompile(`\b(?:pt|patient|him|his)\b`)
 
 // excludedNotBefore reports whether the text right after an exclusion
 // starts (past spaces) with one of the concept's exclude_not_before phrases.

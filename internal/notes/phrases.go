@@ -132,6 +132,12 @@ type phraseFile struct {
 			// patient ("daughter reports she has been incontinent"):
 			// left to the terminators.
 			Own string `yaml:"own"`
+			// Opens is what may come before a relative who is the
+			// sentence's subject ("pt's", "her"); PatientNamed names the
+			// patient after the relative's pronoun ("him", "pt"). Either
+			// keeps the own reading off.
+			Opens        string `yaml:"opens"`
+			PatientNamed string `yaml:"patient_named"`
 		} `yaml:"informants"`
 	} `yaml:"terminators"`
 	Sections struct {
@@ -196,10 +202,14 @@ type Finder struct {
 	// female, male (the relative), verb, she, he (the pronoun); own
 	// matches the relatives whose own pronoun means themselves.
 	informants, own *regexp.Regexp
-	since           *regexp.Regexp
-	at              *regexp.Regexp
-	duration        *regexp.Regexp
-	sections        map[string]string
+	// informantOpens matches the whole text before a relative who is the
+	// sentence's subject; patientNamed, the patient named after the
+	// relative's pronoun.
+	informantOpens, patientNamed *regexp.Regexp
+	since                        *regexp.Regexp
+	at                           *regexp.Regexp
+	duration                     *regexp.Regexp
+	sections                     map[string]string
 	// dates finds a date written beside a finding (its "at" group);
 	// datesF is its prefilter. A date right after an ongoing word is a
 	// start, not when the finding was; a present word between a date and a
@@ -448,6 +458,15 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.own, err = compileList([]string{inf.Own}); inf.Own != "" && err != nil {
 		return nil, fmt.Errorf("%w: terminators informants own: %w", ErrInvalid, err)
+	}
+	if inf.Own != "" && (inf.Opens == "" || inf.PatientNamed == "") {
+		return nil, fmt.Errorf("%w: terminators informants: own needs opens and patient_named", ErrInvalid)
+	}
+	if f.informantOpens, err = regexp.Compile(lowerPattern(`^\s*(?:` + spaced(inf.Opens) + `)?$`)); inf.Own != "" && err != nil {
+		return nil, fmt.Errorf("%w: terminators informants opens: %w", ErrInvalid, err)
+	}
+	if f.patientNamed, err = compileList([]string{inf.PatientNamed}); inf.Own != "" && err != nil {
+		return nil, fmt.Errorf("%w: terminators informants patient_named: %w", ErrInvalid, err)
 	}
 	if err := cited("sections", pf.Sections.Source); err != nil {
 		return nil, err
