@@ -2,8 +2,11 @@ package chart
 
 import (
 	"strings"
+	"sync"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
+
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/terminology"
 )
 
 // CancerStage is a Condition's cancer stage group (Condition.stage.summary)
@@ -15,8 +18,8 @@ import (
 // mCODE STU 4 (hl7.org/fhir/us/mcode) carries the stage group in
 // Condition.stage.summary: TNMStageGroupMaxVS takes every code of the AJCC
 // system (http://cancerstaging.org); TNMStageGroupStagingTypeMaxVS types a
-// stage as a TNM stage grouping (SNOMED CT 399390009, 399537006, 399588009;
-// LOINC 21908-9, 21902-2, 21914-7).
+// stage as a TNM stage grouping (the shipped value set
+// tnm-stage-grouping-type).
 type CancerStage struct {
 	Group    string
 	Invasive bool
@@ -29,15 +32,16 @@ func (s CancerStage) IsZero() bool { return s.Group == "" }
 // ajccSystem is the AJCC code system of mCODE's TNMStageGroupMaxVS.
 const ajccSystem = "http://cancerstaging.org"
 
-// tnmStagingTypes are mCODE TNMStageGroupStagingTypeMaxVS (STU 4).
-var tnmStagingTypes = map[Coding]bool{
-	{System: "http://snomed.info/sct", Code: "399390009"}: true, // TNM stage grouping
-	{System: "http://snomed.info/sct", Code: "399537006"}: true, // Clinical TNM stage grouping
-	{System: "http://snomed.info/sct", Code: "399588009"}: true, // Pathologic TNM stage grouping
-	{System: "http://loinc.org", Code: "21908-9"}:         true, // Stage group.clinical Cancer
-	{System: "http://loinc.org", Code: "21902-2"}:         true, // Stage group.pathology Cancer
-	{System: "http://loinc.org", Code: "21914-7"}:         true, // Stage group.other Cancer
-}
+// tnmStagingTypes is the shipped value set tnm-stage-grouping-type (mCODE
+// STU 4 TNMStageGroupStagingTypeMaxVS), compiled once.
+var tnmStagingTypes = sync.OnceValue(func() *terminology.Set {
+	set, err := terminology.ShippedSet("tnm-stage-grouping-type")
+	if err != nil {
+		// The file is embedded and tested: only a broken build gets here.
+		return nil
+	}
+	return set
+})
 
 // cancerStage reads a Condition's TNM stage groups: from each stage, a
 // summary coded in the AJCC system (its display, else its code), or the
@@ -89,8 +93,9 @@ func stageOf(st *r4.ConditionStage) CancerStage {
 }
 
 func tnmTyped(cc *r4.CodeableConcept) bool {
+	set := tnmStagingTypes()
 	for _, cd := range concept(cc).Codings {
-		if tnmStagingTypes[Coding{System: cd.System, Code: cd.Code}] {
+		if set.Contains(cd.System, cd.Code) {
 			return true
 		}
 	}

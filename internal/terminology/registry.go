@@ -293,6 +293,26 @@ func ShippedValueSets() ([]*ValueSet, error) {
 	return out, errors.Join(errs...)
 }
 
+// ShippedSet compiles one embedded value set, found by its id (the file
+// name without ".json"), without the others: for a caller that needs one
+// fixed set and not a policy's registry. It must not include others.
+func ShippedSet(id string) (*Set, error) {
+	name := path.Join("valuesets", id+".json")
+	data, err := shippedFiles.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("shipped value set %s: %w", id, err)
+	}
+	v, err := Parse(name, data)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(v)
+	if err != nil {
+		return nil, err
+	}
+	return r.Get(v.URL), nil
+}
+
 // Shipped builds the registry of the embedded value sets alone.
 func Shipped() (*Registry, error) {
 	vs, err := ShippedValueSets()

@@ -295,3 +295,17 @@ func TestShippedCancerConcepts(t *testing.T) {
 		}
 	}
 }
+
+// ShippedSet compiles one embedded set by its id, alone.
+func TestShippedSet(t *testing.T) {
+	set, err := ShippedSet("tnm-stage-grouping-type")
+	if err != nil || set == nil {
+		t.Fatalf("ShippedSet = %v, %v", set, err)
+	}
+	if !set.Contains(SystemSNOMED, "399537006") || !set.Contains(SystemLOINC, "21908-9") || set.Contains(SystemSNOMED, "279039007") {
+		t.Errorf("tnm-stage-grouping-type membership wrong")
+	}
+	if _, err := ShippedSet("no-such-set"); err == nil {
+		t.Errorf("an unknown id gave no error")
+	}
+}
