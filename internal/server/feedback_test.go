@@ -53,6 +53,7 @@ func TestFeedback(t *testing.T) {
 		{"bad outcome", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"ignored","outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "outcome"},
 		{"suggestion of another card", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":"nope"}],"outcomeTimestamp":%q}]}`, withSuggestion.UUID, ts), 400, "suggestion"},
 		{"reason not offered", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"system":"x","code":"y"}},"outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "reason"},
+		{"offset beyond 14 hours", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","outcomeTimestamp":"2026-01-01T00:00:00+24:00"}]}`, warning.UUID), 400, "offset"},
 		{"missing timestamp", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden"}]}`, warning.UUID), 400, "outcomeTimestamp"},
 		{"all or nothing", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","outcomeTimestamp":%q},{"card":"unknown","outcome":"accepted","outcomeTimestamp":%q}]}`, warning.UUID, "2026-01-01T00:00:00Z", ts), 404, "unknown"},
 		{"malformed", `{"feedback":`, 400, "malformed"},

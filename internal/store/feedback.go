@@ -107,6 +107,12 @@ func check(it hooks.FeedbackItem) (item, error) {
 	if err != nil {
 		return out, fmt.Errorf("outcomeTimestamp %q is not an RFC 3339 date-time", shorten(it.OutcomeTimestamp))
 	}
+	// RFC 3339 gives an offset's hour as 00-23, which time.Parse stretches
+	// to 24; no zone is further than 14 hours from UTC (the FHIR instant
+	// pattern allows up to 14:00).
+	if _, off := at.Zone(); off > 14*3600 || off < -14*3600 {
+		return out, fmt.Errorf("outcomeTimestamp %q has a UTC offset beyond 14:00", shorten(it.OutcomeTimestamp))
+	}
 	// The report takes a card's latest feedback as its outcome: a time in
 	// the future (a client clock error, 9999-12-31) would hide every real
 	// outcome after it. A client clock ahead by up to feedbackClockSkew is
