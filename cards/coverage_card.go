@@ -44,6 +44,8 @@ var notCountedWords = map[string]string{
 	criteria.ReasonNotCurrent:           "not current",
 	criteria.ReasonStatus:               "its status does not count",
 	criteria.ReasonAdvisoryNote:         "from a note, advisory only under this policy",
+	criteria.ReasonNoteMedicationList:   "on a note's medication list, which does not document a trial",
+	criteria.ReasonNoteSuperseded:       "not read: a newer version replaces each (status superseded)",
 	criteria.ReasonAfterOrder:           "dated after the order",
 	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",
 	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",

@@ -91,6 +91,7 @@ func ExtractNotes(ctx context.Context, docs []chart.DocumentReference, reports [
 		}
 		n := chart.Note{Source: refOf("DocumentReference", d.Id), Date: docDate(&d.DocumentReference)}
 		n.Status, n.Reason = docStatus(d)
+		n.Superseded = d.StatusPresent && d.Status == r4.DocumentReferenceStatusSuperseded
 		if len(d.Content) == 0 {
 			n.Status, n.Reason = NoteNotRead, "no content"
 			add(n, nil)

@@ -31,6 +31,9 @@ type NoteFinding struct {
 	Counts bool
 	// Advisory is true when the note is preliminary: shown, not counted.
 	Advisory bool
+	// Listed is true for a therapy named in the note's medication list
+	// (notes.Finding.Listed): named, not counted.
+	Listed bool
 	// Context lists the cues that set the finding's context.
 	Context []string
 	// NeedsCurrent is true for concepts that need a current state (cauda
@@ -81,7 +84,7 @@ func (f *Facts) deriveNotes(rec *Record) {
 		date, _ := ParseDate(n.Date)
 		for _, fd := range finder.Find(n.Text) {
 			nf := NoteFinding{Source: n.Source, Date: date, Category: fd.Category, Concept: fd.Concept, Label: fd.Label,
-				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Context: fd.Cues,
+				Quote: fd.Quote, Counts: fd.Counts, Advisory: n.Status == NoteAdvisory, Listed: fd.Listed, Context: fd.Cues,
 				NeedsCurrent: fd.NeedsCurrent}
 			if fd.When != "" && !date.IsZero() {
 				nf.When, nf.WhenText = WhenDate(fd.When, date), fd.When

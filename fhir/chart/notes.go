@@ -38,6 +38,11 @@ type Note struct {
 	// or not read ("docStatus preliminary", "content type application/pdf").
 	Status NoteStatus
 	Reason string
+	// Superseded is true for a DocumentReference whose status is
+	// superseded: FHIR R4 (document-reference-status) says a newer
+	// reference replaces it. Not read, and named as one count, not one by
+	// one: it holds nothing the chart's current notes do not.
+	Superseded bool
 	// ContentType is the attachment's media type, without parameters.
 	ContentType string
 	// Text is the note's plain text (HTML stripped), empty when not read.

@@ -213,6 +213,15 @@ const (
 	// that count"); NotCounted.Why says which ("status cancelled").
 	ReasonStatus       = "status-not-counted"
 	ReasonAdvisoryNote = "advisory-note"
+	// ReasonNoteMedicationList: a therapy named in a note's medication list
+	// (notes.Finding.Listed): the list says the patient was on it, not that
+	// a trial of it was made for this back pain (Chou 2007: a trial of
+	// therapy).
+	ReasonNoteMedicationList = "note-medication-list"
+	// ReasonNoteSuperseded: DocumentReferences whose status is superseded
+	// (FHIR R4 document-reference-status: replaced by a newer one), named
+	// as one entry with their count and dates, not read.
+	ReasonNoteSuperseded = "note-superseded"
 	ReasonNoteNotRead  = "note-not-read"
 	ReasonAfterOrder   = "dated-after-the-order"
 	// ReasonOutsideImagingWindow: a lumbar study dated before the policy's

@@ -135,11 +135,47 @@ func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 
 // notesRead names the notes that could not be read (issue 15: other types
 // are listed as not read).
+//
+// Superseded notes (FHIR R4: a newer version replaces each) are named as one
+// entry with their count and dates: a chart can hold hundreds (Synthea marks
+// every earlier note so), and their versions in force are what is read.
 func (x *assessor) notesRead() {
+	var superseded []chart.Note
 	for _, n := range x.f.NotesNotRead {
+		if n.Superseded {
+			if len(superseded) == 0 || superseded[len(superseded)-1].Source != n.Source {
+				superseded = append(superseded, n)
+			}
+			continue
+		}
 		d := n.When()
 		dt := dateOrEmpty(d)
 		x.record(NotCounted{Reason: ReasonNoteNotRead, What: "clinical note", Display: "Clinical note", DateText: dt,
 			Source: n.Source, Why: n.Reason})
 	}
+	if len(superseded) == 0 {
+		return
+	}
+	first, last := "", ""
+	for _, n := range superseded {
+		if dt := dateOrEmpty(n.When()); dt != "" {
+			if first == "" || dt < first {
+				first = dt
+			}
+			if dt > last {
+				last = dt
+			}
+		}
+	}
+	nc := NotCounted{Reason: ReasonNoteSuperseded, What: "clinical notes",
+		Display: fmt.Sprintf("%d superseded %s", len(superseded), plural(len(superseded), "note", "notes"))}
+	switch {
+	case len(superseded) == 1:
+		nc.Display, nc.Source, nc.DateText = "Superseded clinical note", superseded[0].Source, first
+	case first != "" && first != last:
+		nc.DateText = first + " to " + last
+	default:
+		nc.DateText = first
+	}
+	x.record(nc)
 }

@@ -221,3 +221,55 @@ func TestNoteEvidenceCode(t *testing.T) {
 		t.Errorf("(-got +want):\n%s", diff)
 	}
 }
+
+// A medication list carried forward from visit to visit names what the
+// patient was on, not a trial: the same list in three notes three weeks
+// apart made a 42-day NSAID course (clinical review 6, probe of finding 04).
+// Each list entry within the look-back is named, once per note.
+func TestAssessNoteMedicationList(t *testing.T) {
+	list := "# Medications\nibuprofen 400 mg oral tablet; lisinopril 10 mg oral tablet\n\n# Assessment and Plan\nLow back pain."
+	rec := withNotes([]chart.Condition{lbp(60)}, note("v1", 43, list), note("v2", 22, list), note("v3", 1, list))
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if !a.Has(ConservativeTherapyMissing) || a.Outcome != CriteriaNotMet {
+		t.Errorf("medication list counted as a trial: %v", noteSummary(a))
+	}
+	var got []string
+	for _, nc := range a.NotCounted {
+		if nc.Reason == ReasonNoteMedicationList {
+			got = append(got, nc.Source)
+		}
+	}
+	want := []string{"DocumentReference/v1", "DocumentReference/v2", "DocumentReference/v3"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("listed entries named (-got +want):\n%s", diff)
+	}
+	// The same words as a course outside a list count.
+	rec = withNotes([]chart.Condition{lbp(60)}, note("v1", 1, "HPI: ibuprofen 400 mg TID for 7 weeks without relief."))
+	if a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow); a.Outcome != CriteriaMet {
+		t.Errorf("a written course: %v", noteSummary(a))
+	}
+}
+
+// Superseded notes (FHIR R4: a newer version replaces each) are one
+// not-counted entry with their count and dates, not one line each, and are
+// not among the unread notes the card warns about.
+func TestAssessSupersededNotes(t *testing.T) {
+	var ns []chart.Note
+	for i, days := range []int{400, 30, 9} {
+		ns = append(ns, chart.Note{Source: "DocumentReference/old" + string(rune('a'+i)), Date: *ago(days), Status: chart.NoteNotRead,
+			Reason: "status superseded", Superseded: true})
+	}
+	ns = append(ns, chart.Note{Source: "DocumentReference/pdf", Date: *ago(3), Status: chart.NoteNotRead, Reason: "content type application/pdf not read"})
+	a := Assess(cpt72148(), chart.Derive(withNotes([]chart.Condition{lbp(20)}, ns...)), defaultPolicy(), laterNow)
+	var got []string
+	for _, nc := range a.NotCounted {
+		got = append(got, nc.Reason+": "+nc.Display+" "+nc.DateText)
+	}
+	want := []string{
+		ReasonNoteNotRead + ": Clinical note " + *ago(3),
+		ReasonNoteSuperseded + ": 3 superseded notes " + *ago(400) + " to " + *ago(9),
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s", diff)
+	}
+}

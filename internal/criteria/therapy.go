@@ -247,6 +247,14 @@ func (x *assessor) therapy() therapyResult {
 	// Therapy courses written in notes (DECISIONS.md "Notes").
 	for i := range x.f.Notes {
 		nf := &x.f.Notes[i]
+		if nf.Listed && nf.Category == notes.ConservativeTherapy && x.inWindow(nf.Date, t.LookbackDays) {
+			// Named, once per note and therapy kind (x.record), within the
+			// look-back only: an old list is not what the trial needs.
+			if kind, ok := x.noteTherapyKind(nf); ok {
+				x.skip(ReasonNoteMedicationList, label(kind), nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			}
+			continue
+		}
 		if !nf.Counts || nf.Category != notes.ConservativeTherapy || nf.Date.IsZero() {
 			continue
 		}

@@ -37,12 +37,17 @@ type Finding struct {
 	Hypothetical bool
 	OtherPerson  bool
 	Historical   bool
+	// Listed is true for a therapy named in a medication list section
+	// ("Medications:", "# Current Medications"): an entry of the list says
+	// the medication was on it, not that a trial of it was made for this
+	// back pain (chou2007: a trial of therapy). It does not count.
+	Listed bool
 	// NeedsCurrent is true for concepts that need a current state (cauda
 	// equina signs, motor deficit, fever): historical mentions do not count.
 	NeedsCurrent bool
 	// Counts is true when the finding counts as evidence: not negated,
-	// hypothetical or about someone else, and not historical where the
-	// concept needs a current state.
+	// hypothetical, about someone else or a medication list entry, and not
+	// historical where the concept needs a current state.
 	Counts bool
 	// Cues lists what set the context, as "kind: text" ("negated: denies",
 	// "other-person: section Family History").
@@ -102,6 +107,10 @@ type section struct {
 // followed by a colon.
 var headerRe = regexp.MustCompile(`^[ \t]*(?:[-*•][ \t]*)?([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*:(.*)$`)
 
+// markdownHeadingRe matches a Markdown ATX heading line ("# Medications",
+// "## Plan ##"), the name in group 1.
+var markdownHeadingRe = regexp.MustCompile(`^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$`)
+
 // sectionsOf cuts text at section headers. A known header ("Family
 // History:", or its name alone on its line) sets the context of its
 // section, which runs until the next header line (a known header, any
@@ -130,7 +139,16 @@ func (f *Finder) sectionsOf(text string) []section {
 			cur = section{span: span{pos, pos}, context: ctx, name: name}
 			content = false
 		}
-		if m := headerRe.FindStringSubmatch(line); m != nil {
+		if m := markdownHeadingRe.FindStringSubmatch(line); m != nil {
+			// A Markdown heading ("# Medications", "## Plan") always
+			// starts a section: a known name sets its context.
+			name := strings.TrimSpace(m[1])
+			ctx := f.sections[strings.ToLower(name)]
+			if ctx == "" {
+				name = ""
+			}
+			startNew(ctx, name)
+		} else if m := headerRe.FindStringSubmatch(line); m != nil {
 			name := strings.ToLower(strings.TrimSpace(m[1]))
 			rest := strings.TrimSpace(m[2])
 			if ctx, ok := f.sections[name]; ok {
@@ -445,12 +463,19 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 			}
 		}
 		f.applyCues(text, hits, fd)
-		if sec.context != "" {
+		therapy := f.concepts[f.conceptIndex(fd.Concept)].therapy
+		switch {
+		case sec.context == ctxListed:
+			if therapy {
+				fd.Listed = true
+				fd.Cues = append(fd.Cues, ctxListed+": section "+sec.name)
+			}
+		case sec.context != "":
 			setContext(fd, sec.context, sec.context+": section "+sec.name)
 		}
-		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent)
+		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent) && !fd.Listed
 		fd.Quote = quote(text, sent, fd.Start, fd.End)
-		if f.concepts[f.conceptIndex(fd.Concept)].therapy {
+		if therapy {
 			fd.Course = f.course(text[cl.start:cl.end])
 		}
 	}

@@ -29,7 +29,7 @@ func summary(fs []Finding) []string {
 			for _, c := range []struct {
 				on   bool
 				name string
-			}{{fd.Negated, "neg"}, {fd.Hypothetical, "hyp"}, {fd.OtherPerson, "other"}, {fd.Historical, "hist"}} {
+			}{{fd.Negated, "neg"}, {fd.Hypothetical, "hyp"}, {fd.OtherPerson, "other"}, {fd.Historical, "hist"}, {fd.Listed, "listed"}} {
 				if c.on {
 					why = append(why, c.name)
 				}
@@ -198,6 +198,17 @@ func TestFind(t *testing.T) {
 		// HTML notes, read through StripHTML: block tags are line breaks,
 		// headings are headers.
 		{fromHTML("<p><b>Family History:</b> mother with breast cancer.</p><p><b>Exam:</b> left foot drop."), []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		// A medication list names what the patient is on, not a trial
+		// made for this back pain (Synthea's notes write one at every
+		// visit); other findings in it keep their context.
+		{"# Medications\nnitrofurantoin 5 mg/ml oral suspension; ibuprofen 400 mg oral tablet [ibu]\n\n# Assessment and Plan", []string{"conservative-therapy/medication-trial -listed"}},
+		{"Current medications:\n- naproxen 500 mg BID\n- lisinopril 10 mg\n\nHPI: naproxen for 6 weeks without relief.", []string{"conservative-therapy/medication-trial -listed", "conservative-therapy/medication-trial +"}},
+		{"Meds: gabapentin, cyclobenzaprine", []string{"conservative-therapy/medication-trial -listed", "conservative-therapy/medication-trial -listed"}},
+		{"Medications: tamoxifen for breast cancer", []string{"cancer/cancer-history +"}},
+		// A Markdown heading starts a section, known or not.
+		{"# Family History\nMother with breast cancer.\n# Exam\nLeft foot drop.", []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		{"## Family History\nBreast cancer.\n## Social\nHistory of lumbar fusion.", []string{"cancer/cancer-history -other", "prior-surgery/lumbar-surgery +"}},
+		{"#1 Low back pain. Naproxen for 6 weeks.", []string{"conservative-therapy/medication-trial +"}},
 		{fromHTML("<h3>Family History</h3><p>Breast cancer.</p><h3>Assessment</h3><p>Left foot drop."), []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
 		{fromHTML("<h3>Family History</h3><p>Lymphoma.<br>Colon cancer.</p><h4>Motor</h4><p>Left EHL 2/5."), []string{"cancer/cancer-history -other", "cancer/cancer-history -other", "motor-deficit/motor-grade +"}},
 		// Abbreviations do not end a sentence early.

@@ -51,6 +51,11 @@ const (
 
 var contextKinds = []string{ctxNegated, ctxHypothetical, ctxOtherPerson, ctxHistorical}
 
+// ctxListed is a section context only (phrases.yaml sections): a
+// medication list. A therapy named in it is an entry of the list, not a
+// documented trial; other findings there keep their context.
+const ctxListed = "listed"
+
 type phraseFile struct {
 	Sources  map[string]string `yaml:"sources"`
 	Findings []struct {
@@ -472,7 +477,7 @@ func New(data []byte) (*Finder, error) {
 		return nil, err
 	}
 	for _, s := range pf.Sections.List {
-		if s.Context != "none" && !slices.Contains(contextKinds, s.Context) {
+		if s.Context != "none" && s.Context != ctxListed && !slices.Contains(contextKinds, s.Context) {
 			return nil, fmt.Errorf("%w: section context %q unknown", ErrInvalid, s.Context)
 		}
 		ctx := s.Context
