@@ -222,8 +222,8 @@ const (
 	// (FHIR R4 document-reference-status: replaced by a newer one), named
 	// as one entry with their count and dates, not read.
 	ReasonNoteSuperseded = "note-superseded"
-	ReasonNoteNotRead  = "note-not-read"
-	ReasonAfterOrder   = "dated-after-the-order"
+	ReasonNoteNotRead    = "note-not-read"
+	ReasonAfterOrder     = "dated-after-the-order"
 	// ReasonOutsideImagingWindow: a lumbar study dated before the policy's
 	// window for prior imaging (365 days by default); NotCounted.Why says
 	// which window.
