@@ -153,6 +153,10 @@ func TestAssess(t *testing.T) {
 			summary{CriteriaMet, []string{RedFlagImmunosuppression, missing}, 0}},
 		{"kidney transplant status with new back pain", chart.Record{Conditions: []chart.Condition{icd("tx", "Z94.0", "Kidney transplant status", 1000), lbp(10)}}, cpt72148(),
 			summary{CriteriaMet, []string{RedFlagImmunosuppression, missing}, 0}},
+		// Synthea's kidney transplant recipients (VSAC 2.16.840.1.113883.3.464.1003.109.12.1029;
+		// clinical review 6, finding 03).
+		{"history of renal transplant (SNOMED CT) with new back pain", chart.Record{Conditions: []chart.Condition{cond("tx", "http://snomed.info/sct", "161665007", "History of renal transplant (situation)", 1000), lbp(10)}}, cpt72148(),
+			summary{CriteriaMet, []string{RedFlagImmunosuppression, missing}, 0}},
 		{"cannabis dependence is not IV drug use", chart.Record{Conditions: []chart.Condition{icd("c", "F12.20", "Cannabis dependence, uncomplicated", 100), lbp(10)}}, cpt72148(),
 			summary{CriteriaNotMet, []string{missing}, 0}},
 		{"opioid dependence in remission is not current IV drug use", chart.Record{Conditions: []chart.Condition{icd("o", "F11.21", "Opioid dependence, in remission", 100), lbp(10)}}, cpt72148(),
