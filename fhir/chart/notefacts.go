@@ -101,9 +101,31 @@ func (f *Facts) deriveNotes(rec *Record) {
 					nf.CourseAt = SinceDate(fd.Course.At, date)
 				}
 			}
+			if fd.Category == notes.BackPain {
+				nf.When, nf.WhenText = onsetOf(fd.Course, date, nf.When, nf.WhenText)
+			}
 			f.Notes = append(f.Notes, nf)
 		}
 	}
+}
+
+// onsetOf dates a finding read by its onset (notes.BackPain: "new back
+// pain for 3 weeks") where the note does not date it itself: a start
+// written beside it ("since May 2"), else the note's date less the
+// duration written ("for 3 weeks": 21 days before the note). With neither,
+// when and whenText are kept (a date the finder placed, or none: the
+// note's own date stands).
+func onsetOf(c *notes.Course, noted Date, when Date, whenText string) (Date, string) {
+	if c == nil || noted.IsZero() || !when.IsZero() {
+		return when, whenText
+	}
+	switch {
+	case c.Since != "":
+		return SinceDate(c.Since, noted), "since " + c.Since
+	case c.Days > 0:
+		return DayDate(noted.Earliest.AddDate(0, 0, -c.Days)), c.Duration + " before the note"
+	}
+	return when, whenText
 }
 
 // TextOnlyProblem is a Condition read by its words (text, else its

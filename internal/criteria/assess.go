@@ -789,7 +789,16 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 	case c.Fever:
 		return x.fever(c.WithinDays)
 	case c.Indication:
-		return x.indications(&x.pol.Indication, c.WithinDays)
+		ev := x.indications(&x.pol.Indication, c.WithinDays)
+		if c.WithinDays > 0 {
+			// "New back pain" is also what a note says is new, dated by
+			// the onset it writes ("new low back pain for 3 weeks"): a
+			// coded diagnosis or the order's reason seldom carries an
+			// onset (ACP 2011 (Chou) Table 2: history of cancer with new
+			// onset of low back pain; clinical reviews 5 and 6).
+			ev = append(ev, x.noteEvidence([]string{string(notes.BackPain)}, c.WithinDays, x.flagLabel)...)
+		}
+		return ev
 	case c.LumbarIndication:
 		return x.indications(&x.pol.LumbarIndication, c.WithinDays)
 	case c.CancerStage:

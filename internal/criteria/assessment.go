@@ -186,7 +186,11 @@ func SplitPairing(ev []Evidence) (own []Evidence, clause string) {
 	own = append(own, paired...)
 	for _, n := range names {
 		clause += ", with " + n
-		if e := since[n]; e.Date != nil {
+		switch e := since[n]; {
+		case e.FromNote && e.WrittenDate != "":
+			// The onset the note writes ("for 3 weeks"), not its date.
+			clause += " since " + e.WrittenDate
+		case e.Date != nil:
 			clause += " since " + dateText(*e)
 		}
 	}

@@ -273,3 +273,41 @@ func TestAssessSupersededNotes(t *testing.T) {
 		t.Errorf("(-got +want):\n%s", diff)
 	}
 }
+
+// A history of cancer pairs with new back pain that a note dates by its
+// onset: the order's reason names the back pain but carries no date
+// (clinical reviews 5 and 6, finding 01). The onset, not the note's date,
+// must fall within the 90 days.
+func TestAssessNewBackPainFromNote(t *testing.T) {
+	z85 := icd("z", "Z85.3", "Personal history of malignant neoplasm of breast", 2000)
+	reason := cpt72148()
+	reason.ReasonCodes = []Code{{System: "http://hl7.org/fhir/sid/icd-10-cm", Code: "M54.50", Display: "Low back pain, unspecified"}}
+	tests := []struct {
+		name string
+		text string
+		ago  int
+		want []string
+	}{
+		{"new back pain for 3 weeks", "HPI: new low back pain for 3 weeks, no trauma.", 5,
+			[]string{RedFlagMalignancy, ConservativeTherapyMissing, CriteriaMet}},
+		{"onset beyond 90 days", "HPI: low back pain for 3 weeks.", 80,
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"chronic back pain", "HPI: chronic low back pain for years.", 5,
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"negated", "Denies new back pain; here for follow-up.", 5,
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := Assess(reason, chart.Derive(withNotes([]chart.Condition{z85}, note("hpi", tt.ago, tt.text))), defaultPolicy(), laterNow)
+			var got []string
+			for _, f := range a.Findings {
+				got = append(got, f.Code)
+			}
+			got = append(got, a.Outcome)
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("(-got +want):\n%s\nnot counted: %+v", diff, a.NotCounted)
+			}
+		})
+	}
+}

@@ -273,7 +273,7 @@ func TestTherapyNotGiven(t *testing.T) {
 		{"On meloxicam for knee OA.", nil},
 		{"Tylenol PRN headaches.", nil},
 		{"Avoid NSAIDs, continue PT twice weekly.", []string{"conservative-therapy/medication-trial -neg", "conservative-therapy/physical-therapy +"}},
-		{"Naproxen 500 mg BID for low back pain x 6 weeks.", []string{"conservative-therapy/medication-trial +"}},
+		{"Naproxen 500 mg BID for low back pain x 6 weeks.", []string{"conservative-therapy/medication-trial +", "back-pain/new-back-pain +"}},
 		{"Unable to void since last night.", []string{"cauda-equina/urinary-retention +"}},
 	}
 	for _, tt := range tests {

@@ -153,7 +153,7 @@ func TestFindHTML(t *testing.T) {
 	html := `<div><h3>HPI</h3><p>Low back pain x 3 weeks. Denies fever.</p><p>New <b>urinary retention</b> since yesterday.</p>` +
 		`<h3>Family History</h3><p>Mother: colon cancer</p><h3>Plan</h3><ul><li>MRI today</li><li>If worse, physical therapy</li></ul></div>`
 	got := summary(f.Find(StripHTML(html)))
-	want := []string{"infection/fever -neg", "cauda-equina/urinary-retention +", "cancer/cancer-history -other", "conservative-therapy/physical-therapy -hyp"}
+	want := []string{"back-pain/new-back-pain +", "infection/fever -neg", "cauda-equina/urinary-retention +", "cancer/cancer-history -other", "conservative-therapy/physical-therapy -hyp"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
 	}

@@ -58,7 +58,8 @@ type Finding struct {
 	// not one: the state runs from there to the note. Not set on therapy
 	// findings (their dates are Course).
 	When string
-	// Course holds the start and duration written near a therapy mention;
+	// Course holds the start and duration written near a therapy mention,
+	// or near a finding dated by its onset ("new back pain for 3 weeks");
 	// nil for other categories or when none was written.
 	Course *Course
 }
@@ -463,7 +464,8 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 			}
 		}
 		f.applyCues(text, hits, fd)
-		therapy := f.concepts[f.conceptIndex(fd.Concept)].therapy
+		cpt := &f.concepts[f.conceptIndex(fd.Concept)]
+		therapy := cpt.therapy
 		switch {
 		case sec.context == ctxListed:
 			if therapy {
@@ -475,7 +477,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		}
 		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent) && !fd.Listed
 		fd.Quote = quote(text, sent, fd.Start, fd.End)
-		if therapy {
+		if therapy || cpt.onset {
 			fd.Course = f.course(text[cl.start:cl.end])
 		}
 	}

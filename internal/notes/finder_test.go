@@ -198,6 +198,18 @@ func TestFind(t *testing.T) {
 		// HTML notes, read through StripHTML: block tags are line breaks,
 		// headings are headers.
 		{fromHTML("<p><b>Family History:</b> mother with breast cancer.</p><p><b>Exam:</b> left foot drop."), []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
+		// New back pain: what a history of cancer, immunosuppression or
+		// IV drug use pairs with (chou2011 Table 2), dated by its onset.
+		{"New low back pain for 3 weeks.", []string{"back-pain/new-back-pain +"}},
+		{"Acute lower back pain after lifting a box.", []string{"back-pain/new-back-pain +"}},
+		{"Low back pain x 10 days, worse at night.", []string{"back-pain/new-back-pain +"}},
+		{"Back pain that started 2 weeks ago.", []string{"back-pain/new-back-pain +"}},
+		{"Chronic low back pain for 10 years.", nil},
+		{"Low back pain for 6 months.", nil},
+		{"Acute on chronic low back pain.", nil},
+		{"Denies new back pain.", []string{"back-pain/new-back-pain -neg"}},
+		{"Mother has new back pain.", []string{"back-pain/new-back-pain -other"}},
+		{"Past medical history: acute back pain in 2015, resolved.", []string{"back-pain/new-back-pain -hist"}},
 		// A medication list names what the patient is on, not a trial
 		// made for this back pain (Synthea's notes write one at every
 		// visit); other findings in it keep their context.

@@ -29,6 +29,10 @@ const (
 	Cancer              Category = "cancer"
 	PriorSurgery        Category = "prior-surgery"
 	ConservativeTherapy Category = "conservative-therapy"
+	// BackPain is not a red flag: it is the "new back pain" a red-flag
+	// combination pairs with (a history of cancer, immunosuppression, IV
+	// drug use), dated by its onset (Finding.Course).
+	BackPain Category = "back-pain"
 )
 
 // Coding is a code proposed to record a finding in the chart.
@@ -39,7 +43,7 @@ type Coding struct {
 }
 
 // Categories lists the categories in a stable order.
-var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, ConservativeTherapy}
+var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, ConservativeTherapy, BackPain}
 
 // Context kinds, as named in phrases.yaml.
 const (
@@ -77,6 +81,10 @@ type phraseFile struct {
 		FeverCelsius     float64  `yaml:"fever_celsius"`
 		FeverFahrenheit  float64  `yaml:"fever_fahrenheit"`
 		Therapy          bool     `yaml:"therapy"`
+		// Onset: the finding is dated by the start or duration written
+		// near it ("for 3 weeks", "began 2 weeks ago"), read as a therapy
+		// course's are (Finding.Course).
+		Onset bool `yaml:"onset"`
 		// Near: a match counts only with one of these phrases at most
 		// Words words before or after it, with no comma or semicolon
 		// between ("EHL 3/5", not "attended 3/5 sessions").
@@ -178,6 +186,7 @@ type concept struct {
 	feverC      float64
 	feverF      float64
 	therapy     bool
+	onset       bool
 	// near, when set, must match within nearWords words of a match.
 	near      *regexp.Regexp
 	nearWords int
@@ -294,7 +303,7 @@ func New(data []byte) (*Finder, error) {
 			return nil, fmt.Errorf("%w: %s: code needs system, code and display", ErrInvalid, where)
 		}
 		c := concept{id: e.ID, label: e.Label, code: e.Code, category: e.Category, current: e.Current, source: e.Source,
-			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy}
+			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy, onset: e.Onset}
 		if e.GradeAtMost != nil {
 			if *e.GradeAtMost < 0 || *e.GradeAtMost > 4 {
 				return nil, fmt.Errorf("%w: %s: grade_at_most %d not in 0..4", ErrInvalid, where, *e.GradeAtMost)
