@@ -212,7 +212,7 @@ func TestNewRejects(t *testing.T) {
 		"unknown key":      base + "\nextra: 1\n",
 		"uncited source":   strings.Replace(base, "source: ahcpr1994\n    patterns:\n      - 'saddle", "source: nowhere\n    patterns:\n      - 'saddle", 1),
 		"bad regexp":       strings.Replace(base, "'foot ?drop'", "'foot (drop'", 1),
-		"unknown category": strings.Replace(base, "category: prior-surgery", "category: fracture", 1),
+		"unknown category": strings.Replace(base, "category: prior-surgery", "category: osteoporosis", 1),
 		"grade group":      strings.Replace(base, "'(?P<grade>[0-5])(?P<mod>[+-])? out of 5'", "'[0-5] out of 5'", 1),
 		"mod group":        strings.Replace(base, "'(?P<grade>[0-5])(?P<mod>[+-])? out of 5'", "'(?P<grade>[0-5])[+-]? out of 5'", 1),
 		"near, no words":   strings.Replace(base, "near: &motor-near\n      words: 4", "near: &motor-near\n      words: 0", 1),

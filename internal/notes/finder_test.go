@@ -159,6 +159,47 @@ func TestFind(t *testing.T) {
 		{"Prior L4-5 laminectomy.", []string{"prior-surgery/lumbar-surgery +"}},
 		{"Cervical fusion C5-C6 in 2010.", nil},
 		{"ACDF C5-C6 in 2010.", nil},
+		// Vertebral fracture: lumbar levels, the lumbar spine, the
+		// thoracolumbar or lumbosacral junction (ACR variant 6;
+		// DECISIONS.md red flags). The clinical reviewer's sentence.
+		{"Radiographs today: compression fracture of L1 with 30% height loss.", []string{"fracture/vertebral-fracture +"}},
+		{"L1 compression fracture.", []string{"fracture/vertebral-fracture +"}},
+		{"Acute L3 burst fracture after a fall from a ladder.", []string{"fracture/vertebral-fracture +"}},
+		{"XR: L2 vertebral body wedge fracture, new since 2025.", []string{"fracture/vertebral-fracture +"}},
+		{"Osteoporotic lumbar compression fracture.", []string{"fracture/vertebral-fracture +"}},
+		{"Thoracolumbar junction burst fracture.", []string{"fracture/vertebral-fracture +"}},
+		{"CT shows fracture of the L4 vertebral body.", []string{"fracture/vertebral-fracture +"}},
+		{"Compression fractures of T12 and L1.", []string{"fracture/vertebral-fracture +"}},
+		{"She fractured her L2 vertebra lifting a box.", []string{"fracture/vertebral-fracture +"}},
+		{"Closed fracture lumbar vertebra", []string{"fracture/vertebral-fracture +"}},
+		// A suspected fracture counts, as a suspected cauda equina does;
+		// "rule out" is hypothetical.
+		{"Concern for L1 compression fracture.", []string{"fracture/vertebral-fracture +"}},
+		{"?L2 compression fracture on lateral view.", []string{"fracture/vertebral-fracture +"}},
+		{"Rule out compression fracture of the lumbar spine.", []string{"fracture/vertebral-fracture -hyp"}},
+		{"MRI to r/o L1 fracture.", []string{"fracture/vertebral-fracture -hyp"}},
+		// Negated.
+		{"No acute fracture.", nil},
+		{"Lumbar spine radiographs: no acute fracture of the lumbar spine.", []string{"fracture/vertebral-fracture -neg"}},
+		{"No L1 compression fracture.", []string{"fracture/vertebral-fracture -neg"}},
+		// Historical and old fractures need a current state.
+		{"History of L2 fracture in 2010.", []string{"fracture/vertebral-fracture -hist"}},
+		{"Old healed L1 compression fracture.", nil},
+		{"Chronic L2 compression fracture, unchanged.", nil},
+		{"L3 compression fracture, healed.", nil},
+		{"Mother had an L1 compression fracture.", []string{"fracture/vertebral-fracture -other"}},
+		// Other sites, thoracic levels and posterior elements do not count.
+		{"Hip fracture in March.", nil},
+		{"Left distal radius fracture.", nil},
+		{"Rib fractures on the right.", nil},
+		{"T6 compression fracture.", nil},
+		{"T12 compression fracture.", nil},
+		{"Sacral insufficiency fracture.", nil},
+		{"C2 odontoid fracture.", nil},
+		{"Fracture of the L1 transverse process.", nil},
+		{"L2 and L3 transverse process fractures.", nil},
+		{"L5 pars fracture.", nil},
+		{"L5 radiculopathy after hip fracture.", nil},
 		// Therapy, with courses.
 		{"PT twice weekly since April, no improvement.", []string{"conservative-therapy/physical-therapy +"}},
 		{"Completed 6 weeks of physical therapy.", []string{"conservative-therapy/physical-therapy +"}},

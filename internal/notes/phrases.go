@@ -28,6 +28,7 @@ const (
 	Infection           Category = "infection"
 	Cancer              Category = "cancer"
 	PriorSurgery        Category = "prior-surgery"
+	Fracture            Category = "fracture"
 	ConservativeTherapy Category = "conservative-therapy"
 	// BackPain is not a red flag: it is the "new back pain" a red-flag
 	// combination pairs with (a history of cancer, immunosuppression, IV
@@ -43,7 +44,7 @@ type Coding struct {
 }
 
 // Categories lists the categories in a stable order.
-var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, ConservativeTherapy, BackPain}
+var Categories = []Category{CaudaEquina, MotorDeficit, Infection, Cancer, PriorSurgery, Fracture, ConservativeTherapy, BackPain}
 
 // Context kinds, as named in phrases.yaml.
 const (
