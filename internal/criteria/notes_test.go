@@ -75,6 +75,20 @@ func TestAssessNotes(t *testing.T) {
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		{"short therapy course", withNotes(back, note("pt", 2, "Physical therapy for 2 weeks so far.")),
 			[]string{ConservativeTherapyInsufficient + " (note)", CriteriaNotMet}},
+		// A vertebral fracture written in a current note (the clinical
+		// reviewer's case); a suspected one counts too.
+		{"lumbar compression fracture on radiographs", withNotes(nil, note("clinic", 1, "95 yo. Radiographs today: compression fracture of L1 with 30% height loss.")),
+			[]string{RedFlagFracture + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"suspected lumbar fracture", withNotes(back, note("ed", 2, "Fall yesterday; concern for L2 compression fracture.")),
+			[]string{RedFlagFracture + " (note)", ConservativeTherapyMissing, CriteriaMet}},
+		{"fracture guards", withNotes(back, note("ed", 1, "No acute fracture of the lumbar spine. Rule out compression fracture of L3. "+
+			"History of L2 fracture in 2010. Old healed L4 compression fracture. Hip fracture last week. T6 compression fracture. "+
+			"Fracture of the L1 transverse process.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"fracture dated years before the note", withNotes(back, note("pcp", 1, "L1 compression fracture in 2019.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
+		{"fracture in an old note", withNotes(back, note("pcp", 200, "New L1 compression fracture.")),
+			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
 		// Guards.
 		{"negated", withNotes(back, note("ed", 1, "Denies saddle anesthesia, bowel or bladder incontinence. No fever.")),
 			[]string{ConservativeTherapyMissing, CriteriaNotMet}},
