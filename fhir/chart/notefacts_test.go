@@ -66,7 +66,7 @@ func TestWhenDate(t *testing.T) {
 func TestDeriveNotesWhen(t *testing.T) {
 	rec := &Record{Notes: Notes{Checked: true, List: []Note{
 		{Source: "DocumentReference/a", Date: "2026-06-14", Status: NoteCounts,
-			Text: "Fever of 38.5 C in March. S/p L5-S1 microdiscectomy (2021). New urinary retention."},
+			Text: "Fever of 38.5 C in March. S/p L5-S1 microdiscectomy (2021). New urinary retention. L1 compression fracture in 2019."},
 	}}}
 	f := Derive(rec)
 	type row struct {
@@ -81,6 +81,7 @@ func TestDeriveNotesWhen(t *testing.T) {
 		{"temperature", "2026-03", "March", true},
 		{"lumbar-surgery", "2021", "2021", false},
 		{"urinary-retention", "", "", true},
+		{"vertebral-fracture", "2019", "2019", true},
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("(-got +want):\n%s", diff)
