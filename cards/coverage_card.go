@@ -255,6 +255,10 @@ func (b *builder) firstGap(a *criteria.Assessment) string {
 		return "lumbar MRI already done " + priorWhen(a)
 	case a.Has(criteria.IndicationMissing):
 		return "no back-pain diagnosis or red flag"
+	case a.Has(criteria.ConservativeTherapyMissing) && len(uncountedTherapy(a)) > 0:
+		// Therapy is in the chart, but not as a therapy code: recording it
+		// comes before a new course (clinical review 6, finding 06b).
+		return "therapy recorded without a therapy code"
 	case a.Has(criteria.ConservativeTherapyMissing):
 		if a.LookbackDays > 0 {
 			return "no conservative therapy in the last " + nDays(a.LookbackDays)
@@ -704,6 +708,9 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 	}
 	if a.Has(criteria.ConservativeTherapyMissing) && len(redFlags(a)) == 0 {
 		s := fmt.Sprintf("- At least %s of conservative therapy within %s: none is documented.\n", nDays(req), lookback(a))
+		if len(uncountedTherapy(a)) > 0 {
+			s = fmt.Sprintf("- At least %s of conservative therapy within %s: none is counted; the therapy named below as not counted is recorded without a therapy code.\n", nDays(req), lookback(a))
+		}
 		for _, l := range outsideLines(a) {
 			s += "  - " + l + "\n"
 			placed = true
