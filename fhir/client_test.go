@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -424,5 +426,65 @@ func TestMaxConcurrent(t *testing.T) {
 	peak = <-peakCh
 	if peak > 3 || peak < 2 {
 		t.Errorf("peak in-flight requests = %d, want 2..3 with MaxConcurrent 3", peak)
+	}
+}
+
+// TestClientEncodesSearchValues: a server that enforces RFC 3986 section 3.4
+// in the request target (Tomcat 8.5+ answers 400 to a raw "|") still answers
+// every search, and the parameters it decodes are those of the templates.
+func TestClientEncodesSearchValues(t *testing.T) {
+	var mu sync.Mutex
+	decoded := map[string]url.Values{}
+	srv := newRecorder(t, func(typ string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if strings.ContainsAny(r.RequestURI, "|{}[]^<>\\\" ") {
+				http.Error(w, "Invalid character found in the request target", http.StatusBadRequest)
+				return
+			}
+			mu.Lock()
+			decoded[typ] = r.URL.Query()
+			mu.Unlock()
+			bundleHandler(typ)(w, r)
+		}
+	})
+	l, _ := newTestLoader(LoaderConfig{})
+	rec, err := l.Load(context.Background(), LoadInput{PatientID: testPatient, FHIRServer: srv.base(), AccessToken: testToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Unavailable) != 0 {
+		t.Errorf("Unavailable = %v, want none (a strict server refused a raw query)", rec.Unavailable)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := decoded["Observation"].Get("code"), "http://loinc.org|8310-5,urn:oid:2.16.840.1.113883.6.1|8310-5"; got != want {
+		t.Errorf("Observation code = %q, want %q", got, want)
+	}
+	if got := decoded["Observation"].Get("patient"); got != testPatient {
+		t.Errorf("Observation patient = %q, want %q", got, testPatient)
+	}
+	if got, want := decoded["MedicationRequest"].Get("_include"), "MedicationRequest:medication"; got != want {
+		t.Errorf("MedicationRequest _include = %q, want %q", got, want)
+	}
+}
+
+func TestEncodeQuery(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"patient=p1&code=http://loinc.org|8310-5", "patient=p1&code=http%3A%2F%2Floinc.org%7C8310-5"},
+		{"code=http%3A%2F%2Floinc.org%7C8310-5", "code=http%3A%2F%2Floinc.org%7C8310-5"}, // already encoded: not doubled
+		{"_id=a,b&_count=200", "_id=a%2Cb&_count=200"},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		got, err := encodeQuery(tc.in)
+		if err != nil {
+			t.Fatalf("encodeQuery(%q): %v", tc.in, err)
+		}
+		if got != tc.want {
+			t.Errorf("encodeQuery(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if _, err := encodeQuery("code=%zz"); err == nil {
+		t.Errorf("encodeQuery accepted a broken escape")
 	}
 }

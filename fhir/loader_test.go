@@ -301,6 +301,7 @@ func TestLoadFromServer(t *testing.T) {
 	}
 	slices.Sort(paths)
 	// Searches ask for pages of 200 (see TestLoadAsksForLargePages); the read does not.
+	// Values go percent-encoded (RFC 3986 section 3.4; TestClientEncodesSearchValues).
 	const count = "&_count=200"
 	want := []string{
 		"/fhir/Condition?patient=" + testPatient + count,
@@ -308,10 +309,10 @@ func TestLoadFromServer(t *testing.T) {
 		"/fhir/DiagnosticReport?patient=" + testPatient + count,
 		"/fhir/DocumentReference?patient=" + testPatient + count,
 		"/fhir/ImagingStudy?patient=" + testPatient + count,
-		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense:medication" + count,
-		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest:medication" + count,
-		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement:medication" + count,
-		"/fhir/Observation?patient=" + testPatient + "&code=http://loinc.org|8310-5,urn:oid:2.16.840.1.113883.6.1|8310-5" + count,
+		"/fhir/MedicationDispense?patient=" + testPatient + "&_include=MedicationDispense%3Amedication" + count,
+		"/fhir/MedicationRequest?patient=" + testPatient + "&_include=MedicationRequest%3Amedication" + count,
+		"/fhir/MedicationStatement?patient=" + testPatient + "&_include=MedicationStatement%3Amedication" + count,
+		"/fhir/Observation?patient=" + testPatient + "&code=http%3A%2F%2Floinc.org%7C8310-5%2Curn%3Aoid%3A2.16.840.1.113883.6.1%7C8310-5" + count,
 		"/fhir/Patient/" + testPatient + "?",
 		"/fhir/Procedure?patient=" + testPatient + count,
 	}
