@@ -131,6 +131,9 @@ func page(r *Report) view {
 			if c.Detail != "" {
 				label = c.Detail
 			}
+			if c.ClientOwn {
+				label += " (" + clientOwnReason + ")"
+			}
 			bs = append(bs, bar{FullLabel: label, Code: c.Label, Value: strconv.Itoa(c.N), Text: strconv.Itoa(c.N)})
 		}
 		return bs

@@ -157,3 +157,7 @@ var refusedNames = map[string]string{
 // RefusedName is a refusal reason in plain words; unknown reasons are shown
 // as they are.
 func RefusedName(code string) string { return nameOr(refusedNames, code) }
+
+// clientOwnReason marks an override reason the CDS client added itself, not
+// one the card offered (CDS Hooks 2.0.1, Card Attributes, overrideReasons).
+const clientOwnReason = "the EHR's own reason"

@@ -32,7 +32,9 @@ type Report struct {
 	Cards CardType
 	// OverrideReasons counts overridden cards by the reason chosen (the
 	// latest override of each card), most frequent first; Label is
-	// "(none given)" for overrides without a coded reason.
+	// "(none given)" for overrides without a coded reason. A reason the card
+	// did not offer is the CDS client's own (ClientOwn), with the display the
+	// client gave as its Detail.
 	OverrideReasons []Count
 	// Suggestions counts suggestions offered and accepted.
 	Suggestions Suggestions
@@ -96,6 +98,10 @@ type Count struct {
 	// Detail is a human-readable name for Label, when one is known.
 	Detail string
 	N      int
+	// ClientOwn marks an override reason the CDS client added to the ones
+	// the card offered (CDS Hooks 2.0.1, Card Attributes, overrideReasons:
+	// "A CDS Client MAY augment the override reasons ... with its own").
+	ClientOwn bool
 }
 
 // CardType is what became of the cards of one topic.

@@ -106,8 +106,15 @@ func countRows(cs []Count, total int, name func(string) string) [][]string {
 		if c.Detail != "" {
 			label = c.Detail
 		}
+		var notes []string
 		if label != c.Label && !strings.HasPrefix(c.Label, "(") {
-			label += " (" + c.Label + ")"
+			notes = append(notes, c.Label)
+		}
+		if c.ClientOwn {
+			notes = append(notes, clientOwnReason)
+		}
+		if len(notes) > 0 {
+			label += " (" + strings.Join(notes, ", ") + ")"
 		}
 		rows = append(rows, []string{label, fmt.Sprint(c.N), share(c.N, total)})
 	}

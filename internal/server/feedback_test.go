@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/report"
 )
 
 // issue makes one call and returns its cards.
@@ -52,7 +54,7 @@ func TestFeedback(t *testing.T) {
 		{"unknown card", `{"feedback":[{"card":"3f1a0c9e-0000-4000-8000-000000000000","outcome":"accepted","outcomeTimestamp":"` + ts + `"}]}`, 404, "3f1a0c9e"},
 		{"bad outcome", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"ignored","outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "outcome"},
 		{"suggestion of another card", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":"nope"}],"outcomeTimestamp":%q}]}`, withSuggestion.UUID, ts), 400, "suggestion"},
-		{"reason not offered", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"system":"x","code":"y"}},"outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "reason"},
+		{"reason without a code", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"system":"x","display":"y"}},"outcomeTimestamp":%q}]}`, warning.UUID, ts), 400, "system and code"},
 		{"offset beyond 14 hours", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","outcomeTimestamp":"2026-01-01T00:00:00+24:00"}]}`, warning.UUID), 400, "offset"},
 		{"missing timestamp", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden"}]}`, warning.UUID), 400, "outcomeTimestamp"},
 		{"all or nothing", fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"overridden","outcomeTimestamp":%q},{"card":"unknown","outcome":"accepted","outcomeTimestamp":%q}]}`, warning.UUID, "2026-01-01T00:00:00Z", ts), 404, "unknown"},
@@ -117,5 +119,45 @@ func TestFeedbackBounded(t *testing.T) {
 	}
 	if got := post(body(1, 4)); got != http.StatusOK {
 		t.Errorf("one item with 7 calls of rate left: status %d, want 200", got)
+	}
+}
+
+// TestFeedbackClientOwnReason: CDS Hooks 2.0.1 (Card Attributes,
+// overrideReasons): "A CDS Client MAY augment the override reasons presented
+// to the user with its own reasons". Such a reason is stored, with the valid
+// items of the same POST (conf6 f06, f07), and the report names it as the
+// client's own.
+func TestFeedbackClientOwnReason(t *testing.T) {
+	s := newTestServer(t, nil)
+	cs := issue(t, s)
+	var withSuggestion, warning *hooks.Card
+	for i := range cs {
+		if len(cs[i].Suggestions) > 0 {
+			withSuggestion = &cs[i]
+		}
+		if len(cs[i].OverrideReasons) > 0 {
+			warning = &cs[i]
+		}
+	}
+	if withSuggestion == nil || warning == nil || withSuggestion == warning {
+		t.Fatalf("the test request should produce a card with suggestions and another with override reasons: %+v", cs)
+	}
+	ts := time.Now().UTC().Format(time.RFC3339)
+	body := fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":%q}],"outcomeTimestamp":%q},`+
+		`{"card":%q,"outcome":"overridden","overrideReason":{"reason":{"code":"patient-declined","system":"https://ehr.example.org/fhir/CodeSystem/cds-override-reason","display":"Patient declined"}},"outcomeTimestamp":%q}]}`,
+		withSuggestion.UUID, withSuggestion.Suggestions[0].UUID, ts, warning.UUID, ts)
+	if rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign/feedback", []byte(body), nil); rec.Code != 200 {
+		t.Fatalf("status %d, want 200: %s", rec.Code, rec.Body)
+	}
+	rep, err := s.db.Report(t.Context(), time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Cards.Accepted != 1 || rep.Cards.Overridden != 1 {
+		t.Errorf("report counts %d accepted, %d overridden; want 1 and 1", rep.Cards.Accepted, rep.Cards.Overridden)
+	}
+	want := []report.Count{{Label: "patient-declined", Detail: "Patient declined", N: 1, ClientOwn: true}}
+	if diff := cmp.Diff(rep.OverrideReasons, want); diff != "" {
+		t.Errorf("override reasons (-got +want):\n%s", diff)
 	}
 }

@@ -659,12 +659,12 @@ var statementSQL = []struct {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, true},
 	{func(s *statements) **sql.Stmt { return &s.insertCards }, sqliteInsertCards, true},
 	{func(s *statements) **sql.Stmt { return &s.answered }, sqliteAnswered, true},
-	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT cards.id, cards.suggestions, cards.override_reasons, calls.client_iss
+	{func(s *statements) **sql.Stmt { return &s.findCard }, `SELECT cards.id, cards.suggestions, calls.client_iss
 		FROM cards JOIN calls ON calls.id = cards.call_id
 		WHERE cards.uuid = ? AND cards.service_id = ? ORDER BY cards.id DESC LIMIT 1`, false},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedback }, `INSERT INTO feedback
-		(card_id, outcome, outcome_at_ms, override_system, override_code, has_user_comment, received_at_ms, dedup_key)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, false},
+		(card_id, outcome, outcome_at_ms, override_system, override_code, override_display, has_user_comment, received_at_ms, dedup_key)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING RETURNING id`, false},
 	{func(s *statements) **sql.Stmt { return &s.insertFeedbackSuggestion }, `INSERT INTO feedback_suggestions (feedback_id, suggestion_uuid) VALUES (?, ?) ON CONFLICT DO NOTHING`, false},
 }
 

@@ -31,8 +31,11 @@ var (
 			GROUP BY f.value ORDER BY n DESC, f.value`,
 		overrideReasons: `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
 				coalesce(max((SELECT json_extract(r.value, '$.display') FROM json_each(k.override_reasons) AS r
-					WHERE json_extract(r.value, '$.system') = l.override_system AND json_extract(r.value, '$.code') = l.override_code)), ''),
-				count(*) AS n
+					WHERE json_extract(r.value, '$.system') = l.override_system AND json_extract(r.value, '$.code') = l.override_code)),
+					nullif(max(l.override_display), ''), ''),
+				count(*) AS n,
+				l.override_code <> '' AND NOT max(EXISTS (SELECT 1 FROM json_each(k.override_reasons) AS r
+					WHERE json_extract(r.value, '$.system') = l.override_system AND json_extract(r.value, '$.code') = l.override_code)) AS client
 			FROM latest l JOIN k ON k.id = l.card_id
 			WHERE l.rn = 1 AND l.outcome = 'overridden'
 			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`,
@@ -47,8 +50,11 @@ var (
 			GROUP BY f.value ORDER BY n DESC, f.value`,
 		overrideReasons: `SELECT CASE WHEN l.override_code = '' THEN '(none given)' ELSE l.override_code END AS label,
 				coalesce(max((SELECT r.value ->> 'display' FROM jsonb_array_elements(k.override_reasons::jsonb) AS r (value)
-					WHERE r.value ->> 'system' = l.override_system AND r.value ->> 'code' = l.override_code LIMIT 1)), ''),
-				count(*) AS n
+					WHERE r.value ->> 'system' = l.override_system AND r.value ->> 'code' = l.override_code LIMIT 1)),
+					nullif(max(l.override_display), ''), ''),
+				count(*) AS n,
+				l.override_code <> '' AND NOT bool_or(EXISTS (SELECT 1 FROM jsonb_array_elements(k.override_reasons::jsonb) AS r (value)
+					WHERE r.value ->> 'system' = l.override_system AND r.value ->> 'code' = l.override_code)) AS client
 			FROM latest l JOIN k ON k.id = l.card_id
 			WHERE l.rn = 1 AND l.outcome = 'overridden'
 			GROUP BY l.override_system, l.override_code ORDER BY n DESC, label`,

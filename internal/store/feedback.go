@@ -27,9 +27,13 @@ const (
 // Each item must name a card this service issued; outcome is accepted or
 // overridden; acceptedSuggestions must be suggestions of that card (and at
 // least one when the card offered any and the outcome is accepted, none when
-// overridden); an overrideReason.reason must be one the card offered (same
-// system and code); outcomeTimestamp is required, RFC 3339, and at most an
-// hour ahead of this server's clock.
+// overridden); an overrideReason.reason needs a system and a code, and may be
+// one the card did not offer: CDS Hooks 2.0.1 (Card Attributes,
+// overrideReasons): "A CDS Client MAY augment the override reasons presented
+// to the user with its own reasons". It is stored as given (system, code,
+// display), and the report tells the client's own reasons apart.
+// outcomeTimestamp is required, RFC 3339, and at most an hour ahead of this
+// server's clock.
 //
 // Items are idempotent: one that repeats an item already stored (same card,
 // outcome, outcomeTimestamp instant, accepted suggestion ids and override
@@ -143,7 +147,7 @@ func check(it hooks.FeedbackItem) (item, error) {
 			if r.Reason.System == "" || r.Reason.Code == "" {
 				return out, errors.New("overrideReason.reason needs system and code")
 			}
-			if !storable(r.Reason.System) || !storable(r.Reason.Code) {
+			if !storable(r.Reason.System) || !storable(r.Reason.Code) || !storable(r.Reason.Display) {
 				return out, errors.New("overrideReason.reason holds a NUL byte or invalid UTF-8")
 			}
 			out.reason = r.Reason
@@ -156,8 +160,8 @@ func check(it hooks.FeedbackItem) (item, error) {
 // recordItem checks the item against the card it names and stores it.
 func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, i int, it item, now int64) error {
 	var cardID int64
-	var suggestions, reasons, issuedTo string
-	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID, &suggestions, &reasons, &issuedTo)
+	var suggestions, issuedTo string
+	err := st.findCard.QueryRowContext(ctx, it.card, serviceID).Scan(&cardID, &suggestions, &issuedTo)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: feedback[%d]: card %q was not issued by this service", ErrUnknownCard, i, shorten(it.card))
 	}
@@ -184,23 +188,20 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 	if it.outcome == OutcomeAccepted && len(offered) > 0 && len(it.suggestions) == 0 {
 		return fmt.Errorf("%w: feedback[%d]: outcome accepted needs acceptedSuggestions for card %q", ErrInvalidFeedback, i, shorten(it.card))
 	}
-	var system, code string
+	// A reason the card did not offer is the client's own (CDS Hooks 2.0.1,
+	// Card Attributes, overrideReasons): stored as given, not refused. The
+	// clip matches how the offered reasons are stored (reasonsJSON), so the
+	// report finds an offered reason by its system and code.
+	var system, code, display string
 	if it.reason != nil {
-		system, code = it.reason.System, it.reason.Code
-		var offeredReasons []auditReason
-		if err := json.Unmarshal([]byte(reasons), &offeredReasons); err != nil {
-			return fmt.Errorf("store: record feedback: card %d override reasons: %w", cardID, err)
-		}
-		if !slices.ContainsFunc(offeredReasons, func(r auditReason) bool { return r.System == system && r.Code == code }) {
-			return fmt.Errorf("%w: feedback[%d]: override reason %s|%s was not offered by card %q", ErrInvalidFeedback, i, shorten(system), shorten(code), shorten(it.card))
-		}
+		system, code, display = clip(it.reason.System), clip(it.reason.Code), clip(it.reason.Display)
 	}
 	comment := 0
 	if it.comment {
 		comment = 1
 	}
 	var id int64
-	err = st.insertFeedback.QueryRowContext(ctx, cardID, it.outcome, it.at.UnixMilli(), system, code, comment, now, dedupKey(it)).Scan(&id)
+	err = st.insertFeedback.QueryRowContext(ctx, cardID, it.outcome, it.at.UnixMilli(), system, code, display, comment, now, dedupKey(it)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil // a repeat of an item already stored
 	}

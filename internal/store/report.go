@@ -15,7 +15,7 @@ const period = `WITH p AS (SELECT id, at_ms, hook, client_iss, policy_id, status
 	FROM calls WHERE at_ms >= ?1 AND at_ms < ?2),
 k AS (SELECT cards.id, cards.topic, cards.call_id, cards.suggestions, cards.override_reasons FROM cards JOIN p ON p.id = cards.call_id),
 latest AS (
-	SELECT f.card_id, f.outcome, f.override_system, f.override_code,
+	SELECT f.card_id, f.outcome, f.override_system, f.override_code, f.override_display,
 		row_number() OVER (PARTITION BY f.card_id ORDER BY f.outcome_at_ms DESC, f.id DESC) AS rn
 	FROM feedback f JOIN k ON k.id = f.card_id
 )
@@ -116,7 +116,14 @@ func (db *DB) Report(ctx context.Context, from, to time.Time) (*report.Report, e
 		{"by policy", split("policy_id"), splitRows(&r.ByPolicy)},
 		{"by hook", split("hook"), splitRows(&r.ByHook)},
 		{"by client", split("client_iss"), splitRows(&r.ByClient)},
-		{"override reasons", db.dialect.overrideReasons, counts(&r.OverrideReasons)},
+		{"override reasons", db.dialect.overrideReasons, func(rows *sql.Rows) error {
+			var c report.Count
+			if err := rows.Scan(&c.Label, &c.Detail, &c.N, &c.ClientOwn); err != nil {
+				return err
+			}
+			r.OverrideReasons = append(r.OverrideReasons, c)
+			return nil
+		}},
 		{"suggestions offered", db.dialect.suggestionsOffered,
 			func(rows *sql.Rows) error { return rows.Scan(&r.Suggestions.Offered) }},
 		// A suggestion counts as accepted when any feedback on its card

@@ -155,3 +155,45 @@ func TestReportDays(t *testing.T) {
 		}
 	})
 }
+
+// TestReportClientOwnReason: an override reason the card did not offer (the
+// CDS client's own, CDS Hooks 2.0.1 Card overrideReasons) is counted by its
+// system and code, named by the display the client gave, and marked as the
+// client's; an offered reason keeps the card's display.
+func TestReportClientOwnReason(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		db := b.openNew(t)
+		ctx := t.Context()
+		day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+		first, second := sampleCall(day.Add(time.Minute), "pat", 1), sampleCall(day.Add(2*time.Minute), "pat", 2)
+		for _, c := range []Call{first, second} {
+			if err := db.RecordCall(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		override := func(card string, reason hooks.Coding) hooks.FeedbackItem {
+			return hooks.FeedbackItem{Card: card, Outcome: "overridden", OutcomeTimestamp: "2026-03-01T01:00:00Z", OverrideReason: &hooks.OverrideReason{Reason: &reason}}
+		}
+		own := hooks.Coding{System: "https://ehr.example.org/fhir/CodeSystem/cds-override-reason", Code: "patient-declined", Display: "Patient declined"}
+		if err := db.RecordFeedback(ctx, service, []hooks.FeedbackItem{
+			override(first.Cards[0].UUID, own),
+			// The service's code in another system, without a display: still the client's own.
+			override(first.Cards[1].UUID, hooks.Coding{System: "urn:other", Code: reasonNotApplicable.Code}),
+			override(second.Cards[0].UUID, hooks.Coding{System: reasonDocumented.System, Code: reasonDocumented.Code}),
+		}); err != nil {
+			t.Fatalf("RecordFeedback: %v", err)
+		}
+		got, err := db.Report(ctx, day, day.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []report.Count{
+			{Label: reasonDocumented.Code, Detail: reasonDocumented.Display, N: 1},
+			{Label: reasonNotApplicable.Code, N: 1, ClientOwn: true},
+			{Label: "patient-declined", Detail: "Patient declined", N: 1, ClientOwn: true},
+		}
+		if diff := cmp.Diff(got.OverrideReasons, want); diff != "" {
+			t.Errorf("override reasons (-got +want):\n%s", diff)
+		}
+	})
+}

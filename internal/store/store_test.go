@@ -324,9 +324,20 @@ func TestRecordFeedback(t *testing.T) {
 			{"accepted without suggestions on a card that has some", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) {
 				i.AcceptedSuggestions = nil
 			})}, ErrInvalidFeedback, 0},
-			{"reason not offered by the card", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) { i.Card = pt })}, ErrInvalidFeedback, 0},
-			{"reason code in another system", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
-				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code}}
+			// CDS Hooks 2.0.1, Card Attributes, overrideReasons: a client may
+			// add reasons of its own; they are stored, not refused.
+			{"reason not offered by the card", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) { i.Card = pt })}, nil, 1},
+			{"client's own reason in its own system", service, []hooks.FeedbackItem{accepted, with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: reasonDocumented.Code, Display: "Declined"}}
+			})}, nil, 2},
+			{"reason without a code", service, []hooks.FeedbackItem{accepted, with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Display: "Declined"}}
+			})}, ErrInvalidFeedback, 0},
+			{"reason without a system", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{Code: "declined"}}
+			})}, ErrInvalidFeedback, 0},
+			{"invalid UTF-8 in the reason display", service, []hooks.FeedbackItem{with(overridden, func(i *hooks.FeedbackItem) {
+				i.OverrideReason = &hooks.OverrideReason{Reason: &hooks.Coding{System: "urn:other", Code: "declined", Display: "\xff"}}
 			})}, ErrInvalidFeedback, 0},
 			{"overridden with accepted suggestions", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Outcome = "overridden" })}, ErrInvalidFeedback, 0},
 			{"NUL byte in the card", service, []hooks.FeedbackItem{with(accepted, func(i *hooks.FeedbackItem) { i.Card = pt + "\x00" })}, ErrInvalidFeedback, 0},
