@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -40,6 +41,12 @@ type Input struct {
 	Config   Config
 	// Today is the day the service answers (the coverage information date).
 	Today time.Time
+	// Drafts are the codes of the call's draft orders that ask for something
+	// to be done: all of context.draftOrders, selected or not, withdrawn
+	// orders left out. No suggestion is made for an action one of them
+	// already performs (CRD STU 2.1 hooks.md, order-select: "don't recommend
+	// an action if there's already a draft order to perform that action").
+	Drafts []chart.Concept
 }
 
 // Config is the client's davinci-crd.configuration (CRD deviations.md).

@@ -998,3 +998,46 @@ func TestEveryOrderKeepsItsDecisionCard(t *testing.T) {
 		t.Errorf("max-cards 3: %d cards", len(res.Response.Cards))
 	}
 }
+
+// TestNoReferralWhenOneIsDrafted: CRD STU 2.1 hooks.md (order-select): don't
+// recommend an action if there's already a draft order to perform that
+// action. A draft with the referral's own code (SNOMED CT 306170007) stops
+// the suggestion, and the coverage card says the referral is drafted instead
+// of asking for therapy to be started (conf6 t59).
+func TestNoReferralWhenOneIsDrafted(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	drafted := chart.Concept{Codings: []chart.Coding{{System: "http://snomed.info/sct", Code: "306170007", Display: "Referral to physiotherapy service"}}}
+	lab := chart.Concept{Codings: []chart.Coding{{System: "http://loinc.org", Code: "24323-8"}}}
+	tests := []struct {
+		name     string
+		drafts   []chart.Concept
+		referral bool   // a referral is suggested
+		advice   string // in the coverage card's detail
+	}{
+		{"no other draft", nil, true, "Consider physical therapy"},
+		{"another kind of draft", []chart.Concept{lab}, true, "Consider physical therapy"},
+		{"a referral drafted", []chart.Concept{lab, drafted}, false,
+			"A physical therapy referral is among the draft orders (Referral to physiotherapy service): once therapy starts"},
+		{"the referral code under another system", []chart.Concept{{Codings: []chart.Coding{{System: "http://example.org/local", Code: "306170007"}}}}, true, "Consider physical therapy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", UserID: "Practitioner/u1",
+				Orders: []Order{{Assessment: a, Raw: json.RawMessage(rawOrder)}}, Policy: testPolicy, Coverage: cov, Today: *date("2026-06-15"),
+				Drafts: tt.drafts}, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := referral(res) != nil; got != tt.referral {
+				t.Errorf("referral suggested = %v, want %v", got, tt.referral)
+			}
+			c := coverageCardOf(t, res)
+			if !strings.Contains(c.Detail, tt.advice) {
+				t.Errorf("coverage card does not say %q:\n%s", tt.advice, c.Detail)
+			}
+			if !tt.referral && (strings.Contains(c.Detail, "Start conservative therapy") || strings.Contains(c.Detail, "Consider physical therapy")) {
+				t.Errorf("coverage card still asks for therapy to be ordered:\n%s", c.Detail)
+			}
+		})
+	}
+}

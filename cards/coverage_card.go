@@ -985,7 +985,13 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 			if len(uncounted) > 0 {
 				out, start = append(out, recordTherapy(uncounted)), "Otherwise start"
 			}
-			out = append(out, fmt.Sprintf("%s conservative therapy (%s), record each treatment with its dates, and re-assess after %s.", start, b.firstLineTherapy(), nDays(req)))
+			if name, ok := b.draftReferral(); ok {
+				// No referral is suggested then (referralOffer): say the
+				// one drafted is there, not to order one.
+				out = append(out, fmt.Sprintf("A physical therapy referral is among the draft orders (%s): once therapy starts, record each treatment with its dates, and re-assess after %s.", mdEscape(name), nDays(req)))
+			} else {
+				out = append(out, fmt.Sprintf("%s conservative therapy (%s), record each treatment with its dates, and re-assess after %s.", start, b.firstLineTherapy(), nDays(req)))
+			}
 		}
 		switch {
 		case !a.Has(criteria.ConservativeTherapyInsufficient) || a.TherapyDays >= req:

@@ -160,6 +160,11 @@ func (b *builder) referralOffer(o *Order) *offer {
 	if !a.Has(criteria.ConservativeTherapyMissing) || len(redFlags(a)) > 0 || a.Outcome == criteria.CriteriaIndeterminate {
 		return nil
 	}
+	// CRD STU 2.1 hooks.md (order-select): don't recommend an action if
+	// there's already a draft order to perform that action.
+	if _, ok := b.draftReferral(); ok {
+		return nil
+	}
 	requester := b.in.UserID
 	if !isPractitioner(requester) {
 		requester = requesterOf(o.Raw)
@@ -204,6 +209,24 @@ func (b *builder) referralOffer(o *Order) *offer {
 		todo:    "Consider physical therapy (a referral is suggested on this card).",
 		pointer: "Consider physical therapy (see the referral suggestion).",
 	}
+}
+
+// draftReferral returns the name of a draft order of the call that is the
+// physical therapy referral this service would suggest (referralCode), and
+// whether there is one.
+func (b *builder) draftReferral() (string, bool) {
+	for _, c := range b.in.Drafts {
+		for _, cd := range c.Codings {
+			if cd.System == referralCode.System && cd.Code == referralCode.Code {
+				name := c.Name()
+				if name == "" {
+					name = referralCode.Display
+				}
+				return name, true
+			}
+		}
+	}
+	return "", false
 }
 
 // selection is the selectionBehavior for n suggestions: one may be taken

@@ -382,3 +382,67 @@ func TestPeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestNoReferralWhenDrafted: a physical therapy referral among the draft
+// orders, selected or not, stops the service's own referral suggestion (CRD
+// STU 2.1 hooks.md, order-select: "don't recommend an action if there's
+// already a draft order to perform that action"; conf6 t59). A withdrawn
+// draft (doNotPerform) is no referral.
+func TestNoReferralWhenDrafted(t *testing.T) {
+	s := newTestServer(t, nil)
+	referral := func(extra map[string]any) map[string]any {
+		sr := map[string]any{"resourceType": "ServiceRequest", "id": "pt-1", "status": "draft", "intent": "order",
+			"code":    map[string]any{"coding": []any{map[string]any{"system": "http://snomed.info/sct", "code": "306170007", "display": "Referral to physiotherapy service"}}},
+			"subject": map[string]any{"reference": "Patient/p1"}, "authoredOn": "2026-06-15"}
+		for k, v := range extra {
+			sr[k] = v
+		}
+		return map[string]any{"resource": sr}
+	}
+	tests := []struct {
+		name, service string
+		draft         map[string]any // added to draftOrders; nil: none
+		want          bool           // a referral is suggested
+	}{
+		{"order-sign, no referral drafted", "lumbar-mri-order-sign", nil, true},
+		{"order-sign, referral drafted", "lumbar-mri-order-sign", referral(nil), false},
+		{"order-select, referral drafted but not selected", "lumbar-mri-order-select", referral(nil), false},
+		{"order-sign, withdrawn referral", "lumbar-mri-order-sign", referral(map[string]any{"doNotPerform": true}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := minimal(t, func(r map[string]any) {
+				ctx := r["context"].(map[string]any)
+				if tt.service == "lumbar-mri-order-select" {
+					r["hook"] = "order-select"
+					ctx["selections"] = []any{"ServiceRequest/mri-1"}
+				}
+				if tt.draft != nil {
+					b := ctx["draftOrders"].(map[string]any)
+					b["entry"] = append(b["entry"].([]any), tt.draft)
+				}
+			})
+			rec := s.do(t, http.MethodPost, "/cds-services/"+tt.service, body, nil)
+			var resp hooks.Response
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != 200 {
+				t.Fatalf("%d %s", rec.Code, rec.Body)
+			}
+			suggested := false
+			for _, c := range resp.Cards {
+				for _, sg := range c.Suggestions {
+					for _, a := range sg.Actions {
+						if a.Type == hooks.ActionCreate && strings.Contains(string(a.Resource), `"306170007"`) {
+							suggested = true
+						}
+					}
+				}
+			}
+			if suggested != tt.want {
+				t.Errorf("referral suggested = %v, want %v", suggested, tt.want)
+			}
+			if !tt.want && !strings.Contains(rec.Body.String(), "A physical therapy referral is among the draft orders") {
+				t.Errorf("the coverage card does not say the referral is drafted: %s", rec.Body)
+			}
+		})
+	}
+}

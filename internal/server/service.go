@@ -189,6 +189,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		Policy:    pol,
 		Config:    configuration(req.Extension),
 		Today:     now,
+		Drafts:    draftCodes(drafts),
 	}
 	if cov != nil && cov.Reference != "" {
 		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note, Payer: cov.Payer}
@@ -216,6 +217,24 @@ func considered(req *hooks.Request, drafts []fhir.DraftOrder) []fhir.DraftOrder 
 	for _, d := range drafts {
 		if want[d.ResourceType+"/"+d.ID] {
 			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// draftCodes returns the codes of the draft orders that ask for something to
+// be done, selected or not: on order-select the other drafts are in context
+// "to allow decision support to take into account other pending actions"
+// (CDS Hooks order-select), and CRD STU 2.1 hooks.md asks not to recommend
+// an action a draft order already performs.
+func draftCodes(drafts []fhir.DraftOrder) []chart.Concept {
+	var out []chart.Concept
+	for _, d := range drafts {
+		if d.ServiceRequest == nil {
+			continue
+		}
+		if o := chart.OrderOf(d.ServiceRequest); !o.Withdrawn {
+			out = append(out, o.Code)
 		}
 	}
 	return out
