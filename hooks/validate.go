@@ -94,6 +94,16 @@ func (r *Request) Validate(hook string) error {
 	if err := jsoncompat.Unmarshal(r.Context.DraftOrders, &b); err != nil || b.ResourceType != "Bundle" {
 		return fmt.Errorf("%w: context.draftOrders must be a FHIR Bundle", ErrInvalid)
 	}
+	// order-select: selections (REQUIRED there, an array of "Type/id")
+	// chooses the orders assessed, so a value of another type is refused.
+	// On order-sign it is not a context field and is ignored (CRD STU 2.1
+	// hooks.md: unrecognized context elements SHALL be ignored).
+	r.Context.Selections = nil
+	if r.Hook == HookOrderSelect && len(r.Context.RawSelections) > 0 && !bytes.Equal(bytes.TrimSpace(r.Context.RawSelections), []byte("null")) {
+		if err := jsoncompat.Unmarshal(r.Context.RawSelections, &r.Context.Selections); err != nil {
+			return fmt.Errorf("%w: context.selections must be an array of strings (\"Type/id\")", ErrInvalid)
+		}
+	}
 	if r.FHIRAuthorization != nil && r.FHIRAuthorization.AccessToken != "" && r.FHIRServer == "" {
 		return fmt.Errorf("%w: fhirServer is required when fhirAuthorization is present", ErrInvalid)
 	}

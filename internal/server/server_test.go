@@ -446,3 +446,62 @@ func TestNoReferralWhenDrafted(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldsTheServiceDoesNotUse: values the service never reads do not
+// fail the call. fhirAuthorization.expires_in written as a double (300.0,
+// the integer CDS Hooks 2.0.1 asks for; conf6 t50) or as a string (t49), and
+// selections on order-sign, which has no such context field (CRD STU 2.1
+// hooks.md: unrecognized context elements SHALL be ignored; t51). On
+// order-select, selections chooses the orders assessed: a string there is
+// still 400.
+func TestFieldsTheServiceDoesNotUse(t *testing.T) {
+	s := newTestServer(t, nil)
+	auth := func(expires any) func(map[string]any) {
+		return func(r map[string]any) {
+			r["fhirServer"] = "https://ehr.example/fhir"
+			r["fhirAuthorization"] = map[string]any{"access_token": "t", "token_type": "Bearer", "expires_in": expires, "scope": "user/*.read", "subject": "cds"}
+			r["prefetch"].(map[string]any)["documentReferences"] = nil
+		}
+	}
+	rawFloat := func(r map[string]any) {
+		auth(json.Number("300.0"))(r)
+	}
+	tests := []struct {
+		name, service string
+		mutate        func(map[string]any)
+		want          int
+	}{
+		{"expires_in 300", "lumbar-mri-order-sign", auth(300), 200},
+		{"expires_in 300.0", "lumbar-mri-order-sign", rawFloat, 200},
+		{"expires_in a string", "lumbar-mri-order-sign", auth("300"), 200},
+		{"selections a string on order-sign", "lumbar-mri-order-sign", func(r map[string]any) {
+			r["context"].(map[string]any)["selections"] = "ServiceRequest/mri-1"
+		}, 200},
+		{"selections a string on order-select", "lumbar-mri-order-select", func(r map[string]any) {
+			r["hook"] = "order-select"
+			r["context"].(map[string]any)["selections"] = "ServiceRequest/mri-1"
+		}, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := minimal(t, tt.mutate)
+			rec := s.do(t, http.MethodPost, "/cds-services/"+tt.service, body, nil)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if tt.want != 200 {
+				if !strings.Contains(rec.Body.String(), "selections") {
+					t.Errorf("the 400 does not name selections: %s", rec.Body)
+				}
+				return
+			}
+			var resp hooks.Response
+			if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || len(resp.Cards) == 0 {
+				t.Errorf("no cards: %s", rec.Body)
+			}
+		})
+	}
+	if body := minimal(t, rawFloat); !strings.Contains(string(body), `"expires_in":300.0`) {
+		t.Fatalf("the request does not carry 300.0: %s", body)
+	}
+}
