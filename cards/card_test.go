@@ -933,6 +933,19 @@ func TestUncountedTherapyComesFirst(t *testing.T) {
 			"Otherwise start conservative therapy"); err != nil {
 			t.Errorf("detail: %v\n%s", err, c.Detail)
 		}
+		// The summary and "To add" say the therapy is there uncoded, and no
+		// referral for a new course is offered beside it (clinical review
+		// 6, 06b).
+		if !strings.Contains(c.Summary, "therapy recorded without a therapy code") ||
+			!strings.Contains(c.Detail, "none is counted; the therapy named below as not counted is recorded without a therapy code") {
+			t.Errorf("summary or To add say none is documented:\n%s\n%s", c.Summary, c.Detail)
+		}
+		res := build(t, hooks.HookOrderSign, cov, Config{}, a)
+		for _, card := range res.Response.Cards {
+			if strings.Contains(card.Summary, "physical therapy referral") {
+				t.Errorf("a referral card beside uncoded therapy: %s", card.Summary)
+			}
+		}
 	})
 	t.Run("insufficient, uncounted therapy after the course", func(t *testing.T) {
 		a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)

@@ -165,6 +165,12 @@ func (b *builder) referralOffer(o *Order) *offer {
 	if _, ok := b.draftReferral(); ok {
 		return nil
 	}
+	// Therapy in the look-back recorded without a therapy code: recording
+	// it comes first, and a referral for a new course would contradict the
+	// card that asks for that (clinical review 6, 06b).
+	if len(uncountedTherapy(a)) > 0 {
+		return nil
+	}
 	requester := b.in.UserID
 	if !isPractitioner(requester) {
 		requester = requesterOf(o.Raw)
