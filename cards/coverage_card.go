@@ -773,7 +773,10 @@ func (b *builder) gaps(a *criteria.Assessment) ([]string, bool) {
 // line per kind: "The physical therapy in 2025-10 is outside the 180-day
 // look-back."
 func outsideLines(a *criteria.Assessment) []string {
-	type span struct{ what, first, last string }
+	type span struct {
+		what, first, last string
+		n                 int
+	}
 	var order []*span
 	by := map[string]*span{}
 	for _, n := range a.NotCounted {
@@ -787,11 +790,12 @@ func outsideLines(a *criteria.Assessment) []string {
 		m := month(n.DateText)
 		s := by[what]
 		if s == nil {
-			s = &span{what: what, first: m, last: m}
+			s = &span{what: what, first: m, last: m, n: 1}
 			by[what] = s
 			order = append(order, s)
 			continue
 		}
+		s.n++
 		if m != "" && (s.first == "" || m < s.first) {
 			s.first = m
 		}
@@ -807,7 +811,10 @@ func outsideLines(a *criteria.Assessment) []string {
 		case s.first == s.last:
 			when = " in " + s.first
 		default:
-			when = " from " + s.first + " to " + s.last
+			// Separate entries, not one course: "from 2014-01 to 2022-03"
+			// read as eight years of therapy (clinical review 6).
+			out = append(out, fmt.Sprintf("The %d %s entries between %s and %s are outside %s.", s.n, mdEscape(s.what), s.first, s.last, lookback(a)))
+			continue
 		}
 		out = append(out, fmt.Sprintf("The %s%s is outside %s.", mdEscape(s.what), when, lookback(a)))
 	}

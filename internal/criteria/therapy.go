@@ -295,6 +295,7 @@ func (x *assessor) therapy() therapyResult {
 		}
 		var undated, invalid, status, excluded, kinds []string
 		span := map[string][2]string{}
+		entries := map[string]int{}
 		for _, nc := range x.notCounted {
 			switch nc.Reason {
 			case ReasonOutsideWindow:
@@ -303,6 +304,7 @@ func (x *assessor) therapy() therapyResult {
 					kinds = append(kinds, nc.What)
 					sp = [2]string{nc.DateText, nc.DateText}
 				}
+				entries[nc.What]++
 				if nc.DateText < sp[0] {
 					sp[0] = nc.DateText
 				}
@@ -348,7 +350,8 @@ func (x *assessor) therapy() therapyResult {
 					}
 					parts = append(parts, fmt.Sprintf("%s %s %s", k, on, sp[0]))
 				} else {
-					parts = append(parts, fmt.Sprintf("%s from %s to %s", k, sp[0], sp[1]))
+					// Separate entries, not one course (clinical review 6).
+					parts = append(parts, fmt.Sprintf("%s, %d entries between %s and %s", k, entries[k], sp[0], sp[1]))
 				}
 			}
 			r.finding.Text += fmt.Sprintf(" Earlier therapy is outside the %d-day look-back: %s.", t.LookbackDays, strings.Join(parts, "; "))
