@@ -1021,6 +1021,7 @@ func TestAssessLocalCodesAreNamed(t *testing.T) {
 	const local = "urn:oid:1.2.840.114350.1.13.999.2.7.2.696871"
 	ces := cond("ces", local, "88321", "Cauda equina syndrome", 1)
 	pt := proc("pt", local, "PT101", "Physical therapy visit", 30)
+	old := proc("old", local, "PT101", "Physical therapy visit", 200)
 	both := cond("both", local, "88321", "Cauda equina syndrome", 1)
 	both.Code.Coding = append(both.Code.Coding, coding(policy.SystemICD10, "G83.4", "Cauda equina syndrome"))
 	tests := []struct {
@@ -1033,6 +1034,11 @@ func TestAssessLocalCodesAreNamed(t *testing.T) {
 			Display: "Cauda equina syndrome", DateText: ymd(agoT(1)), Source: "Condition/ces", Why: localCodeWhy}}, false},
 		{"therapy visit", chart.Record{Procedures: []chart.Procedure{pt}}, []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy",
 			Display: "Physical therapy visit", DateText: ymd(agoT(30)), Source: "Procedure/pt", Why: localCodeWhy, Course: span(30, 30)}}, false},
+		// Before the look-back a code would not count it either: said
+		// (clinical review 6, 06).
+		{"therapy visit before the look-back", chart.Record{Procedures: []chart.Procedure{old}}, []NotCounted{{Reason: ReasonTextOnly, What: "physical therapy",
+			Display: "Physical therapy visit", DateText: ymd(agoT(200)), Source: "Procedure/old",
+			Why: localCodeWhy + "; it also ended before the 180-day look-back, so a therapy code would not count it"}}, false},
 		{"local and ICD-10-CM", chart.Record{Conditions: []chart.Condition{both}}, nil, true},
 	}
 	for _, tt := range tests {

@@ -129,6 +129,14 @@ func (x *assessor) therapy() therapyResult {
 				if local {
 					nc.Why = localCodeWhy
 				}
+				if last := lastDay(pr.start, pr.end); nc.Course == nil && !last.IsZero() && !x.recent(last) {
+					// Coding it would not help: say so (clinical review 6, 06).
+					w := fmt.Sprintf("it also ended before the %d-day look-back, so a therapy code would not count it", x.pol.ConservativeTherapy.LookbackDays)
+					if nc.Why != "" {
+						w = nc.Why + "; " + w
+					}
+					nc.Why = w
+				}
 				x.record(nc)
 			case x.recent(pr.start):
 				why := "its code is not a " + l + " treatment the policy counts (a referral or an order is not therapy done)"
@@ -459,6 +467,15 @@ func (x *assessor) uncountedCourse(start, end chart.Date) *TherapySpan {
 		return nil
 	}
 	return &TherapySpan{Start: start, End: last}
+}
+
+// lastDay is a period's end, else its start (a period whose end comes
+// before its start is its start).
+func lastDay(start, end chart.Date) chart.Date {
+	if !end.IsZero() && !reversedPeriod(start, end) {
+		return end
+	}
+	return start
 }
 
 func reversedPeriod(start, end chart.Date) bool {
