@@ -485,6 +485,8 @@ func Derive(rec *Record) *Facts {
 			}
 			if c, ok := conds[TrailingReference(*r.Reference, "Condition")]; ok {
 				out = append(out, c)
+			} else if c, ok := conds[uuidCondition(*r.Reference)]; ok {
+				out = append(out, c)
 			} else if r.Display != nil {
 				out = append(out, Concept{Text: *r.Display})
 			}
@@ -844,6 +846,21 @@ func TrailingReference(ref, typ string) string {
 		return ""
 	}
 	return p + id
+}
+
+// uuidCondition is the "Condition/<uuid>" key a "urn:uuid:<uuid>" reference
+// names when the Condition's id is that UUID, "" for any other reference.
+// In a Bundle a urn:uuid reference resolves to the entry whose fullUrl it
+// is (FHIR R4 Bundle, "Resolving references in Bundles"); Synthea and other
+// generators give each resource its fullUrl's UUID as id, and a prefetch
+// or search result carries the resources without their transaction's
+// fullUrls, so the id is what is left to match (a UUID names one resource).
+func uuidCondition(ref string) string {
+	u, ok := strings.CutPrefix(strings.TrimSpace(ref), "urn:uuid:")
+	if !ok || len(u) != 36 || strings.Count(u, "-") != 4 {
+		return ""
+	}
+	return "Condition/" + u
 }
 
 // ReferenceType is the resource type of a literal reference of the form

@@ -356,6 +356,25 @@ func TestReasonsResolveConditions(t *testing.T) {
 	if len(got) != 1 || got[0].Codings[0].Code != "M25.511" {
 		t.Errorf("reasons %+v, want the shoulder-pain Condition's code", got)
 	}
+	// Synthea writes the reason as its Bundle fullUrl, urn:uuid:<id>: the
+	// Condition with that id (clinical review 5, chart 06: naproxen for
+	// fibromyalgia counted as back-pain therapy).
+	var fm r4.Condition
+	_ = json.Unmarshal([]byte(`{"id":"56e4701c-8968-42e5-95ce-b78233d86618","code":{"coding":[{"system":"http://snomed.info/sct","code":"95417003","display":"Primary fibromyalgia syndrome"}]}}`), &fm)
+	rec = &Record{
+		Conditions: []Condition{{Condition: fm}},
+		MedicationRequests: []MedicationRequest{
+			medRequest(t, `{"status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},"reasonReference":[{"reference":"urn:uuid:56e4701c-8968-42e5-95ce-b78233d86618"}]}`),
+			medRequest(t, `{"status":"active","intent":"order","medicationCodeableConcept":{"text":"x"},"reasonReference":[{"reference":"urn:uuid:00000000-8968-42e5-95ce-b78233d86618"}]}`),
+		},
+	}
+	meds := Derive(rec).Medications
+	if got := meds[0].Reasons; len(got) != 1 || got[0].Codings[0].Code != "95417003" {
+		t.Errorf("urn:uuid reason %+v, want the fibromyalgia Condition's code", got)
+	}
+	if got := meds[1].Reasons; len(got) != 0 {
+		t.Errorf("a urn:uuid naming no Condition gave reasons %+v", got)
+	}
 }
 
 // TestConceptLocalOnly: a concept coded only outside the given systems is
