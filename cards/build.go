@@ -85,7 +85,8 @@ func NoActions(hook string) []hooks.Action {
 }
 
 // Build turns assessments into cards and, for order-sign, one coverage
-// information systemAction per assessed order that has an id. newID returns
+// information systemAction per assessed order that has an id, unless the
+// order already carries the same coverage information. newID returns
 // a fresh random id (uuid) on each call.
 //
 // Each order gets one coverage-information card (the decision, what is
@@ -95,16 +96,41 @@ func NoActions(hook string) []hooks.Action {
 // on the coverage card. One links card (External Reference) serves all
 // orders.
 func Build(in Input, newID func() string) (Result, error) {
-	b := builder{in: in, newID: newID}
+	b := builder{in: in, newID: newID, kept: map[string]string{}}
 	secondary := in.Hook != hooks.HookOrderSign
 	actions := NoActions(in.Hook)
 	var assertions []string
 	links := len(in.Orders) > 0 && b.hasLinks()
+	eligible := func(o *Order) bool {
+		return !secondary && in.Coverage != nil && o.Assessment.Order.ID != "" && !in.Config.Disabled[TopicCoverageInfo]
+	}
+	// CRD STU 2.1 cards.md, Coverage Information: "payers SHALL NOT send a
+	// system action to update the order unless something is new", and item
+	// 4: a system action for each in-scope request "unless that request
+	// resource already has a coverage-information extension and the payer has
+	// no new information to add". An order that already carries what this
+	// answer would add gets no update and keeps its assertion id; known
+	// before the cards, which say so.
+	for i := range in.Orders {
+		o := &in.Orders[i]
+		if !eligible(o) {
+			continue
+		}
+		info := coverageInformation(&o.Assessment, *in.Coverage, in.Policy.PANeeded, in.Policy.Questionnaire, "", in.Today, false)
+		if id, ok := unchangedCoverageInformation(o.Raw, info); ok {
+			b.kept[o.Assessment.Order.ID] = id
+		}
+	}
 	b.critical()
 	for i := range in.Orders {
 		o := &in.Orders[i]
 		b.orderCards(o, links)
-		if secondary || in.Coverage == nil || o.Assessment.Order.ID == "" || in.Config.Disabled[TopicCoverageInfo] {
+		if !eligible(o) {
+			continue
+		}
+		if _, ok := b.kept[o.Assessment.Order.ID]; ok {
+			// No update, so no new assertion: the audit row records only
+			// the ids this answer sends.
 			continue
 		}
 		id := newID()
@@ -142,6 +168,10 @@ type builder struct {
 	cards []pending
 	// emergent holds the ids of the orders a critical card covers.
 	emergent map[string]bool
+	// kept maps the ids of the orders that already carry this answer's
+	// coverage information to the coverage-assertion-id they carry; they
+	// get no update.
+	kept map[string]string
 }
 
 // add completes a card (uuid, source, associated orders) and queues it,

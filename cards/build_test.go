@@ -395,3 +395,108 @@ func TestSetMember(t *testing.T) {
 		}
 	}
 }
+
+// TestResignWithNothingNew: an order that already carries the coverage
+// information this answer would add gets no update (CRD STU 2.1 cards.md,
+// Coverage Information: no system action "unless something is new"); the
+// card names the assertion that stands and no new assertion id is recorded.
+// Anything else that is new brings the update back, with a new id.
+func TestResignWithNothingNew(t *testing.T) {
+	notMet := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyInsufficient)
+	first := build(t, hooks.HookOrderSign, cov, Config{}, notMet)
+	signed := first.Response.SystemActions[0].Resource
+	firstID := first.AssertionIDs[0]
+	// The EHR stores the order: members and sub-extensions may come back
+	// re-serialised and in another order.
+	reordered := func(raw json.RawMessage) json.RawMessage {
+		var obj map[string]any
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range obj["extension"].([]any) {
+			m := e.(map[string]any)
+			if m["url"] == CoverageInformationURL {
+				subs := m["extension"].([]any)
+				for i, j := 0, len(subs)-1; i < j; i, j = i+1, j-1 {
+					subs[i], subs[j] = subs[j], subs[i]
+				}
+				m["id"] = "ci-1"
+			}
+		}
+		b, _ := json.MarshalIndent(obj, "", " ")
+		return b
+	}
+	edit := func(raw json.RawMessage, url, from, to string) json.RawMessage {
+		s := string(raw)
+		i := strings.Index(s, `"url":"`+url+`"`)
+		if i < 0 {
+			t.Fatalf("no %s in %s", url, s)
+		}
+		out := s[:i] + strings.Replace(s[i:], from, to, 1)
+		if out == s {
+			t.Fatalf("%s: %q not found", url, from)
+		}
+		return json.RawMessage(out)
+	}
+	other := *cov
+	other.Reference = "Coverage/cov-2"
+	met := assessment(criteria.CriteriaMet, criteria.RedFlagMalignancy)
+	tests := []struct {
+		name    string
+		raw     json.RawMessage
+		cov     *Coverage
+		a       criteria.Assessment
+		updated bool
+	}{
+		{"same chart, same day", signed, cov, notMet, false},
+		{"re-serialised, sub-extensions reordered, element id", reordered(signed), cov, notMet, false},
+		{"another day: the date is not new information", edit(signed, "date", "2026-11-27", "2026-11-20"), cov, notMet, false},
+		{"another outcome", signed, cov, met, true},
+		{"another Coverage", signed, &other, notMet, true},
+		{"another reason text", edit(signed, "reason", `"text":"`, `"text":"Earlier: `), cov, notMet, true},
+		{"another billing code", edit(signed, "billingCode", `"72148"`, `"72149"`), cov, notMet, true},
+		{"another pa-needed", edit(signed, "pa-needed", "auth-needed", "no-auth"), cov, notMet, true},
+		{"no assertion id", edit(signed, "coverage-assertion-id", `"valueString":"`+firstID+`"`, `"valueString":""`), cov, notMet, true},
+		{"the order has no coverage information yet", json.RawMessage(rawOrder), cov, notMet, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Build(Input{Hook: hooks.HookOrderSign, PatientID: "p1", Orders: []Order{{Assessment: tt.a, Raw: tt.raw}},
+				Policy: testPolicy, Coverage: tt.cov, Today: *date("2026-11-27")}, func() string { return "new-id" })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Response.SystemActions == nil {
+				t.Fatalf("systemActions absent, want a list (CRD clients expect the field)")
+			}
+			detail := ""
+			for _, c := range res.Response.Cards {
+				if c.Source.Topic.Code == TopicCoverageInfo && c.Extension != nil {
+					detail += c.Detail
+				}
+			}
+			says := strings.Contains(detail, "assertion "+firstID)
+			if tt.updated {
+				if len(res.Response.SystemActions) != 1 || !strings.Contains(string(res.Response.SystemActions[0].Resource), `"new-id"`) {
+					t.Errorf("got %d systemActions, want one update with a new assertion id", len(res.Response.SystemActions))
+				}
+				if diff := cmp.Diff(res.AssertionIDs, []string{"new-id"}); diff != "" {
+					t.Errorf("assertion ids (-got +want):\n%s", diff)
+				}
+				if says {
+					t.Errorf("card says the old assertion stands although the order is updated")
+				}
+				return
+			}
+			if len(res.Response.SystemActions) != 0 {
+				t.Errorf("got %d systemActions, want none: nothing is new", len(res.Response.SystemActions))
+			}
+			if len(res.AssertionIDs) != 0 {
+				t.Errorf("recorded assertion ids %v that were never sent", res.AssertionIDs)
+			}
+			if !says {
+				t.Errorf("coverage card does not name the assertion that stands (%s):\n%s", firstID, detail)
+			}
+		})
+	}
+}

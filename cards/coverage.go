@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -254,4 +256,83 @@ func withCode(raw json.RawMessage, c criteria.Code) (json.RawMessage, error) {
 		return nil, err
 	}
 	return setMember(raw, "code", func(jsontext.Value) ([]byte, error) { return b, nil })
+}
+
+// unchangedCoverageInformation reports whether the client's order already
+// carries the coverage information info would add, and returns the
+// coverage-assertion-id it carries. CRD STU 2.1 cards.md (Coverage
+// Information): no update "unless something is new", item 4: none where the
+// request "already has a coverage-information extension and the payer has no
+// new information to add".
+//
+// The order must carry exactly one coverage-information extension from this
+// service, with a coverage-assertion-id, whose sub-extensions other than
+// date and coverage-assertion-id equal info's as a set, each compared in
+// full: coverage, covered, pa-needed, doc-needed, doc-purpose, info-needed,
+// questionnaire, billingCode and every reason (code, display and text),
+// and any sub-extension the client kept that info lacks (an extra or a
+// missing one is new). The date the assertion was made and its id are not
+// information about coverage: a re-sign on a later day keeps both. Element
+// ids are ignored; the order of the sub-extensions is not meaningful.
+func unchangedCoverageInformation(raw json.RawMessage, info ext) (string, bool) {
+	var order struct {
+		Extension []json.RawMessage `json:"extension"`
+	}
+	if json.Unmarshal(raw, &order) != nil {
+		return "", false
+	}
+	var old []json.RawMessage
+	for _, e := range order.Extension {
+		if ours(e) {
+			old = append(old, e)
+		}
+	}
+	if len(old) != 1 {
+		return "", false
+	}
+	was, id, ok := assertionContent(old[0])
+	if !ok || id == "" {
+		return "", false
+	}
+	b, err := marshal(info)
+	if err != nil {
+		return "", false
+	}
+	now, _, ok := assertionContent(b)
+	if !ok || !slices.Equal(was, now) {
+		return "", false
+	}
+	return id, true
+}
+
+// assertionContent returns the sub-extensions of a coverage-information
+// extension that carry information (all but date and
+// coverage-assertion-id), each as canonical JSON without its element id,
+// sorted; and the coverage-assertion-id.
+func assertionContent(raw json.RawMessage) ([]string, string, bool) {
+	var e struct {
+		Extension []map[string]any `json:"extension"`
+	}
+	if json.Unmarshal(raw, &e) != nil {
+		return nil, "", false
+	}
+	var out []string
+	id := ""
+	for _, p := range e.Extension {
+		switch url, _ := p["url"].(string); url {
+		case "date":
+			continue
+		case "coverage-assertion-id":
+			id, _ = p["valueString"].(string)
+			continue
+		}
+		delete(p, "id")
+		b, err := json.Marshal(p) // map keys sorted: canonical
+		if err != nil {
+			return nil, "", false
+		}
+		out = append(out, string(b))
+	}
+	sort.Strings(out)
+	return out, id, true
 }

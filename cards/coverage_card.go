@@ -310,6 +310,12 @@ func (b *builder) decision(d *strings.Builder, a *criteria.Assessment) {
 	if b.in.Coverage != nil && b.in.Coverage.Note != "" {
 		d.WriteString(mdEscape(b.in.Coverage.Note) + "\n\n")
 	}
+	if id, ok := b.kept[a.Order.ID]; ok && a.Order.ID != "" {
+		// No update this time (CRD STU 2.1 cards.md, Coverage Information:
+		// no system action "unless something is new"): say which assertion
+		// still stands, the id the claim carries.
+		fmt.Fprintf(d, "Coverage information unchanged: the order already carries it (assertion %s), so it is not updated.\n\n", mdEscape(id))
+	}
 	for _, u := range uncheckedByWhy(a) {
 		fmt.Fprintf(d, "Not checked (%s): %s.\n\n", u.why, mdEscape(strings.Join(u.searches, ", ")))
 	}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/cards"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/store"
 )
 
 func TestServiceCallStatuses(t *testing.T) {
@@ -503,5 +505,67 @@ func TestFieldsTheServiceDoesNotUse(t *testing.T) {
 	}
 	if body := minimal(t, rawFloat); !strings.Contains(string(body), `"expires_in":300.0`) {
 		t.Fatalf("the request does not carry 300.0: %s", body)
+	}
+}
+
+// callsStore keeps the audit rows it is given.
+type callsStore struct {
+	Store
+	mu    sync.Mutex
+	calls []store.Call
+}
+
+func (s *callsStore) RecordCall(ctx context.Context, c store.Call) error {
+	s.mu.Lock()
+	s.calls = append(s.calls, c)
+	s.mu.Unlock()
+	return s.Store.RecordCall(ctx, c)
+}
+
+// TestResignWithNothingNew: signing again an order that carries this
+// service's coverage information, with the chart unchanged (conf6 t34), gets
+// no update (CRD STU 2.1 cards.md, Coverage Information: no system action
+// "unless something is new"), an empty systemActions list, and an audit row
+// with no assertion id: the one the order carries was recorded when sent.
+func TestResignWithNothingNew(t *testing.T) {
+	base := newTestServer(t, nil)
+	rows := &callsStore{Store: base.db}
+	s := newTestServer(t, func(c *Config) { c.Store = rows })
+	var first hooks.Response
+	rec := s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", minimal(t, nil), nil)
+	if err := json.Unmarshal(rec.Body.Bytes(), &first); err != nil || rec.Code != 200 || len(first.SystemActions) != 1 {
+		t.Fatalf("first sign: %d %s", rec.Code, rec.Body)
+	}
+	signed := first.SystemActions[0].Resource
+	resign := minimal(t, func(r map[string]any) {
+		var order map[string]any
+		if err := json.Unmarshal(signed, &order); err != nil {
+			t.Fatal(err)
+		}
+		order["status"] = "active"
+		r["context"].(map[string]any)["draftOrders"].(map[string]any)["entry"] = []any{map[string]any{"resource": order}}
+	})
+	rec = s.do(t, http.MethodPost, "/cds-services/lumbar-mri-order-sign", resign, nil)
+	if rec.Code != 200 {
+		t.Fatalf("re-sign: %d %s", rec.Code, rec.Body)
+	}
+	var again map[string]json.RawMessage
+	if err := json.Unmarshal(rec.Body.Bytes(), &again); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(again["systemActions"]); got != "[]" {
+		t.Errorf("re-sign systemActions = %s, want []", got)
+	}
+	if len(rows.calls) != 2 {
+		t.Fatalf("%d audit rows, want 2", len(rows.calls))
+	}
+	if len(rows.calls[0].AssertionIDs) != 1 || !strings.Contains(string(signed), `"`+rows.calls[0].AssertionIDs[0]+`"`) {
+		t.Errorf("first call recorded %v, not the id it sent", rows.calls[0].AssertionIDs)
+	}
+	if len(rows.calls[1].AssertionIDs) != 0 {
+		t.Errorf("re-sign recorded assertion ids %v that were never sent", rows.calls[1].AssertionIDs)
+	}
+	if !strings.Contains(string(again["cards"]), "assertion "+rows.calls[0].AssertionIDs[0]) {
+		t.Errorf("the coverage card does not name the assertion the order carries: %s", again["cards"])
 	}
 }
