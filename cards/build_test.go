@@ -10,6 +10,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -70,7 +71,7 @@ func build(t *testing.T, hook string, cov *Coverage, cfg Config, as ...criteria.
 	return res
 }
 
-var cov = &Coverage{Reference: "Coverage/cov-1"}
+var cov = &Coverage{Reference: "Coverage/cov-1", PayerOrganization: &chart.PayerRef{Reference: "Organization/payer-1"}}
 
 // codesOf returns url -> value codes of the coverage information.
 func codesOf(t *testing.T, resource json.RawMessage) map[string][]string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/jsoncompat"
 )
@@ -29,6 +30,9 @@ type Coverage struct {
 	Note string
 	// Payer is the Coverage's payor display, when the chart names one.
 	Payer string
+	// PayerOrganization is the Coverage's payor Organization, the requester
+	// of a form completion Task; nil when the Coverage names none.
+	PayerOrganization *chart.PayerRef
 }
 
 // ext is one FHIR extension with the value types this package writes.

@@ -37,9 +37,18 @@ const (
 	// sdcTemp is the SDC temporary code system (complete-questionnaire,
 	// questionnaire, questionnaire-response).
 	sdcTemp = "http://hl7.org/fhir/uv/sdc/CodeSystem/temp"
+	// crdTemp is the CRD STU 2.1 temporary code system (CRDTempCodes):
+	// after-completion-action, prior-auth-include, reason-prior-auth.
+	crdTemp = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
 	// maxEvidencePerAnswer bounds the evidence extensions on one answer.
 	maxEvidencePerAnswer = 5
 )
+
+// ErrNoPayer means the Coverage names no payer Organization, the requester
+// a form completion Task needs (CRD STU 2.1 profile-taskquestionnaire:
+// requester 1..1, Reference(CRDOrganization), "Payer requesting form
+// completion").
+var ErrNoPayer = errors.New("cards: no payer organization to request the form")
 
 // ErrNoQuestionnaire means the embedded Questionnaire the form answers is
 // missing or unreadable (a build defect, not bad input).
@@ -122,44 +131,26 @@ func (q *questionnaire) canonical() string {
 }
 
 // FormCompletion returns the CRD Form Completion suggestion for one assessed
-// order (CRD STU 2.1 "Request Form Completion"; SDC Task for questionnaire
-// completion): two create actions, the pre-filled in-progress
-// QuestionnaireResponse and a Task (code complete-questionnaire) whose
-// inputs are the Questionnaire's canonical and a reference to that
-// QuestionnaireResponse. newID gives the suggestion uuid and both resource ids.
+// order (CRD STU 2.1 cards.md "Request Form Completion"): two create
+// actions, the pre-filled in-progress QuestionnaireResponse and a Task that
+// complies with profile-taskquestionnaire (TaskQuestionnaire.fsh, on SDC
+// sdc-task); taskQuestionnaire says how. newID gives the suggestion uuid and
+// both resource ids. ErrNoPayer when the Coverage names no payer
+// Organization to request it.
 func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion, error) {
 	q, _, err := formQuestionnaire()
 	if err != nil {
 		return hooks.Suggestion{}, err
+	}
+	if in.Coverage == nil || in.Coverage.PayerOrganization == nil {
+		return hooks.Suggestion{}, ErrNoPayer
 	}
 	qrID, taskID := newID(), newID()
 	qr, err := questionnaireResponse(q, in, &o.Assessment, qrID)
 	if err != nil {
 		return hooks.Suggestion{}, err
 	}
-	task := taskJSON{
-		ResourceType: "Task",
-		ID:           taskID,
-		Status:       "ready",
-		Intent:       "order",
-		Code:         codeableConcept{Coding: []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
-		Description:  "Review and complete the pre-filled prior-authorization documentation for " + o.Assessment.Order.Display + ".",
-		For:          reference{Reference: "Patient/" + in.PatientID},
-		AuthoredOn:   in.Today.UTC().Format(time.RFC3339),
-		Input: []taskInput{
-			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire", Display: "Questionnaire"}}, Text: "questionnaire"}, ValueCanonical: q.canonical()},
-			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire-response", Display: "Questionnaire Response"}}, Text: "questionnaire-response"},
-				ValueReference: &reference{Reference: "QuestionnaireResponse/" + qrID}},
-		},
-	}
-	if id := o.Assessment.Order.ID; id != "" {
-		task.BasedOn = []reference{{Reference: "ServiceRequest/" + id}}
-		task.Focus = &reference{Reference: "ServiceRequest/" + id}
-	}
-	if strings.HasPrefix(in.UserID, "Practitioner/") {
-		task.Owner = &reference{Reference: in.UserID}
-	}
-	taskRaw, err := json.Marshal(task)
+	taskRaw, err := json.Marshal(taskQuestionnaire(in, o, q.canonical(), taskID, qrID))
 	if err != nil {
 		return hooks.Suggestion{}, fmt.Errorf("form task: %w", err)
 	}
@@ -173,25 +164,101 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 	}, nil
 }
 
+// taskQuestionnaire is the form completion Task. in.Coverage.PayerOrganization
+// must be set. The rules, from CRD STU 2.1 TaskQuestionnaire.fsh
+// (profile-taskquestionnaire) and its parent SDC 3.0 sdc-task:
+//   - status ready, intent order (both fixed by the CRD profile);
+//   - code complete-questionnaire from the SDC temporary codes (sdc-task:
+//     code 1..1, required binding TaskCode);
+//   - sdc-t1: with complete-questionnaire, focus is omitted and a
+//     'questionnaire' input is present; the order is linked by basedOn
+//     (CRD: "linking the Questionnaire to the particular 'request' that
+//     triggered its creation");
+//   - for 1..1, the Patient; authoredOn 1..1;
+//   - requester 1..1, Reference(CRDOrganization), "Payer requesting form
+//     completion": the Coverage's own payor reference (literal, logical or
+//     display, as the chart gives it), typed Organization. No Organization
+//     id is made up;
+//   - owner 0..1, Reference(USCorePractitionerProfile): the ordering
+//     practitioner when the call names one;
+//   - reasonCode from CRDTaskReason: reason-prior-auth;
+//   - input[questionnaire] 0..1 (sdc-task): type SDC temp questionnaire,
+//     valueCanonical (text "questionnaire" as well, which the Inferno CRD kit
+//     reads to recognise the response type);
+//   - input[afterCompletion] 1..* (CRD): type CRD temp
+//     after-completion-action, a valueCodeableConcept from
+//     CRDTaskAfterCompletionCode: prior-auth-include, as the coverage
+//     information's doc-purpose withpa says;
+//   - one more input (open slicing): the pre-filled QuestionnaireResponse.
+func taskQuestionnaire(in *Input, o *Order, canonical, taskID, qrID string) taskJSON {
+	payer := in.Coverage.PayerOrganization
+	requester := &taskReference{Reference: payer.Reference, Type: "Organization", Display: payer.Display}
+	if payer.IdentifierValue != "" {
+		requester.Identifier = &identifier{System: payer.IdentifierSystem, Value: payer.IdentifierValue}
+	}
+	task := taskJSON{
+		ResourceType: "Task",
+		ID:           taskID,
+		Status:       "ready",
+		Intent:       "order",
+		Code:         codeableConcept{Coding: []coding{{System: sdcTemp, Code: "complete-questionnaire", Display: "Complete Questionnaire"}}},
+		Description:  "Review and complete the pre-filled prior-authorization documentation for " + o.Assessment.Order.Display + ".",
+		For:          reference{Reference: "Patient/" + in.PatientID},
+		AuthoredOn:   in.Today.UTC().Format(time.RFC3339),
+		Requester:    requester,
+		ReasonCode: &codeableConcept{Coding: []coding{{System: crdTemp, Code: "reason-prior-auth", Display: "Prior authorization"}},
+			Text: "Needed for prior authorization"},
+		Input: []taskInput{
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire", Display: "Questionnaire"}}, Text: "questionnaire"}, ValueCanonical: canonical},
+			{Type: codeableConcept{Coding: []coding{{System: crdTemp, Code: "after-completion-action", Display: "After-completion action"}}},
+				ValueCodeableConcept: &codeableConcept{Coding: []coding{{System: crdTemp, Code: "prior-auth-include", Display: "Include in prior authorization"}}}},
+			{Type: codeableConcept{Coding: []coding{{System: sdcTemp, Code: "questionnaire-response", Display: "Questionnaire Response"}}, Text: "questionnaire-response"},
+				ValueReference: &reference{Reference: "QuestionnaireResponse/" + qrID}},
+		},
+	}
+	if id := o.Assessment.Order.ID; id != "" {
+		task.BasedOn = []reference{{Reference: "ServiceRequest/" + id}}
+	}
+	if strings.HasPrefix(in.UserID, "Practitioner/") {
+		task.Owner = &reference{Reference: in.UserID}
+	}
+	return task
+}
+
 type taskJSON struct {
-	ResourceType string          `json:"resourceType"`
-	ID           string          `json:"id"`
-	BasedOn      []reference     `json:"basedOn,omitempty"`
-	Status       string          `json:"status"`
-	Intent       string          `json:"intent"`
-	Code         codeableConcept `json:"code"`
-	Description  string          `json:"description"`
-	Focus        *reference      `json:"focus,omitempty"`
-	For          reference       `json:"for"`
-	AuthoredOn   string          `json:"authoredOn"`
-	Owner        *reference      `json:"owner,omitempty"`
-	Input        []taskInput     `json:"input"`
+	ResourceType string           `json:"resourceType"`
+	ID           string           `json:"id"`
+	BasedOn      []reference      `json:"basedOn,omitempty"`
+	Status       string           `json:"status"`
+	Intent       string           `json:"intent"`
+	Code         codeableConcept  `json:"code"`
+	Description  string           `json:"description"`
+	For          reference        `json:"for"`
+	AuthoredOn   string           `json:"authoredOn"`
+	Requester    *taskReference   `json:"requester"`
+	Owner        *reference       `json:"owner,omitempty"`
+	ReasonCode   *codeableConcept `json:"reasonCode,omitempty"`
+	Input        []taskInput      `json:"input"`
+}
+
+// taskReference is a FHIR Reference with its logical parts.
+type taskReference struct {
+	Reference  string      `json:"reference,omitempty"`
+	Type       string      `json:"type,omitempty"`
+	Identifier *identifier `json:"identifier,omitempty"`
+	Display    string      `json:"display,omitempty"`
+}
+
+type identifier struct {
+	System string `json:"system,omitempty"`
+	Value  string `json:"value"`
 }
 
 type taskInput struct {
-	Type           codeableConcept `json:"type"`
-	ValueCanonical string          `json:"valueCanonical,omitempty"`
-	ValueReference *reference      `json:"valueReference,omitempty"`
+	Type                 codeableConcept  `json:"type"`
+	ValueCanonical       string           `json:"valueCanonical,omitempty"`
+	ValueCodeableConcept *codeableConcept `json:"valueCodeableConcept,omitempty"`
+	ValueReference       *reference       `json:"valueReference,omitempty"`
 }
 
 // QuestionnaireResponse returns the pre-filled in-progress

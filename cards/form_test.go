@@ -2,6 +2,7 @@ package cards
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -72,6 +73,8 @@ func formInput(t *testing.T) *Input {
 	return &Input{
 		Hook: hooks.HookOrderSign, PatientID: "pat-1", UserID: "Practitioner/dr-1",
 		Policy: policy.Default().Default(), Today: time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC),
+		Coverage: &Coverage{Reference: "Coverage/cov-1", Payer: "Example Health Plan",
+			PayerOrganization: &chart.PayerRef{Reference: "Organization/payer-1", Display: "Example Health Plan"}},
 	}
 }
 
@@ -120,9 +123,9 @@ func TestFormCompletion(t *testing.T) {
 		task.For.Reference != "Patient/pat-1" || len(task.BasedOn) != 1 || task.BasedOn[0].Reference != "ServiceRequest/sr-1" {
 		t.Errorf("task: %s", taskRaw)
 	}
-	if len(task.Input) != 2 || task.Input[0].Type.Coding[0].Code != "questionnaire" || task.Input[0].ValueCanonical != canonical ||
-		task.Input[1].Type.Coding[0].Code != "questionnaire-response" || task.Input[1].ValueReference == nil ||
-		task.Input[1].ValueReference.Reference != "QuestionnaireResponse/"+qr.ID {
+	if len(task.Input) != 3 || task.Input[0].Type.Coding[0].Code != "questionnaire" || task.Input[0].ValueCanonical != canonical ||
+		task.Input[2].Type.Coding[0].Code != "questionnaire-response" || task.Input[2].ValueReference == nil ||
+		task.Input[2].ValueReference.Reference != "QuestionnaireResponse/"+qr.ID {
 		t.Errorf("task inputs do not name the Questionnaire %s and QuestionnaireResponse/%s: %s", canonical, qr.ID, taskRaw)
 	}
 	if qr.ResourceType != "QuestionnaireResponse" || qr.Status != "in-progress" || qr.Questionnaire != canonical ||
@@ -580,4 +583,130 @@ func TestFormRedFlagDetails(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFormTaskProfile checks the form completion Task against each
+// constraint of CRD STU 2.1 profile-taskquestionnaire (TaskQuestionnaire.fsh)
+// and its parent SDC sdc-task (cards.md "Request Form Completion": the
+// resources SHALL comply), read from the FSH; and that without a payer
+// Organization on the Coverage (requester 1..1) no form is offered.
+func TestFormTaskProfile(t *testing.T) {
+	const crdTempSys = "http://hl7.org/fhir/us/davinci-crd/CodeSystem/temp"
+	payers := []struct {
+		name  string
+		payer *chart.PayerRef
+		want  string // the requester, as JSON
+	}{
+		{"literal reference", &chart.PayerRef{Reference: "Organization/payer-1", Display: "Example Health Plan"},
+			`{"reference":"Organization/payer-1","type":"Organization","display":"Example Health Plan"}`},
+		{"logical reference", &chart.PayerRef{IdentifierSystem: "http://hl7.org/fhir/sid/us-npi", IdentifierValue: "1234567893", Display: "Acme"},
+			`{"type":"Organization","identifier":{"system":"http://hl7.org/fhir/sid/us-npi","value":"1234567893"},"display":"Acme"}`},
+		{"display only", &chart.PayerRef{Display: "Example Health Plan"}, `{"type":"Organization","display":"Example Health Plan"}`},
+	}
+	for _, p := range payers {
+		t.Run(p.name, func(t *testing.T) {
+			in := formInput(t)
+			in.Coverage.PayerOrganization = p.payer
+			o := Order{Assessment: formAssessment()}
+			s, err := FormCompletion(in, &o, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var task map[string]json.RawMessage
+			if err := json.Unmarshal(s.Actions[1].Resource, &task); err != nil {
+				t.Fatal(err)
+			}
+			str := func(k string) string {
+				var v string
+				_ = json.Unmarshal(task[k], &v)
+				return v
+			}
+			type cc struct {
+				Coding []coding
+				Text   string
+			}
+			var code cc
+			_ = json.Unmarshal(task["code"], &code)
+			var inputs []struct {
+				Type                 cc
+				ValueCanonical       string
+				ValueCodeableConcept *cc
+			}
+			_ = json.Unmarshal(task["input"], &inputs)
+			has := func(c cc, system, code string) bool {
+				for _, k := range c.Coding {
+					if k.System == system && k.Code == code {
+						return true
+					}
+				}
+				return false
+			}
+			var questionnaires, afters int
+			for _, in := range inputs {
+				if has(in.Type, sdcTemp, "questionnaire") {
+					questionnaires++
+					if in.ValueCanonical == "" || in.Type.Text != "questionnaire" {
+						t.Errorf("input[questionnaire] needs a valueCanonical (and text, for Inferno): %+v", in)
+					}
+				}
+				if has(in.Type, crdTempSys, "after-completion-action") {
+					afters++
+					if in.ValueCodeableConcept == nil || !has(*in.ValueCodeableConcept, crdTempSys, "prior-auth-include") {
+						t.Errorf("input[afterCompletion] value is not from CRDTaskAfterCompletionCode (prior-auth-include): %+v", in)
+					}
+				}
+			}
+			var reason cc
+			_ = json.Unmarshal(task["reasonCode"], &reason)
+			var basedOn []reference
+			_ = json.Unmarshal(task["basedOn"], &basedOn)
+			var owner reference
+			_ = json.Unmarshal(task["owner"], &owner)
+			checks := []struct {
+				rule string
+				ok   bool
+			}{
+				{"CRD: status = #ready (exactly)", str("status") == "ready"},
+				{"CRD: intent = #order (exactly)", str("intent") == "order"},
+				{"SDC: code 1..1 from TaskCode: complete-questionnaire", len(code.Coding) == 1 && has(code, sdcTemp, "complete-questionnaire")},
+				{"sdc-t1: complete-questionnaire, so focus omitted", task["focus"] == nil},
+				{"sdc-t1: complete-questionnaire, so a 'questionnaire' input; SDC: input[questionnaire] 0..1", questionnaires == 1},
+				{"CRD: input contains afterCompletion 1..*", afters >= 1},
+				{"CRD: for 1.., the Patient", string(task["for"]) == `{"reference":"Patient/pat-1"}`},
+				{"CRD: authoredOn 1..", str("authoredOn") != ""},
+				{"CRD: requester 1.., Reference(CRDOrganization), the payer", string(task["requester"]) == p.want},
+				{"CRD: owner 0..1, Reference(USCorePractitionerProfile)", strings.HasPrefix(owner.Reference, "Practitioner/")},
+				{"CRD: reasonCode from CRDTaskReason", has(reason, crdTempSys, "reason-prior-auth")},
+				{"CRD: basedOn links the request", len(basedOn) == 1 && basedOn[0].Reference == "ServiceRequest/sr-1"},
+			}
+			for _, c := range checks {
+				if !c.ok {
+					t.Errorf("%s: %s", c.rule, s.Actions[1].Resource)
+				}
+			}
+		})
+	}
+	t.Run("no payer organization", func(t *testing.T) {
+		for _, c := range []*Coverage{nil, {Reference: "Coverage/cov-1"}} {
+			in := formInput(t)
+			in.Coverage = c
+			o := Order{Assessment: formAssessment(), Raw: json.RawMessage(rawOrder)}
+			if _, err := FormCompletion(in, &o, seqIDs()); !errors.Is(err, ErrNoPayer) {
+				t.Errorf("coverage %+v: err %v, want ErrNoPayer", c, err)
+			}
+			res, err := Build(Input{Hook: in.Hook, PatientID: in.PatientID, Orders: []Order{o}, Policy: in.Policy, Coverage: c, Today: in.Today}, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, card := range res.Response.Cards {
+				for _, sg := range card.Suggestions {
+					for _, a := range sg.Actions {
+						if strings.Contains(string(a.Resource), `"resourceType":"Task"`) {
+							t.Errorf("coverage %+v: a Task without a requester was offered", c)
+						}
+					}
+				}
+			}
+		}
+	})
 }

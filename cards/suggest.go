@@ -274,7 +274,9 @@ func upperFirst(s string) string {
 // formOffer is the project's prior-authorization Questionnaire pre-filled
 // from the same evidence, as a CRD Form Completion suggestion (CRD STU 2.1
 // "Request Form Completion"; DECISIONS.md "Pre-filled form"), offered on
-// order-sign whenever the assessment ran and a Questionnaire is served.
+// order-sign whenever the assessment ran, a Questionnaire is served and the
+// Coverage names a payer Organization: the Task's requester, which CRD's
+// profile-taskquestionnaire requires (requester 1..1, the payer).
 func (b *builder) formOffer(o *Order) *offer {
 	a := &o.Assessment
 	if b.in.Hook != hooks.HookOrderSign || b.in.PatientID == "" || b.in.Policy.Questionnaire == "" || a.Has(criteria.OtherPatientData) {

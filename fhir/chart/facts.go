@@ -343,6 +343,9 @@ type Coverage struct {
 	Start, End Date
 	// Payer names the first payor (display), empty when not named.
 	Payer string
+	// PayerOrganization is the first payor that is an Organization, as the
+	// Coverage refers to it; nil when none is (self-pay, or no payor).
+	PayerOrganization *PayerRef
 	// Resource is the decoded Coverage (policy choice reads its payor).
 	Resource *r4.Coverage
 }
@@ -660,6 +663,12 @@ func Derive(rec *Record) *Facts {
 				break
 			}
 		}
+		for i := range c.Payor {
+			if r := payerOrganization(&c.Payor[i]); r != nil {
+				cv.PayerOrganization = r
+				break
+			}
+		}
 		f.Coverages = append(f.Coverages, cv)
 	}
 	f.deriveNotes(rec)
@@ -825,6 +834,56 @@ func (rec *Record) UnresolvedMedicationIDs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// PayerRef is a reference to a payer Organization as the Coverage's payor
+// gives it: a literal reference, a logical one (identifier), a display, or
+// several of these.
+type PayerRef struct {
+	// Reference is a literal reference naming an Organization ("Organization/x"
+	// or absolute); empty when the payor has none usable outside the Coverage.
+	Reference        string
+	IdentifierSystem string
+	IdentifierValue  string
+	Display          string
+}
+
+// payerOrganization reads one Coverage.payor (FHIR R4: Reference(Organization
+// | Patient | RelatedPerson)) as a payer Organization: its type is
+// Organization by its literal reference or its type element, or is not
+// stated (a payor named by an identifier or a display, as payers usually
+// are). A payor that names a Patient or RelatedPerson (self-pay) is not one.
+// Contained ("#x") and urn references resolve only beside the Coverage, so
+// they are not kept as literal references.
+func payerOrganization(p *r4.Reference) *PayerRef {
+	str := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return strings.TrimSpace(*s)
+	}
+	ref, typ := str(p.Reference), str(p.Type)
+	switch rt := ReferenceType(ref); {
+	case rt == "Organization":
+	case rt != "":
+		return nil
+	default:
+		ref = ""
+	}
+	if typ != "" && typ != "Organization" && !strings.HasSuffix(typ, "/Organization") {
+		return nil
+	}
+	r := PayerRef{Reference: ref, Display: str(p.Display)}
+	if p.Identifier != nil {
+		r.IdentifierSystem, r.IdentifierValue = str(p.Identifier.System), str(p.Identifier.Value)
+		if r.IdentifierValue == "" {
+			r.IdentifierSystem = ""
+		}
+	}
+	if r.Reference == "" && r.IdentifierValue == "" && r.Display == "" {
+		return nil
+	}
+	return &r
 }
 
 // TrailingReference returns "Type/id" for a relative ("Patient/123"),

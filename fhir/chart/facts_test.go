@@ -573,3 +573,34 @@ func TestOrderOfAuthoredOnAndSubject(t *testing.T) {
 		}
 	}
 }
+
+// TestPayerOrganization: the Coverage payor read as the payer Organization
+// that requests a form (CRD STU 2.1 profile-taskquestionnaire requester,
+// Reference(CRDOrganization)); a self-pay payor (Patient, RelatedPerson) is
+// none, and a contained or urn reference is not kept as a literal one.
+func TestPayerOrganization(t *testing.T) {
+	s := func(v string) *string { return &v }
+	tests := []struct {
+		name string
+		in   r4.Reference
+		want *PayerRef
+	}{
+		{"relative", r4.Reference{Reference: s("Organization/payer-1"), Display: s("Plan")}, &PayerRef{Reference: "Organization/payer-1", Display: "Plan"}},
+		{"absolute", r4.Reference{Reference: s("https://ehr.example/fhir/Organization/p")}, &PayerRef{Reference: "https://ehr.example/fhir/Organization/p"}},
+		{"identifier", r4.Reference{Identifier: &r4.Identifier{System: s("http://hl7.org/fhir/sid/us-npi"), Value: s("1234567893")}},
+			&PayerRef{IdentifierSystem: "http://hl7.org/fhir/sid/us-npi", IdentifierValue: "1234567893"}},
+		{"display only", r4.Reference{Display: s("Plan")}, &PayerRef{Display: "Plan"}},
+		{"contained", r4.Reference{Reference: s("#org"), Display: s("Plan")}, &PayerRef{Display: "Plan"}},
+		{"contained, nothing else", r4.Reference{Reference: s("#org")}, nil},
+		{"patient", r4.Reference{Reference: s("Patient/p1"), Display: s("Self")}, nil},
+		{"related person by type", r4.Reference{Type: s("RelatedPerson"), Display: s("Parent")}, nil},
+		{"typed organization", r4.Reference{Type: s("Organization"), Display: s("Plan")}, &PayerRef{Display: "Plan"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(payerOrganization(&tt.in), tt.want); diff != "" {
+				t.Errorf("payer (-got +want):\n%s", diff)
+			}
+		})
+	}
+}

@@ -192,7 +192,7 @@ func (p *Pipeline) Run(ctx context.Context, serviceID string, body []byte) (*Out
 		Drafts:    draftCodes(drafts),
 	}
 	if cov != nil && cov.Reference != "" {
-		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note, Payer: cov.Payer}
+		in.Coverage = &cards.Coverage{Reference: cov.Reference, Note: note, Payer: cov.Payer, PayerOrganization: cov.PayerOrganization}
 	}
 	res, err := cards.Build(in, p.NewID)
 	if err != nil {
