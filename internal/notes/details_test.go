@@ -34,6 +34,11 @@ func TestCourse(t *testing.T) {
 		{"Started physical therapy 4/30/2020.", &Course{Since: "4/30/2020"}},
 		{"Started physical therapy on April 30, 2020.", &Course{Since: "April 30, 2020"}},
 		{"Naproxen 500 mg prescribed 4/27 for back pain.", nil},
+		// How long the pain lasted is no therapy's duration (clinical
+		// review 7, CR16).
+		{"Sciatica for 8 weeks, not relieved by ibuprofen.", nil},
+		{"Pain for 2 months despite naproxen.", nil},
+		{"3 months of radicular pain; meloxicam x 6 weeks without relief.", &Course{Duration: "6 weeks", Days: 42}},
 		// A year alone after such a verb is a past course, not a start.
 		{"Started PT in 2019, stopped after three visits.", &Course{At: "2019"}},
 	}

@@ -478,7 +478,7 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent) && !fd.Listed
 		fd.Quote = quote(text, sent, fd.Start, fd.End)
 		if therapy || cpt.onset {
-			fd.Course = f.course(text[cl.start:cl.end])
+			fd.Course = f.course(text[cl.start:cl.end], therapy)
 		}
 	}
 	f.placeDates(text, wide, found)
@@ -796,7 +796,7 @@ func NumberWord(w string) (int, bool) {
 }
 
 // course reads a start and a duration from a therapy mention's clause.
-func (f *Finder) course(clause string) *Course {
+func (f *Finder) course(clause string, therapy bool) *Course {
 	var c Course
 	lower := lowerASCII(clause)
 	// group is the text of the named group that took part in the match:
@@ -815,6 +815,17 @@ func (f *Finder) course(clause string) *Course {
 		if m := f.at.FindStringSubmatchIndex(lower); m != nil {
 			c.At = collapse(group(f.at, m, "at"))
 		}
+	}
+	if therapy && f.notDuration != nil {
+		// Blank what is no therapy's duration, keeping byte offsets (a
+		// finding dated by its onset reads exactly that duration).
+		b := []byte(lower)
+		for _, m := range f.notDuration.FindAllStringIndex(lower, -1) {
+			for i := m[0]; i < m[1]; i++ {
+				b[i] = ' '
+			}
+		}
+		lower = string(b)
 	}
 	if m := f.duration.FindStringSubmatchIndex(lower); m != nil {
 		c.Duration = collapse(clause[m[0]:m[1]])

@@ -246,11 +246,36 @@ func TestFind(t *testing.T) {
 		{"Low back pain x 10 days, worse at night.", []string{"back-pain/new-back-pain +"}},
 		{"Back pain that started 2 weeks ago.", []string{"back-pain/new-back-pain +"}},
 		{"Chronic low back pain for 10 years.", nil},
+		{"New LBP x 3 wks.", []string{"back-pain/new-back-pain +"}},
+		{"3 weeks of low back pain, no trauma.", []string{"back-pain/new-back-pain +"}},
+		{"A 2-week history of LBP.", []string{"back-pain/new-back-pain +"}},
+		{"Worsening low back pain x 2 weeks.", nil},
+		{"Chronic LBP, acute flare x 3 days.", nil},
+		// The history before "p/w" is not the new pain's: "w/ PMH breast
+		// CA ... p/w new low back pain" (clinical review 7, CR04).
+		{"72 yo F w/ PMH breast CA s/p mastectomy 2015 p/w new low back pain for 3 weeks.", []string{"cancer/cancer-history +", "back-pain/new-back-pain +"}},
 		{"Low back pain for 6 months.", nil},
 		{"Acute on chronic low back pain.", nil},
 		{"Denies new back pain.", []string{"back-pain/new-back-pain -neg"}},
 		{"Mother has new back pain.", []string{"back-pain/new-back-pain -other"}},
 		{"Past medical history: acute back pain in 2015, resolved.", []string{"back-pain/new-back-pain -hist"}},
+		// A correction is no finding; a checklist answered no is no
+		// finding (clinical review 7, CR14 and item 6).
+		{"Addendum: saddle anesthesia in the earlier version was documented in error.", []string{"cauda-equina/saddle-anesthesia -neg"}},
+		{"Urinary retention charted erroneously on 6/1.", []string{"cauda-equina/urinary-retention -neg"}},
+		{"Earlier note of foot drop was entered in error.", []string{"motor-deficit/foot-drop -neg"}},
+		{"Erroneously documented saddle anesthesia.", []string{"cauda-equina/saddle-anesthesia -neg"}},
+		{"New back pain - no", []string{"back-pain/new-back-pain -neg"}},
+		{"[ ] New back pain", []string{"back-pain/new-back-pain -neg"}},
+		{"[x] New back pain", []string{"back-pain/new-back-pain +"}},
+		{"Left foot drop - no improvement since Monday.", []string{"motor-deficit/foot-drop +"}},
+		// Assessment and Plan holds the diagnosis: its findings keep their
+		// own context; a plan alone is what may come (clinical review 7).
+		{"A/P: 1. T12-L1 fracture after MVC, neurologically intact.", []string{"fracture/vertebral-fracture +"}},
+		{"A/P: Saddle anesthesia and urinary retention, concerning for cauda equina syndrome.", []string{"cauda-equina/saddle-anesthesia +", "cauda-equina/urinary-retention +", "cauda-equina/cauda-equina-syndrome +"}},
+		{"Assessment and Plan:\nNew L foot drop, EHL 2/5.", []string{"motor-deficit/foot-drop +", "motor-deficit/motor-grade +"}},
+		{"A/P: r/o cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
+		{"Plan: start PT twice weekly.", []string{"conservative-therapy/physical-therapy -hyp"}},
 		// A medication list names what the patient is on, not a trial
 		// made for this back pain (Synthea's notes write one at every
 		// visit); other findings in it keep their context.

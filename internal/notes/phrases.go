@@ -99,6 +99,10 @@ type phraseFile struct {
 		Since    []string `yaml:"since"`
 		At       []string `yaml:"at"`
 		Duration []string `yaml:"duration"`
+		// NotDuration: spans that are no therapy's duration, left out
+		// before one is read ("low back pain for 8 weeks, not relieved by
+		// ibuprofen": the pain's).
+		NotDuration []string `yaml:"not_duration"`
 	} `yaml:"course"`
 	// Dates: when a finding was, written in its clause (phrases.yaml
 	// "dates").
@@ -224,6 +228,7 @@ type Finder struct {
 	since                        *regexp.Regexp
 	at                           *regexp.Regexp
 	duration                     *regexp.Regexp
+	notDuration                  *regexp.Regexp
 	sections                     map[string]string
 	// dates finds a date written beside a finding (its "at" group);
 	// datesF is its prefilter. A date right after an ongoing word is a
@@ -384,6 +389,11 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.duration, err = compileList(pf.Course.Duration); err != nil {
 		return nil, fmt.Errorf("%w: course duration: %w", ErrInvalid, err)
+	}
+	if len(pf.Course.NotDuration) > 0 {
+		if f.notDuration, err = compileList(pf.Course.NotDuration); err != nil {
+			return nil, fmt.Errorf("%w: course not_duration: %w", ErrInvalid, err)
+		}
 	}
 	if f.at, err = compileList(pf.Course.At); err != nil {
 		return nil, fmt.Errorf("%w: course at: %w", ErrInvalid, err)
