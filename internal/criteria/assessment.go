@@ -226,8 +226,12 @@ const (
 	// (FHIR R4 document-reference-status: replaced by a newer one), named
 	// as one entry with their count and dates, not read.
 	ReasonNoteSuperseded = "note-superseded"
-	ReasonNoteNotRead    = "note-not-read"
-	ReasonAfterOrder     = "dated-after-the-order"
+	// ReasonNoteTherapyUnknown: a treatment a note names that none of the
+	// policy's counted therapy classes lists by name (a brand the value
+	// sets do not carry, a class the policy does not count).
+	ReasonNoteTherapyUnknown = "note-therapy-unknown"
+	ReasonNoteNotRead        = "note-not-read"
+	ReasonAfterOrder         = "dated-after-the-order"
 	// ReasonOutsideImagingWindow: a lumbar study dated before the policy's
 	// window for prior imaging (365 days by default); NotCounted.Why says
 	// which window.

@@ -325,3 +325,28 @@ func TestAssessNewBackPainFromNote(t *testing.T) {
 		})
 	}
 }
+
+// A brand name in a note is the ingredient's therapy (clinical review 7).
+func TestAssessNoteBrandName(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(90)}, note("v1", 1, "HPI: has taken Mobic 15 mg daily for 8 weeks without relief."))
+	if a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow); a.Outcome != CriteriaMet {
+		t.Errorf("Mobic for 8 weeks: %v %+v", noteSummary(a), a.NotCounted)
+	}
+}
+
+// A treatment the note names that no counted class lists is named, not
+// dropped in silence.
+func TestAssessNoteTherapyUnknown(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(90)}, note("v1", 1, "HPI: Tylenol 1 g TID for 8 weeks without relief."))
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Outcome == CriteriaMet {
+		t.Errorf("acetaminophen counted: %v", noteSummary(a))
+	}
+	var got []string
+	for _, nc := range a.NotCounted {
+		got = append(got, nc.Reason+" "+nc.Source)
+	}
+	if diff := cmp.Diff(got, []string{ReasonNoteTherapyUnknown + " DocumentReference/v1"}); diff != "" {
+		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}

@@ -268,6 +268,11 @@ func (x *assessor) therapy() therapyResult {
 		}
 		kind, ok := x.noteTherapyKind(nf)
 		if !ok {
+			// A treatment the finder reads ("Flexeril") that no counted
+			// class names: named, not dropped in silence.
+			if x.inWindow(nf.Date, t.LookbackDays) {
+				x.skip(ReasonNoteTherapyUnknown, "treatment", nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			}
 			continue
 		}
 		if r, ok := x.noteAdvisory(nf); ok {

@@ -108,6 +108,16 @@ type section struct {
 // followed by a colon.
 var headerRe = regexp.MustCompile(`^[ \t]*(?:[-*•][ \t]*)?([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*:(.*)$`)
 
+// medicationList reports whether a lowered header name starts like a
+// medication list's (phrases.yaml sections list_names).
+func (f *Finder) medicationList(name string) bool {
+	if f.listNames == nil {
+		return false
+	}
+	loc := f.listNames.FindStringIndex(name)
+	return loc != nil && loc[0] == 0
+}
+
 // markdownHeadingRe matches a Markdown ATX heading line ("# Medications",
 // "## Plan ##"), the name in group 1.
 var markdownHeadingRe = regexp.MustCompile(`^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$`)
@@ -145,6 +155,9 @@ func (f *Finder) sectionsOf(text string) []section {
 			// starts a section: a known name sets its context.
 			name := strings.TrimSpace(m[1])
 			ctx := f.sections[strings.ToLower(name)]
+			if ctx == "" && f.medicationList(strings.ToLower(name)) {
+				ctx = ctxListed
+			}
 			if ctx == "" {
 				name = ""
 			}
@@ -157,6 +170,9 @@ func (f *Finder) sectionsOf(text string) []section {
 				if rest != "" {
 					content = true
 				}
+			} else if f.medicationList(name) {
+				startNew(ctxListed, strings.TrimSpace(m[1]))
+				content = rest != ""
 			} else if rest == "" || cur.context != ctxHypothetical && f.upperHeader(m[1], rest) {
 				startNew("", "")
 				content = rest != ""
@@ -167,6 +183,10 @@ func (f *Finder) sectionsOf(text string) []section {
 			// A known header name alone on its line, without a colon (a
 			// plain-text heading).
 			startNew(ctx, strings.TrimSpace(line))
+		} else if t := strings.TrimSpace(line); len(t) <= 120 && f.medicationList(strings.ToLower(t)) {
+			// A medication list's heading as EHRs print it, alone on its
+			// line ("Current Medications (reviewed today):").
+			startNew(ctxListed, t)
 		} else if strings.TrimSpace(line) == "" {
 			if content && cur.context != "" {
 				startNew("", "")
@@ -472,6 +492,9 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 				fd.Listed = true
 				fd.Cues = append(fd.Cues, ctxListed+": section "+sec.name)
 			}
+		case sec.context == ctxHypothetical && therapy && f.continued != nil &&
+			f.continued.MatchString(lowerASCII(text[cl.start:fd.Start])):
+			// "Plan: continue naproxen": the patient takes it now.
 		case sec.context != "":
 			setContext(fd, sec.context, sec.context+": section "+sec.name)
 		}

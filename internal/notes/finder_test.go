@@ -283,6 +283,16 @@ func TestFind(t *testing.T) {
 		{"Current medications:\n- naproxen 500 mg BID\n- lisinopril 10 mg\n\nHPI: naproxen for 6 weeks without relief.", []string{"conservative-therapy/medication-trial -listed", "conservative-therapy/medication-trial +"}},
 		{"Meds: gabapentin, cyclobenzaprine", []string{"conservative-therapy/medication-trial -listed", "conservative-therapy/medication-trial -listed"}},
 		{"Medications: tamoxifen for breast cancer", []string{"cancer/cancer-history +"}},
+		// Medication lists as EHRs title them (clinical review 7).
+		{"Current Outpatient Medications on File Prior to Visit\nMedication Sig Dispense Refill\nnaproxen (NAPROSYN) 500 MG tablet Take 1 tablet by mouth 2 times daily 60 tablet 1\n\nHPI: PT twice weekly since March, no improvement.", []string{"conservative-therapy/medication-trial -listed", "conservative-therapy/medication-trial -listed", "conservative-therapy/physical-therapy +"}},
+		{"Current Medications (reviewed today):\n- cyclobenzaprine 10 mg qhs", []string{"conservative-therapy/medication-trial -listed"}},
+		{"Medications reviewed and reconciled: ibuprofen 600 mg prn.", []string{"conservative-therapy/medication-trial -listed"}},
+		{"# Current Medications\nmeloxicam 15 mg daily", []string{"conservative-therapy/medication-trial -listed"}},
+		// A therapy continued in a Plan is taken now; one started there is
+		// planned.
+		{"Plan: continue naproxen 500 mg BID.", []string{"conservative-therapy/medication-trial +"}},
+		{"Plan: start naproxen 500 mg BID.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"Has taken Mobic 15 mg daily for 8 weeks without relief.", []string{"conservative-therapy/medication-trial +"}},
 		// A Markdown heading starts a section, known or not.
 		{"# Family History\nMother with breast cancer.\n# Exam\nLeft foot drop.", []string{"cancer/cancer-history -other", "motor-deficit/foot-drop +"}},
 		{"## Family History\nBreast cancer.\n## Social\nHistory of lumbar fusion.", []string{"cancer/cancer-history -other", "prior-surgery/lumbar-surgery +"}},

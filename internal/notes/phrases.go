@@ -164,6 +164,13 @@ type phraseFile struct {
 			Names   []string `yaml:"names"`
 			Context string   `yaml:"context"`
 		} `yaml:"list"`
+		// ListNames: a header whose name starts with one of these is a
+		// medication list ("Current Outpatient Medications on File Prior
+		// to Visit", "Medication Sig Dispense Refill").
+		ListNames []string `yaml:"list_names"`
+		// Continued: in a Plan, a therapy after one of these is current
+		// use, not a plan ("Plan: continue naproxen").
+		Continued []string `yaml:"continued"`
 	} `yaml:"sections"`
 }
 
@@ -230,6 +237,8 @@ type Finder struct {
 	duration                     *regexp.Regexp
 	notDuration                  *regexp.Regexp
 	sections                     map[string]string
+	listNames                    *regexp.Regexp
+	continued                    *regexp.Regexp
 	// dates finds a date written beside a finding (its "at" group);
 	// datesF is its prefilter. A date right after an ongoing word is a
 	// start, not when the finding was; a present word between a date and a
@@ -506,6 +515,16 @@ func New(data []byte) (*Finder, error) {
 		}
 		for _, n := range s.Names {
 			f.sections[strings.ToLower(strings.TrimSpace(n))] = ctx
+		}
+	}
+	if len(pf.Sections.ListNames) > 0 {
+		if f.listNames, err = compileList(pf.Sections.ListNames); err != nil {
+			return nil, fmt.Errorf("%w: sections list_names: %w", ErrInvalid, err)
+		}
+	}
+	if len(pf.Sections.Continued) > 0 {
+		if f.continued, err = compileList(pf.Sections.Continued); err != nil {
+			return nil, fmt.Errorf("%w: sections continued: %w", ErrInvalid, err)
 		}
 	}
 	return f, nil

@@ -101,8 +101,43 @@ func (p *Policy) buildIndex() {
 			}
 			ix.names = append(ix.names, r)
 		}
+		ix.names = append(ix.names, brandNames(c)...)
 	}
 	p.idx = ix
+}
+
+// brandNames are the brand names of a class's single-ingredient products
+// as its medication value set writes them: RxNorm gives a branded drug
+// (SBD) the display "Naproxen 500 MG Oral Tablet [Naprosyn]", the
+// ingredient first and the brand in brackets. A note that names the brand
+// ("Mobic 15 mg daily for 8 weeks") names the ingredient. Products of
+// several ingredients ("... / ..."), and brands that are also an
+// ingredient's name, are left out.
+func brandNames(c ClassRef) []ingredientRef {
+	var out []ingredientRef
+	seen := map[string]bool{}
+	for _, ing := range c.Class.Ingredients {
+		seen[strings.ToLower(ing.Name)] = true
+	}
+	for _, d := range c.Class.Medications.Set().Displays() {
+		open, end := strings.LastIndexByte(d, '['), strings.LastIndexByte(d, ']')
+		if open < 0 || end != len(d)-1 || strings.Contains(d[:open], "/") {
+			continue
+		}
+		brand := strings.ToLower(strings.TrimSpace(d[open+1 : end]))
+		if brand == "" || seen[brand] {
+			continue
+		}
+		lower := strings.ToLower(d)
+		for _, ing := range c.Class.Ingredients {
+			if strings.HasPrefix(lower, strings.ToLower(ing.Name)+" ") {
+				seen[brand] = true
+				out = append(out, ingredientRef{kind: c.Kind, ing: ing, name: brand})
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Class returns the therapy class of a kind.
