@@ -417,8 +417,17 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 	for _, f := range a.Findings {
 		g := byCode[f.Code]
 		switch {
+		case isRedFlag(f.Code) && g == nil && len(f.Evidence) > 0:
+			// A red flag the Questionnaire asks as one item of another
+			// red flag's group: that item, with the evidence a group's
+			// Present? carries (the new back pain a combination needed
+			// included). The group's Present? and Date first documented
+			// are the other red flag's, left unless it is reported too.
+			if id, ok := redFlagFollowUps[f.Code]; ok && len(answers[id]) == 0 {
+				set(id, answer{value: boolAnswer(true), evidence: withPairing(f.Evidence)})
+			}
 		case isRedFlag(f.Code) && g != nil && len(f.Evidence) > 0:
-			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: f.Evidence})
+			set(g.LinkID+".present", answer{value: boolAnswer(true), evidence: withPairing(f.Evidence)})
 			// Date first documented: the earliest evidence that raised the
 			// flag (a note's date, a history's date), never the back-pain
 			// diagnosis a combination needed beside it.
@@ -479,6 +488,39 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 		}
 	}
 	return answers
+}
+
+// redFlagFollowUps names, for each red flag the Questionnaire has no group
+// of its own for, the follow-up item of another group that asks about it.
+// Immunosuppression is asked under suspected spinal infection, as one of
+// its risk factors (AHCPR 1994 Table 1; ACR Appropriateness Criteria, Low
+// Back Pain (2021), variant 7: suspected cancer, infection or
+// immunosuppression).
+var redFlagFollowUps = map[string]string{
+	criteria.RedFlagImmunosuppression: "red-flag.infection.immunosuppression",
+}
+
+// withPairing is a red flag's evidence for one answer, in its order, with
+// the pairing a combination needed (the new back pain) kept within the
+// evidence an answer carries (maxEvidencePerAnswer): without it the answer
+// would give a history alone, which is not the red flag.
+func withPairing(ev []criteria.Evidence) []criteria.Evidence {
+	if len(ev) <= maxEvidencePerAnswer {
+		return ev
+	}
+	var own, pair []criteria.Evidence
+	for _, e := range ev {
+		if e.Pairing != "" {
+			pair = append(pair, e)
+		} else {
+			own = append(own, e)
+		}
+	}
+	if len(pair) == 0 {
+		return ev
+	}
+	keep := max(1, maxEvidencePerAnswer-len(pair))
+	return append(own[:min(keep, len(own)):min(keep, len(own))], pair...)
 }
 
 // Follow-up items of the red-flag groups, answered from what the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,43 @@ func TestFormCompletion(t *testing.T) {
 	}
 
 	// The answers, each with its origin and evidence.
+	got := answersWithEvidence(t, qrRaw)
+	ed := "resource=DocumentReference/ed-note,quote=Bladder scan 650 mL; new urinary retention.,date=2026-04-28T14:02:00Z"
+	cond := "resource=Condition/c-r339,date=2026-04-29"
+	clinic := "resource=DocumentReference/clinic,quote=right ankle dorsiflexion 3/5, was 4/5 two weeks ago,date=2026-04-30"
+	lam := "resource=Procedure/p-lam,date=2024"
+	want := map[string]string{
+		"indication.diagnosis":                `valueCoding:{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"} [auto] resource=Condition/c-rad,date=2026-02-20`,
+		"indication.onset":                    `valueDate:"2026-02-20" [auto] resource=Condition/c-rad,date=2026-02-20`,
+		"red-flag.cauda-equina.present":       "valueBoolean:true [auto] " + ed + " | " + cond,
+		"red-flag.cauda-equina.onset":         `valueDate:"2026-04-28" [auto] ` + ed,
+		"red-flag.neurologic-deficit.present": "valueBoolean:true [auto] " + clinic,
+		"red-flag.neurologic-deficit.onset":   `valueDate:"2026-04-30" [auto] ` + clinic,
+		"red-flag.neurologic-deficit.exam":    `valueString:"right ankle dorsiflexion 3/5, was 4/5 two weeks ago" [auto] ` + clinic,
+		"red-flag.prior-surgery.present":      "valueBoolean:true [auto] " + lam,
+		"red-flag.prior-surgery.onset":        `valueDate:"2024" [auto] ` + lam,
+		"red-flag.prior-surgery.procedure":    `valueString:"Laminectomy" [auto] ` + lam,
+		"red-flag.prior-surgery.date":         `valueDate:"2024" [auto] ` + lam,
+		"therapy.physical-therapy.given":      "valueBoolean:true [auto] resource=Procedure/pt-2,date=2026-03-20 | resource=Procedure/pt-1,date=2026-03-06",
+		"therapy.physical-therapy.start":      `valueDate:"2026-03-06" [auto] resource=Procedure/pt-1,date=2026-03-06`,
+		"therapy.nsaid.given":                 "valueBoolean:true [auto] resource=MedicationRequest/m-1,date=2026-03-01 | resource=DocumentReference/pt-note,quote=Meloxicam 15 mg daily since April,date=2026-04",
+		"therapy.nsaid.start":                 `valueDate:"2026-03-01" [auto] resource=MedicationRequest/m-1,date=2026-03-01`,
+		"therapy.chiropractic.given":          "valueBoolean:true [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04",
+		"therapy.chiropractic.start":          `valueDate:"2026-04" [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04`,
+		"prior-imaging.mri.done":              "valueBoolean:true [auto] resource=ImagingStudy/mri-1,date=2025-11-02",
+		"prior-imaging.mri.date":              `valueDate:"2025-11-02" [auto] resource=ImagingStudy/mri-1,date=2025-11-02`,
+		"prior-imaging.xray.done":             "valueBoolean:false [auto] ",
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("answers (-got +want):\n%s", diff)
+	}
+}
+
+// answersWithEvidence returns each answered linkId's answers as
+// "value[x]:JSON [origin] evidence | evidence", an evidence extension as
+// "resource=...,quote=...,date=...".
+func answersWithEvidence(t *testing.T, qrRaw json.RawMessage) map[string]string {
+	t.Helper()
 	got := map[string]string{}
 	var walk func(items []checkQRItemFull)
 	walk = func(items []checkQRItemFull) {
@@ -183,35 +221,7 @@ func TestFormCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	walk(full.Item)
-	ed := "resource=DocumentReference/ed-note,quote=Bladder scan 650 mL; new urinary retention.,date=2026-04-28T14:02:00Z"
-	cond := "resource=Condition/c-r339,date=2026-04-29"
-	clinic := "resource=DocumentReference/clinic,quote=right ankle dorsiflexion 3/5, was 4/5 two weeks ago,date=2026-04-30"
-	lam := "resource=Procedure/p-lam,date=2024"
-	want := map[string]string{
-		"indication.diagnosis":                `valueCoding:{"system":"http://hl7.org/fhir/sid/icd-10-cm","code":"M54.16","display":"Radiculopathy, lumbar region"} [auto] resource=Condition/c-rad,date=2026-02-20`,
-		"indication.onset":                    `valueDate:"2026-02-20" [auto] resource=Condition/c-rad,date=2026-02-20`,
-		"red-flag.cauda-equina.present":       "valueBoolean:true [auto] " + ed + " | " + cond,
-		"red-flag.cauda-equina.onset":         `valueDate:"2026-04-28" [auto] ` + ed,
-		"red-flag.neurologic-deficit.present": "valueBoolean:true [auto] " + clinic,
-		"red-flag.neurologic-deficit.onset":   `valueDate:"2026-04-30" [auto] ` + clinic,
-		"red-flag.neurologic-deficit.exam":    `valueString:"right ankle dorsiflexion 3/5, was 4/5 two weeks ago" [auto] ` + clinic,
-		"red-flag.prior-surgery.present":      "valueBoolean:true [auto] " + lam,
-		"red-flag.prior-surgery.onset":        `valueDate:"2024" [auto] ` + lam,
-		"red-flag.prior-surgery.procedure":    `valueString:"Laminectomy" [auto] ` + lam,
-		"red-flag.prior-surgery.date":         `valueDate:"2024" [auto] ` + lam,
-		"therapy.physical-therapy.given":      "valueBoolean:true [auto] resource=Procedure/pt-2,date=2026-03-20 | resource=Procedure/pt-1,date=2026-03-06",
-		"therapy.physical-therapy.start":      `valueDate:"2026-03-06" [auto] resource=Procedure/pt-1,date=2026-03-06`,
-		"therapy.nsaid.given":                 "valueBoolean:true [auto] resource=MedicationRequest/m-1,date=2026-03-01 | resource=DocumentReference/pt-note,quote=Meloxicam 15 mg daily since April,date=2026-04",
-		"therapy.nsaid.start":                 `valueDate:"2026-03-01" [auto] resource=MedicationRequest/m-1,date=2026-03-01`,
-		"therapy.chiropractic.given":          "valueBoolean:true [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04",
-		"therapy.chiropractic.start":          `valueDate:"2026-04" [auto] resource=DocumentReference/pt-note,quote=Chiropractor weekly since April,date=2026-04`,
-		"prior-imaging.mri.done":              "valueBoolean:true [auto] resource=ImagingStudy/mri-1,date=2025-11-02",
-		"prior-imaging.mri.date":              `valueDate:"2025-11-02" [auto] resource=ImagingStudy/mri-1,date=2025-11-02`,
-		"prior-imaging.xray.done":             "valueBoolean:false [auto] ",
-	}
-	if diff := cmp.Diff(got, want); diff != "" {
-		t.Errorf("answers (-got +want):\n%s", diff)
-	}
+	return got
 }
 
 type checkQRItemFull struct {
@@ -709,4 +719,117 @@ func TestFormTaskProfile(t *testing.T) {
 			}
 		}
 	})
+}
+
+// questionnaireRedFlagItems returns, for each red-flag finding code the
+// policy can report, the Questionnaire item that holds it, read from the
+// Questionnaire alone: the item that carries the code, else an item named
+// after the red flag ("red-flag.infection.immunosuppression" for
+// red-flag-immunosuppression); no entry when the Questionnaire has none.
+func questionnaireRedFlagItems(t *testing.T) map[string]questionnaireItem {
+	t.Helper()
+	var q struct{ Item []questionnaireItem }
+	if err := json.Unmarshal(policy.Questionnaires()[FormQuestionnaireID], &q); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]questionnaireItem{}
+	for _, rf := range policy.Default().Default().RedFlags.All() {
+		code := criteria.RedFlagCode(rf.Kind)
+		name := strings.TrimPrefix(code, "red-flag-")
+		var byName *questionnaireItem
+		var walk func([]questionnaireItem)
+		walk = func(items []questionnaireItem) {
+			for _, it := range items {
+				for _, c := range it.Code {
+					if c.System == criteria.CodeSystem && c.Code == code {
+						out[code] = it
+					}
+				}
+				if strings.HasPrefix(it.LinkID, "red-flag.") && it.LinkID[strings.LastIndexByte(it.LinkID, '.')+1:] == name && byName == nil {
+					byName = &it
+				}
+				walk(it.Item)
+			}
+		}
+		walk(q.Item)
+		if _, ok := out[code]; !ok && byName != nil {
+			out[code] = *byName
+		}
+	}
+	return out
+}
+
+// TestFormAnswersEveryRedFlag walks every red flag the assessment can
+// report (the policy's red flags, criteria.RedFlagCode) as a combination: a
+// history entry with new back pain written in a note ("back pain x 10
+// days", onset 2026-06-01) beside an older back-pain diagnosis (onset
+// 2025-09-01). Each red flag the Questionnaire has an item for is answered
+// yes, with the history and the note (its words) as evidence (clinical
+// review 7, CR08: immunosuppression was missing from the form).
+func TestFormAnswersEveryRedFlag(t *testing.T) {
+	items := questionnaireRedFlagItems(t)
+	if len(items) == 0 {
+		t.Fatal("no red-flag item found in the Questionnaire")
+	}
+	old := criteria.Evidence{Source: "Condition/m5450", Date: fday("2025-09-01"), DateText: "2025-09-01", Onset: true, Display: "Low back pain, unspecified",
+		Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+	history := criteria.Evidence{Source: "Condition/hx", Date: fday("2020-02-01"), DateText: "2020-02-01", Display: "Kidney transplant status",
+		Code: criteria.Code{System: policy.SystemICD10, Code: "Z94.0"}, Paired: true}
+	pain := criteria.Evidence{Source: "DocumentReference/uc", Date: fday("2026-06-11"), DateText: "2026-06-11", Display: "new back pain", FromNote: true,
+		Quote: "presents with back pain x 10 days", WrittenDate: "2026-06-01", Pairing: criteria.PairingNewBackPain}
+	const (
+		hxEv   = "resource=Condition/hx,date=2020-02-01"
+		painEv = "resource=DocumentReference/uc,quote=presents with back pain x 10 days,date=2026-06-11"
+	)
+	// Many history entries: the new back pain is still among the evidence
+	// an answer carries.
+	var many []criteria.Evidence
+	for i := range maxEvidencePerAnswer + 1 {
+		e := history
+		e.Source = fmt.Sprintf("Condition/hx-%d", i)
+		many = append(many, e)
+	}
+	for _, rf := range policy.Default().Default().RedFlags.All() {
+		code := criteria.RedFlagCode(rf.Kind)
+		it, ok := items[code]
+		if !ok {
+			t.Logf("%s: the Questionnaire has no item for it", code)
+			continue
+		}
+		linkID := it.LinkID
+		if it.Type == "group" {
+			linkID += ".present"
+		}
+		for _, tt := range []struct {
+			name string
+			ev   []criteria.Evidence
+			want []string
+		}{
+			{"history and new back pain", []criteria.Evidence{history, pain}, []string{hxEv, painEv}},
+			{"many history entries", append(slices.Clone(many), pain), []string{"resource=Condition/hx-0,", painEv}},
+		} {
+			t.Run(code+"/"+tt.name, func(t *testing.T) {
+				a := criteria.Assessment{Order: criteria.Order{ID: "sr-1", Display: "MRI lumbar spine"}, Date: *fday("2026-06-15"),
+					Outcome: criteria.CriteriaMet, Indication: []criteria.Evidence{old},
+					Findings: []criteria.Finding{{Code: code, Evidence: tt.ev}}}
+				raw, err := QuestionnaireResponse(formInput(t), &a, "qr-1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := answersWithEvidence(t, raw)
+				ans, ok := got[linkID]
+				if !ok || !strings.HasPrefix(ans, "valueBoolean:true [auto] ") {
+					t.Fatalf("%s not answered yes: %q", linkID, ans)
+				}
+				for _, w := range tt.want {
+					if !strings.Contains(ans, w) {
+						t.Errorf("%s evidence %q lacks %q", linkID, ans, w)
+					}
+				}
+				if probs := CheckForm(raw, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+					t.Errorf("CheckForm: %s", strings.Join(probs, "\n"))
+				}
+			})
+		}
+	}
 }

@@ -1134,7 +1134,7 @@ func pairing(c *policy.Criterion) string {
 	case c.LumbarIndication:
 		return "lumbar or lumbosacral back pain"
 	case c.Indication && c.WithinDays > 0:
-		return "new back pain"
+		return PairingNewBackPain
 	case c.Indication:
 		return "back pain"
 	}

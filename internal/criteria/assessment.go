@@ -155,6 +155,13 @@ type TherapySpan struct {
 	EndIsNoteDate bool
 }
 
+// PairingNewBackPain is the Pairing of a back-pain or radiculopathy
+// diagnosis (or a note's new back pain) within a combination's window: the
+// new back pain a history of cancer, immunosuppression or injection drug
+// use needs (ACP 2011 (Chou) Table 2). Its onset is the symptom onset the
+// form gives.
+const PairingNewBackPain = "new back pain"
+
 // SplitPairing separates a red flag's evidence into its own entries and the
 // pairing a combination needed (Evidence.Pairing), said as a clause to
 // follow them: ", with new back pain since 2026-05-25" (the earliest dated
