@@ -12,6 +12,7 @@ import (
 
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
+	"github.com/lumbar-mri-cds/lumbar-mri-cds/fhir/chart"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/criteria"
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/internal/policy"
@@ -404,14 +405,22 @@ func formAnswers(q *questionnaire, in *Input, a *criteria.Assessment) map[string
 
 	// Indication: the diagnosis the assessment used, with its onset when
 	// the Condition records one (a recordedDate is not a symptom onset).
+	// When a red flag counted new back pain beside a history (cancer,
+	// immunosuppression, injection drug use), the symptom onset is that
+	// pain's: an older back-pain diagnosis's onset would say to the payer
+	// that the pain is not new. Without a recorded onset of the new pain,
+	// the item is left for the coordinator.
 	if e, ok := formDiagnosis(a); ok {
 		// The order's own reason points to the ServiceRequest (when it has
 		// an id), a Condition to itself.
 		ev := []criteria.Evidence{e}
 		set("indication.diagnosis", answer{value: codingAnswer(coding{System: e.Code.System, Code: e.Code.Code, Display: e.Code.Display}), evidence: ev})
-		if d := fhirDate(e); e.Onset && d != "" {
+		if d := fhirDate(e); e.Onset && d != "" && !hasNewBackPain(a) {
 			set("indication.onset", answer{value: dateAnswer(d), evidence: ev})
 		}
+	}
+	if d, e, ok := newBackPainOnset(a); ok {
+		set("indication.onset", answer{value: dateAnswer(d), evidence: []criteria.Evidence{e}})
 	}
 
 	for _, f := range a.Findings {
@@ -521,6 +530,54 @@ func withPairing(ev []criteria.Evidence) []criteria.Evidence {
 	}
 	keep := max(1, maxEvidencePerAnswer-len(pair))
 	return append(own[:min(keep, len(own)):min(keep, len(own))], pair...)
+}
+
+// hasNewBackPain reports whether a red flag counted new back pain beside
+// a history (criteria.PairingNewBackPain).
+func hasNewBackPain(a *criteria.Assessment) bool {
+	for _, f := range a.Findings {
+		if !isRedFlag(f.Code) {
+			continue
+		}
+		for _, e := range f.Evidence {
+			if e.Pairing == criteria.PairingNewBackPain {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// newBackPainOnset is the onset of the new back pain red flags counted,
+// the earliest recorded: the onset a note writes ("back pain x 10 days",
+// Evidence.WrittenDate, not the note's date) or a Condition's onset[x].
+func newBackPainOnset(a *criteria.Assessment) (string, criteria.Evidence, bool) {
+	var best criteria.Evidence
+	var bestDay chart.Date
+	for _, f := range a.Findings {
+		if !isRedFlag(f.Code) {
+			continue
+		}
+		for _, e := range f.Evidence {
+			if e.Pairing != criteria.PairingNewBackPain {
+				continue
+			}
+			var d chart.Date
+			switch {
+			case e.FromNote && e.WrittenDate != "":
+				d, _ = chart.ParseDate(e.WrittenDate)
+			case !e.FromNote && e.Onset:
+				d, _ = chart.ParseDate(fhirDate(e))
+			}
+			if !d.IsZero() && (bestDay.IsZero() || d.Earliest.Before(bestDay.Earliest)) {
+				best, bestDay = e, d
+			}
+		}
+	}
+	if bestDay.IsZero() {
+		return "", criteria.Evidence{}, false
+	}
+	return bestDay.Text, best, true
 }
 
 // Follow-up items of the red-flag groups, answered from what the

@@ -764,8 +764,10 @@ func questionnaireRedFlagItems(t *testing.T) map[string]questionnaireItem {
 // history entry with new back pain written in a note ("back pain x 10
 // days", onset 2026-06-01) beside an older back-pain diagnosis (onset
 // 2025-09-01). Each red flag the Questionnaire has an item for is answered
-// yes, with the history and the note (its words) as evidence (clinical
-// review 7, CR08: immunosuppression was missing from the form).
+// yes, with the history and the note (its words) as evidence, and the
+// symptom onset is the new pain's, not the old diagnosis's: an onset of
+// 2025-09-01 tells a payer reviewer the pain is not new (clinical review 7,
+// CR08).
 func TestFormAnswersEveryRedFlag(t *testing.T) {
 	items := questionnaireRedFlagItems(t)
 	if len(items) == 0 {
@@ -826,10 +828,68 @@ func TestFormAnswersEveryRedFlag(t *testing.T) {
 						t.Errorf("%s evidence %q lacks %q", linkID, ans, w)
 					}
 				}
+				if w := `valueDate:"2026-06-01" [auto] ` + painEv; got["indication.onset"] != w {
+					t.Errorf("symptom onset %q, want %q", got["indication.onset"], w)
+				}
 				if probs := CheckForm(raw, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
 					t.Errorf("CheckForm: %s", strings.Join(probs, "\n"))
 				}
 			})
 		}
+	}
+}
+
+// TestFormNewBackPainOnset: the symptom onset of a red flag that needed
+// new back pain is that pain's recorded onset (a Condition's onset, the
+// onset a note writes), never an older diagnosis's; unanswered when the new
+// pain has no recorded onset.
+func TestFormNewBackPainOnset(t *testing.T) {
+	old := criteria.Evidence{Source: "Condition/m5450", Date: fday("2025-09-01"), DateText: "2025-09-01", Onset: true, Display: "Low back pain, unspecified",
+		Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+	hx := criteria.Evidence{Source: "Condition/z85", Date: fday("2019-03-12"), DateText: "2019-03-12", Display: "Personal history of malignant neoplasm of breast",
+		Code: criteria.Code{System: policy.SystemICD10, Code: "Z85.3"}, Paired: true, Kind: "cancer-history"}
+	newDx := criteria.Evidence{Source: "Condition/m5450-new", Date: fday("2026-05-25"), DateText: "2026-05-25", Onset: true, Display: "Low back pain, unspecified",
+		Code: criteria.Code{System: policy.SystemICD10, Code: "M54.50", Display: "Low back pain, unspecified"}}
+	pairedDx := newDx
+	pairedDx.Pairing = criteria.PairingNewBackPain
+	recorded := pairedDx
+	recorded.Onset = false
+	noteUndated := criteria.Evidence{Source: "DocumentReference/n", Date: fday("2026-06-11"), DateText: "2026-06-11", Display: "new back pain", FromNote: true,
+		Quote: "new low back pain", Pairing: criteria.PairingNewBackPain}
+	noteMonth := noteUndated
+	noteMonth.Quote, noteMonth.WrittenDate = "low back pain since May", "2026-05"
+	lumbar := pairedDx
+	lumbar.Pairing = "lumbar or lumbosacral back pain"
+	tests := []struct {
+		name       string
+		indication []criteria.Evidence
+		code       string
+		ev         []criteria.Evidence
+		want       string
+	}{
+		{"the new pain is the diagnosis", []criteria.Evidence{newDx}, criteria.RedFlagMalignancy, []criteria.Evidence{hx, pairedDx}, `"2026-05-25"`},
+		{"the new pain's Condition, not the older diagnosis", []criteria.Evidence{old, newDx}, criteria.RedFlagMalignancy, []criteria.Evidence{hx, pairedDx}, `"2026-05-25"`},
+		{"a note's onset at its precision", []criteria.Evidence{old}, criteria.RedFlagImmunosuppression, []criteria.Evidence{hx, noteMonth}, `"2026-05"`},
+		{"the earliest onset of the new pain", []criteria.Evidence{old}, criteria.RedFlagInfection, []criteria.Evidence{hx, pairedDx, noteMonth}, `"2026-05"`},
+		{"a note without an onset: left", []criteria.Evidence{old}, criteria.RedFlagImmunosuppression, []criteria.Evidence{hx, noteUndated}, ""},
+		{"a recordedDate is no onset: left", []criteria.Evidence{old}, criteria.RedFlagMalignancy, []criteria.Evidence{hx, recorded}, ""},
+		{"no new back pain needed: the diagnosis's", []criteria.Evidence{old}, criteria.RedFlagPriorSurgery, []criteria.Evidence{hx, lumbar}, `"2025-09-01"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := criteria.Assessment{Order: criteria.Order{ID: "sr-1", Display: "MRI lumbar spine"}, Date: *fday("2026-06-15"),
+				Outcome: criteria.CriteriaMet, Indication: tt.indication, Findings: []criteria.Finding{{Code: tt.code, Evidence: tt.ev}}}
+			o := Order{Assessment: a}
+			s, err := FormCompletion(formInput(t), &o, seqIDs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := formValues(t, s)["indication.onset"]; got != tt.want {
+				t.Errorf("indication.onset %s, want %s", got, tt.want)
+			}
+			if probs := CheckForm(s.Actions[0].Resource, policy.Questionnaires()[FormQuestionnaireID]); len(probs) > 0 {
+				t.Errorf("CheckForm: %s", strings.Join(probs, "\n"))
+			}
+		})
 	}
 }
