@@ -45,7 +45,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonStatus:               "its status does not count",
 	criteria.ReasonAdvisoryNote:         "from a note, advisory only under this policy",
 	criteria.ReasonNoteMedicationList:   "on a note's medication list, which does not document a trial",
-	criteria.ReasonNoteSuperseded:       "not read: a newer version replaces each (status superseded)",
+	criteria.ReasonNoteSuperseded:       "not read: status superseded (the record marks each as replaced by another version)",
 	criteria.ReasonNoteTherapyUnknown:   "a treatment that none of the therapy classes this policy counts lists by name",
 	criteria.ReasonAfterOrder:           "dated after the order",
 	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",

@@ -193,12 +193,22 @@ func SplitPairing(ev []Evidence) (own []Evidence, clause string) {
 	own = append(own, paired...)
 	for _, n := range names {
 		clause += ", with " + n
-		switch e := since[n]; {
+		e := since[n]
+		switch {
 		case e.FromNote && e.WrittenDate != "":
 			// The onset the note writes ("for 3 weeks"), not its date.
 			clause += " since " + e.WrittenDate
 		case e.Date != nil:
 			clause += " since " + dateText(*e)
+		}
+		if e.FromNote && e.Quote != "" {
+			// Where it is written, for the coordinator to attach
+			// (clinical review 7, item 8).
+			clause += " (note"
+			if e.Date != nil {
+				clause += " of " + dateText(*e)
+			}
+			clause += ": \u201c" + e.Quote + "\u201d)"
 		}
 	}
 	return own, clause

@@ -22,10 +22,20 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 		if !nf.Counts || !noteSelected(nf, names) {
 			continue
 		}
+		// Named, not dropped in silence (clinical review 7): a note dated
+		// after the order, and one older than the rule's window.
 		if !nf.Date.IsZero() && nf.Date.Earliest.After(x.d) {
+			x.record(NotCounted{Reason: ReasonAfterOrder, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+				DateText: dateOrEmpty(nf.Date), Source: nf.Source})
 			continue
 		}
 		if !x.inWindow(nf.Date, n) {
+			why := fmt.Sprintf("the note is dated %s; counts only when dated within %s of the order", dateOrEmpty(nf.Date), nDays(n))
+			if nf.Date.IsZero() {
+				why = fmt.Sprintf("the note is undated; counts only when dated within %s of the order", nDays(n))
+			}
+			x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+				DateText: dateOrEmpty(nf.Date), Source: nf.Source, Why: why})
 			continue
 		}
 		// A finding that needs a current state and that the note dates

@@ -322,6 +322,13 @@ func TestAssessNewBackPainFromNote(t *testing.T) {
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("(-got +want):\n%s\nnot counted: %+v", diff, a.NotCounted)
 			}
+			// The pairing says where it is written, dated by its onset.
+			if f := a.Finding(RedFlagMalignancy); f != nil {
+				want := ", with new back pain since " + *ago(tt.ago + 21) + " (note of " + *ago(tt.ago) + ": \u201c" + tt.text + "\u201d)"
+				if _, clause := SplitPairing(f.Evidence); clause != want {
+					t.Errorf("clause %q, want %q", clause, want)
+				}
+			}
 		})
 	}
 }
@@ -348,5 +355,25 @@ func TestAssessNoteTherapyUnknown(t *testing.T) {
 	}
 	if diff := cmp.Diff(got, []string{ReasonNoteTherapyUnknown + " DocumentReference/v1"}); diff != "" {
 		t.Errorf("not counted (-got +want):\n%s", diff)
+	}
+}
+
+// A counting note finding outside its rule's window, or in a note dated
+// after the order, is named (clinical review 7).
+func TestAssessNoteOutsideWindowNamed(t *testing.T) {
+	rec := withNotes([]chart.Condition{lbp(20)},
+		note("old", 120, "X-ray today: acute L2 compression fracture."),
+		note("later", -3, "CT: L3 burst fracture."))
+	a := Assess(cpt72148(), chart.Derive(rec), defaultPolicy(), laterNow)
+	if a.Has(RedFlagFracture) {
+		t.Fatalf("fracture counted: %v", noteSummary(a))
+	}
+	got := map[string]string{}
+	for _, nc := range a.NotCounted {
+		got[nc.Source] = nc.Reason
+	}
+	want := map[string]string{"DocumentReference/old": ReasonOutsideRedFlagWindow, "DocumentReference/later": ReasonAfterOrder}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("(-got +want):\n%s\n%+v", diff, a.NotCounted)
 	}
 }
