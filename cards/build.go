@@ -96,7 +96,7 @@ func NoActions(hook string) []hooks.Action {
 // on the coverage card. One links card (External Reference) serves all
 // orders.
 func Build(in Input, newID func() string) (Result, error) {
-	b := builder{in: in, newID: newID, kept: map[string]string{}}
+	b := builder{in: in, newID: newID, kept: map[string]string{}, alternates: map[string]string{}}
 	secondary := in.Hook != hooks.HookOrderSign
 	actions := NoActions(in.Hook)
 	var assertions []string
@@ -128,15 +128,21 @@ func Build(in Input, newID func() string) (Result, error) {
 		if !eligible(o) {
 			continue
 		}
-		if _, ok := b.kept[o.Assessment.Order.ID]; ok {
+		if kept, ok := b.kept[o.Assessment.Order.ID]; ok {
 			// No update, so no new assertion: the audit row records only
 			// the ids this answer sends.
+			if err := b.alternateCoverage(o, kept); err != nil {
+				return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
+			}
 			continue
 		}
 		id := newID()
 		info := coverageInformation(&o.Assessment, *in.Coverage, in.Policy.PANeeded, in.Policy.Questionnaire, id, in.Today, false)
 		patched, err := withCoverageInformation(o.Raw, info)
 		if err != nil {
+			return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
+		}
+		if err := b.alternateCoverage(o, id); err != nil {
 			return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
 		}
 		assertions = append(assertions, id)
@@ -151,6 +157,43 @@ func Build(in Input, newID func() string) (Result, error) {
 	}
 	cards := b.finish()
 	return Result{Response: hooks.Response{Cards: cards, SystemActions: actions}, Cards: b.issued(cards), AssertionIDs: assertions}, nil
+}
+
+// alternateCoverage gives the order's propose-alternate suggestion (the
+// contrast variant the guideline prefers), if it has one, the coverage
+// information the systemAction adds, under the same assertion id, with the
+// alternative's billing code. An update holds the resource in its entirety
+// (CDS Hooks 2.0.1, Action): without it, accepting the suggestion would
+// erase the payer's assertion the claim must carry (CRD STU 2.1 cards.md,
+// Coverage Information; conformance review M3).
+func (b *builder) alternateCoverage(o *Order, assertionID string) error {
+	uuid, ok := b.alternates[o.Assessment.Order.ID]
+	if !ok || b.in.Coverage == nil {
+		return nil
+	}
+	a := &o.Assessment
+	alt := *a
+	if a.SuggestedCode != nil && a.SuggestedCode.System == CPTSystem {
+		alt.Order.BillingCode = a.SuggestedCode.Code
+	}
+	info := coverageInformation(&alt, *b.in.Coverage, b.in.Policy.PANeeded, b.in.Policy.Questionnaire, assertionID, b.in.Today, false)
+	patched, err := withCoverageInformation(o.Raw, info)
+	if err != nil {
+		return err
+	}
+	resource, err := withCode(patched, *a.SuggestedCode)
+	if err != nil {
+		return err
+	}
+	for i := range b.cards {
+		for j := range b.cards[i].card.Suggestions {
+			sg := &b.cards[i].card.Suggestions[j]
+			if sg.UUID == uuid && len(sg.Actions) == 1 && sg.Actions[0].Type == hooks.ActionUpdate {
+				sg.Actions[0].Resource = resource
+			}
+		}
+	}
+	return nil
 }
 
 type pending struct {
@@ -172,6 +215,9 @@ type builder struct {
 	// coverage information to the coverage-assertion-id they carry; they
 	// get no update.
 	kept map[string]string
+	// alternates maps an order's id to the uuid of its propose-alternate
+	// suggestion, whose resource alternateCoverage completes.
+	alternates map[string]string
 }
 
 // add completes a card (uuid, source, associated orders) and queues it,

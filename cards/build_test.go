@@ -285,6 +285,39 @@ func TestContrastSuggestionUpdatesOnlyTheCode(t *testing.T) {
 	if sr.ID != "mri-1" || sr.Code.Coding[0].Code != "72158" || len(sr.Text) == 0 {
 		t.Errorf("suggested update = %s", s.Actions[0].Resource)
 	}
+	// The update holds the whole resource: accepting it keeps the payer's
+	// coverage information, under the systemAction's assertion id, with the
+	// alternative's billing code (conformance review M3).
+	sysID := assertionOf(t, res.Response.SystemActions[0].Resource)
+	if got := assertionOf(t, s.Actions[0].Resource); got == "" || got != sysID {
+		t.Errorf("suggestion's assertion id %q, systemAction's %q", got, sysID)
+	}
+	if !strings.Contains(string(s.Actions[0].Resource), `"url":"billingCode","valueCoding":{"system":"http://www.ama-assn.org/go/cpt","code":"72158"}`) {
+		t.Errorf("no billing code 72158 in %s", s.Actions[0].Resource)
+	}
+}
+
+// assertionOf is the coverage-assertion-id of this service's
+// coverage-information extension on an order.
+func assertionOf(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var sr struct {
+		Extension []ext `json:"extension"`
+	}
+	if err := json.Unmarshal(raw, &sr); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range sr.Extension {
+		if e.URL != CoverageInformationURL {
+			continue
+		}
+		for _, p := range e.Extension {
+			if p.URL == "coverage-assertion-id" {
+				return p.ValueString
+			}
+		}
+	}
+	return ""
 }
 
 func TestSummariesStayShort(t *testing.T) {

@@ -124,11 +124,15 @@ func (b *builder) contrastOffer(o *Order) *offer {
 	if a.Order.Contrast == criteria.ContrastWith {
 		why += "; a with-contrast-only study is not a rated variant"
 	}
+	uuid := b.newID()
+	if a.Order.ID != "" {
+		b.alternates[a.Order.ID] = uuid
+	}
 	return &offer{
 		kind: KindProposeAlternate, topic: TopicAppropriateUse, topicDisplay: "Appropriate Use",
 		suggestion: hooks.Suggestion{
 			Label:         "Change the order to " + name + " (" + sc.Code + ")",
-			UUID:          b.newID(),
+			UUID:          uuid,
 			IsRecommended: true,
 			Actions: []hooks.Action{{
 				Type:        hooks.ActionUpdate,
