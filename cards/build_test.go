@@ -484,7 +484,9 @@ func TestResignWithNothingNew(t *testing.T) {
 	}{
 		{"same chart, same day", signed, cov, notMet, false},
 		{"re-serialised, sub-extensions reordered, element id", reordered(signed), cov, notMet, false},
-		{"another day: the date is not new information", edit(signed, "date", "2026-11-27", "2026-11-20"), cov, notMet, false},
+		// An older assertion is stale, and an id the order brings is
+		// trusted for its day at most (clinical review 8).
+		{"another day: a fresh assertion", edit(signed, "date", "2026-11-27", "2026-11-20"), cov, notMet, true},
 		{"another outcome", signed, cov, met, true},
 		{"another Coverage", signed, &other, notMet, true},
 		{"another reason text", edit(signed, "reason", `"text":"`, `"text":"Earlier: `), cov, notMet, true},

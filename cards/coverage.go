@@ -294,7 +294,7 @@ func unchangedCoverageInformation(raw json.RawMessage, info ext) (string, bool) 
 	if len(old) != 1 {
 		return "", false
 	}
-	was, id, ok := assertionContent(old[0])
+	was, id, wasDay, ok := assertionContent(old[0])
 	if !ok || id == "" {
 		return "", false
 	}
@@ -302,8 +302,12 @@ func unchangedCoverageInformation(raw json.RawMessage, info ext) (string, bool) 
 	if err != nil {
 		return "", false
 	}
-	now, _, ok := assertionContent(b)
-	if !ok || !slices.Equal(was, now) {
+	now, _, today, ok := assertionContent(b)
+	// Only an assertion of the same day stands: an older one is stale (a
+	// new date is new information), and the id the order carries is not
+	// checked against what this service issued, so whatever an order
+	// brings with it is trusted for that day at most (clinical review 8).
+	if !ok || wasDay != today || !slices.Equal(was, now) {
 		return "", false
 	}
 	return id, true
@@ -312,19 +316,20 @@ func unchangedCoverageInformation(raw json.RawMessage, info ext) (string, bool) 
 // assertionContent returns the sub-extensions of a coverage-information
 // extension that carry information (all but date and
 // coverage-assertion-id), each as canonical JSON without its element id,
-// sorted; and the coverage-assertion-id.
-func assertionContent(raw json.RawMessage) ([]string, string, bool) {
+// sorted; the coverage-assertion-id; and the date.
+func assertionContent(raw json.RawMessage) ([]string, string, string, bool) {
 	var e struct {
 		Extension []map[string]any `json:"extension"`
 	}
 	if json.Unmarshal(raw, &e) != nil {
-		return nil, "", false
+		return nil, "", "", false
 	}
 	var out []string
-	id := ""
+	id, day := "", ""
 	for _, p := range e.Extension {
 		switch url, _ := p["url"].(string); url {
 		case "date":
+			day, _ = p["valueDate"].(string)
 			continue
 		case "coverage-assertion-id":
 			id, _ = p["valueString"].(string)
@@ -333,10 +338,10 @@ func assertionContent(raw json.RawMessage) ([]string, string, bool) {
 		delete(p, "id")
 		b, err := json.Marshal(p) // map keys sorted: canonical
 		if err != nil {
-			return nil, "", false
+			return nil, "", "", false
 		}
 		out = append(out, string(b))
 	}
 	sort.Strings(out)
-	return out, id, true
+	return out, id, day, true
 }

@@ -46,7 +46,7 @@ var notCountedWords = map[string]string{
 	criteria.ReasonAdvisoryNote:         "from a note, advisory only under this policy",
 	criteria.ReasonNoteMedicationList:   "on a note's medication list, which does not document a trial",
 	criteria.ReasonNoteSuperseded:       "not read: status superseded (the record marks each as replaced by another version)",
-	criteria.ReasonNoteTherapyUnknown:   "a treatment that none of the therapy classes this policy counts lists by name",
+	criteria.ReasonNoteTherapyUnknown:   "its words name no therapy class the policy counts; if it is one (a brand name, say), record it coded",
 	criteria.ReasonAfterOrder:           "dated after the order",
 	criteria.ReasonOutsideImagingWindow: "before the window for prior imaging",
 	criteria.ReasonOutsideRedFlagWindow: "outside the red flag's time window",

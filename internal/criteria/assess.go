@@ -796,7 +796,10 @@ func (x *assessor) matchCriterion(c *policy.Criterion) []Evidence {
 			// coded diagnosis or the order's reason seldom carries an
 			// onset (ACP 2011 (Chou) Table 2: history of cancer with new
 			// onset of low back pain; clinical reviews 5 and 6).
-			ev = append(ev, x.noteEvidence([]string{string(notes.BackPain)}, c.WithinDays, x.flagLabel)...)
+			// Not named when outside the window: the combination's own
+			// "counts only with back pain that began within 90 days" says
+			// what is missing (clinical review 8: one line per red flag).
+			ev = append(ev, x.noteEvidence([]string{string(notes.BackPain)}, c.WithinDays, "")...)
 		}
 		return ev
 	case c.LumbarIndication:

@@ -15,8 +15,15 @@ import (
 // NotCounted instead (DECISIONS.md "Notes"): shown, not counted. Negated,
 // hypothetical, other-person and (for current-state concepts) historical
 // findings never count and are not listed: the note said they are absent.
+// With what empty nothing is listed (a combination's pairing, whose own
+// "not met" line says what is missing).
 func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 	var out []Evidence
+	record := func(nc NotCounted) {
+		if what != "" {
+			x.record(nc)
+		}
+	}
 	for i := range x.f.Notes {
 		nf := &x.f.Notes[i]
 		if !nf.Counts || !noteSelected(nf, names) {
@@ -25,7 +32,7 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 		// Named, not dropped in silence (clinical review 7): a note dated
 		// after the order, and one older than the rule's window.
 		if !nf.Date.IsZero() && nf.Date.Earliest.After(x.d) {
-			x.record(NotCounted{Reason: ReasonAfterOrder, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+			record(NotCounted{Reason: ReasonAfterOrder, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
 				DateText: dateOrEmpty(nf.Date), Source: nf.Source})
 			continue
 		}
@@ -34,7 +41,7 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 			if nf.Date.IsZero() {
 				why = fmt.Sprintf("the note is undated; counts only when dated within %s of the order", nDays(n))
 			}
-			x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+			record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
 				DateText: dateOrEmpty(nf.Date), Source: nf.Source, Why: why})
 			continue
 		}
@@ -48,14 +55,16 @@ func (x *assessor) noteEvidence(names []string, n int, what string) []Evidence {
 			if when != nf.When.Text {
 				when += " (" + nf.When.Text + ")"
 			}
-			x.record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
+			record(NotCounted{Reason: ReasonOutsideRedFlagWindow, What: what, Display: nf.Label + ": \u201c" + nf.Quote + "\u201d",
 				DateText: dateOrEmpty(nf.Date), Source: nf.Source,
 				Why: fmt.Sprintf("the note dates it %s; counts only when dated within %s of the order", when, nDays(n))})
 			continue
 		}
 		ev := noteEvidence(nf)
 		if r, ok := x.noteAdvisory(nf); ok {
-			x.skip(r, what, nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			if what != "" {
+				x.skip(r, what, nf.Label+": \u201c"+nf.Quote+"\u201d", nf.Date, nf.Source)
+			}
 			continue
 		}
 		out = append(out, ev)

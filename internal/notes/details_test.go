@@ -39,6 +39,14 @@ func TestCourse(t *testing.T) {
 		{"Sciatica for 8 weeks, not relieved by ibuprofen.", nil},
 		{"Pain for 2 months despite naproxen.", nil},
 		{"3 months of radicular pain; meloxicam x 6 weeks without relief.", &Course{Duration: "6 weeks", Days: 42}},
+		// The therapy's own duration stays its own; one in a plan is to
+		// come (clinical review 8).
+		{"Persistent pain despite naproxen x 7 weeks.", &Course{Duration: "7 weeks", Days: 49}},
+		{"Ongoing symptoms despite PT for 8 weeks.", &Course{Duration: "8 weeks", Days: 56}},
+		{"Plan: refill naproxen x 6 weeks.", nil},
+		// New back pain is dated by its own words, not another date of
+		// its clause.
+		{"New low back pain x 2 weeks, on tamoxifen since 2019.", &Course{Duration: "2 weeks", Days: 14}},
 		// A year alone after such a verb is a past course, not a start.
 		{"Started PT in 2019, stopped after three visits.", &Course{At: "2019"}},
 	}

@@ -102,25 +102,38 @@ type section struct {
 	span
 	context string
 	name    string
+	// level is the Markdown heading level that started the section (1
+	// for "#"), 0 for any other header.
+	level int
 }
 
 // headerRe matches a line that starts like a section header: a short name
 // followed by a colon.
 var headerRe = regexp.MustCompile(`^[ \t]*(?:[-*•][ \t]*)?([A-Za-z][A-Za-z /&-]{0,40}?)[ \t]*:(.*)$`)
 
-// medicationList reports whether a lowered header name starts like a
-// medication list's (phrases.yaml sections list_names).
+// medicationList reports whether a lowered header name is a medication
+// list's, whole (phrases.yaml sections list_names): "medication trials" is
+// not one.
 func (f *Finder) medicationList(name string) bool {
 	if f.listNames == nil {
 		return false
 	}
+	name = strings.TrimRight(strings.TrimSpace(name), ":")
 	loc := f.listNames.FindStringIndex(name)
-	return loc != nil && loc[0] == 0
+	return loc != nil && loc[0] == 0 && loc[1] == len(name)
+}
+
+// knownHeading reports whether a Markdown heading's name is a known
+// section's or a medication list's.
+func (f *Finder) knownHeading(name string) bool {
+	n := strings.ToLower(strings.TrimSpace(name))
+	_, ok := f.sections[n]
+	return ok || f.medicationList(n)
 }
 
 // markdownHeadingRe matches a Markdown ATX heading line ("# Medications",
-// "## Plan ##"), the name in group 1.
-var markdownHeadingRe = regexp.MustCompile(`^[ \t]{0,3}#{1,6}[ \t]+(.*?)[ \t#]*$`)
+// "## Plan ##"): the hashes in group 1, the name in group 2.
+var markdownHeadingRe = regexp.MustCompile(`^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$`)
 
 // sectionsOf cuts text at section headers. A known header ("Family
 // History:", or its name alone on its line) sets the context of its
@@ -133,6 +146,10 @@ func (f *Finder) sectionsOf(text string) []section {
 	var out []section
 	cur := section{span: span{0, 0}}
 	content := false
+	// listLine: the section is a medication list written on its header's
+	// line ("Medications: none", "Meds: naproxen, lisinopril"); it ends
+	// with that line, and what follows is the note's text again.
+	listLine := false
 	pos := 0
 	for pos <= len(text) {
 		end := strings.IndexByte(text[pos:], '\n')
@@ -149,19 +166,30 @@ func (f *Finder) sectionsOf(text string) []section {
 			}
 			cur = section{span: span{pos, pos}, context: ctx, name: name}
 			content = false
+			listLine = false
 		}
-		if m := markdownHeadingRe.FindStringSubmatch(line); m != nil {
-			// A Markdown heading ("# Medications", "## Plan") always
-			// starts a section: a known name sets its context.
-			name := strings.TrimSpace(m[1])
-			ctx := f.sections[strings.ToLower(name)]
-			if ctx == "" && f.medicationList(strings.ToLower(name)) {
+		if listLine {
+			startNew("", "")
+		}
+		if m := markdownHeadingRe.FindStringSubmatch(line); m != nil && (f.knownHeading(m[2]) || cur.level > 0 && len(m[1]) <= cur.level) {
+			// A Markdown heading of a known section ("# Medications", "##
+			// Plan") starts it; an unknown one ends a section that a
+			// heading of its level or above started ("## Social" after "##
+			// Family History"). Any other "#" line is content: a deeper
+			// sub-heading keeps its section's context, and so does a "#"
+			// line under a header that is not Markdown ("# fever, saddle
+			// anesthesia" under "Return precautions:").
+			name := strings.TrimSpace(m[2])
+			ctx, known := f.sections[strings.ToLower(name)]
+			switch {
+			case known:
+			case f.medicationList(strings.ToLower(name)):
 				ctx = ctxListed
-			}
-			if ctx == "" {
-				name = ""
+			default:
+				ctx, name = "", ""
 			}
 			startNew(ctx, name)
+			cur.level = len(m[1])
 		} else if m := headerRe.FindStringSubmatch(line); m != nil {
 			name := strings.ToLower(strings.TrimSpace(m[1]))
 			rest := strings.TrimSpace(m[2])
@@ -169,10 +197,12 @@ func (f *Finder) sectionsOf(text string) []section {
 				startNew(ctx, strings.TrimSpace(m[1]))
 				if rest != "" {
 					content = true
+					listLine = ctx == ctxListed
 				}
 			} else if f.medicationList(name) {
 				startNew(ctxListed, strings.TrimSpace(m[1]))
 				content = rest != ""
+				listLine = rest != ""
 			} else if rest == "" || cur.context != ctxHypothetical && f.upperHeader(m[1], rest) {
 				startNew("", "")
 				content = rest != ""
@@ -486,22 +516,40 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		f.applyCues(text, hits, fd)
 		cpt := &f.concepts[f.conceptIndex(fd.Concept)]
 		therapy := cpt.therapy
+		continued := false
 		switch {
 		case sec.context == ctxListed:
-			if therapy {
+			// A medication named in a medication list is an entry of it;
+			// physical therapy written there is not.
+			if cpt.medication {
 				fd.Listed = true
 				fd.Cues = append(fd.Cues, ctxListed+": section "+sec.name)
 			}
-		case sec.context == ctxHypothetical && therapy && f.continued != nil &&
-			f.continued.MatchString(lowerASCII(text[cl.start:fd.Start])):
+		case (sec.context == ctxHypothetical || sec.context == ctxAssessPlan) && therapy && f.continuedBefore(text[cl.start:fd.Start]):
 			// "Plan: continue naproxen": the patient takes it now.
+			continued = true
+		case sec.context == ctxAssessPlan:
+			// An Assessment and Plan holds the diagnosis, which keeps its
+			// own context, and the treatment planned, which is to come.
+			if therapy {
+				setContext(fd, ctxHypothetical, ctxHypothetical+": section "+sec.name)
+			}
 		case sec.context != "":
 			setContext(fd, sec.context, sec.context+": section "+sec.name)
 		}
 		fd.Counts = !fd.Negated && !fd.Hypothetical && !fd.OtherPerson && !(fd.Historical && fd.NeedsCurrent) && !fd.Listed
 		fd.Quote = quote(text, sent, fd.Start, fd.End)
-		if therapy || cpt.onset {
-			fd.Course = f.course(text[cl.start:cl.end], therapy)
+		switch {
+		case continued:
+			// A duration in a plan is still to come ("refill naproxen x 6
+			// weeks"): the mention is the note's day only.
+		case cpt.onset:
+			// The onset is the finding's own words ("new low back pain for
+			// 3 weeks"), not another date of its clause ("on tamoxifen
+			// since 2019").
+			fd.Course = f.course(text[fd.Start:fd.End], false, 0, 0)
+		case therapy:
+			fd.Course = f.course(text[cl.start:cl.end], true, fd.Start-cl.start, fd.End-cl.start)
 		}
 	}
 	f.placeDates(text, wide, found)
@@ -819,7 +867,37 @@ func NumberWord(w string) (int, bool) {
 }
 
 // course reads a start and a duration from a therapy mention's clause.
-func (f *Finder) course(clause string, therapy bool) *Course {
+// continuedBefore reports whether the text before a therapy in its clause
+// ends with a word of continuing it ("continue", "refill"), at most two
+// words of filler after it ("continue with home naproxen"); "continue to
+// hold naproxen" does not.
+func (f *Finder) continuedBefore(before string) bool {
+	if f.continued == nil {
+		return false
+	}
+	ms := f.continued.FindAllStringIndex(lowerASCII(before), -1)
+	if len(ms) == 0 {
+		return false
+	}
+	rest := strings.Fields(before[ms[len(ms)-1][1]:])
+	if len(rest) > 2 {
+		return false
+	}
+	for _, w := range rest {
+		switch strings.ToLower(w) {
+		case "with", "the", "her", "his", "their", "current", "home", "taking", "on", "using", "daily", "scheduled", "prn":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// course reads a therapy course's start and duration from its clause
+// (therapy: what the clause says of a pain or symptom's duration, outside
+// the therapy's own words at [start, end), is left out), or an onset from a
+// finding's own words.
+func (f *Finder) course(clause string, therapy bool, start, end int) *Course {
 	var c Course
 	lower := lowerASCII(clause)
 	// group is the text of the named group that took part in the match:
@@ -844,6 +922,10 @@ func (f *Finder) course(clause string, therapy bool) *Course {
 		// finding dated by its onset reads exactly that duration).
 		b := []byte(lower)
 		for _, m := range f.notDuration.FindAllStringIndex(lower, -1) {
+			if m[0] < end && start < m[1] {
+				// "despite naproxen x 7 weeks": the therapy's own.
+				continue
+			}
 			for i := m[0]; i < m[1]; i++ {
 				b[i] = ' '
 			}

@@ -276,6 +276,37 @@ func TestFind(t *testing.T) {
 		{"Assessment and Plan:\nNew L foot drop, EHL 2/5.", []string{"motor-deficit/foot-drop +", "motor-deficit/motor-grade +"}},
 		{"A/P: r/o cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
 		{"Plan: start PT twice weekly.", []string{"conservative-therapy/physical-therapy -hyp"}},
+		// Regressions a review of these rules found (clinical review 8):
+		// "#" lines that are no headings, therapy planned in an A/P, a
+		// "continue" that is not right before the therapy, "- no" in the
+		// middle of a line, an unchecked box's scope, a list that ends
+		// with its line, the therapy's own duration, "presenting with",
+		// brand names in the exclusions, the onset of new back pain, and
+		// fractures that are only a risk, stable or treated.
+		{"Return precautions:\n# fever, saddle anesthesia, urinary retention", []string{"infection/fever -hyp", "cauda-equina/saddle-anesthesia -hyp", "cauda-equina/urinary-retention -hyp"}},
+		{"Plan:\n## Low back pain\nstart PT 2x/week for 6 weeks", []string{"conservative-therapy/physical-therapy -hyp"}},
+		{"## Family History\n### Oncology\nBreast cancer.", []string{"cancer/cancer-history -other"}},
+		{"A/P: LBP. Start PT twice weekly for 6 weeks.", []string{"conservative-therapy/physical-therapy -hyp"}},
+		{"A/P: LBP. MRI to exclude cauda equina syndrome.", []string{"cauda-equina/cauda-equina-syndrome -hyp"}},
+		{"A/P: Rx: cyclobenzaprine x 6 weeks", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"Plan: continue home exercises, start physical therapy 2x/week for 6 weeks.", []string{"conservative-therapy/physical-therapy -hyp"}},
+		{"Plan: continue to hold naproxen.", []string{"conservative-therapy/medication-trial -hyp"}},
+		{"Plan: resume PT after surgery.", []string{"conservative-therapy/physical-therapy -hyp"}},
+		{"Saddle anesthesia - no bowel incontinence.", []string{"cauda-equina/saddle-anesthesia +", "cauda-equina/bowel-incontinence -neg"}},
+		{"New urinary retention - Neg UA", []string{"cauda-equina/urinary-retention +"}},
+		{"L1 compression fracture - no retropulsion.", []string{"fracture/vertebral-fracture +"}},
+		{"[ ] fever [x] urinary retention [x] saddle anesthesia", []string{"infection/fever -neg", "cauda-equina/urinary-retention +", "cauda-equina/saddle-anesthesia +"}},
+		{"Medications: none\nHas taken meloxicam 15 mg daily for 8 weeks without relief.", []string{"conservative-therapy/medication-trial +"}},
+		{"Medication trials: naproxen x 8 weeks, no relief.", []string{"conservative-therapy/medication-trial +"}},
+		{"Medication trial of naproxen for 6 weeks failed.", []string{"conservative-therapy/medication-trial +"}},
+		{"Current meds:\n- PT twice weekly", []string{"conservative-therapy/physical-therapy +"}},
+		{"Not presenting with saddle anesthesia or urinary retention.", []string{"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention -neg"}},
+		{"Mobic for knee OA x 8 weeks.", nil},
+		{"Allergic to Mobic.", nil},
+		{"Voltaren gel to both knees for osteoarthritis.", nil},
+		{"L1 fracture risk is high.", nil},
+		{"L4 compression fracture, stable since 2021.", nil},
+		{"L1 compression fracture s/p kyphoplasty 2019.", nil},
 		// A medication list names what the patient is on, not a trial
 		// made for this back pain (Synthea's notes write one at every
 		// visit); other findings in it keep their context.

@@ -61,6 +61,10 @@ var contextKinds = []string{ctxNegated, ctxHypothetical, ctxOtherPerson, ctxHist
 // documented trial; other findings there keep their context.
 const ctxListed = "listed"
 
+// ctxAssessPlan is a section context only: an Assessment and Plan, whose
+// findings keep their own context and whose therapies are planned.
+const ctxAssessPlan = "assessment-plan"
+
 type phraseFile struct {
 	Sources  map[string]string `yaml:"sources"`
 	Findings []struct {
@@ -86,6 +90,10 @@ type phraseFile struct {
 		// near it ("for 3 weeks", "began 2 weeks ago"), read as a therapy
 		// course's are (Finding.Course).
 		Onset bool `yaml:"onset"`
+		// Medication: a therapy given as a medication, which a medication
+		// list names (a physical therapy course written there is not one of
+		// its entries).
+		Medication bool `yaml:"medication"`
 		// Near: a match counts only with one of these phrases at most
 		// Words words before or after it, with no comma or semicolon
 		// between ("EHL 3/5", not "attended 3/5 sessions").
@@ -199,6 +207,7 @@ type concept struct {
 	feverF      float64
 	therapy     bool
 	onset       bool
+	medication  bool
 	// near, when set, must match within nearWords words of a match.
 	near      *regexp.Regexp
 	nearWords int
@@ -318,7 +327,7 @@ func New(data []byte) (*Finder, error) {
 			return nil, fmt.Errorf("%w: %s: code needs system, code and display", ErrInvalid, where)
 		}
 		c := concept{id: e.ID, label: e.Label, code: e.Code, category: e.Category, current: e.Current, source: e.Source,
-			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy, onset: e.Onset}
+			worsening: e.Worsening, feverC: e.FeverCelsius, feverF: e.FeverFahrenheit, therapy: e.Therapy, onset: e.Onset, medication: e.Medication}
 		if e.GradeAtMost != nil {
 			if *e.GradeAtMost < 0 || *e.GradeAtMost > 4 {
 				return nil, fmt.Errorf("%w: %s: grade_at_most %d not in 0..4", ErrInvalid, where, *e.GradeAtMost)
@@ -506,7 +515,7 @@ func New(data []byte) (*Finder, error) {
 		return nil, err
 	}
 	for _, s := range pf.Sections.List {
-		if s.Context != "none" && s.Context != ctxListed && !slices.Contains(contextKinds, s.Context) {
+		if s.Context != "none" && s.Context != ctxListed && s.Context != ctxAssessPlan && !slices.Contains(contextKinds, s.Context) {
 			return nil, fmt.Errorf("%w: section context %q unknown", ErrInvalid, s.Context)
 		}
 		ctx := s.Context
@@ -521,6 +530,8 @@ func New(data []byte) (*Finder, error) {
 		if f.listNames, err = compileList(pf.Sections.ListNames); err != nil {
 			return nil, fmt.Errorf("%w: sections list_names: %w", ErrInvalid, err)
 		}
+		// A header must match one name whole: the longest reading.
+		f.listNames.Longest()
 	}
 	if len(pf.Sections.Continued) > 0 {
 		if f.continued, err = compileList(pf.Sections.Continued); err != nil {
