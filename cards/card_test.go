@@ -1054,3 +1054,17 @@ func TestNoReferralWhenOneIsDrafted(t *testing.T) {
 		})
 	}
 }
+
+// Without a payer to send it to there is no form, and the card says why
+// (clinical review 8: the form vanished without a word).
+func TestNoFormWithoutPayerIsSaid(t *testing.T) {
+	a := assessment(criteria.CriteriaNotMet, criteria.ConservativeTherapyMissing)
+	c := coverageCardOf(t, build(t, hooks.HookOrderSign, nil, Config{}, a))
+	if !strings.Contains(c.Detail, "No pre-filled prior-authorization form is offered: no Coverage in force names the payer to send it to.") {
+		t.Errorf("no word on the missing form:\n%s", c.Detail)
+	}
+	c = coverageCardOf(t, build(t, hooks.HookOrderSign, cov, Config{}, a))
+	if strings.Contains(c.Detail, "No pre-filled prior-authorization form") {
+		t.Errorf("a payer, yet the form is said to be missing:\n%s", c.Detail)
+	}
+}

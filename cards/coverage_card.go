@@ -1043,6 +1043,13 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 		}
 		out = append(out, line)
 	}
+	if b.in.Hook == hooks.HookOrderSign && b.in.Policy.Questionnaire != "" && !b.in.Config.Disabled[TopicCoverageInfo] &&
+		(b.in.Coverage == nil || b.in.Coverage.PayerOrganization == nil) {
+		// The form's Task must name the payer it goes to (CRD STU 2.1
+		// profile-taskquestionnaire: requester 1..1): without one there is
+		// no form, and the card says why (clinical review 8).
+		out = append(out, "No pre-filled prior-authorization form is offered: no Coverage in force names the payer to send it to. Record the patient's coverage, then sign again.")
+	}
 	if a.Outcome == criteria.CriteriaNotMet && !flagged {
 		// An entry that counts only in a combination the chart does not
 		// complete (a cancer history without new back pain) is named with

@@ -89,7 +89,9 @@ type Context struct {
 	// (CDS Hooks order-sign; the sandbox sends one anyway), and CRD STU 2.1
 	// hooks.md says unrecognized context elements SHALL be ignored: there
 	// it stays nil whatever was sent.
-	Selections    []string        `json:"-"`
+	Selections []string `json:"-"`
+	// RawSelections is context.selections as sent, read into Selections
+	// only for order-select.
 	RawSelections json.RawMessage `json:"selections,omitempty"`
 	DraftOrders   json.RawMessage `json:"draftOrders,omitempty"`
 }

@@ -160,9 +160,12 @@ func noteCourse(nf *chart.NoteFinding) (chart.Date, time.Time) {
 // every earlier note so), and their versions in force are what is read.
 func (x *assessor) notesRead() {
 	var superseded []chart.Note
+	seen := map[string]bool{}
 	for _, n := range x.f.NotesNotRead {
 		if n.Superseded {
-			if len(superseded) == 0 || superseded[len(superseded)-1].Source != n.Source {
+			// One per DocumentReference, whatever its attachments.
+			if !seen[n.Source] {
+				seen[n.Source] = true
 				superseded = append(superseded, n)
 			}
 			continue

@@ -24,4 +24,17 @@
 // transverse or spinous process or pars fracture (AO Spine type A0,
 // spondylolysis). A suspected fracture ("concern for", "?L1 fracture")
 // counts as a suspected cauda equina does; "rule out" does not.
+//
+// # Not red flags
+//
+// New back pain (BackPain: "new low back pain for 3 weeks", "LBP x 10
+// days") is what a history of cancer, immunosuppression or IV drug use
+// pairs with; Finding.Course holds the onset its own words write. A
+// medication named in a medication list section ("Medications:", "Current
+// Outpatient Medications on File Prior to Visit") is an entry of the list
+// (Finding.Listed), not a trial. In an Assessment and Plan section a
+// diagnosis keeps its own context and a therapy is planned; in a Plan a
+// therapy continued right before its name ("continue naproxen") is current
+// use, for the note's day only. A correction ("documented in error") and a
+// checklist answered no ("- no" at a line's end, "[ ]") negate.
 package notes

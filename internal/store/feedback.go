@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/lumbar-mri-cds/lumbar-mri-cds/hooks"
 )
@@ -194,7 +195,7 @@ func (db *DB) recordItem(ctx context.Context, st *statements, serviceID string, 
 	// report finds an offered reason by its system and code.
 	var system, code, display string
 	if it.reason != nil {
-		system, code, display = clip(it.reason.System), clip(it.reason.Code), clip(it.reason.Display)
+		system, code, display = clip(it.reason.System), clip(it.reason.Code), clip(strings.TrimSpace(printable(it.reason.Display)))
 	}
 	comment := 0
 	if it.comment {
@@ -270,4 +271,17 @@ func uuidLower(id string) string {
 		return strings.ToLower(id)
 	}
 	return id
+}
+
+// printable is s with its control characters (newlines, escapes, the
+// bidirectional controls) turned to spaces: a client's own reason text is
+// shown in the report as one line, never able to rewrite a terminal or a
+// page.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return ' '
+		}
+		return r
+	}, s)
 }

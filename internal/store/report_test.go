@@ -174,7 +174,8 @@ func TestReportClientOwnReason(t *testing.T) {
 		override := func(card string, reason hooks.Coding) hooks.FeedbackItem {
 			return hooks.FeedbackItem{Card: card, Outcome: "overridden", OutcomeTimestamp: "2026-03-01T01:00:00Z", OverrideReason: &hooks.OverrideReason{Reason: &reason}}
 		}
-		own := hooks.Coding{System: "https://ehr.example.org/fhir/CodeSystem/cds-override-reason", Code: "patient-declined", Display: "Patient declined"}
+		// Its control characters never reach the report (clinical review 8).
+		own := hooks.Coding{System: "https://ehr.example.org/fhir/CodeSystem/cds-override-reason", Code: "patient-declined", Display: "Patient\x1b[2J declined\u202e"}
 		if err := db.RecordFeedback(ctx, service, []hooks.FeedbackItem{
 			override(first.Cards[0].UUID, own),
 			// The service's code in another system, without a display: still the client's own.
@@ -190,7 +191,7 @@ func TestReportClientOwnReason(t *testing.T) {
 		want := []report.Count{
 			{Label: reasonDocumented.Code, Detail: reasonDocumented.Display, N: 1},
 			{Label: reasonNotApplicable.Code, N: 1, ClientOwn: true},
-			{Label: "patient-declined", Detail: "Patient declined", N: 1, ClientOwn: true},
+			{Label: "patient-declined", Detail: "Patient [2J declined", N: 1, ClientOwn: true},
 		}
 		if diff := cmp.Diff(got.OverrideReasons, want); diff != "" {
 			t.Errorf("override reasons (-got +want):\n%s", diff)
