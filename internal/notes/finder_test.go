@@ -303,6 +303,7 @@ func TestFind(t *testing.T) {
 		{"Not presenting with saddle anesthesia or urinary retention.", []string{"cauda-equina/saddle-anesthesia -neg", "cauda-equina/urinary-retention -neg"}},
 		{"Mobic for knee OA x 8 weeks.", nil},
 		{"Allergic to Mobic.", nil},
+		{"Allergies: Celebrex (hives), Toradol (rash).", []string{"conservative-therapy/medication-trial -neg", "conservative-therapy/medication-trial -neg"}},
 		{"Voltaren gel to both knees for osteoarthritis.", nil},
 		{"L1 fracture risk is high.", nil},
 		{"L4 compression fracture, stable since 2021.", nil},
