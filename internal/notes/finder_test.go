@@ -306,6 +306,12 @@ func TestFind(t *testing.T) {
 		{"Allergies: Celebrex (hives), Toradol (rash).", []string{"conservative-therapy/medication-trial -neg", "conservative-therapy/medication-trial -neg"}},
 		{"Voltaren gel to both knees for osteoarthritis.", nil},
 		{"L1 fracture risk is high.", nil},
+		// Public notes read old against new (clinical review 9).
+		{"He has had recurrent urinary retention since the kidney transplant in 12/07 and will self-catheterize in the event that he does incur urinary retention again.", []string{"cauda-equina/urinary-retention -hyp"}},
+		{"IV Toradol was given at the end of the procedure.", nil},
+		{"Toradol 30 mg IM in the ED.", nil},
+		{"Recurrent bouts of low back pain over the past 12 years. This most recent back pain episode began 7 days ago.", nil},
+		{"A 52-year-old with a six year history of depression who presents today complaining of acute low back pain that started about 2 weeks ago.", []string{"back-pain/new-back-pain +"}},
 		{"L4 compression fracture, stable since 2021.", nil},
 		{"L1 compression fracture s/p kyphoplasty 2019.", nil},
 		// A medication list names what the patient is on, not a trial
