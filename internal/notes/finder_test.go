@@ -309,6 +309,7 @@ func TestFind(t *testing.T) {
 		// Public notes read old against new (clinical review 9).
 		{"He has had recurrent urinary retention since the kidney transplant in 12/07 and will self-catheterize in the event that he does incur urinary retention again.", []string{"cauda-equina/urinary-retention -hyp"}},
 		{"IV Toradol was given at the end of the procedure.", nil},
+		{"Physical therapy for 10 weeks, which produced no lasting relief, and meloxicam for 12 weeks.", []string{"conservative-therapy/physical-therapy +", "conservative-therapy/medication-trial +"}},
 		{"Toradol 30 mg IM in the ED.", nil},
 		{"Recurrent bouts of low back pain over the past 12 years. This most recent back pain episode began 7 days ago.", nil},
 		{"A 52-year-old with a six year history of depression who presents today complaining of acute low back pain that started about 2 weeks ago.", []string{"back-pain/new-back-pain +"}},
