@@ -32,9 +32,13 @@
 // pairs with; Finding.Course holds the onset its own words write. A
 // medication named in a medication list section ("Medications:", "Current
 // Outpatient Medications on File Prior to Visit") is an entry of the list
-// (Finding.Listed), not a trial. In an Assessment and Plan section a
-// diagnosis keeps its own context and a therapy is planned; in a Plan a
-// therapy continued right before its name ("continue naproxen") is current
-// use, for the note's day only. A correction ("documented in error") and a
-// checklist answered no ("- no" at a line's end, "[ ]") negate.
+// (Finding.Listed), not a trial, unless it writes a course ("naproxen x 6
+// weeks, no relief"); a list written on its header's line is that line's
+// first sentence. An allergy list negates the medications it names only.
+// In an Assessment and Plan section a diagnosis keeps its own context
+// unless a plan cue precedes it ("MRI to exclude", "will"), and a therapy
+// is planned unless a cue says it was done ("failed 8 weeks of PT"); in a
+// Plan a therapy continued right before its name ("continue naproxen") is
+// current use, for the note's day only. A correction ("documented in
+// error") and an unchecked box ("[ ]", each box its own clause) negate.
 package notes

@@ -91,8 +91,15 @@ type cueHit struct {
 func (f *Finder) Find(text string) []Finding {
 	var out []Finding
 	for _, sec := range f.sectionsOf(text) {
-		for _, sent := range sentences(text, sec.span) {
-			out = append(out, f.findInSentence(text, sent, sec)...)
+		for i, sent := range sentences(text, sec.span) {
+			s := sec
+			if sec.inline && i > 0 {
+				// A list written on its header's line is its first
+				// sentence: "Home medications reviewed: ibuprofen. Pt
+				// states he has been taking ibuprofen for 4 weeks."
+				s.context, s.name = "", ""
+			}
+			out = append(out, f.findInSentence(text, sent, s)...)
 		}
 	}
 	return dedupe(out)
@@ -105,6 +112,8 @@ type section struct {
 	// level is the Markdown heading level that started the section (1
 	// for "#"), 0 for any other header.
 	level int
+	// inline: a medication or allergy list written on its header's line.
+	inline bool
 }
 
 // headerRe matches a line that starts like a section header: a short name
@@ -197,12 +206,14 @@ func (f *Finder) sectionsOf(text string) []section {
 				startNew(ctx, strings.TrimSpace(m[1]))
 				if rest != "" {
 					content = true
-					listLine = ctx == ctxListed
+					listLine = ctx == ctxListed || ctx == ctxAllergy
+					cur.inline = listLine
 				}
 			} else if f.medicationList(name) {
 				startNew(ctxListed, strings.TrimSpace(m[1]))
 				content = rest != ""
 				listLine = rest != ""
+				cur.inline = listLine
 			} else if rest == "" || cur.context != ctxHypothetical && f.upperHeader(m[1], rest) {
 				startNew("", "")
 				content = rest != ""
@@ -520,18 +531,29 @@ func (f *Finder) findInSentence(text string, sent span, sec section) []Finding {
 		switch {
 		case sec.context == ctxListed:
 			// A medication named in a medication list is an entry of it;
-			// physical therapy written there is not.
-			if cpt.medication {
+			// physical therapy written there is not, nor is an entry that
+			// writes a course ("naproxen x 6 weeks, no relief").
+			if cpt.medication && !f.duration.MatchString(lowerASCII(text[cl.start:cl.end])) {
 				fd.Listed = true
 				fd.Cues = append(fd.Cues, ctxListed+": section "+sec.name)
+			}
+		case sec.context == ctxAllergy:
+			// What the patient must not take is no trial; the list's other
+			// words keep their context.
+			if cpt.medication {
+				setContext(fd, ctxNegated, ctxNegated+": section "+sec.name)
 			}
 		case (sec.context == ctxHypothetical || sec.context == ctxAssessPlan) && therapy && f.continuedBefore(text[cl.start:fd.Start]):
 			// "Plan: continue naproxen": the patient takes it now.
 			continued = true
 		case sec.context == ctxAssessPlan:
 			// An Assessment and Plan holds the diagnosis, which keeps its
-			// own context, and the treatment planned, which is to come.
-			if therapy {
+			// own context, and what is planned: a finding a study or an
+			// order is to look for, and a therapy not said to be done.
+			before := lowerASCII(text[cl.start:fd.Start])
+			switch {
+			case therapy && f.doneCues != nil && f.doneCues.MatchString(before):
+			case therapy, f.planCues != nil && f.planCues.MatchString(before):
 				setContext(fd, ctxHypothetical, ctxHypothetical+": section "+sec.name)
 			}
 		case sec.context != "":

@@ -62,8 +62,13 @@ var contextKinds = []string{ctxNegated, ctxHypothetical, ctxOtherPerson, ctxHist
 const ctxListed = "listed"
 
 // ctxAssessPlan is a section context only: an Assessment and Plan, whose
-// findings keep their own context and whose therapies are planned.
+// findings keep their own context unless a plan cue precedes them, and
+// whose therapies are planned unless a cue says they were done.
 const ctxAssessPlan = "assessment-plan"
+
+// ctxAllergy is a section context only: an allergy list, whose
+// medications are negated (what the patient must not take is no trial).
+const ctxAllergy = "allergy"
 
 type phraseFile struct {
 	Sources  map[string]string `yaml:"sources"`
@@ -179,6 +184,12 @@ type phraseFile struct {
 		// Continued: in a Plan, a therapy after one of these is current
 		// use, not a plan ("Plan: continue naproxen").
 		Continued []string `yaml:"continued"`
+		// PlanCues: in an Assessment and Plan, a finding after one of
+		// these is planned ("MRI to exclude cauda equina syndrome").
+		PlanCues []string `yaml:"plan_cues"`
+		// DoneCues: in an Assessment and Plan, a therapy after one of
+		// these was done ("failed 8 weeks of PT"), not planned.
+		DoneCues []string `yaml:"done_cues"`
 	} `yaml:"sections"`
 }
 
@@ -248,6 +259,8 @@ type Finder struct {
 	sections                     map[string]string
 	listNames                    *regexp.Regexp
 	continued                    *regexp.Regexp
+	planCues                     *regexp.Regexp
+	doneCues                     *regexp.Regexp
 	// dates finds a date written beside a finding (its "at" group);
 	// datesF is its prefilter. A date right after an ongoing word is a
 	// start, not when the finding was; a present word between a date and a
@@ -515,7 +528,7 @@ func New(data []byte) (*Finder, error) {
 		return nil, err
 	}
 	for _, s := range pf.Sections.List {
-		if s.Context != "none" && s.Context != ctxListed && s.Context != ctxAssessPlan && !slices.Contains(contextKinds, s.Context) {
+		if s.Context != "none" && s.Context != ctxListed && s.Context != ctxAssessPlan && s.Context != ctxAllergy && !slices.Contains(contextKinds, s.Context) {
 			return nil, fmt.Errorf("%w: section context %q unknown", ErrInvalid, s.Context)
 		}
 		ctx := s.Context
@@ -532,6 +545,12 @@ func New(data []byte) (*Finder, error) {
 		}
 		// A header must match one name whole: the longest reading.
 		f.listNames.Longest()
+	}
+	if f.planCues, err = compileList(pf.Sections.PlanCues); err != nil {
+		return nil, fmt.Errorf("%w: sections plan_cues: %w", ErrInvalid, err)
+	}
+	if f.doneCues, err = compileList(pf.Sections.DoneCues); err != nil {
+		return nil, fmt.Errorf("%w: sections done_cues: %w", ErrInvalid, err)
 	}
 	if len(pf.Sections.Continued) > 0 {
 		if f.continued, err = compileList(pf.Sections.Continued); err != nil {
