@@ -313,6 +313,8 @@ func TestFind(t *testing.T) {
 		{"MRI ordered to exclude epidural abscess in this febrile IVDU patient.", []string{"infection/fever +", "infection/iv-drug-use +"}},
 		{"MRI to exclude cauda equina syndrome.", nil},
 		{"Emergent MRI to evaluate for possible CES.", nil},
+		{"MRI to exclude metastatic disease.", nil},
+		{"History of breast cancer; MRI to evaluate for metastatic disease.", []string{"cancer/cancer-history +"}},
 		{"Assessment & Plan: Failed 8 weeks of physical therapy.", []string{"conservative-therapy/physical-therapy +"}},
 		{"Intermittent urinary retention since 2 days, now complete retention.", []string{"cauda-equina/urinary-retention +"}},
 		{"L1 fracture, which appears old.", nil},
