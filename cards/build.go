@@ -111,13 +111,14 @@ func Build(in Input, newID func() string) (Result, error) {
 	// no new information to add". An order that already carries what this
 	// answer would add gets no update and keeps its assertion id; known
 	// before the cards, which say so.
+	infos := make([]ext, len(in.Orders))
 	for i := range in.Orders {
 		o := &in.Orders[i]
 		if !eligible(o) {
 			continue
 		}
-		info := coverageInformation(&o.Assessment, *in.Coverage, in.Policy.PANeeded, in.Policy.Questionnaire, "", in.Today, false)
-		if id, ok := unchangedCoverageInformation(o.Raw, info); ok {
+		infos[i] = coverageInformation(&o.Assessment, *in.Coverage, in.Policy.PANeeded, in.Policy.Questionnaire, "", in.Today, false)
+		if id, ok := unchangedCoverageInformation(o.Raw, infos[i]); ok {
 			b.kept[o.Assessment.Order.ID] = id
 		}
 	}
@@ -128,29 +129,25 @@ func Build(in Input, newID func() string) (Result, error) {
 		if !eligible(o) {
 			continue
 		}
-		if kept, ok := b.kept[o.Assessment.Order.ID]; ok {
-			// No update, so no new assertion: the audit row records only
-			// the ids this answer sends.
-			if err := b.alternateCoverage(o, kept); err != nil {
+		// A kept order gets no update, so no new assertion: the audit row
+		// records only the ids this answer sends.
+		id, kept := b.kept[o.Assessment.Order.ID]
+		if !kept {
+			id = newID()
+			patched, err := withCoverageInformation(o.Raw, infos[i].withAssertionID(id))
+			if err != nil {
 				return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
 			}
-			continue
-		}
-		id := newID()
-		info := coverageInformation(&o.Assessment, *in.Coverage, in.Policy.PANeeded, in.Policy.Questionnaire, id, in.Today, false)
-		patched, err := withCoverageInformation(o.Raw, info)
-		if err != nil {
-			return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
+			assertions = append(assertions, id)
+			actions = append(actions, hooks.Action{
+				Type:        hooks.ActionUpdate,
+				Description: "Coverage information for " + o.Assessment.Order.Display + ": " + Display(o.Assessment.Outcome) + ".",
+				Resource:    patched,
+			})
 		}
 		if err := b.alternateCoverage(o, id); err != nil {
 			return Result{}, fmt.Errorf("order %s: %w", o.Assessment.Order.ID, err)
 		}
-		assertions = append(assertions, id)
-		actions = append(actions, hooks.Action{
-			Type:        hooks.ActionUpdate,
-			Description: "Coverage information for " + o.Assessment.Order.Display + ": " + Display(o.Assessment.Outcome) + ".",
-			Resource:    patched,
-		})
 	}
 	if links {
 		b.links()

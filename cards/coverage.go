@@ -109,6 +109,19 @@ func coverageInformation(a *criteria.Assessment, cov Coverage, paNeeded, questio
 	return ext{URL: CoverageInformationURL, Extension: parts}
 }
 
+// withAssertionID is a coverage-information extension with its
+// coverage-assertion-id set to id; e itself is left as it is.
+func (e ext) withAssertionID(id string) ext {
+	parts := slices.Clone(e.Extension)
+	for i := range parts {
+		if parts[i].URL == "coverage-assertion-id" {
+			parts[i].ValueString = id
+		}
+	}
+	e.Extension = parts
+	return e
+}
+
 func reasonConcept(code, text string) *codeableConcept {
 	return &codeableConcept{
 		Coding: []coding{{System: criteria.CodeSystem, Code: code, Display: Display(code)}},

@@ -1044,7 +1044,7 @@ func (b *builder) todo(a *criteria.Assessment, offers, riding []offer) []string 
 		out = append(out, line)
 	}
 	if b.in.Hook == hooks.HookOrderSign && b.in.Policy.Questionnaire != "" && !b.in.Config.Disabled[TopicCoverageInfo] &&
-		(b.in.Coverage == nil || b.in.Coverage.PayerOrganization == nil) {
+		!hasPayer(&b.in) {
 		// The form's Task must name the payer it goes to (CRD STU 2.1
 		// profile-taskquestionnaire: requester 1..1): without one there is
 		// no form, and the card says why (clinical review 8).

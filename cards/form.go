@@ -143,7 +143,7 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 	if err != nil {
 		return hooks.Suggestion{}, err
 	}
-	if in.Coverage == nil || in.Coverage.PayerOrganization == nil {
+	if !hasPayer(in) {
 		return hooks.Suggestion{}, ErrNoPayer
 	}
 	qrID, taskID := newID(), newID()
@@ -163,6 +163,12 @@ func FormCompletion(in *Input, o *Order, newID func() string) (hooks.Suggestion,
 			{Type: hooks.ActionCreate, Description: "Task to review and complete the prior-authorization form.", Resource: taskRaw},
 		},
 	}, nil
+}
+
+// hasPayer reports whether the Coverage in force names the payer
+// Organization the form's Task is requested by (ErrNoPayer otherwise).
+func hasPayer(in *Input) bool {
+	return in.Coverage != nil && in.Coverage.PayerOrganization != nil
 }
 
 // taskQuestionnaire is the form completion Task. in.Coverage.PayerOrganization

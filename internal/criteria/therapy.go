@@ -461,10 +461,7 @@ func (x *assessor) uncountedCourse(start, end chart.Date) *TherapySpan {
 	if start.IsZero() || start.Earliest.After(x.d) {
 		return nil
 	}
-	last := start.Latest
-	if !end.IsZero() && !reversedPeriod(start, end) {
-		last = end.Latest
-	}
+	last := lastDay(start, end).Latest
 	if last.After(x.d) {
 		last = x.d
 	}

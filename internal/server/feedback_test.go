@@ -24,10 +24,12 @@ func issue(t *testing.T, s *testServer) []hooks.Card {
 	return resp.Cards
 }
 
-func TestFeedback(t *testing.T) {
-	s := newTestServer(t, nil)
+// feedbackCards issues the test request's cards and returns the last with
+// suggestions and the last with override reasons; the test fails when
+// either is missing.
+func feedbackCards(t *testing.T, s *testServer) (withSuggestion, warning *hooks.Card) {
+	t.Helper()
 	cs := issue(t, s)
-	var withSuggestion, warning *hooks.Card
 	for i := range cs {
 		if len(cs[i].Suggestions) > 0 {
 			withSuggestion = &cs[i]
@@ -39,6 +41,12 @@ func TestFeedback(t *testing.T) {
 	if withSuggestion == nil || warning == nil {
 		t.Fatalf("the test request should produce a card with suggestions and one with override reasons: %+v", cs)
 	}
+	return withSuggestion, warning
+}
+
+func TestFeedback(t *testing.T) {
+	s := newTestServer(t, nil)
+	withSuggestion, warning := feedbackCards(t, s)
 	ts := time.Now().UTC().Format(time.RFC3339)
 	accepted := fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":%q}],"outcomeTimestamp":%q}]}`, withSuggestion.UUID, withSuggestion.Suggestions[0].UUID, ts)
 	r := warning.OverrideReasons[0]
@@ -129,18 +137,9 @@ func TestFeedbackBounded(t *testing.T) {
 // client's own.
 func TestFeedbackClientOwnReason(t *testing.T) {
 	s := newTestServer(t, nil)
-	cs := issue(t, s)
-	var withSuggestion, warning *hooks.Card
-	for i := range cs {
-		if len(cs[i].Suggestions) > 0 {
-			withSuggestion = &cs[i]
-		}
-		if len(cs[i].OverrideReasons) > 0 {
-			warning = &cs[i]
-		}
-	}
-	if withSuggestion == nil || warning == nil || withSuggestion == warning {
-		t.Fatalf("the test request should produce a card with suggestions and another with override reasons: %+v", cs)
+	withSuggestion, warning := feedbackCards(t, s)
+	if withSuggestion == warning {
+		t.Fatalf("the test request should produce a card with suggestions and another with override reasons: %+v", withSuggestion)
 	}
 	ts := time.Now().UTC().Format(time.RFC3339)
 	body := fmt.Sprintf(`{"feedback":[{"card":%q,"outcome":"accepted","acceptedSuggestions":[{"id":%q}],"outcomeTimestamp":%q},`+
