@@ -128,16 +128,24 @@ func (f *Finder) medicationList(name string) bool {
 		return false
 	}
 	name = strings.TrimRight(strings.TrimSpace(name), ":")
+	if len(name) > 120 {
+		return false // a line of text, not a heading
+	}
 	loc := f.listNames.FindStringIndex(name)
 	return loc != nil && loc[0] == 0 && loc[1] == len(name)
 }
 
-// knownHeading reports whether a Markdown heading's name is a known
-// section's or a medication list's.
-func (f *Finder) knownHeading(name string) bool {
-	n := strings.ToLower(strings.TrimSpace(name))
-	_, ok := f.sections[n]
-	return ok || f.medicationList(n)
+// sectionContext is the context of a section whose lowered header name is
+// name: a known section's ("" for one that only ends the one before), or
+// listed for a medication list as EHRs title it; false for any other name.
+func (f *Finder) sectionContext(name string) (string, bool) {
+	if ctx, ok := f.sections[name]; ok {
+		return ctx, true
+	}
+	if f.medicationList(name) {
+		return ctxListed, true
+	}
+	return "", false
 }
 
 // markdownHeadingRe matches a Markdown ATX heading line ("# Medications",
@@ -180,7 +188,13 @@ func (f *Finder) sectionsOf(text string) []section {
 		if listLine {
 			startNew("", "")
 		}
-		if m := markdownHeadingRe.FindStringSubmatch(line); m != nil && (f.knownHeading(m[2]) || cur.level > 0 && len(m[1]) <= cur.level) {
+		md := markdownHeadingRe.FindStringSubmatch(line)
+		var mdCtx string
+		mdKnown := false
+		if md != nil {
+			mdCtx, mdKnown = f.sectionContext(strings.ToLower(strings.TrimSpace(md[2])))
+		}
+		if md != nil && (mdKnown || cur.level > 0 && len(md[1]) <= cur.level) {
 			// A Markdown heading of a known section ("# Medications", "##
 			// Plan") starts it; an unknown one ends a section that a
 			// heading of its level or above started ("## Social" after "##
@@ -188,46 +202,35 @@ func (f *Finder) sectionsOf(text string) []section {
 			// sub-heading keeps its section's context, and so does a "#"
 			// line under a header that is not Markdown ("# fever, saddle
 			// anesthesia" under "Return precautions:").
-			name := strings.TrimSpace(m[2])
-			ctx, known := f.sections[strings.ToLower(name)]
-			switch {
-			case known:
-			case f.medicationList(strings.ToLower(name)):
-				ctx = ctxListed
-			default:
-				ctx, name = "", ""
+			name := strings.TrimSpace(md[2])
+			if !mdKnown {
+				name = ""
 			}
-			startNew(ctx, name)
-			cur.level = len(m[1])
+			startNew(mdCtx, name)
+			cur.level = len(md[1])
 		} else if m := headerRe.FindStringSubmatch(line); m != nil {
 			name := strings.ToLower(strings.TrimSpace(m[1]))
 			rest := strings.TrimSpace(m[2])
-			if ctx, ok := f.sections[name]; ok {
+			if ctx, ok := f.sectionContext(name); ok {
 				startNew(ctx, strings.TrimSpace(m[1]))
 				if rest != "" {
 					content = true
+					// "Medications: none", "Allergies: penicillin": the
+					// list is its line.
 					listLine = ctx == ctxListed || ctx == ctxAllergy
 					cur.inline = listLine
 				}
-			} else if f.medicationList(name) {
-				startNew(ctxListed, strings.TrimSpace(m[1]))
-				content = rest != ""
-				listLine = rest != ""
-				cur.inline = listLine
 			} else if rest == "" || cur.context != ctxHypothetical && f.upperHeader(m[1], rest) {
 				startNew("", "")
 				content = rest != ""
 			} else {
 				content = true
 			}
-		} else if ctx, ok := f.sections[strings.ToLower(strings.TrimSpace(line))]; ok {
+		} else if ctx, ok := f.sectionContext(strings.ToLower(strings.TrimSpace(line))); ok {
 			// A known header name alone on its line, without a colon (a
-			// plain-text heading).
+			// plain-text heading), or a medication list's heading as EHRs
+			// print it ("Current Medications (reviewed today):").
 			startNew(ctx, strings.TrimSpace(line))
-		} else if t := strings.TrimSpace(line); len(t) <= 120 && f.medicationList(strings.ToLower(t)) {
-			// A medication list's heading as EHRs print it, alone on its
-			// line ("Current Medications (reviewed today):").
-			startNew(ctxListed, t)
 		} else if strings.TrimSpace(line) == "" {
 			if content && cur.context != "" {
 				startNew("", "")
@@ -888,7 +891,6 @@ func NumberWord(w string) (int, bool) {
 	return n, ok
 }
 
-// course reads a start and a duration from a therapy mention's clause.
 // continuedBefore reports whether the text before a therapy in its clause
 // ends with a word of continuing it ("continue", "refill"), at most two
 // words of filler after it ("continue with home naproxen"); "continue to
@@ -906,9 +908,7 @@ func (f *Finder) continuedBefore(before string) bool {
 		return false
 	}
 	for _, w := range rest {
-		switch strings.ToLower(w) {
-		case "with", "the", "her", "his", "their", "current", "home", "taking", "on", "using", "daily", "scheduled", "prn":
-		default:
+		if !f.continuedFiller[strings.ToLower(w)] {
 			return false
 		}
 	}

@@ -184,6 +184,10 @@ type phraseFile struct {
 		// Continued: in a Plan, a therapy after one of these is current
 		// use, not a plan ("Plan: continue naproxen").
 		Continued []string `yaml:"continued"`
+		// ContinuedFiller: the words that may stand between a continuing
+		// word and its therapy ("continue with home naproxen"), at most
+		// two.
+		ContinuedFiller []string `yaml:"continued_filler"`
 		// PlanCues: in an Assessment and Plan, a finding after one of
 		// these is planned ("MRI to exclude cauda equina syndrome").
 		PlanCues []string `yaml:"plan_cues"`
@@ -259,6 +263,7 @@ type Finder struct {
 	sections                     map[string]string
 	listNames                    *regexp.Regexp
 	continued                    *regexp.Regexp
+	continuedFiller              map[string]bool
 	planCues                     *regexp.Regexp
 	doneCues                     *regexp.Regexp
 	// dates finds a date written beside a finding (its "at" group);
@@ -551,6 +556,10 @@ func New(data []byte) (*Finder, error) {
 	}
 	if f.doneCues, err = compileList(pf.Sections.DoneCues); err != nil {
 		return nil, fmt.Errorf("%w: sections done_cues: %w", ErrInvalid, err)
+	}
+	f.continuedFiller = map[string]bool{}
+	for _, w := range pf.Sections.ContinuedFiller {
+		f.continuedFiller[strings.ToLower(strings.TrimSpace(w))] = true
 	}
 	if len(pf.Sections.Continued) > 0 {
 		if f.continued, err = compileList(pf.Sections.Continued); err != nil {
